@@ -1,0 +1,104 @@
+// Package wire holds the messages that cross role boundaries (distributor →
+// ingester, querier → ingester) and the interfaces that each side implements.
+// In the all-in-one process they are passed by direct call; the distributed
+// build puts gRPC behind the same interfaces. It imports only Prometheus
+// model packages, never another weft component.
+package wire
+
+import (
+	"context"
+
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+)
+
+// Sample is one float sample.
+type Sample struct {
+	T int64   // milliseconds since epoch
+	V float64 // value
+}
+
+// Histogram is one native histogram sample: exactly one of H and FH is set.
+type Histogram struct {
+	T  int64
+	H  *histogram.Histogram
+	FH *histogram.FloatHistogram
+}
+
+// Exemplar is one exemplar attached to a series.
+type Exemplar struct {
+	Labels labels.Labels
+	T      int64
+	V      float64
+}
+
+// Series is one series of a push with its samples in the order the client
+// sent them.
+type Series struct {
+	Labels     labels.Labels
+	Samples    []Sample
+	Histograms []Histogram
+	Exemplars  []Exemplar
+	// CreatedTimestamp is the remote-write 2.0 start timestamp (0 = unknown).
+	CreatedTimestamp int64
+}
+
+// MetricType mirrors the remote-write metric type names ("counter", "gauge",
+// "histogram", "gaugehistogram", "summary", "info", "stateset", "unknown").
+type MetricType = string
+
+// Metadata is the metadata of one metric family.
+type Metadata struct {
+	MetricFamily string
+	Type         MetricType
+	Help         string
+	Unit         string
+}
+
+// PushRequest is one decoded, validated remote-write request for one tenant.
+// A decoder reuses it between requests through Reset; callers that keep any
+// part of it after Push returns must copy it.
+type PushRequest struct {
+	Series   []Series
+	Metadata []Metadata
+}
+
+// Reset empties r keeping its allocated slices for reuse.
+func (r *PushRequest) Reset() {
+	for i := range r.Series {
+		s := &r.Series[i]
+		s.Labels = labels.EmptyLabels()
+		s.Samples = s.Samples[:0]
+		s.Histograms = s.Histograms[:0]
+		s.Exemplars = s.Exemplars[:0]
+		s.CreatedTimestamp = 0
+	}
+	r.Series = r.Series[:0]
+	r.Metadata = r.Metadata[:0]
+}
+
+// Counts returns the number of float samples, histogram samples and
+// exemplars in r.
+func (r *PushRequest) Counts() (samples, histograms, exemplars int) {
+	for i := range r.Series {
+		samples += len(r.Series[i].Samples)
+		histograms += len(r.Series[i].Histograms)
+		exemplars += len(r.Series[i].Exemplars)
+	}
+	return
+}
+
+// PushResult says how much of a push was stored.
+type PushResult struct {
+	Samples    int
+	Histograms int
+	Exemplars  int
+}
+
+// Pusher stores pushed series for a tenant; the ingester implements it.
+// An error wraps one of the ingester's typed errors so the edge can pick the
+// HTTP status; samples before the failing one may have been stored (a retry
+// of the same request is idempotent, since equal duplicates are dropped).
+type Pusher interface {
+	Push(ctx context.Context, tenant string, req *PushRequest) (PushResult, error)
+}
