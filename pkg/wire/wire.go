@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
 )
 
 // Sample is one float sample.
@@ -101,4 +102,17 @@ type PushResult struct {
 // of the same request is idempotent, since equal duplicates are dropped).
 type Pusher interface {
 	Push(ctx context.Context, tenant string, req *PushRequest) (PushResult, error)
+}
+
+// Reader serves a tenant's stored series to the querier; the ingester
+// implements it (and, later, a client of remote ingesters and
+// store-gateways). A tenant with no data yields empty results, not errors.
+type Reader interface {
+	// Querier returns a querier over the tenant's series in [mint, maxt].
+	Querier(tenant string, mint, maxt int64) (storage.Querier, error)
+	// ExemplarQuerier returns a querier over the tenant's exemplars.
+	ExemplarQuerier(ctx context.Context, tenant string) (storage.ExemplarQuerier, error)
+	// Metadata returns the tenant's metric metadata, for one metric when
+	// metric is not empty, at most limit families when limit > 0.
+	Metadata(ctx context.Context, tenant, metric string, limit int) ([]Metadata, error)
 }

@@ -1,0 +1,281 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/grafana/dskit/runtimeconfig"
+	"github.com/grafana/dskit/services"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"gopkg.in/yaml.v3"
+
+	"github.com/weft-io/weft/pkg/bucket"
+	"github.com/weft-io/weft/pkg/distributor"
+	"github.com/weft-io/weft/pkg/httpapi"
+	"github.com/weft-io/weft/pkg/ingester"
+	"github.com/weft-io/weft/pkg/limits"
+	"github.com/weft-io/weft/pkg/logutil"
+	"github.com/weft-io/weft/pkg/querier"
+	"github.com/weft-io/weft/pkg/tenant"
+)
+
+// App is a running weft process.
+type App struct {
+	cfg    *Config
+	logger *slog.Logger
+	reg    *prometheus.Registry
+
+	runtime   *runtimeconfig.Manager
+	overrides *limits.Overrides
+	ingester  *ingester.Ingester
+	dist      *distributor.Distributor
+	querier   *querier.Querier
+
+	server   *http.Server
+	listener net.Listener
+	ready    atomic.Bool
+	started  time.Time
+}
+
+// New builds every role of cfg and binds the HTTP listener; Run serves.
+func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	a := &App{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), started: time.Now()}
+	defer func() {
+		if err != nil {
+			_ = a.stop(context.Background())
+		}
+	}()
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "weft_build_info", Help: "Build information of this weft.",
+		ConstLabels: prometheus.Labels{"version": Version, "revision": Revision, "goversion": goVersion()},
+	}, func() float64 { return 1 }))
+
+	if err := a.startRuntimeConfig(); err != nil {
+		return nil, err
+	}
+	bkt, err := bucket.New(cfg.Bucket, "ingester", a.reg, logger)
+	if err != nil {
+		return nil, err
+	}
+	icfg := cfg.Ingester
+	icfg.Dir = filepath.Join(cfg.DataDir, "tsdb")
+	a.ingester, err = ingester.New(icfg, a.overrides, bkt, a.reg, logger.With("role", RoleIngester))
+	if err != nil {
+		return nil, err
+	}
+	resolver := tenant.Resolver{MultiTenancy: cfg.MultitenancyEnabled}
+	a.querier, err = querier.New(cfg.Querier, a.ingester, a.overrides, resolver,
+		querier.Version{Version: Version, Revision: Revision, Branch: Branch, GoVersion: goVersion()},
+		a.reg, logger.With("role", RoleQuerier))
+	if err != nil {
+		return nil, err
+	}
+	a.dist, err = distributor.New(cfg.Distributor, a.overrides, a.ingester, resolver, a.reg, logger.With("role", RoleDistributor))
+	if err != nil {
+		return nil, err
+	}
+	a.listener, err = net.Listen("tcp", cfg.HTTPListenAddress)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s: %w", cfg.HTTPListenAddress, err)
+	}
+	a.server = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 30 * time.Second}
+	return a, nil
+}
+
+func (a *App) startRuntimeConfig() error {
+	if a.cfg.RuntimeConfig.File == "" {
+		a.overrides = limits.NewOverrides(a.cfg.Limits, nil)
+		return nil
+	}
+	defaults := a.cfg.Limits
+	rc := runtimeconfig.Config{ReloadPeriod: a.cfg.RuntimeConfig.Period}
+	rc.LoadPath = []string{a.cfg.RuntimeConfig.File}
+	rc.Loader = func(r io.Reader) (any, error) {
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return nil, err
+		}
+		return limits.ParseRuntimeConfig(data, defaults)
+	}
+	m, err := runtimeconfig.New(rc, "weft", prometheus.WrapRegistererWithPrefix("weft_", a.reg), logutil.GoKit(a.logger))
+	if err != nil {
+		return fmt.Errorf("cannot load runtime config: %w", err)
+	}
+	if err := services.StartAndAwaitRunning(context.Background(), m); err != nil {
+		return fmt.Errorf("cannot load runtime config %s: %w", a.cfg.RuntimeConfig.File, err)
+	}
+	a.runtime = m
+	a.overrides = limits.NewOverrides(a.cfg.Limits, func() *limits.RuntimeConfig {
+		c, _ := m.GetConfig().(*limits.RuntimeConfig)
+		return c
+	})
+	return nil
+}
+
+// Addr is the bound HTTP address (useful with port 0).
+func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// Run serves until ctx is done, then shuts down: in-flight requests finish
+// (up to ShutdownTimeout), then the roles stop in reverse start order.
+func (a *App) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- a.server.Serve(a.listener) }()
+	a.ready.Store(true)
+	a.logger.Info("weft is ready", "http", a.Addr(), "target", a.cfg.Target, "data_dir", a.cfg.DataDir, "version", Version)
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	a.ready.Store(false)
+	a.logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	err := a.server.Shutdown(sctx)
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	err = errors.Join(serveErr, err, a.stop(sctx))
+	if err == nil {
+		a.logger.Info("shutdown complete")
+	}
+	return err
+}
+
+// stop closes the roles: the distributor holds nothing, the querier holds
+// nothing, so only the ingester (last to start, first needed by others)
+// closes, after the HTTP server stopped sending it pushes.
+func (a *App) stop(context.Context) error {
+	var errs []error
+	if a.ingester != nil {
+		if err := a.ingester.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.runtime != nil {
+		if err := services.StopAndAwaitTerminated(context.Background(), a.runtime); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.listener != nil && a.server == nil {
+		_ = a.listener.Close()
+	}
+	return errors.Join(errs...)
+}
+
+func (a *App) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/push", a.dist)
+	mux.Handle(querier.Prefix+"/", a.querier.Handler())
+	mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg, EnableOpenMetrics: true}))
+	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !a.ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	mux.HandleFunc("/config", func(w http.ResponseWriter, _ *http.Request) {
+		b, err := redacted(a.cfg)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write(b)
+	})
+	mux.HandleFunc("/runtime_config", func(w http.ResponseWriter, _ *http.Request) {
+		rc := &limits.RuntimeConfig{}
+		if a.runtime != nil {
+			if c, ok := a.runtime.GetConfig().(*limits.RuntimeConfig); ok && c != nil {
+				rc = c
+			}
+		}
+		doc := struct {
+			Defaults  *limits.Limits            `yaml:"defaults"`
+			Overrides map[string]*limits.Limits `yaml:"overrides"`
+		}{a.overrides.Defaults(), rc.Overrides}
+		b, err := yaml.Marshal(doc)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write(b)
+	})
+	mux.HandleFunc("/services", func(w http.ResponseWriter, r *http.Request) {
+		state := "Running"
+		if !a.ready.Load() {
+			state = "Stopping"
+		}
+		var list []map[string]string
+		for _, r := range roles {
+			list = append(list, map[string]string{"name": r.name, "state": state, "does": r.doc})
+		}
+		if r.URL.Query().Get("format") == "json" || r.Header.Get("Accept") == "application/json" {
+			httpapi.WriteData(w, list)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_ = servicesPage.Execute(w, list)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_ = indexPage.Execute(w, map[string]any{"Version": Version, "Target": a.cfg.Target, "Uptime": time.Since(a.started).Round(time.Second)})
+	})
+	return mux
+}
+
+var servicesPage = template.Must(template.New("services").Parse(`<!doctype html><html><head><title>weft services</title></head><body>
+<h1>Services</h1><table border="1" cellpadding="4"><tr><th>role</th><th>state</th><th>does</th></tr>
+{{range .}}<tr><td>{{.name}}</td><td>{{.state}}</td><td>{{.does}}</td></tr>{{end}}</table>
+<p><a href="/services?format=json">JSON</a></p></body></html>`))
+
+var indexPage = template.Must(template.New("index").Parse(`<!doctype html><html><head><title>weft</title></head><body>
+<h1>weft {{.Version}}</h1><p>target {{.Target}}, up {{.Uptime}}</p>
+<ul>
+<li><a href="/services">/services</a> roles and their state</li>
+<li><a href="/config">/config</a> effective configuration</li>
+<li><a href="/runtime_config">/runtime_config</a> per-tenant limits in force</li>
+<li><a href="/metrics">/metrics</a> weft's own metrics</li>
+<li><a href="/ready">/ready</a> readiness</li>
+<li><code>POST /api/v1/push</code> remote write 1.0 and 2.0</li>
+<li><code>/prometheus/api/v1/...</code> the Prometheus query API</li>
+</ul></body></html>`))
+
+// Main parses args, builds and runs weft until SIGINT/SIGTERM (ctx).
+func Main(ctx context.Context, args []string) error {
+	cfg, _, err := ParseFlags(args, os.Stderr)
+	if err != nil {
+		return err
+	}
+	logger, err := logutil.New(os.Stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	a, err := New(cfg, logger)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}

@@ -1,0 +1,143 @@
+package app
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/weft-io/weft/pkg/bucket"
+	"github.com/weft-io/weft/pkg/distributor"
+	"github.com/weft-io/weft/pkg/ingester"
+	"github.com/weft-io/weft/pkg/limits"
+	"github.com/weft-io/weft/pkg/querier"
+)
+
+// Config is the whole configuration of a weft process: the YAML file given
+// by -config.file, with every field also a flag. Precedence: defaults <
+// YAML < flags.
+type Config struct {
+	ConfigFile string `yaml:"-"`
+
+	Target              string        `yaml:"target"`
+	HTTPListenAddress   string        `yaml:"http_listen_address"`
+	GRPCListenAddress   string        `yaml:"grpc_listen_address"`
+	DataDir             string        `yaml:"data_dir"`
+	MultitenancyEnabled bool          `yaml:"multitenancy_enabled"`
+	LogLevel            string        `yaml:"log_level"`
+	LogFormat           string        `yaml:"log_format"`
+	ShutdownTimeout     time.Duration `yaml:"shutdown_timeout"`
+
+	RuntimeConfig RuntimeConfigConfig `yaml:"runtime_config"`
+	Bucket        bucket.Config       `yaml:"bucket"`
+	Distributor   distributor.Config  `yaml:"distributor"`
+	Ingester      ingester.Config     `yaml:"ingester"`
+	Querier       querier.Config      `yaml:"querier"`
+	Limits        limits.Limits       `yaml:"limits"`
+}
+
+// RuntimeConfigConfig locates the runtime file of per-tenant overrides.
+type RuntimeConfigConfig struct {
+	File   string        `yaml:"file"`
+	Period time.Duration `yaml:"period"`
+}
+
+// RegisterFlags registers every flag with its default.
+func (c *Config) RegisterFlags(f *flag.FlagSet) {
+	f.StringVar(&c.ConfigFile, "config.file", "", "YAML file with this configuration; flags given on the command line override it.")
+	f.StringVar(&c.Target, "target", TargetAll, "Comma-separated roles this process runs: "+strings.Join(roleNames(), ", ")+".")
+	f.StringVar(&c.HTTPListenAddress, "http.listen-address", ":9009", "Address of the HTTP server (APIs, status pages, UI).")
+	f.StringVar(&c.GRPCListenAddress, "grpc.listen-address", ":9095", "Address of the gRPC server between roles.")
+	f.StringVar(&c.DataDir, "data.dir", "./data", "Directory of local state (TSDB heads, WALs, blocks not yet shipped).")
+	f.BoolVar(&c.MultitenancyEnabled, "auth.multitenancy-enabled", true, "Require the X-Scope-OrgID header on every request. When false, every request belongs to the tenant \"anonymous\".")
+	f.StringVar(&c.LogLevel, "log.level", "info", "Log level: debug, info, warn, error.")
+	f.StringVar(&c.LogFormat, "log.format", "logfmt", "Log format: logfmt or json.")
+	f.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "How long in-flight requests may run after SIGTERM.")
+	f.StringVar(&c.RuntimeConfig.File, "runtime-config.file", "", "YAML file of per-tenant limit overrides, reloaded without a restart.")
+	f.DurationVar(&c.RuntimeConfig.Period, "runtime-config.reload-period", 10*time.Second, "How often the runtime file is checked for changes.")
+	c.Bucket.RegisterFlags(f)
+	c.Distributor.RegisterFlags(f)
+	c.Ingester.RegisterFlags(f)
+	c.Querier.RegisterFlags(f)
+	c.Limits.RegisterFlags(f)
+}
+
+// Validate reports every setting that cannot work.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, err := parseTarget(c.Target); err != nil {
+		errs = append(errs, err)
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data.dir must be set"))
+	}
+	for _, v := range []interface{ Validate() error }{&c.Bucket, &c.Distributor, &c.Ingester, &c.Querier, &c.Limits} {
+		if err := v.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ParseFlags builds the configuration from defaults, the YAML file named by
+// -config.file, and the command-line flags, in that order of precedence.
+func ParseFlags(args []string, stderr *os.File) (*Config, *flag.FlagSet, error) {
+	first := &Config{}
+	fs := newFlagSet(first, stderr)
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if first.ConfigFile == "" {
+		return first, fs, nil
+	}
+	// Start again from defaults, apply the file, then the flags on top.
+	cfg := &Config{}
+	fs = newFlagSet(cfg, stderr)
+	data, err := os.ReadFile(first.ConfigFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot read config file: %w", err)
+	}
+	if err := LoadYAML(data, cfg); err != nil {
+		return nil, nil, fmt.Errorf("cannot parse config file %s: %w", first.ConfigFile, err)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	return cfg, fs, nil
+}
+
+// LoadYAML applies a YAML document to cfg; unknown keys are errors.
+func LoadYAML(data []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && err.Error() != "EOF" {
+		return err
+	}
+	return nil
+}
+
+func newFlagSet(cfg *Config, stderr *os.File) *flag.FlagSet {
+	fs := flag.NewFlagSet("weft", flag.ContinueOnError)
+	if stderr != nil {
+		fs.SetOutput(stderr)
+	}
+	cfg.RegisterFlags(fs)
+	return fs
+}
+
+// redacted returns cfg as YAML with secrets hidden, for /config.
+func redacted(cfg *Config) ([]byte, error) {
+	c := *cfg
+	if c.Bucket.S3.SecretAccessKey != "" {
+		c.Bucket.S3.SecretAccessKey = "********"
+	}
+	return yaml.Marshal(&c)
+}

@@ -1,0 +1,292 @@
+package distributor
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/common/model"
+	"golang.org/x/time/rate"
+
+	"github.com/weft-io/weft/pkg/httpapi"
+	"github.com/weft-io/weft/pkg/limits"
+	"github.com/weft-io/weft/pkg/logutil"
+	"github.com/weft-io/weft/pkg/remotewrite"
+	"github.com/weft-io/weft/pkg/tenant"
+	"github.com/weft-io/weft/pkg/wire"
+)
+
+// Config of the distributor.
+type Config struct {
+	MaxRecvMsgSize       int    `yaml:"max_recv_msg_size"`
+	NameValidationScheme string `yaml:"name_validation_scheme"`
+}
+
+// RegisterFlags registers the distributor flags.
+func (c *Config) RegisterFlags(f *flag.FlagSet) {
+	f.IntVar(&c.MaxRecvMsgSize, "distributor.max-recv-msg-size", 100<<20, "Largest remote-write request accepted, in bytes after snappy decompression (and before, since snappy never shrinks below its input by much).")
+	f.StringVar(&c.NameValidationScheme, "validation.name-validation-scheme", "utf8", "Which metric and label names are valid: utf8 (any valid UTF-8, as Prometheus 3) or legacy ([a-zA-Z_:][a-zA-Z0-9_:]*).")
+}
+
+// Validate reports settings that cannot work.
+func (c *Config) Validate() error {
+	if c.MaxRecvMsgSize <= 0 {
+		return errors.New("distributor.max-recv-msg-size must be positive")
+	}
+	if _, err := c.scheme(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (c *Config) scheme() (model.ValidationScheme, error) {
+	switch c.NameValidationScheme {
+	case "utf8", "":
+		return model.UTF8Validation, nil
+	case "legacy":
+		return model.LegacyValidation, nil
+	}
+	return 0, fmt.Errorf("unknown validation.name-validation-scheme %q: use utf8 or legacy", c.NameValidationScheme)
+}
+
+// Distributor is the push endpoint.
+type Distributor struct {
+	cfg      Config
+	scheme   model.ValidationScheme
+	limits   *limits.Overrides
+	pusher   wire.Pusher
+	resolver tenant.Resolver
+	logger   *slog.Logger
+	now      func() time.Time
+
+	decoders sync.Pool // *remotewrite.Decoder
+	requests sync.Pool // *wire.PushRequest
+	bodies   sync.Pool // *bytes.Buffer
+
+	limMu    sync.Mutex
+	limiters map[string]*rate.Limiter // guarded by limMu
+
+	received  *prometheus.CounterVec
+	discarded *prometheus.CounterVec
+	requestsC *prometheus.CounterVec
+	latency   prometheus.Histogram
+}
+
+// New returns a distributor that validates pushes and passes them to pusher.
+func New(cfg Config, lim *limits.Overrides, pusher wire.Pusher, resolver tenant.Resolver, reg prometheus.Registerer, logger *slog.Logger) (*Distributor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	scheme, _ := cfg.scheme()
+	d := &Distributor{
+		cfg: cfg, scheme: scheme, limits: lim, pusher: pusher, resolver: resolver,
+		logger: logutil.OrNop(logger), now: time.Now,
+		limiters: map[string]*rate.Limiter{},
+	}
+	d.decoders.New = func() any { return remotewrite.NewDecoder() }
+	d.requests.New = func() any { return &wire.PushRequest{} }
+	d.bodies.New = func() any { return &bytes.Buffer{} }
+	f := promauto.With(reg)
+	d.received = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_received_samples_total", Help: "Samples received in valid series, by tenant and type (float, histogram, exemplar)."}, []string{"tenant", "type"})
+	d.discarded = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_discarded_samples_total", Help: "Samples refused by the distributor, by tenant and reason."}, []string{"tenant", "reason"})
+	d.requestsC = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_requests_total", Help: "Push requests by protocol version and HTTP status code."}, []string{"version", "code"})
+	d.latency = f.NewHistogram(prometheus.HistogramOpts{Name: "weft_distributor_push_duration_seconds", Help: "Time to handle one push request.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16), NativeHistogramBucketFactor: 1.1})
+	return d, nil
+}
+
+// ServeHTTP handles POST /api/v1/push.
+func (d *Distributor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	code, version := d.serve(w, r)
+	d.requestsC.WithLabelValues(version, strconv.Itoa(code)).Inc()
+	d.latency.Observe(time.Since(start).Seconds())
+}
+
+func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (int, string) {
+	if r.Method != http.MethodPost {
+		return d.fail(w, http.StatusMethodNotAllowed, "remote write needs POST"), "unknown"
+	}
+	id, err := d.resolver.FromRequest(r)
+	if err != nil {
+		code := http.StatusUnauthorized
+		if errors.Is(err, tenant.ErrInvalid) {
+			code = http.StatusBadRequest
+		}
+		return d.fail(w, code, err.Error()), "unknown"
+	}
+	v, err := remotewrite.ParseContentType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return d.fail(w, http.StatusUnsupportedMediaType, err.Error()), "unknown"
+	}
+	version := "1.0"
+	if v == remotewrite.V2 {
+		version = "2.0"
+	}
+	if enc := r.Header.Get("Content-Encoding"); enc != "" && enc != "snappy" {
+		return d.fail(w, http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Encoding %q: remote write uses snappy", enc)), version
+	}
+
+	body := d.bodies.Get().(*bytes.Buffer)
+	defer d.bodies.Put(body)
+	body.Reset()
+	n, err := body.ReadFrom(io.LimitReader(r.Body, int64(d.cfg.MaxRecvMsgSize)+1))
+	if err != nil {
+		return d.fail(w, http.StatusBadRequest, fmt.Sprintf("cannot read request body: %v", err)), version
+	}
+	if n > int64(d.cfg.MaxRecvMsgSize) {
+		return d.fail(w, http.StatusBadRequest, fmt.Sprintf("request body is larger than the limit of %d bytes (raise -distributor.max-recv-msg-size) (err-weft-request-too-large)", d.cfg.MaxRecvMsgSize)), version
+	}
+
+	req := d.requests.Get().(*wire.PushRequest)
+	defer d.requests.Put(req)
+	dec := d.decoders.Get().(*remotewrite.Decoder)
+	err = dec.Decode(req, body.Bytes(), v, d.cfg.MaxRecvMsgSize)
+	d.decoders.Put(dec)
+	if err != nil {
+		return d.fail(w, http.StatusBadRequest, err.Error()), version
+	}
+
+	res, err := d.Push(r, id, req)
+	if v == remotewrite.V2 {
+		// Remote write 2.0 reports what was written, also on partial failure.
+		h := w.Header()
+		h.Set("X-Prometheus-Remote-Write-Samples-Written", strconv.Itoa(res.Samples))
+		h.Set("X-Prometheus-Remote-Write-Histograms-Written", strconv.Itoa(res.Histograms))
+		h.Set("X-Prometheus-Remote-Write-Exemplars-Written", strconv.Itoa(res.Exemplars))
+	}
+	if err != nil {
+		return d.fail(w, statusOf(err), err.Error()), version
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent, version
+}
+
+// Push validates req in place (dropping invalid series and samples), takes
+// the rate limit and passes the rest to the pusher. The error is the first
+// validation error, or the pusher's; valid data is stored either way.
+func (d *Distributor) Push(r *http.Request, id string, req *wire.PushRequest) (wire.PushResult, error) {
+	lim := d.limits.For(id)
+	val := newValidator(lim, d.scheme, id, d.now())
+	var firstErr error
+	discard := func(reason string, n int, err *wire.Error) {
+		d.discarded.WithLabelValues(id, reason).Add(float64(n))
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	kept := req.Series[:0]
+	for si := range req.Series {
+		s := req.Series[si]
+		if reason, err := val.series(&s); err != nil {
+			discard(reason, len(s.Samples)+len(s.Histograms), err)
+			continue
+		}
+		// Filter samples with bad timestamps in place.
+		ok := s.Samples[:0]
+		for _, smp := range s.Samples {
+			if reason, err := val.timestamp(s.Labels, smp.T); err != nil {
+				discard(reason, 1, err)
+				continue
+			}
+			ok = append(ok, smp)
+		}
+		s.Samples = ok
+		okh := s.Histograms[:0]
+		for _, h := range s.Histograms {
+			if reason, err := val.timestamp(s.Labels, h.T); err != nil {
+				discard(reason, 1, err)
+				continue
+			}
+			okh = append(okh, h)
+		}
+		s.Histograms = okh
+		if len(s.Samples)+len(s.Histograms)+len(s.Exemplars) == 0 {
+			continue
+		}
+		kept = append(kept, s)
+	}
+	// The tail now aliases kept entries' buffers: clear it so the next
+	// decode into this pooled request cannot write one buffer twice.
+	for i := len(kept); i < len(req.Series); i++ {
+		req.Series[i] = wire.Series{}
+	}
+	req.Series = kept
+	keptMD := req.Metadata[:0]
+	for _, m := range req.Metadata {
+		if reason, err := val.metadata(&m); err != nil {
+			discard(reason, 0, err)
+			continue
+		}
+		keptMD = append(keptMD, m)
+	}
+	req.Metadata = keptMD
+
+	samples, histograms, exemplars := req.Counts()
+	if total := samples + histograms; total > 0 && !d.allow(id, lim, total) {
+		d.discarded.WithLabelValues(id, reasonRateLimited).Add(float64(total))
+		return wire.PushResult{}, wire.Errorf(wire.KindLimit, errID("ingestion_rate_limited"),
+			"tenant %s is over its ingestion rate limit of %g samples/s with burst %d; %d samples refused (raise ingestion_rate / -distributor.ingestion-rate-limit)", id, lim.IngestionRate, lim.IngestionBurstSize, total)
+	}
+	d.received.WithLabelValues(id, "float").Add(float64(samples))
+	d.received.WithLabelValues(id, "histogram").Add(float64(histograms))
+	d.received.WithLabelValues(id, "exemplar").Add(float64(exemplars))
+	if len(req.Series) == 0 && len(req.Metadata) == 0 {
+		return wire.PushResult{}, firstErr
+	}
+	res, err := d.pusher.Push(tenant.With(r.Context(), id), id, req)
+	if err != nil {
+		return res, err
+	}
+	return res, firstErr
+}
+
+// allow takes n tokens from the tenant's rate limiter, refreshing it when
+// the tenant's limits changed.
+func (d *Distributor) allow(id string, lim *limits.Limits, n int) bool {
+	if lim.IngestionRate <= 0 {
+		return true
+	}
+	d.limMu.Lock()
+	defer d.limMu.Unlock()
+	l, ok := d.limiters[id]
+	if !ok {
+		l = rate.NewLimiter(rate.Limit(lim.IngestionRate), lim.IngestionBurstSize)
+		d.limiters[id] = l
+	}
+	if l.Limit() != rate.Limit(lim.IngestionRate) {
+		l.SetLimit(rate.Limit(lim.IngestionRate))
+	}
+	if l.Burst() != lim.IngestionBurstSize {
+		l.SetBurst(lim.IngestionBurstSize)
+	}
+	return l.AllowN(d.now(), n)
+}
+
+func statusOf(err error) int {
+	switch wire.KindOf(err) {
+	case wire.KindBadData:
+		return http.StatusBadRequest
+	case wire.KindLimit:
+		return http.StatusTooManyRequests
+	case wire.KindUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func (d *Distributor) fail(w http.ResponseWriter, code int, msg string) int {
+	if code >= 500 {
+		d.logger.Warn("push failed", "status", code, "err", msg)
+	}
+	httpapi.WriteError(w, code, httpapi.ErrorTypeFor(code), msg)
+	return code
+}

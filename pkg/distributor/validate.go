@@ -1,0 +1,125 @@
+package distributor
+
+import (
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/weft-io/weft/pkg/limits"
+	"github.com/weft-io/weft/pkg/wire"
+)
+
+// Reasons a sample is discarded; the "reason" label of
+// weft_distributor_discarded_samples_total. Each has a stable error ID
+// err-weft-<reason with dashes> documented in docs/errors.md.
+const (
+	reasonMissingMetricName   = "missing_metric_name"
+	reasonInvalidMetricName   = "invalid_metric_name"
+	reasonInvalidLabelName    = "invalid_label_name"
+	reasonInvalidLabelValue   = "invalid_label_value"
+	reasonDuplicateLabelNames = "duplicate_label_names"
+	reasonUnsortedLabels      = "unsorted_labels"
+	reasonTooManyLabels       = "max_label_names_per_series"
+	reasonLabelNameTooLong    = "label_name_too_long"
+	reasonLabelValueTooLong   = "label_value_too_long"
+	reasonTooFarInFuture      = "sample_too_far_in_future"
+	reasonTooOld              = "sample_too_old"
+	reasonMetadataTooLong     = "metadata_too_long"
+	reasonRateLimited         = "rate_limited"
+)
+
+func errID(reason string) string {
+	b := []byte("err-weft-" + reason)
+	for i := range b {
+		if b[i] == '_' {
+			b[i] = '-'
+		}
+	}
+	return string(b)
+}
+
+// validator checks series against one tenant's limits at one instant.
+type validator struct {
+	lim       *limits.Limits
+	scheme    model.ValidationScheme
+	maxT      int64 // samples after this are too far in the future
+	minT      int64 // samples before this are too old (math.MinInt64 when off)
+	tenant    string
+	nameCheck bool
+}
+
+func newValidator(lim *limits.Limits, scheme model.ValidationScheme, tenantID string, now time.Time) validator {
+	v := validator{lim: lim, scheme: scheme, tenant: tenantID}
+	v.maxT = now.Add(time.Duration(lim.CreationGracePeriod)).UnixMilli()
+	v.minT = -1 << 63
+	if lim.PastGracePeriod > 0 {
+		v.minT = now.Add(-time.Duration(lim.PastGracePeriod)).UnixMilli()
+	}
+	return v
+}
+
+// series validates the labels of s; it does not allocate unless it fails.
+func (v *validator) series(s *wire.Series) (string, *wire.Error) {
+	ls := s.Labels
+	if ls.IsEmpty() || ls.Get(labels.MetricName) == "" {
+		return reasonMissingMetricName, v.errf(reasonMissingMetricName, "series %s has no metric name", ls)
+	}
+	if n := ls.Len(); n > v.lim.MaxLabelNamesPerSeries {
+		return reasonTooManyLabels, v.errf(reasonTooManyLabels, "series %s has %d labels, more than the limit of %d (raise max_label_names_per_series / -validation.max-label-names-per-series)", ls, n, v.lim.MaxLabelNamesPerSeries)
+	}
+	var (
+		reason string
+		err    *wire.Error
+		prev   string
+		first  = true
+	)
+	ls.Range(func(l labels.Label) {
+		if err != nil {
+			return
+		}
+		switch {
+		case !first && l.Name == prev:
+			reason, err = reasonDuplicateLabelNames, v.errf(reasonDuplicateLabelNames, "series %s has the label name %q more than once", ls, l.Name)
+		case !first && l.Name < prev:
+			reason, err = reasonUnsortedLabels, v.errf(reasonUnsortedLabels, "series %s has labels out of order: %q comes after %q (labels must be sorted by name)", ls, l.Name, prev)
+		case l.Name == labels.MetricName && !v.scheme.IsValidMetricName(l.Value):
+			reason, err = reasonInvalidMetricName, v.errf(reasonInvalidMetricName, "series %s has the invalid metric name %q", ls, l.Value)
+		case l.Name != labels.MetricName && !v.scheme.IsValidLabelName(l.Name):
+			reason, err = reasonInvalidLabelName, v.errf(reasonInvalidLabelName, "series %s has the invalid label name %q", ls, l.Name)
+		case len(l.Name) > v.lim.MaxLabelNameLength:
+			reason, err = reasonLabelNameTooLong, v.errf(reasonLabelNameTooLong, "series %s has a label name of %d bytes, longer than the limit of %d (raise max_label_name_length / -validation.max-length-label-name)", ls, len(l.Name), v.lim.MaxLabelNameLength)
+		case len(l.Value) > v.lim.MaxLabelValueLength:
+			reason, err = reasonLabelValueTooLong, v.errf(reasonLabelValueTooLong, "series %s has a value of %d bytes for label %q, longer than the limit of %d (raise max_label_value_length / -validation.max-length-label-value)", ls, len(l.Value), l.Name, v.lim.MaxLabelValueLength)
+		case !utf8.ValidString(l.Value):
+			reason, err = reasonInvalidLabelValue, v.errf(reasonInvalidLabelValue, "series %s has a value for label %q that is not valid UTF-8", ls, l.Name)
+		}
+		prev, first = l.Name, false
+	})
+	return reason, err
+}
+
+// timestamp validates one sample timestamp of series ls.
+func (v *validator) timestamp(ls labels.Labels, t int64) (string, *wire.Error) {
+	if t > v.maxT {
+		return reasonTooFarInFuture, v.errf(reasonTooFarInFuture, "sample at %s for series %s is too far in the future (raise creation_grace_period / -validation.create-grace-period)", time.UnixMilli(t).UTC().Format(time.RFC3339), ls)
+	}
+	if t < v.minT {
+		return reasonTooOld, v.errf(reasonTooOld, "sample at %s for series %s is older than the past grace period (raise past_grace_period / -validation.past-grace-period)", time.UnixMilli(t).UTC().Format(time.RFC3339), ls)
+	}
+	return "", nil
+}
+
+func (v *validator) metadata(m *wire.Metadata) (string, *wire.Error) {
+	if len(m.Help) > v.lim.MaxMetadataLength || len(m.Unit) > v.lim.MaxMetadataLength || len(m.MetricFamily) > v.lim.MaxMetadataLength {
+		return reasonMetadataTooLong, v.errf(reasonMetadataTooLong, "metadata of metric %s is longer than the limit of %d bytes (raise max_metadata_length / -validation.max-metadata-length)", m.MetricFamily, v.lim.MaxMetadataLength)
+	}
+	return "", nil
+}
+
+func (v *validator) errf(reason, format string, args ...any) *wire.Error {
+	e := wire.Errorf(wire.KindBadData, errID(reason), format, args...)
+	e.Msg = "tenant " + v.tenant + ": " + e.Msg
+	return e
+}

@@ -1,0 +1,419 @@
+package ingester
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/prometheus/model/exemplar"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/thanos-io/objstore"
+
+	"github.com/weft-io/weft/pkg/limits"
+	"github.com/weft-io/weft/pkg/logutil"
+	"github.com/weft-io/weft/pkg/tenant"
+	"github.com/weft-io/weft/pkg/wire"
+)
+
+// Config of the ingester. Dir is set by the app from -data.dir.
+type Config struct {
+	Dir               string        `yaml:"-"`
+	InstanceID        string        `yaml:"instance_id"`
+	BlockRange        time.Duration `yaml:"block_range_period"`
+	Retention         time.Duration `yaml:"retention_period"`
+	ShipInterval      time.Duration `yaml:"ship_interval"`
+	ShipConcurrency   int           `yaml:"ship_concurrency"`
+	WALCompression    bool          `yaml:"wal_compression"`
+	FlushOnShutdown   bool          `yaml:"flush_on_shutdown"`
+	HeadCompactPeriod time.Duration `yaml:"head_compaction_interval"`
+}
+
+// RegisterFlags registers the ingester flags.
+func (c *Config) RegisterFlags(f *flag.FlagSet) {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "ingester"
+	}
+	f.StringVar(&c.InstanceID, "ingester.instance-id", host, "Name of this ingester, recorded in the meta.json of every block it ships.")
+	f.DurationVar(&c.BlockRange, "ingester.tsdb.block-ranges-period", 2*time.Hour, "Time range of the blocks the TSDB cuts from its head and ships to the bucket.")
+	f.DurationVar(&c.Retention, "ingester.tsdb.retention-period", 15*24*time.Hour, "How long shipped blocks stay on local disk and queryable from this ingester. A block is never deleted before its upload is confirmed.")
+	f.DurationVar(&c.ShipInterval, "ingester.tsdb.ship-interval", time.Minute, "How often new blocks are uploaded to the bucket.")
+	f.IntVar(&c.ShipConcurrency, "ingester.tsdb.ship-concurrency", 4, "How many tenants ship blocks at once.")
+	f.BoolVar(&c.WALCompression, "ingester.tsdb.wal-compression-enabled", true, "Compress the WAL (snappy).")
+	f.BoolVar(&c.FlushOnShutdown, "ingester.flush-on-shutdown", false, "On shutdown, cut the head into blocks and ship them rather than keeping the WAL for a restart.")
+	f.DurationVar(&c.HeadCompactPeriod, "ingester.tsdb.head-compaction-interval", time.Minute, "How often the ingester checks whether a head is ready to be cut into a block.")
+}
+
+// Validate reports settings that cannot work.
+func (c *Config) Validate() error {
+	if c.BlockRange < time.Minute || c.BlockRange%time.Minute != 0 {
+		return errors.New("ingester.tsdb.block-ranges-period must be a whole number of minutes, at least 1m")
+	}
+	if c.ShipInterval <= 0 || c.HeadCompactPeriod <= 0 {
+		return errors.New("ingester.tsdb.ship-interval and head-compaction-interval must be positive")
+	}
+	if c.ShipConcurrency <= 0 {
+		return errors.New("ingester.tsdb.ship-concurrency must be positive")
+	}
+	return nil
+}
+
+// Ingester stores pushed series per tenant. It implements wire.Pusher and
+// wire.Reader.
+type Ingester struct {
+	cfg    Config
+	limits *limits.Overrides
+	bucket objstore.Bucket
+	logger *slog.Logger
+	m      *metrics
+
+	mu      sync.RWMutex
+	tenants map[string]*tenantDB // guarded by mu
+	closed  bool                 // guarded by mu
+
+	stop     chan struct{}
+	loopDone sync.WaitGroup
+	closeErr error
+	closeOne sync.Once
+}
+
+// New opens the ingester: it reopens (and replays the WAL of) every tenant
+// found under cfg.Dir, then starts the loops that cut and ship blocks.
+// bucket may be nil to keep blocks local only (tests).
+func New(cfg Config, lim *limits.Overrides, bucket objstore.Bucket, reg prometheus.Registerer, logger *slog.Logger) (*Ingester, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create ingester directory: %w", err)
+	}
+	i := &Ingester{
+		cfg:     cfg,
+		limits:  lim,
+		bucket:  bucket,
+		logger:  logutil.OrNop(logger),
+		tenants: map[string]*tenantDB{},
+		stop:    make(chan struct{}),
+	}
+	i.m = newMetrics(reg, i)
+	entries, err := os.ReadDir(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list ingester directory: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || tenant.Validate(e.Name()) != nil {
+			continue
+		}
+		start := time.Now()
+		if _, err := i.getOrOpen(e.Name()); err != nil {
+			_ = i.Close()
+			return nil, err
+		}
+		i.logger.Info("reopened tenant TSDB", "tenant", e.Name(), "duration", time.Since(start))
+	}
+	i.loopDone.Add(1)
+	go i.loop()
+	return i, nil
+}
+
+// getOrOpen returns the TSDB of tenant, opening it on first use.
+func (i *Ingester) getOrOpen(id string) (*tenantDB, error) {
+	i.mu.RLock()
+	t, ok := i.tenants[id]
+	closed := i.closed
+	i.mu.RUnlock()
+	if ok {
+		return t, nil
+	}
+	if closed {
+		return nil, wire.Errorf(wire.KindUnavailable, "", "ingester is shutting down")
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if t, ok := i.tenants[id]; ok {
+		return t, nil
+	}
+	if i.closed {
+		return nil, wire.Errorf(wire.KindUnavailable, "", "ingester is shutting down")
+	}
+	t, err := openTenant(i, id)
+	if err != nil {
+		return nil, err
+	}
+	i.tenants[id] = t
+	return t, nil
+}
+
+// get returns the TSDB of tenant, or nil when it has none.
+func (i *Ingester) get(id string) *tenantDB {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	return i.tenants[id]
+}
+
+// Push appends req to the tenant's TSDB in one transaction. Samples that the
+// TSDB refuses (out of order, out of bounds, a different value for an
+// existing timestamp) are skipped and reported as one bad-data error after
+// the rest is committed, as Prometheus' own receiver does; equal duplicates
+// are accepted silently, so a retried request stores nothing twice.
+func (i *Ingester) Push(ctx context.Context, id string, req *wire.PushRequest) (wire.PushResult, error) {
+	var res wire.PushResult
+	t, err := i.getOrOpen(id)
+	if err != nil {
+		return res, err
+	}
+	lim := i.limits.For(id)
+	app := t.db.AppenderV2(ctx)
+	getRef := app.(storage.GetRef)
+
+	var (
+		firstErr    error
+		errCount    int
+		newSeries   int
+		numSeries   = int(t.db.Head().NumSeries())
+		exemplarBuf []exemplar.Exemplar
+	)
+	fail := func(reason string, n int, err error) {
+		i.m.discarded.WithLabelValues(id, reason).Add(float64(n))
+		errCount += n
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	for si := range req.Series {
+		s := &req.Series[si]
+		var ref storage.SeriesRef
+		if lim.MaxSeriesPerTenant > 0 || lim.MaxSeriesPerMetric > 0 {
+			ref, _ = getRef.GetRef(s.Labels, s.Labels.Hash())
+			if ref == 0 {
+				if err := t.admitSeries(lim, s.Labels, numSeries+newSeries); err != nil {
+					fail(reasonOf(err), len(s.Samples)+len(s.Histograms), err)
+					continue
+				}
+				newSeries++
+			}
+		}
+		exemplarBuf = exemplarBuf[:0]
+		for _, e := range s.Exemplars {
+			exemplarBuf = append(exemplarBuf, exemplar.Exemplar{Labels: e.Labels, Value: e.V, Ts: e.T, HasTs: true})
+		}
+		opts := storage.AOptions{}
+		for _, smp := range s.Samples {
+			if len(exemplarBuf) > 0 && smp.T >= exemplarBuf[0].Ts {
+				opts.Exemplars = exemplarBuf
+			}
+			r, err := app.Append(ref, s.Labels, s.CreatedTimestamp, smp.T, smp.V, nil, nil, opts)
+			if err != nil && !isPartial(err) {
+				fail(reasonOf(err), 1, sampleError(err, s.Labels, smp.T))
+				continue
+			}
+			if opts.Exemplars != nil {
+				res.Exemplars += len(opts.Exemplars)
+				exemplarBuf, opts.Exemplars = exemplarBuf[:0], nil
+			}
+			ref = r
+			res.Samples++
+		}
+		for _, h := range s.Histograms {
+			r, err := app.Append(ref, s.Labels, s.CreatedTimestamp, h.T, 0, h.H, h.FH, opts)
+			if err != nil && !isPartial(err) {
+				fail(reasonOf(err), 1, sampleError(err, s.Labels, h.T))
+				continue
+			}
+			ref = r
+			res.Histograms++
+		}
+		if ref != 0 && len(exemplarBuf) > 0 {
+			// Exemplars older than every sample of this push still belong
+			// to the series; the TSDB drops the ones it already has.
+			if ea, ok := app.(storage.ExemplarAppenderV2); ok {
+				if _, err := ea.AppendExemplars(ref, s.Labels, exemplarBuf); err == nil || isPartial(err) {
+					res.Exemplars += len(exemplarBuf)
+				}
+			}
+		}
+	}
+	if err := app.Commit(); err != nil {
+		i.m.discarded.WithLabelValues(id, "commit").Add(float64(res.Samples + res.Histograms))
+		return wire.PushResult{}, wire.Errorf(wire.KindInternal, "", "cannot commit samples of tenant %s: %v", id, err)
+	}
+	if len(req.Metadata) > 0 {
+		t.setMetadata(req.Metadata)
+	}
+	i.m.appended.WithLabelValues(id, "float").Add(float64(res.Samples))
+	i.m.appended.WithLabelValues(id, "histogram").Add(float64(res.Histograms))
+	i.m.exemplars.WithLabelValues(id).Add(float64(res.Exemplars))
+	if firstErr != nil {
+		if errCount > 1 {
+			return res, fmt.Errorf("%w (and %d more samples were rejected)", firstErr, errCount-1)
+		}
+		return res, firstErr
+	}
+	return res, nil
+}
+
+func isPartial(err error) bool {
+	var pe *storage.AppendPartialError
+	return errors.As(err, &pe)
+}
+
+// sampleError classifies a TSDB append error: every refusal of the TSDB is
+// a property of the data, so the client must not retry it.
+func sampleError(err error, ls labels.Labels, t int64) error {
+	switch {
+	case errors.Is(err, storage.ErrOutOfOrderSample):
+		return wire.Errorf(wire.KindBadData, "err-weft-sample-out-of-order", "out-of-order sample at %s for series %s: the series has a newer sample (raise out_of_order_time_window to accept it)", formatTS(t), ls)
+	case errors.Is(err, storage.ErrOutOfBounds), errors.Is(err, storage.ErrTooOldSample):
+		return wire.Errorf(wire.KindBadData, "err-weft-sample-too-old", "sample at %s for series %s is older than the head accepts (raise out_of_order_time_window to accept it)", formatTS(t), ls)
+	case errors.Is(err, storage.ErrDuplicateSampleForTimestamp):
+		return wire.Errorf(wire.KindBadData, "err-weft-sample-duplicate-timestamp", "sample at %s for series %s has a different value than the sample already stored for that timestamp", formatTS(t), ls)
+	}
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return err
+	}
+	return wire.Errorf(wire.KindBadData, "err-weft-invalid-sample", "cannot append sample at %s for series %s: %v", formatTS(t), ls, err)
+}
+
+func reasonOf(err error) string {
+	switch {
+	case errors.Is(err, storage.ErrOutOfOrderSample):
+		return "sample_out_of_order"
+	case errors.Is(err, storage.ErrOutOfBounds), errors.Is(err, storage.ErrTooOldSample):
+		return "sample_too_old"
+	case errors.Is(err, storage.ErrDuplicateSampleForTimestamp):
+		return "sample_duplicate_timestamp"
+	}
+	var we *wire.Error
+	if errors.As(err, &we) {
+		switch we.ID {
+		case errMaxSeriesPerTenant:
+			return "per_tenant_series_limit"
+		case errMaxSeriesPerMetric:
+			return "per_metric_series_limit"
+		}
+	}
+	return "invalid_sample"
+}
+
+func formatTS(t int64) string {
+	return time.UnixMilli(t).UTC().Format(time.RFC3339Nano)
+}
+
+// loop cuts heads into blocks and ships them, until Close.
+func (i *Ingester) loop() {
+	defer i.loopDone.Done()
+	compact := time.NewTicker(i.cfg.HeadCompactPeriod)
+	defer compact.Stop()
+	ship := time.NewTicker(i.cfg.ShipInterval)
+	defer ship.Stop()
+	for {
+		select {
+		case <-i.stop:
+			return
+		case <-compact.C:
+			for _, t := range i.snapshot() {
+				if err := t.db.Compact(context.Background()); err != nil {
+					i.logger.Error("cannot compact head", "tenant", t.id, "err", err)
+				}
+			}
+		case <-ship.C:
+			i.shipAll(context.Background())
+		}
+	}
+}
+
+func (i *Ingester) snapshot() []*tenantDB {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	out := make([]*tenantDB, 0, len(i.tenants))
+	for _, t := range i.tenants {
+		out = append(out, t)
+	}
+	return out
+}
+
+// shipAll uploads every unshipped block of every tenant.
+func (i *Ingester) shipAll(ctx context.Context) {
+	if i.bucket == nil {
+		return
+	}
+	sem := make(chan struct{}, i.cfg.ShipConcurrency)
+	var wg sync.WaitGroup
+	for _, t := range i.snapshot() {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := t.ship(ctx); err != nil {
+				i.logger.Warn("cannot ship blocks, will retry", "tenant", t.id, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Flush cuts every tenant's whole head into blocks and ships them.
+func (i *Ingester) Flush(ctx context.Context) error {
+	var errs []error
+	for _, t := range i.snapshot() {
+		if err := t.flushHead(); err != nil {
+			errs = append(errs, fmt.Errorf("cannot flush head of tenant %s: %w", t.id, err))
+		}
+	}
+	if i.bucket != nil {
+		for _, t := range i.snapshot() {
+			if err := t.ship(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops the loops, flushes if configured, and closes every TSDB. It
+// is safe to call more than once.
+func (i *Ingester) Close() error {
+	i.closeOne.Do(func() {
+		close(i.stop)
+		i.loopDone.Wait()
+		var errs []error
+		if i.cfg.FlushOnShutdown {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			if err := i.Flush(ctx); err != nil {
+				errs = append(errs, err)
+			}
+			cancel()
+		}
+		i.mu.Lock()
+		i.closed = true
+		tenants := i.tenants
+		i.tenants = map[string]*tenantDB{}
+		i.mu.Unlock()
+		for _, t := range tenants {
+			if err := t.db.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("cannot close TSDB of tenant %s: %w", t.id, err))
+			}
+		}
+		i.closeErr = errors.Join(errs...)
+	})
+	return i.closeErr
+}
+
+// TenantDir returns the directory of a tenant's TSDB.
+func (i *Ingester) TenantDir(id string) string { return filepath.Join(i.cfg.Dir, id) }
+
+// newCounterVec is promauto with a nil-safe registerer.
+func newCounterVec(reg prometheus.Registerer, name, help string, lbls ...string) *prometheus.CounterVec {
+	return promauto.With(reg).NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, lbls)
+}

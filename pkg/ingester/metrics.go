@@ -1,0 +1,102 @@
+package ingester
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	dto "github.com/prometheus/client_model/go"
+)
+
+type metrics struct {
+	appended     *prometheus.CounterVec
+	exemplars    *prometheus.CounterVec
+	discarded    *prometheus.CounterVec
+	shipped      *prometheus.CounterVec
+	shipFailures *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer, i *Ingester) *metrics {
+	m := &metrics{
+		appended:     newCounterVec(reg, "weft_ingester_samples_appended_total", "Samples appended to the TSDB, by tenant and type.", "tenant", "type"),
+		exemplars:    newCounterVec(reg, "weft_ingester_exemplars_appended_total", "Exemplars appended, by tenant.", "tenant"),
+		discarded:    newCounterVec(reg, "weft_ingester_discarded_samples_total", "Samples the ingester refused, by tenant and reason.", "tenant", "reason"),
+		shipped:      newCounterVec(reg, "weft_ingester_blocks_shipped_total", "Blocks uploaded to the bucket, by tenant.", "tenant"),
+		shipFailures: newCounterVec(reg, "weft_ingester_block_ship_failures_total", "Failed block uploads (retried later), by tenant.", "tenant"),
+	}
+	promauto.With(reg).NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_ingester_tenants", Help: "Tenants with an open TSDB."}, func() float64 {
+		return float64(len(i.snapshot()))
+	})
+	if reg != nil {
+		reg.MustRegister(tenantCollector{i})
+	}
+	return m
+}
+
+// tenantCollector re-exports each tenant's TSDB metrics (head series, WAL,
+// compactions, ...) under their Prometheus names with a "tenant" label, plus
+// weft_ingester_series per tenant.
+type tenantCollector struct{ i *Ingester }
+
+var seriesDesc = prometheus.NewDesc("weft_ingester_series", "Series in the head, by tenant.", []string{"tenant"}, nil)
+
+// Describe sends nothing: the re-exported set depends on the tenants, so
+// the collector is unchecked.
+func (c tenantCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c tenantCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, t := range c.i.snapshot() {
+		ch <- prometheus.MustNewConstMetric(seriesDesc, prometheus.GaugeValue, float64(t.db.Head().NumSeries()), t.id)
+		mfs, err := t.reg.Gather()
+		if err != nil {
+			continue
+		}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				if cm := constMetric(mf, m, t.id); cm != nil {
+					ch <- cm
+				}
+			}
+		}
+	}
+}
+
+// constMetric turns one gathered sample into a const metric with a tenant
+// label added.
+func constMetric(mf *dto.MetricFamily, m *dto.Metric, tenant string) prometheus.Metric {
+	names := []string{"tenant"}
+	values := []string{tenant}
+	for _, lp := range m.GetLabel() {
+		names = append(names, lp.GetName())
+		values = append(values, lp.GetValue())
+	}
+	desc := prometheus.NewDesc(mf.GetName(), mf.GetHelp(), names, nil)
+	var (
+		cm  prometheus.Metric
+		err error
+	)
+	switch mf.GetType() {
+	case dto.MetricType_COUNTER:
+		cm, err = prometheus.NewConstMetric(desc, prometheus.CounterValue, m.GetCounter().GetValue(), values...)
+	case dto.MetricType_GAUGE:
+		cm, err = prometheus.NewConstMetric(desc, prometheus.GaugeValue, m.GetGauge().GetValue(), values...)
+	case dto.MetricType_UNTYPED:
+		cm, err = prometheus.NewConstMetric(desc, prometheus.UntypedValue, m.GetUntyped().GetValue(), values...)
+	case dto.MetricType_SUMMARY:
+		q := map[float64]float64{}
+		for _, x := range m.GetSummary().GetQuantile() {
+			q[x.GetQuantile()] = x.GetValue()
+		}
+		cm, err = prometheus.NewConstSummary(desc, m.GetSummary().GetSampleCount(), m.GetSummary().GetSampleSum(), q, values...)
+	case dto.MetricType_HISTOGRAM:
+		b := map[float64]uint64{}
+		for _, x := range m.GetHistogram().GetBucket() {
+			b[x.GetUpperBound()] = x.GetCumulativeCount()
+		}
+		cm, err = prometheus.NewConstHistogram(desc, m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum(), b, values...)
+	default:
+		return nil
+	}
+	if err != nil {
+		return nil
+	}
+	return cm
+}

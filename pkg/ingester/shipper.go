@@ -1,0 +1,193 @@
+package ingester
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// shippedFileName lists, in the tenant's TSDB directory, the blocks whose
+// upload the bucket confirmed; it survives restarts so nothing is shipped
+// twice and nothing unshipped is deleted.
+const shippedFileName = "weft-shipped.json"
+
+// MetaExtension is the "weft" section that the ingester adds to the
+// meta.json of every block it ships: who made the block, for whom.
+type MetaExtension struct {
+	Tenant   string `json:"tenant"`
+	Ingester string `json:"ingester"`
+	Source   string `json:"source"`
+}
+
+type shippedFile struct {
+	path string
+	mu   sync.Mutex
+	set  map[ulid.ULID]struct{} // guarded by mu
+}
+
+func loadShipped(dir string) (*shippedFile, error) {
+	s := &shippedFile{path: filepath.Join(dir, shippedFileName), set: map[ulid.ULID]struct{}{}}
+	b, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", s.path, err)
+	}
+	var doc struct {
+		Uploaded []ulid.ULID `json:"uploaded"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("cannot parse %s: %w", s.path, err)
+	}
+	for _, id := range doc.Uploaded {
+		s.set[id] = struct{}{}
+	}
+	return s, nil
+}
+
+func (s *shippedFile) has(id ulid.ULID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.set[id]
+	return ok
+}
+
+// add records id and persists the list atomically (write + rename).
+func (s *shippedFile) add(id ulid.ULID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.set[id] = struct{}{}
+	doc := struct {
+		Uploaded []ulid.ULID `json:"uploaded"`
+	}{}
+	for u := range s.set {
+		doc.Uploaded = append(doc.Uploaded, u)
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
+		return err
+	}
+	tmp := s.path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, s.path)
+}
+
+// ship uploads the tenant's blocks that are not yet in the bucket. Each
+// block's files go first and its meta.json last, so a reader that sees a
+// meta.json sees a complete block.
+func (t *tenantDB) ship(ctx context.Context) error {
+	t.shipMu.Lock()
+	defer t.shipMu.Unlock()
+	var errs []error
+	for _, b := range t.db.Blocks() {
+		m := b.Meta()
+		if t.shipped.has(m.ULID) {
+			continue
+		}
+		start := time.Now()
+		if err := t.uploadBlock(ctx, b.Dir(), m.ULID); err != nil {
+			t.ing.m.shipFailures.WithLabelValues(t.id).Inc()
+			errs = append(errs, fmt.Errorf("cannot upload block %s: %w", m.ULID, err))
+			continue
+		}
+		if err := t.shipped.add(m.ULID); err != nil {
+			errs = append(errs, fmt.Errorf("cannot record upload of block %s: %w", m.ULID, err))
+			continue
+		}
+		t.ing.m.shipped.WithLabelValues(t.id).Inc()
+		t.ing.logger.Info("shipped block", "tenant", t.id, "block", m.ULID.String(),
+			"mint", formatTS(m.MinTime), "maxt", formatTS(m.MaxTime), "samples", m.Stats.NumSamples, "duration", time.Since(start))
+	}
+	return errors.Join(errs...)
+}
+
+func (t *tenantDB) uploadBlock(ctx context.Context, dir string, id ulid.ULID) error {
+	prefix := path.Join(t.id, id.String())
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		if rel != "meta.json" {
+			files = append(files, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, rel := range files {
+		if err := retry(ctx, func() error { return t.uploadFile(ctx, filepath.Join(dir, rel), path.Join(prefix, filepath.ToSlash(rel))) }); err != nil {
+			return err
+		}
+	}
+	meta, err := t.metaWithExtension(filepath.Join(dir, "meta.json"))
+	if err != nil {
+		return err
+	}
+	return retry(ctx, func() error {
+		return t.ing.bucket.Upload(ctx, path.Join(prefix, "meta.json"), bytes.NewReader(meta))
+	})
+}
+
+func (t *tenantDB) uploadFile(ctx context.Context, src, dst string) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return t.ing.bucket.Upload(ctx, dst, f)
+}
+
+// metaWithExtension returns the block's meta.json with the "weft" section.
+func (t *tenantDB) metaWithExtension(p string) ([]byte, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("cannot parse %s: %w", p, err)
+	}
+	doc["weft"] = MetaExtension{Tenant: t.id, Ingester: t.ing.cfg.InstanceID, Source: "ingester"}
+	return json.MarshalIndent(doc, "", "\t")
+}
+
+// retry runs f up to 4 times with exponential backoff; the ship loop
+// retries again later, so a block is never given up on.
+func retry(ctx context.Context, f func() error) error {
+	backoff := 200 * time.Millisecond
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		if err = f(); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
+	return err
+}

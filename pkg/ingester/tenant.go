@@ -1,0 +1,173 @@
+package ingester
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/util/compression"
+
+	"github.com/weft-io/weft/pkg/limits"
+	"github.com/weft-io/weft/pkg/wire"
+)
+
+// Stable IDs of the ingester's limit errors (docs/errors.md).
+const (
+	errMaxSeriesPerTenant = "err-weft-max-series-per-tenant"
+	errMaxSeriesPerMetric = "err-weft-max-series-per-metric"
+)
+
+// maxMetadataFamilies bounds the metadata a tenant can make us keep.
+const maxMetadataFamilies = 20000
+
+// tenantDB is one tenant's TSDB plus what the ingester tracks about it.
+type tenantDB struct {
+	id  string
+	ing *Ingester
+	db  *tsdb.DB
+	reg *prometheus.Registry // the TSDB's own metrics, re-exported with a tenant label
+
+	shipMu  sync.Mutex // serialises shipping of this tenant
+	shipped *shippedFile
+
+	metaMu   sync.RWMutex
+	metadata map[string]wire.Metadata // guarded by metaMu
+}
+
+func openTenant(i *Ingester, id string) (*tenantDB, error) {
+	lim := i.limits.For(id)
+	dir := i.TenantDir(id)
+	t := &tenantDB{id: id, ing: i, reg: prometheus.NewRegistry(), metadata: map[string]wire.Metadata{}}
+	shipped, err := loadShipped(dir)
+	if err != nil {
+		return nil, err
+	}
+	t.shipped = shipped
+
+	opts := tsdb.DefaultOptions()
+	rangeMs := i.cfg.BlockRange.Milliseconds()
+	// Equal min and max block duration: the ingester only cuts head blocks
+	// and never merges them locally; merging is the compactor's job over
+	// the bucket, so a shipped block is never rewritten here.
+	opts.MinBlockDuration = rangeMs
+	opts.MaxBlockDuration = rangeMs
+	opts.RetentionDuration = 0
+	opts.BlocksToDelete = t.blocksToDelete
+	opts.OutOfOrderTimeWindow = time.Duration(lim.OutOfOrderTimeWindow).Milliseconds()
+	opts.EnableExemplarStorage = lim.MaxExemplarsPerTenant > 0
+	opts.MaxExemplars = int64(lim.MaxExemplarsPerTenant)
+	opts.EnableOverlappingCompaction = false
+	if i.cfg.WALCompression {
+		opts.WALCompression = compression.Snappy
+	}
+	db, err := tsdb.Open(dir, i.logger.With("tenant", id), t.reg, opts, nil)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open TSDB of tenant %s: %w", id, err)
+	}
+	t.db = db
+	return t, nil
+}
+
+// blocksToDelete keeps every block until it is shipped and older than the
+// local retention.
+func (t *tenantDB) blocksToDelete(blocks []*tsdb.Block) map[ulid.ULID]struct{} {
+	out := map[ulid.ULID]struct{}{}
+	if len(blocks) == 0 || t.db == nil {
+		return out
+	}
+	cutoff := t.db.Head().MaxTime() - t.ing.cfg.Retention.Milliseconds()
+	for _, b := range blocks {
+		m := b.Meta()
+		if m.MaxTime < cutoff && (t.ing.bucket == nil || t.shipped.has(m.ULID)) {
+			out[m.ULID] = struct{}{}
+		}
+	}
+	return out
+}
+
+// admitSeries checks the series limits before a new series is created;
+// existing is the number of series the tenant has counting this push.
+func (t *tenantDB) admitSeries(lim *limits.Limits, ls labels.Labels, existing int) error {
+	if lim.MaxSeriesPerTenant > 0 && existing >= lim.MaxSeriesPerTenant {
+		return wire.Errorf(wire.KindLimit, errMaxSeriesPerTenant,
+			"tenant %s has reached its limit of %d series; series %s was not created (raise max_series_per_tenant / -ingester.max-series-per-tenant)", t.id, lim.MaxSeriesPerTenant, ls)
+	}
+	if lim.MaxSeriesPerMetric > 0 {
+		name := ls.Get(labels.MetricName)
+		n, err := t.countSeries(name)
+		if err == nil && n >= lim.MaxSeriesPerMetric {
+			return wire.Errorf(wire.KindLimit, errMaxSeriesPerMetric,
+				"metric %s of tenant %s has reached its limit of %d series; series %s was not created (raise max_series_per_metric / -ingester.max-series-per-metric)", name, t.id, lim.MaxSeriesPerMetric, ls)
+		}
+	}
+	return nil
+}
+
+// countSeries counts the head series of one metric name. It walks postings,
+// which is fine because it only runs when a new series is about to be
+// created.
+func (t *tenantDB) countSeries(name string) (int, error) {
+	ir, err := t.db.Head().Index()
+	if err != nil {
+		return 0, err
+	}
+	defer ir.Close()
+	p, err := ir.Postings(context.Background(), labels.MetricName, name)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for p.Next() {
+		n++
+	}
+	return n, p.Err()
+}
+
+func (t *tenantDB) setMetadata(md []wire.Metadata) {
+	t.metaMu.Lock()
+	defer t.metaMu.Unlock()
+	for _, m := range md {
+		if _, ok := t.metadata[m.MetricFamily]; !ok && len(t.metadata) >= maxMetadataFamilies {
+			continue
+		}
+		t.metadata[m.MetricFamily] = m
+	}
+}
+
+// Metadata returns the metadata of the tenant's metric families, filtered
+// by metric when not empty, at most limit families when limit > 0.
+func (t *tenantDB) metadataFor(metric string, limit int) []wire.Metadata {
+	t.metaMu.RLock()
+	defer t.metaMu.RUnlock()
+	var out []wire.Metadata
+	if metric != "" {
+		if m, ok := t.metadata[metric]; ok {
+			out = append(out, m)
+		}
+		return out
+	}
+	for _, m := range t.metadata {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].MetricFamily < out[b].MetricFamily })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out
+}
+
+// flushHead cuts the whole head into blocks (used on shutdown when
+// configured, and by Flush).
+func (t *tenantDB) flushHead() error {
+	h := t.db.Head()
+	if h.NumSeries() == 0 || h.MinTime() > h.MaxTime() {
+		return nil
+	}
+	return t.db.CompactHead(tsdb.NewRangeHead(h, h.MinTime(), h.MaxTime()))
+}

@@ -1,0 +1,145 @@
+// Package limits holds the per-tenant limits and the overrides that change
+// them at run time. Defaults come from the config file and flags; per-tenant
+// overrides come from the runtime file, reloaded without a restart and
+// validated whole. Components read one getter per limit at the moment they
+// enforce it. It imports nothing of weft.
+package limits
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v3"
+)
+
+// Limits are the limits of one tenant. The same struct is the YAML of the
+// `limits` section of the config file and of each tenant in the runtime file.
+type Limits struct {
+	// Write path.
+	IngestionRate             float64        `yaml:"ingestion_rate" json:"ingestion_rate"`
+	IngestionBurstSize        int            `yaml:"ingestion_burst_size" json:"ingestion_burst_size"`
+	MaxSeriesPerTenant        int            `yaml:"max_series_per_tenant" json:"max_series_per_tenant"`
+	MaxSeriesPerMetric        int            `yaml:"max_series_per_metric" json:"max_series_per_metric"`
+	MaxLabelNamesPerSeries    int            `yaml:"max_label_names_per_series" json:"max_label_names_per_series"`
+	MaxLabelNameLength        int            `yaml:"max_label_name_length" json:"max_label_name_length"`
+	MaxLabelValueLength       int            `yaml:"max_label_value_length" json:"max_label_value_length"`
+	MaxMetadataLength         int            `yaml:"max_metadata_length" json:"max_metadata_length"`
+	CreationGracePeriod       model.Duration `yaml:"creation_grace_period" json:"creation_grace_period"`
+	PastGracePeriod           model.Duration `yaml:"past_grace_period" json:"past_grace_period"`
+	OutOfOrderTimeWindow      model.Duration `yaml:"out_of_order_time_window" json:"out_of_order_time_window"`
+	MaxExemplarsPerTenant     int            `yaml:"max_exemplars_per_tenant" json:"max_exemplars_per_tenant"`
+	IngestionTenantShardSize  int            `yaml:"ingestion_tenant_shard_size" json:"ingestion_tenant_shard_size"`
+	MaxFetchedSeriesPerQuery  int            `yaml:"max_fetched_series_per_query" json:"max_fetched_series_per_query"`
+	MaxSamplesPerQuery        int            `yaml:"max_samples_per_query" json:"max_samples_per_query"`
+	MaxQueryLength            model.Duration `yaml:"max_query_length" json:"max_query_length"`
+	MaxQueryLookback          model.Duration `yaml:"max_query_lookback" json:"max_query_lookback"`
+	CompactorBlocksRetention  model.Duration `yaml:"compactor_blocks_retention_period" json:"compactor_blocks_retention_period"`
+}
+
+// RegisterFlags registers the default limits as flags.
+func (l *Limits) RegisterFlags(f *flag.FlagSet) {
+	f.Float64Var(&l.IngestionRate, "distributor.ingestion-rate-limit", 100000, "Per-tenant ingestion rate limit in samples per second (samples, histograms and exemplars count). 0 disables it.")
+	f.IntVar(&l.IngestionBurstSize, "distributor.ingestion-burst-size", 1000000, "Per-tenant burst size in samples allowed above the ingestion rate.")
+	f.IntVar(&l.MaxSeriesPerTenant, "ingester.max-series-per-tenant", 1500000, "Maximum number of in-memory series per tenant. 0 disables it.")
+	f.IntVar(&l.MaxSeriesPerMetric, "ingester.max-series-per-metric", 0, "Maximum number of in-memory series per metric name per tenant. 0 disables it.")
+	f.IntVar(&l.MaxLabelNamesPerSeries, "validation.max-label-names-per-series", 30, "Maximum number of labels of a series.")
+	f.IntVar(&l.MaxLabelNameLength, "validation.max-length-label-name", 1024, "Maximum length of a label name in bytes.")
+	f.IntVar(&l.MaxLabelValueLength, "validation.max-length-label-value", 2048, "Maximum length of a label value in bytes.")
+	f.IntVar(&l.MaxMetadataLength, "validation.max-metadata-length", 1024, "Maximum length of metadata help and unit in bytes.")
+	l.CreationGracePeriod = model.Duration(10 * time.Minute)
+	f.Var(&l.CreationGracePeriod, "validation.create-grace-period", "Samples with timestamps more than this far in the future are rejected.")
+	f.Var(&l.PastGracePeriod, "validation.past-grace-period", "Samples older than this are rejected. 0 disables the check (the TSDB still rejects samples older than its head allows).")
+	f.Var(&l.OutOfOrderTimeWindow, "ingester.out-of-order-time-window", "How far back out-of-order samples are accepted. 0 rejects every out-of-order sample.")
+	f.IntVar(&l.MaxExemplarsPerTenant, "ingester.max-exemplars-per-tenant", 100000, "Size of the per-tenant in-memory exemplar store. 0 disables exemplar storage.")
+	f.IntVar(&l.IngestionTenantShardSize, "distributor.ingestion-tenant-shard-size", 0, "Number of ingesters a tenant's series are sharded over (shuffle sharding). 0 uses every ingester.")
+	f.IntVar(&l.MaxFetchedSeriesPerQuery, "querier.max-fetched-series-per-query", 0, "Maximum number of series one query may touch. 0 disables it.")
+	f.IntVar(&l.MaxSamplesPerQuery, "querier.max-samples", 50000000, "Maximum number of samples one query may read. 0 disables it.")
+	f.Var(&l.MaxQueryLength, "querier.max-query-length", "Maximum time range of a range query or selector. 0 disables it.")
+	f.Var(&l.MaxQueryLookback, "querier.max-query-lookback", "How far back a query may look. 0 disables it.")
+	f.Var(&l.CompactorBlocksRetention, "compactor.blocks-retention-period", "Delete blocks older than this. 0 keeps them forever.")
+}
+
+// Validate reports a limit that cannot work.
+func (l *Limits) Validate() error {
+	var errs []error
+	if l.IngestionRate < 0 {
+		errs = append(errs, errors.New("ingestion_rate must not be negative"))
+	}
+	if l.IngestionRate > 0 && l.IngestionBurstSize <= 0 {
+		errs = append(errs, errors.New("ingestion_burst_size must be positive when ingestion_rate is set"))
+	}
+	if l.MaxLabelNamesPerSeries <= 0 || l.MaxLabelNameLength <= 0 || l.MaxLabelValueLength <= 0 {
+		errs = append(errs, errors.New("max_label_names_per_series, max_label_name_length and max_label_value_length must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Overrides gives the effective limits of each tenant: the defaults, or the
+// tenant's entry of the runtime file. It is safe for concurrent use.
+type Overrides struct {
+	defaults Limits
+	source   func() *RuntimeConfig
+}
+
+// NewOverrides returns Overrides over defaults; source (may be nil) returns
+// the current runtime config.
+func NewOverrides(defaults Limits, source func() *RuntimeConfig) *Overrides {
+	return &Overrides{defaults: defaults, source: source}
+}
+
+// For returns the limits of tenant. The result must not be modified.
+func (o *Overrides) For(tenant string) *Limits {
+	if o.source != nil {
+		if rc := o.source(); rc != nil {
+			if l, ok := rc.Overrides[tenant]; ok {
+				return l
+			}
+		}
+	}
+	return &o.defaults
+}
+
+// Defaults returns the default limits.
+func (o *Overrides) Defaults() *Limits { return &o.defaults }
+
+// RuntimeConfig is the runtime file: per-tenant overrides, each starting
+// from the defaults so a tenant's entry names only what differs.
+type RuntimeConfig struct {
+	Overrides map[string]*Limits `yaml:"overrides" json:"overrides"`
+}
+
+// ParseRuntimeConfig decodes a runtime file. Unknown keys and invalid limits
+// are errors, so a bad edit keeps the previous config in force.
+func ParseRuntimeConfig(data []byte, defaults Limits) (*RuntimeConfig, error) {
+	var raw struct {
+		Overrides map[string]yaml.Node `yaml:"overrides"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) { // an empty file means no overrides
+		return nil, fmt.Errorf("cannot parse runtime config: %w", err)
+	}
+	rc := &RuntimeConfig{Overrides: make(map[string]*Limits, len(raw.Overrides))}
+	for tenant, node := range raw.Overrides {
+		l := defaults
+		b, err := yaml.Marshal(&node)
+		if err != nil {
+			return nil, fmt.Errorf("cannot parse overrides of tenant %q: %w", tenant, err)
+		}
+		d := yaml.NewDecoder(bytes.NewReader(b))
+		d.KnownFields(true)
+		if err := d.Decode(&l); err != nil {
+			return nil, fmt.Errorf("cannot parse overrides of tenant %q: %w", tenant, err)
+		}
+		if err := l.Validate(); err != nil {
+			return nil, fmt.Errorf("invalid overrides of tenant %q: %w", tenant, err)
+		}
+		rc.Overrides[tenant] = &l
+	}
+	return rc, nil
+}

@@ -1,0 +1,55 @@
+package limits
+
+import (
+	"flag"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+)
+
+func defaults(t *testing.T) Limits {
+	var l Limits
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	l.RegisterFlags(fs)
+	require.NoError(t, fs.Parse(nil))
+	require.NoError(t, l.Validate())
+	return l
+}
+
+func TestRuntimeConfigStartsFromDefaults(t *testing.T) {
+	d := defaults(t)
+	rc, err := ParseRuntimeConfig([]byte(`
+overrides:
+  team-a:
+    ingestion_rate: 10
+    max_query_length: 1d
+`), d)
+	require.NoError(t, err)
+	o := NewOverrides(d, func() *RuntimeConfig { return rc })
+	a := o.For("team-a")
+	require.Equal(t, 10.0, a.IngestionRate)
+	require.Equal(t, model.Duration(24*time.Hour), a.MaxQueryLength)
+	require.Equal(t, d.IngestionBurstSize, a.IngestionBurstSize, "unnamed limits keep their defaults")
+	require.Equal(t, d.IngestionRate, o.For("team-b").IngestionRate)
+}
+
+func TestRuntimeConfigRejectsBadInput(t *testing.T) {
+	d := defaults(t)
+	f := func(doc string) {
+		t.Helper()
+		_, err := ParseRuntimeConfig([]byte(doc), d)
+		require.Error(t, err, doc)
+	}
+	f("overrides:\n  a:\n    no_such_limit: 1\n")
+	f("overridez: {}\n")
+	f("overrides:\n  a:\n    ingestion_rate: -1\n")
+	f("overrides:\n  a:\n    max_query_length: forever\n")
+}
+
+func TestEmptyRuntimeConfig(t *testing.T) {
+	rc, err := ParseRuntimeConfig(nil, defaults(t))
+	require.NoError(t, err)
+	require.Empty(t, rc.Overrides)
+}

@@ -1,0 +1,213 @@
+package querier
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"github.com/grafana/regexp"
+	"log/slog"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/route"
+	"github.com/prometheus/prometheus/config"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/storage"
+	v1 "github.com/prometheus/prometheus/web/api/v1"
+
+	"github.com/weft-io/weft/pkg/httpapi"
+	"github.com/weft-io/weft/pkg/limits"
+	"github.com/weft-io/weft/pkg/logutil"
+	"github.com/weft-io/weft/pkg/tenant"
+	"github.com/weft-io/weft/pkg/wire"
+)
+
+// Prefix is where the Prometheus query API is served.
+const Prefix = "/prometheus/api/v1"
+
+// Config of the querier.
+type Config struct {
+	Timeout       time.Duration `yaml:"timeout"`
+	LookbackDelta time.Duration `yaml:"lookback_delta"`
+	MaxConcurrent int           `yaml:"max_concurrent"`
+	MaxSamples    int           `yaml:"max_samples_in_memory"`
+}
+
+// RegisterFlags registers the querier flags.
+func (c *Config) RegisterFlags(f *flag.FlagSet) {
+	f.DurationVar(&c.Timeout, "querier.timeout", 2*time.Minute, "Maximum time one query may run.")
+	f.DurationVar(&c.LookbackDelta, "querier.lookback-delta", 5*time.Minute, "How far back PromQL looks for the latest sample of a series (as Prometheus' -query.lookback-delta).")
+	f.IntVar(&c.MaxConcurrent, "querier.max-concurrent", 20, "Queries evaluated at once by this process.")
+	f.IntVar(&c.MaxSamples, "querier.max-samples-in-memory", 50000000, "Maximum samples one query may hold in memory at once (process-wide safety net; the per-tenant limit is -querier.max-samples).")
+}
+
+// Validate reports settings that cannot work.
+func (c *Config) Validate() error {
+	if c.Timeout <= 0 || c.LookbackDelta <= 0 || c.MaxConcurrent <= 0 || c.MaxSamples <= 0 {
+		return errors.New("querier.timeout, lookback-delta, max-concurrent and max-samples-in-memory must be positive")
+	}
+	return nil
+}
+
+// Version is reported by status/buildinfo; main sets it at build time.
+type Version = v1.PrometheusVersion
+
+// Querier serves the Prometheus query API over a wire.Reader.
+type Querier struct {
+	handler http.Handler
+}
+
+// New builds the query API. reg may be nil.
+func New(cfg Config, reader wire.Reader, lim *limits.Overrides, resolver tenant.Resolver, version Version, reg prometheus.Registerer, logger *slog.Logger) (*Querier, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger = logutil.OrNop(logger)
+	if reg != nil {
+		reg = prometheus.WrapRegistererWithPrefix("weft_querier_", reg)
+	}
+	eng := promql.NewEngine(promql.EngineOpts{
+		Logger:               logger,
+		Reg:                  reg,
+		MaxSamples:           cfg.MaxSamples,
+		Timeout:              cfg.Timeout,
+		LookbackDelta:        cfg.LookbackDelta,
+		EnableAtModifier:     true,
+		EnableNegativeOffset: true,
+		EnableQueryCost:      true,
+		ActiveQueryTracker:   nil,
+		NoStepSubqueryIntervalFn: func(int64) int64 {
+			return time.Minute.Milliseconds()
+		},
+		Parser: parser.NewParser(parser.Options{}),
+	})
+	q := tenantQueryable{reader: reader, limits: lim, now: time.Now}
+	startTime := time.Now()
+	api := v1.NewAPI(
+		tenantEngine{eng: eng, limits: lim},
+		sampleAndChunk{q},
+		nil,
+		tenantExemplars{reader},
+		func(_ context.Context) v1.ScrapePoolsRetriever { return noTargets{} },
+		func(_ context.Context) v1.TargetRetriever { return noTargets{} },
+		func(_ context.Context) v1.AlertmanagerRetriever { return noTargets{} },
+		func() config.Config { return config.DefaultConfig },
+		map[string]string{},
+		v1.GlobalURLOptions{},
+		func(f http.HandlerFunc) http.HandlerFunc { return f },
+		nil, "", false, false, 0,
+		logger,
+		func(_ context.Context) v1.RulesRetriever { return noRules{} },
+		0, 0, 0,
+		false,
+		regexp.MustCompile("^$"),
+		func() (v1.RuntimeInfo, error) {
+			cwd, _ := os.Getwd()
+			host, _ := os.Hostname()
+			return v1.RuntimeInfo{StartTime: startTime, CWD: cwd, Hostname: host, ServerTime: time.Now(), ReloadConfigSuccess: true, GoroutineCount: runtime.NumGoroutine(), GOMAXPROCS: runtime.GOMAXPROCS(0)}, nil
+		},
+		&version,
+		nil, nil,
+		prometheus.NewRegistry(), nil,
+		nil,
+		false, remoteapi.MessageTypes{}, false, false, false,
+		cfg.LookbackDelta,
+		false, false,
+		nil,
+		nil,
+		v1.OpenAPIOptions{},
+		parser.NewParser(parser.Options{}),
+		true,
+		cfg.Timeout,
+	)
+	router := route.New()
+	api.Register(router.WithPrefix(Prefix))
+
+	mux := http.NewServeMux()
+	for _, p := range []string{"/query", "/query_range", "/query_exemplars", "/series", "/labels", "/format_query", "/parse_query", "/status/buildinfo", "/status/runtimeinfo", "/rules", "/alerts"} {
+		mux.Handle(Prefix+p, router)
+	}
+	mux.Handle(Prefix+"/label/", router)
+	mux.Handle(Prefix+"/metadata", metadataHandler{reader})
+	mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
+		httpapi.WriteError(w, http.StatusNotFound, httpapi.ErrNotFound, fmt.Sprintf("%s is not an endpoint of the weft query API", r.URL.Path))
+	})
+	limiter := make(chan struct{}, cfg.MaxConcurrent)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := resolver.FromRequest(r)
+		if err != nil {
+			code := http.StatusUnauthorized
+			if errors.Is(err, tenant.ErrInvalid) {
+				code = http.StatusBadRequest
+			}
+			httpapi.WriteError(w, code, httpapi.ErrorTypeFor(code), err.Error())
+			return
+		}
+		select {
+		case limiter <- struct{}{}:
+			defer func() { <-limiter }()
+		case <-r.Context().Done():
+			return
+		}
+		mux.ServeHTTP(w, r.WithContext(tenant.With(r.Context(), id)))
+	})
+	return &Querier{handler: h}, nil
+}
+
+// Handler serves everything under Prefix.
+func (q *Querier) Handler() http.Handler { return q.handler }
+
+// metadataHandler serves /metadata from what remote write sent, since a
+// weft has no scrape targets to ask.
+type metadataHandler struct{ reader wire.Reader }
+
+func (h metadataHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		httpapi.WriteError(w, http.StatusBadRequest, httpapi.ErrBadData, err.Error())
+		return
+	}
+	limit := -1
+	if s := r.FormValue("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			httpapi.WriteError(w, http.StatusBadRequest, httpapi.ErrBadData, "limit must be a number")
+			return
+		}
+		limit = n
+	}
+	id, _ := tenant.From(r.Context())
+	md, err := h.reader.Metadata(r.Context(), id, r.FormValue("metric"), 0)
+	if err != nil {
+		httpapi.WriteError(w, http.StatusInternalServerError, httpapi.ErrInternal, err.Error())
+		return
+	}
+	type entry struct {
+		Type string `json:"type"`
+		Help string `json:"help"`
+		Unit string `json:"unit"`
+	}
+	out := map[string][]entry{}
+	for _, m := range md {
+		if limit >= 0 && len(out) >= limit {
+			break
+		}
+		out[m.MetricFamily] = append(out[m.MetricFamily], entry{Type: strings.ToLower(m.Type), Help: m.Help, Unit: m.Unit})
+	}
+	httpapi.WriteData(w, out)
+}
+
+// sampleAndChunk adapts the tenant queryable to the API's interface; the
+// chunk path (remote read) is not served.
+type sampleAndChunk struct{ tenantQueryable }
+
+func (sampleAndChunk) ChunkQuerier(int64, int64) (storage.ChunkQuerier, error) {
+	return nil, errors.New("remote read is not served by weft")
+}

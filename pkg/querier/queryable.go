@@ -1,0 +1,102 @@
+package querier
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/util/annotations"
+
+	"github.com/weft-io/weft/pkg/limits"
+	"github.com/weft-io/weft/pkg/tenant"
+	"github.com/weft-io/weft/pkg/wire"
+)
+
+// tenantQueryable reads the tenant of each call from its context, so one
+// Prometheus API and engine serve every tenant and no call can reach data
+// of a tenant other than the one the request authenticated as.
+type tenantQueryable struct {
+	reader wire.Reader
+	limits *limits.Overrides
+	now    func() time.Time
+}
+
+func (q tenantQueryable) Querier(mint, maxt int64) (storage.Querier, error) {
+	return &tenantQuerier{q: q, mint: mint, maxt: maxt}, nil
+}
+
+type tenantQuerier struct {
+	q          tenantQueryable
+	mint, maxt int64
+	opened     []storage.Querier
+}
+
+// open returns the reader's querier for the tenant of ctx, clamping the
+// range to the tenant's max query lookback.
+func (t *tenantQuerier) open(ctx context.Context) (storage.Querier, error) {
+	id, err := tenant.From(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mint := t.mint
+	if lb := t.q.limits.For(id).MaxQueryLookback; lb > 0 {
+		if min := t.q.now().Add(-time.Duration(lb)).UnixMilli(); mint < min {
+			mint = min
+		}
+	}
+	if mint > t.maxt {
+		return storage.NoopQuerier(), nil
+	}
+	qr, err := t.q.reader.Querier(id, mint, t.maxt)
+	if err != nil {
+		return nil, err
+	}
+	t.opened = append(t.opened, qr)
+	return qr, nil
+}
+
+func (t *tenantQuerier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
+	qr, err := t.open(ctx)
+	if err != nil {
+		return storage.ErrSeriesSet(err)
+	}
+	return qr.Select(ctx, sortSeries, hints, ms...)
+}
+
+func (t *tenantQuerier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	qr, err := t.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return qr.LabelValues(ctx, name, hints, ms...)
+}
+
+func (t *tenantQuerier) LabelNames(ctx context.Context, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	qr, err := t.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return qr.LabelNames(ctx, hints, ms...)
+}
+
+func (t *tenantQuerier) Close() error {
+	var first error
+	for _, q := range t.opened {
+		if err := q.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// tenantExemplars is the exemplar counterpart of tenantQueryable.
+type tenantExemplars struct{ reader wire.Reader }
+
+func (e tenantExemplars) ExemplarQuerier(ctx context.Context) (storage.ExemplarQuerier, error) {
+	id, err := tenant.From(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return e.reader.ExemplarQuerier(ctx, id)
+}

@@ -1,0 +1,86 @@
+// Package tenant resolves and carries the tenant of a request. Every API of
+// weft is per tenant: the tenant comes from the X-Scope-OrgID header, or is
+// "anonymous" when multi-tenancy is disabled. It imports nothing of weft.
+package tenant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Header carries the tenant ID on every request.
+const Header = "X-Scope-OrgID"
+
+// Anonymous is the tenant of every request when multi-tenancy is disabled.
+const Anonymous = "anonymous"
+
+// MaxLength bounds a tenant ID; it becomes a directory and a bucket prefix.
+const MaxLength = 150
+
+var (
+	// ErrMissing means a request carried no tenant while multi-tenancy is on.
+	ErrMissing = errors.New("no tenant ID: set the " + Header + " header")
+	// ErrInvalid means a tenant ID cannot be used safely as a path element.
+	ErrInvalid = errors.New("invalid tenant ID")
+)
+
+type ctxKey struct{}
+
+// With returns ctx carrying tenant id.
+func With(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, ctxKey{}, id)
+}
+
+// From returns the tenant carried by ctx.
+func From(ctx context.Context) (string, error) {
+	id, ok := ctx.Value(ctxKey{}).(string)
+	if !ok || id == "" {
+		return "", ErrMissing
+	}
+	return id, nil
+}
+
+// Validate checks that id is safe as a directory name and bucket prefix:
+// 1 to MaxLength characters from [A-Za-z0-9!-_.*'()], and not "." or "..".
+func Validate(id string) error {
+	if id == "" {
+		return ErrMissing
+	}
+	if len(id) > MaxLength {
+		return fmt.Errorf("%w: longer than %d characters", ErrInvalid, MaxLength)
+	}
+	if id == "." || id == ".." || id == "__markers__" {
+		return fmt.Errorf("%w: %q is reserved", ErrInvalid, id)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '!' || c == '-' || c == '_' || c == '.' || c == '*' || c == '\'' || c == '(' || c == ')':
+		default:
+			return fmt.Errorf("%w: %q contains the unsupported character %q", ErrInvalid, id, c)
+		}
+	}
+	return nil
+}
+
+// Resolver picks the tenant of an HTTP request.
+type Resolver struct {
+	// MultiTenancy, when false, puts every request in Anonymous.
+	MultiTenancy bool
+}
+
+// FromRequest returns the tenant of r: the validated X-Scope-OrgID header,
+// or Anonymous when multi-tenancy is disabled.
+func (res Resolver) FromRequest(r *http.Request) (string, error) {
+	if !res.MultiTenancy {
+		return Anonymous, nil
+	}
+	id := r.Header.Get(Header)
+	if err := Validate(id); err != nil {
+		return "", err
+	}
+	return id, nil
+}

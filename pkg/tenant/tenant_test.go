@@ -1,0 +1,42 @@
+package tenant
+
+import (
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestValidate(t *testing.T) {
+	f := func(id string, wantErr error) {
+		t.Helper()
+		err := Validate(id)
+		if wantErr == nil {
+			require.NoError(t, err, id)
+			return
+		}
+		require.ErrorIs(t, err, wantErr, id)
+	}
+	f("team-a", nil)
+	f("Team_A.prod(1)", nil)
+	f("", ErrMissing)
+	f("..", ErrInvalid)
+	f("a/b", ErrInvalid)
+	f("a b", ErrInvalid)
+	f(string(make([]byte, MaxLength+1)), ErrInvalid)
+}
+
+func TestResolver(t *testing.T) {
+	r := httptest.NewRequest("GET", "/", nil)
+	id, err := Resolver{MultiTenancy: false}.FromRequest(r)
+	require.NoError(t, err)
+	require.Equal(t, Anonymous, id)
+
+	_, err = Resolver{MultiTenancy: true}.FromRequest(r)
+	require.ErrorIs(t, err, ErrMissing)
+
+	r.Header.Set(Header, "team-a")
+	id, err = Resolver{MultiTenancy: true}.FromRequest(r)
+	require.NoError(t, err)
+	require.Equal(t, "team-a", id)
+}

@@ -1,0 +1,49 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrorKind classifies a failure so the HTTP edge picks the status once:
+// bad data is never retried (400), a limit asks the client to slow down
+// (429), and only an unavailable answer invites a retry (5xx).
+type ErrorKind int
+
+// Kinds of errors crossing role boundaries.
+const (
+	KindInternal ErrorKind = iota
+	KindBadData
+	KindLimit
+	KindUnavailable
+)
+
+// Error is a classified error with a stable ID that users can look up
+// (docs/errors.md) and a message naming the series and the limit to raise.
+type Error struct {
+	Kind ErrorKind
+	ID   string // e.g. "err-weft-max-series-per-tenant"
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.ID == "" {
+		return e.Msg
+	}
+	return fmt.Sprintf("%s (%s)", e.Msg, e.ID)
+}
+
+// Errorf returns an *Error of kind with a formatted message.
+func Errorf(kind ErrorKind, id, format string, args ...any) *Error {
+	return &Error{Kind: kind, ID: id, Msg: fmt.Sprintf(format, args...)}
+}
+
+// KindOf returns the kind of err: the kind of the first *Error in its chain,
+// KindInternal otherwise.
+func KindOf(err error) ErrorKind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return KindInternal
+}
