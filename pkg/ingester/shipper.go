@@ -137,7 +137,9 @@ func (t *tenantDB) uploadBlock(ctx context.Context, dir string, id ulid.ULID) er
 		return err
 	}
 	for _, rel := range files {
-		if err := retry(ctx, func() error { return t.uploadFile(ctx, filepath.Join(dir, rel), path.Join(prefix, filepath.ToSlash(rel))) }); err != nil {
+		if err := retry(ctx, func() error {
+			return t.uploadFile(ctx, filepath.Join(dir, rel), path.Join(prefix, filepath.ToSlash(rel)))
+		}); err != nil {
 			return err
 		}
 	}

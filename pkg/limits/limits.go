@@ -21,24 +21,24 @@ import (
 // `limits` section of the config file and of each tenant in the runtime file.
 type Limits struct {
 	// Write path.
-	IngestionRate             float64        `yaml:"ingestion_rate" json:"ingestion_rate"`
-	IngestionBurstSize        int            `yaml:"ingestion_burst_size" json:"ingestion_burst_size"`
-	MaxSeriesPerTenant        int            `yaml:"max_series_per_tenant" json:"max_series_per_tenant"`
-	MaxSeriesPerMetric        int            `yaml:"max_series_per_metric" json:"max_series_per_metric"`
-	MaxLabelNamesPerSeries    int            `yaml:"max_label_names_per_series" json:"max_label_names_per_series"`
-	MaxLabelNameLength        int            `yaml:"max_label_name_length" json:"max_label_name_length"`
-	MaxLabelValueLength       int            `yaml:"max_label_value_length" json:"max_label_value_length"`
-	MaxMetadataLength         int            `yaml:"max_metadata_length" json:"max_metadata_length"`
-	CreationGracePeriod       model.Duration `yaml:"creation_grace_period" json:"creation_grace_period"`
-	PastGracePeriod           model.Duration `yaml:"past_grace_period" json:"past_grace_period"`
-	OutOfOrderTimeWindow      model.Duration `yaml:"out_of_order_time_window" json:"out_of_order_time_window"`
-	MaxExemplarsPerTenant     int            `yaml:"max_exemplars_per_tenant" json:"max_exemplars_per_tenant"`
-	IngestionTenantShardSize  int            `yaml:"ingestion_tenant_shard_size" json:"ingestion_tenant_shard_size"`
-	MaxFetchedSeriesPerQuery  int            `yaml:"max_fetched_series_per_query" json:"max_fetched_series_per_query"`
-	MaxSamplesPerQuery        int            `yaml:"max_samples_per_query" json:"max_samples_per_query"`
-	MaxQueryLength            model.Duration `yaml:"max_query_length" json:"max_query_length"`
-	MaxQueryLookback          model.Duration `yaml:"max_query_lookback" json:"max_query_lookback"`
-	CompactorBlocksRetention  model.Duration `yaml:"compactor_blocks_retention_period" json:"compactor_blocks_retention_period"`
+	IngestionRate            float64        `yaml:"ingestion_rate" json:"ingestion_rate"`
+	IngestionBurstSize       int            `yaml:"ingestion_burst_size" json:"ingestion_burst_size"`
+	MaxSeriesPerTenant       int            `yaml:"max_series_per_tenant" json:"max_series_per_tenant"`
+	MaxSeriesPerMetric       int            `yaml:"max_series_per_metric" json:"max_series_per_metric"`
+	MaxLabelNamesPerSeries   int            `yaml:"max_label_names_per_series" json:"max_label_names_per_series"`
+	MaxLabelNameLength       int            `yaml:"max_label_name_length" json:"max_label_name_length"`
+	MaxLabelValueLength      int            `yaml:"max_label_value_length" json:"max_label_value_length"`
+	MaxMetadataLength        int            `yaml:"max_metadata_length" json:"max_metadata_length"`
+	CreationGracePeriod      model.Duration `yaml:"creation_grace_period" json:"creation_grace_period"`
+	PastGracePeriod          model.Duration `yaml:"past_grace_period" json:"past_grace_period"`
+	OutOfOrderTimeWindow     model.Duration `yaml:"out_of_order_time_window" json:"out_of_order_time_window"`
+	MaxExemplarsPerTenant    int            `yaml:"max_exemplars_per_tenant" json:"max_exemplars_per_tenant"`
+	IngestionTenantShardSize int            `yaml:"ingestion_tenant_shard_size" json:"ingestion_tenant_shard_size"`
+	MaxFetchedSeriesPerQuery int            `yaml:"max_fetched_series_per_query" json:"max_fetched_series_per_query"`
+	MaxSamplesPerQuery       int            `yaml:"max_samples_per_query" json:"max_samples_per_query"`
+	MaxQueryLength           model.Duration `yaml:"max_query_length" json:"max_query_length"`
+	MaxQueryLookback         model.Duration `yaml:"max_query_lookback" json:"max_query_lookback"`
+	CompactorBlocksRetention model.Duration `yaml:"compactor_blocks_retention_period" json:"compactor_blocks_retention_period"`
 }
 
 // RegisterFlags registers the default limits as flags.
