@@ -39,6 +39,10 @@ type Config struct {
 	LookbackDelta time.Duration `yaml:"lookback_delta"`
 	MaxConcurrent int           `yaml:"max_concurrent"`
 	MaxSamples    int           `yaml:"max_samples_in_memory"`
+	// ExperimentalPromQL turns on what Prometheus keeps behind feature
+	// flags: experimental functions, fill modifiers on binary operators,
+	// unquoted UTF-8 names, delayed __name__ removal and start timestamps.
+	ExperimentalPromQL bool `yaml:"promql_experimental_features"`
 }
 
 // RegisterFlags registers the querier flags.
@@ -46,6 +50,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.DurationVar(&c.Timeout, "querier.timeout", 2*time.Minute, "Maximum time one query may run.")
 	f.DurationVar(&c.LookbackDelta, "querier.lookback-delta", 5*time.Minute, "How far back PromQL looks for the latest sample of a series (as Prometheus' -query.lookback-delta).")
 	f.IntVar(&c.MaxConcurrent, "querier.max-concurrent", 20, "Queries evaluated at once by this process.")
+	f.BoolVar(&c.ExperimentalPromQL, "querier.promql-experimental-features", false, "Enable PromQL features that Prometheus keeps behind feature flags (experimental functions, binop fill modifiers, unquoted UTF-8 names, delayed name removal, start timestamps).")
 	f.IntVar(&c.MaxSamples, "querier.max-samples-in-memory", 50000000, "Maximum samples one query may hold in memory at once (process-wide safety net; the per-tenant limit is -querier.max-samples).")
 }
 
@@ -74,25 +79,11 @@ func New(cfg Config, reader wire.Reader, lim *limits.Overrides, resolver tenant.
 	if reg != nil {
 		reg = prometheus.WrapRegistererWithPrefix("weft_querier_", reg)
 	}
-	eng := promql.NewEngine(promql.EngineOpts{
-		Logger:               logger,
-		Reg:                  reg,
-		MaxSamples:           cfg.MaxSamples,
-		Timeout:              cfg.Timeout,
-		LookbackDelta:        cfg.LookbackDelta,
-		EnableAtModifier:     true,
-		EnableNegativeOffset: true,
-		EnableQueryCost:      true,
-		ActiveQueryTracker:   nil,
-		NoStepSubqueryIntervalFn: func(int64) int64 {
-			return time.Minute.Milliseconds()
-		},
-		Parser: parser.NewParser(parser.Options{}),
-	})
+	eng := NewEngine(cfg, lim, reg, logger)
 	q := tenantQueryable{reader: reader, limits: lim, now: time.Now}
 	startTime := time.Now()
 	api := v1.NewAPI(
-		tenantEngine{eng: eng, limits: lim},
+		eng,
 		sampleAndChunk{q},
 		nil,
 		tenantExemplars{reader},
@@ -124,7 +115,7 @@ func New(cfg Config, reader wire.Reader, lim *limits.Overrides, resolver tenant.
 		nil,
 		nil,
 		v1.OpenAPIOptions{},
-		parser.NewParser(parser.Options{}),
+		newParser(cfg),
 		true,
 		cfg.Timeout,
 	)
@@ -160,6 +151,34 @@ func New(cfg Config, reader wire.Reader, lim *limits.Overrides, resolver tenant.
 		mux.ServeHTTP(w, r.WithContext(tenant.With(r.Context(), id)))
 	})
 	return &Querier{handler: h}, nil
+}
+
+// NewEngine returns Prometheus' PromQL engine wrapped to apply the query
+// limits of the tenant found in each query's context.
+func NewEngine(cfg Config, lim *limits.Overrides, reg prometheus.Registerer, logger *slog.Logger) promql.QueryEngine {
+	eng := promql.NewEngine(promql.EngineOpts{
+		Logger:               logutil.OrNop(logger),
+		Reg:                  reg,
+		MaxSamples:           cfg.MaxSamples,
+		Timeout:              cfg.Timeout,
+		LookbackDelta:        cfg.LookbackDelta,
+		EnableAtModifier:     true,
+		EnableNegativeOffset: true,
+		EnableQueryCost:      true,
+		NoStepSubqueryIntervalFn: func(int64) int64 {
+			return time.Minute.Milliseconds()
+		},
+		EnableDelayedNameRemoval: cfg.ExperimentalPromQL,
+		UseStartTimestamps:       cfg.ExperimentalPromQL,
+		Parser:                   newParser(cfg),
+	})
+	return tenantEngine{eng: eng, limits: lim}
+}
+
+// NewQueryable returns a queryable over reader that serves the tenant found
+// in the context of each call, and nothing without one.
+func NewQueryable(reader wire.Reader, lim *limits.Overrides) storage.Queryable {
+	return tenantQueryable{reader: reader, limits: lim, now: time.Now}
 }
 
 // Handler serves everything under Prefix.
@@ -210,4 +229,12 @@ type sampleAndChunk struct{ tenantQueryable }
 
 func (sampleAndChunk) ChunkQuerier(int64, int64) (storage.ChunkQuerier, error) {
 	return nil, errors.New("remote read is not served by weft")
+}
+
+func newParser(cfg Config) parser.Parser {
+	return parser.NewParser(parser.Options{
+		EnableExperimentalFunctions: cfg.ExperimentalPromQL,
+		EnableBinopFillModifiers:    cfg.ExperimentalPromQL,
+		EnableUnquotedUTF8Names:     cfg.ExperimentalPromQL,
+	})
 }

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs weft's whole test suite on a fresh Debian machine: installs what the
+# tests use for real (Prometheus as remote-write client and PromQL
+# reference), fetches Go modules, vets, and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+if ((${#need[@]})); then
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+	echo "installing: ${need[*]}"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+go mod download
+go vet ./...
+go test -count=1 -timeout 30m ./... "$@"
