@@ -63,6 +63,8 @@ func openTenant(i *Ingester, id string) (*tenantDB, error) {
 	opts.EnableExemplarStorage = lim.MaxExemplarsPerTenant > 0
 	opts.MaxExemplars = int64(lim.MaxExemplarsPerTenant)
 	opts.EnableOverlappingCompaction = false
+	// Reloading blocks is what deletes shipped ones past retention.
+	opts.BlockReloadInterval = max(i.cfg.HeadCompactPeriod, tsdb.MinBlockReloadInterval)
 	if i.cfg.WALCompression {
 		opts.WALCompression = compression.Snappy
 	}
