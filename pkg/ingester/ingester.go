@@ -39,11 +39,7 @@ type Config struct {
 
 // RegisterFlags registers the ingester flags.
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
-	host, _ := os.Hostname()
-	if host == "" {
-		host = "ingester"
-	}
-	f.StringVar(&c.InstanceID, "ingester.instance-id", host, "Name of this ingester, recorded in the meta.json of every block it ships.")
+	f.StringVar(&c.InstanceID, "ingester.instance-id", "", "Name of this ingester, recorded in the meta.json of every block it ships. Empty means the host name.")
 	f.DurationVar(&c.BlockRange, "ingester.tsdb.block-ranges-period", 2*time.Hour, "Time range of the blocks the TSDB cuts from its head and ships to the bucket.")
 	f.DurationVar(&c.Retention, "ingester.tsdb.retention-period", 15*24*time.Hour, "How long shipped blocks stay on local disk and queryable from this ingester. A block is never deleted before its upload is confirmed.")
 	f.DurationVar(&c.ShipInterval, "ingester.tsdb.ship-interval", time.Minute, "How often new blocks are uploaded to the bucket.")
@@ -95,6 +91,12 @@ func New(cfg Config, lim *limits.Overrides, bucket objstore.Bucket, reg promethe
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create ingester directory: %w", err)
+	}
+	if cfg.InstanceID == "" {
+		cfg.InstanceID, _ = os.Hostname()
+		if cfg.InstanceID == "" {
+			cfg.InstanceID = "ingester"
+		}
 	}
 	i := &Ingester{
 		cfg:     cfg,
