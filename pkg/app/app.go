@@ -181,8 +181,18 @@ func (a *App) stop(context.Context) error {
 
 func (a *App) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/push", a.dist)
-	mux.Handle(querier.Prefix+"/", a.querier.Handler())
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:                        "weft_request_duration_seconds",
+		Help:                        "Time to serve HTTP requests, by route, method and status code.",
+		Buckets:                     prometheus.DefBuckets,
+		NativeHistogramBucketFactor: 1.1,
+	}, []string{"route", "method", "code"})
+	a.reg.MustRegister(duration)
+	instrument := func(route string, h http.Handler) http.Handler {
+		return promhttp.InstrumentHandlerDuration(duration.MustCurryWith(prometheus.Labels{"route": route}), h)
+	}
+	mux.Handle("/api/v1/push", instrument("push", a.dist))
+	mux.Handle(querier.Prefix+"/", instrument("prometheus_api", a.querier.Handler()))
 	mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg, EnableOpenMetrics: true}))
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
 		if !a.ready.Load() {

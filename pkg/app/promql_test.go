@@ -150,3 +150,8 @@ func (a *pushAppender) Commit() error {
 }
 
 func (a *pushAppender) Rollback() error { return nil }
+
+func flagSet(tb testing.TB) *flag.FlagSet {
+	tb.Helper()
+	return flag.NewFlagSet(tb.Name(), flag.ContinueOnError)
+}
