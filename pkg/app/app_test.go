@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
@@ -324,3 +325,56 @@ overrides:
 }
 
 func labelsOf(kv ...string) labels.Labels { return labels.FromStrings(kv...) }
+
+func TestNativeHistogramsExemplarsAndPOST(t *testing.T) {
+	base := startApp(t)
+	now := time.Now().UnixMilli()
+	h := &histogram.Histogram{
+		Count: 10, Sum: 18.4, Schema: 1, ZeroThreshold: 0.001, ZeroCount: 2,
+		PositiveSpans:   []histogram.Span{{Offset: 0, Length: 2}},
+		PositiveBuckets: []int64{4, 0},
+	}
+	ts := prompb.TimeSeries{
+		Labels:     []prompb.Label{{Name: "__name__", Value: "req_duration_seconds"}, {Name: "job", Value: "api"}},
+		Histograms: []prompb.Histogram{prompb.FromIntHistogram(now, h)},
+	}
+	ex := series(now, 5, "__name__", "req_total", "job", "api")
+	ex.Exemplars = []prompb.Exemplar{{Labels: []prompb.Label{{Name: "trace_id", Value: "abc123"}}, Value: 1.5, Timestamp: now}}
+	r := push(t, base, "h", ctV1, v1Body(t, ts, ex))
+	require.Equal(t, 204, r.code, r.body)
+
+	_, ans := query(t, base, "h", `histogram_count(req_duration_seconds)`)
+	require.Equal(t, "10", vectorValue(t, ans))
+	_, ans = query(t, base, "h", `histogram_sum(req_duration_seconds)`)
+	require.Equal(t, "18.4", vectorValue(t, ans))
+
+	// The query API answers POST with form parameters as it answers GET.
+	form := url.Values{"query": {`req_total`}}
+	req, _ := http.NewRequest(http.MethodPost, base+"/prometheus/api/v1/query", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Scope-OrgID", "h")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var out map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	resp.Body.Close()
+	require.Equal(t, "5", vectorValue(t, out))
+
+	u := fmt.Sprintf("%s/prometheus/api/v1/query_exemplars?query=req_total&start=%d&end=%d", base, now/1000-60, now/1000+60)
+	req, _ = http.NewRequest(http.MethodGet, u, nil)
+	req.Header.Set("X-Scope-OrgID", "h")
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode, string(b))
+	require.Contains(t, string(b), `"trace_id":"abc123"`)
+
+	// Another tenant sees no exemplars.
+	req.Header.Set("X-Scope-OrgID", "other")
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NotContains(t, string(b), "abc123")
+}
