@@ -1,0 +1,352 @@
+package ring
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/grafana/dskit/flagext"
+	"github.com/grafana/dskit/kv/consul"
+	"github.com/grafana/dskit/kv/etcd"
+	"github.com/grafana/dskit/kv/memberlist"
+	"gopkg.in/yaml.v3"
+)
+
+// KV store backends accepted by -ring.store.
+const (
+	StoreMemberlist = "memberlist"
+	StoreEtcd       = "etcd"
+	StoreConsul     = "consul"
+	// StoreInMemory keeps the ring in the memory of one process: for tests
+	// and for several roles in one process that need no other member.
+	StoreInMemory = "inmemory"
+)
+
+// Config is everything pkg/ring needs, in two YAML sections. The app embeds
+// it with `yaml:",inline"` so that the sections are the top-level keys
+// `memberlist:` and `ring:`, matching the -memberlist.* and -ring.* flags.
+type Config struct {
+	Memberlist MemberlistConfig `yaml:"memberlist"`
+	Ring       RingConfig       `yaml:"ring"`
+}
+
+// RegisterFlags registers the flags of both sections.
+func (c *Config) RegisterFlags(f *flag.FlagSet) {
+	c.Memberlist.RegisterFlags(f)
+	c.Ring.RegisterFlags(f)
+}
+
+// Validate reports every setting that cannot work.
+func (c *Config) Validate() error {
+	var errs []error
+	if err := c.Ring.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Ring.Store == StoreMemberlist {
+		if err := c.Memberlist.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// MemberlistConfig configures the gossip cluster that holds the rings when
+// -ring.store=memberlist. One memberlist node runs per process and serves
+// every ring of that process.
+type MemberlistConfig struct {
+	Join              StringList    `yaml:"join"`
+	BindAddr          StringList    `yaml:"bind_addr"`
+	BindPort          int           `yaml:"bind_port"`
+	AdvertiseAddr     string        `yaml:"advertise_addr"`
+	AdvertisePort     int           `yaml:"advertise_port"`
+	NodeName          string        `yaml:"node_name"`
+	RandomizeNodeName bool          `yaml:"randomize_node_name"`
+	ClusterLabel      string        `yaml:"cluster_label"`
+	RejoinInterval    time.Duration `yaml:"rejoin_interval"`
+	AbortIfJoinFails  bool          `yaml:"abort_if_join_fails"`
+	LeaveTimeout      time.Duration `yaml:"leave_timeout"`
+
+	// tweak, when set, edits the dskit configuration last; tests use it for
+	// faster gossip.
+	tweak func(*memberlist.KVConfig)
+}
+
+// RegisterFlags registers the -memberlist.* flags.
+func (c *MemberlistConfig) RegisterFlags(f *flag.FlagSet) {
+	f.Var(&c.Join, "memberlist.join", "Comma-separated host:port list of other members to join (a DNS name resolving to several members also works, and dns+/dnssrv+ prefixes as in dskit). Empty starts a cluster of one.")
+	f.Var(&c.BindAddr, "memberlist.bind-addr", "Comma-separated IP addresses to listen on for gossip. Empty listens on all addresses.")
+	f.IntVar(&c.BindPort, "memberlist.bind-port", 7946, "TCP port to listen on for gossip; 0 picks a free port.")
+	f.StringVar(&c.AdvertiseAddr, "memberlist.advertise-addr", "", "Gossip address advertised to other members, when it differs from the bind address (NAT). Empty derives it from the bind address or a private interface.")
+	f.IntVar(&c.AdvertisePort, "memberlist.advertise-port", 7946, "Gossip port advertised to other members; used only with -memberlist.advertise-addr (otherwise the bound port is advertised).")
+	f.StringVar(&c.NodeName, "memberlist.node-name", "", "Name of this node in the gossip cluster. Empty uses the hostname.")
+	f.BoolVar(&c.RandomizeNodeName, "memberlist.randomize-node-name", true, "Add a random suffix to the node name, so that a restarted process never collides with its previous, not yet forgotten, incarnation.")
+	f.StringVar(&c.ClusterLabel, "memberlist.cluster-label", "", "Label sent with every gossip message; members with a different label ignore them. Keeps two clusters on one network apart.")
+	f.DurationVar(&c.RejoinInterval, "memberlist.rejoin-interval", 0, "If not 0, how often to join the -memberlist.join members again, which heals a split cluster.")
+	f.BoolVar(&c.AbortIfJoinFails, "memberlist.abort-if-join-fails", false, "Fail the process when it cannot join any -memberlist.join member at startup.")
+	f.DurationVar(&c.LeaveTimeout, "memberlist.leave-timeout", 20*time.Second, "How long to wait for the leave message to reach other members on shutdown.")
+}
+
+// Validate reports every setting that cannot work.
+func (c *MemberlistConfig) Validate() error {
+	var errs []error
+	if c.BindPort < 0 || c.BindPort > 65535 {
+		errs = append(errs, fmt.Errorf("memberlist.bind-port %d is not a port", c.BindPort))
+	}
+	if c.AdvertisePort < 0 || c.AdvertisePort > 65535 {
+		errs = append(errs, fmt.Errorf("memberlist.advertise-port %d is not a port", c.AdvertisePort))
+	}
+	for _, a := range c.BindAddr {
+		if net.ParseIP(a) == nil {
+			errs = append(errs, fmt.Errorf("memberlist.bind-addr %q is not an IP address", a))
+		}
+	}
+	for _, m := range c.Join {
+		if m == "" {
+			errs = append(errs, errors.New("memberlist.join has an empty member"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// dskit returns dskit's memberlist configuration: dskit's defaults with
+// weft's settings on top.
+func (c *MemberlistConfig) dskit() memberlist.KVConfig {
+	var d memberlist.KVConfig
+	// Registering dskit's own flags on a scratch set is the only way to get
+	// all of its defaults, some of which are unexported.
+	fs := flag.NewFlagSet("dskit-memberlist", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	d.RegisterFlags(fs)
+
+	d.JoinMembers = append(flagext.StringSliceCSVMulti(nil), c.Join...)
+	d.TCPTransport.BindAddrs = append(flagext.StringSlice(nil), c.BindAddr...)
+	d.TCPTransport.BindPort = c.BindPort
+	d.AdvertiseAddr = c.AdvertiseAddr
+	d.AdvertisePort = c.AdvertisePort
+	d.NodeName = c.NodeName
+	d.RandomizeNodeName = c.RandomizeNodeName
+	d.ClusterLabel = c.ClusterLabel
+	d.RejoinInterval = c.RejoinInterval
+	d.AbortIfJoinFails = c.AbortIfJoinFails
+	d.LeaveTimeout = c.LeaveTimeout
+	if c.tweak != nil {
+		c.tweak(&d)
+	}
+	return d
+}
+
+// RingConfig is the `ring:` section: where ring state is kept and the
+// settings of each ring. Later rings (store-gateway, compactor) get their
+// own sub-sections next to Ingester and share the store.
+type RingConfig struct {
+	Store    string         `yaml:"store"`
+	Prefix   string         `yaml:"prefix"`
+	Etcd     EtcdConfig     `yaml:"etcd"`
+	Consul   ConsulConfig   `yaml:"consul"`
+	Ingester IngesterConfig `yaml:"ingester"`
+}
+
+// RegisterFlags registers the -ring.* flags and the ingester ring's flags.
+func (c *RingConfig) RegisterFlags(f *flag.FlagSet) {
+	f.StringVar(&c.Store, "ring.store", StoreMemberlist, "Where rings are kept: memberlist (gossip between weft processes, no extra server), etcd, consul, or inmemory (one process only, for tests).")
+	f.StringVar(&c.Prefix, "ring.prefix", "weft/", "Prefix of the ring keys in the KV store; lets several weft clusters share one etcd or Consul.")
+	c.Etcd.RegisterFlags(f)
+	c.Consul.RegisterFlags(f)
+	c.Ingester.RegisterFlags(f)
+}
+
+// Validate reports every setting that cannot work.
+func (c *RingConfig) Validate() error {
+	var errs []error
+	switch c.Store {
+	case StoreMemberlist, StoreInMemory:
+	case StoreEtcd:
+		if len(c.Etcd.Endpoints) == 0 {
+			errs = append(errs, errors.New("ring.etcd.endpoints must be set with -ring.store=etcd"))
+		}
+	case StoreConsul:
+		if c.Consul.Hostname == "" {
+			errs = append(errs, errors.New("ring.consul.hostname must be set with -ring.store=consul"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("unknown ring.store %q: use memberlist, etcd, consul or inmemory", c.Store))
+	}
+	if err := c.Ingester.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// EtcdConfig locates etcd when -ring.store=etcd.
+type EtcdConfig struct {
+	Endpoints   StringList     `yaml:"endpoints"`
+	DialTimeout time.Duration  `yaml:"dial_timeout"`
+	MaxRetries  int            `yaml:"max_retries"`
+	Username    string         `yaml:"username"`
+	Password    flagext.Secret `yaml:"password"`
+	TLSEnabled  bool           `yaml:"tls_enabled"`
+	TLSCertPath string         `yaml:"tls_cert_path"`
+	TLSKeyPath  string         `yaml:"tls_key_path"`
+	TLSCAPath   string         `yaml:"tls_ca_path"`
+}
+
+// RegisterFlags registers the -ring.etcd.* flags.
+func (c *EtcdConfig) RegisterFlags(f *flag.FlagSet) {
+	f.Var(&c.Endpoints, "ring.etcd.endpoints", "Comma-separated etcd endpoints (host:port).")
+	f.DurationVar(&c.DialTimeout, "ring.etcd.dial-timeout", 10*time.Second, "Timeout of connecting to etcd.")
+	f.IntVar(&c.MaxRetries, "ring.etcd.max-retries", 10, "How many times a failed etcd operation is retried.")
+	f.StringVar(&c.Username, "ring.etcd.username", "", "etcd user name.")
+	f.Var(&c.Password, "ring.etcd.password", "etcd password.")
+	f.BoolVar(&c.TLSEnabled, "ring.etcd.tls-enabled", false, "Connect to etcd over TLS.")
+	f.StringVar(&c.TLSCertPath, "ring.etcd.tls-cert-path", "", "Client certificate for etcd; needs -ring.etcd.tls-key-path.")
+	f.StringVar(&c.TLSKeyPath, "ring.etcd.tls-key-path", "", "Key of the client certificate for etcd.")
+	f.StringVar(&c.TLSCAPath, "ring.etcd.tls-ca-path", "", "CA certificates that sign etcd's certificate; empty uses the system's.")
+}
+
+func (c *EtcdConfig) dskit() etcd.Config {
+	var d etcd.Config
+	fs := flag.NewFlagSet("dskit-etcd", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	d.RegisterFlags(fs)
+	d.Endpoints = append([]string(nil), c.Endpoints...)
+	d.DialTimeout = c.DialTimeout
+	d.MaxRetries = c.MaxRetries
+	d.UserName = c.Username
+	d.Password = c.Password
+	d.EnableTLS = c.TLSEnabled
+	d.TLS.CertPath = c.TLSCertPath
+	d.TLS.KeyPath = c.TLSKeyPath
+	d.TLS.CAPath = c.TLSCAPath
+	return d
+}
+
+// ConsulConfig locates Consul when -ring.store=consul.
+type ConsulConfig struct {
+	Hostname      string         `yaml:"hostname"`
+	ACLToken      flagext.Secret `yaml:"acl_token"`
+	ClientTimeout time.Duration  `yaml:"client_timeout"`
+}
+
+// RegisterFlags registers the -ring.consul.* flags.
+func (c *ConsulConfig) RegisterFlags(f *flag.FlagSet) {
+	f.StringVar(&c.Hostname, "ring.consul.hostname", "localhost:8500", "Consul's host:port.")
+	f.Var(&c.ACLToken, "ring.consul.acl-token", "ACL token for Consul.")
+	f.DurationVar(&c.ClientTimeout, "ring.consul.client-timeout", 20*time.Second, "HTTP timeout of Consul requests; must exceed Consul's long-poll time (10s).")
+}
+
+func (c *ConsulConfig) dskit() consul.Config {
+	var d consul.Config
+	fs := flag.NewFlagSet("dskit-consul", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	d.RegisterFlags(fs, "")
+	d.Host = c.Hostname
+	d.ACLToken = c.ACLToken
+	d.HTTPClientTimeout = c.ClientTimeout
+	return d
+}
+
+// IngesterConfig is the ingester ring: how an ingester registers itself
+// (read by the lifecycler) and how distributors and queriers pick ingesters
+// (read by the ring client). Every process of a cluster must agree on
+// ReplicationFactor, ZoneAwarenessEnabled and HeartbeatTimeout.
+type IngesterConfig struct {
+	InstanceID                string        `yaml:"instance_id"`
+	InstanceAddr              string        `yaml:"instance_addr"`
+	AvailabilityZone          string        `yaml:"availability_zone"`
+	NumTokens                 int           `yaml:"num_tokens"`
+	HeartbeatPeriod           time.Duration `yaml:"heartbeat_period"`
+	HeartbeatTimeout          time.Duration `yaml:"heartbeat_timeout"`
+	ReplicationFactor         int           `yaml:"replication_factor"`
+	ZoneAwarenessEnabled      bool          `yaml:"zone_awareness_enabled"`
+	TokensFilePath            string        `yaml:"tokens_file_path"`
+	AutoForgetUnhealthyPeriod time.Duration `yaml:"auto_forget_unhealthy_period"`
+	UnregisterOnShutdown      bool          `yaml:"unregister_on_shutdown"`
+
+	// GRPCListenAddress is the process's -grpc.listen-address, set by the
+	// app; the instance address is derived from it when InstanceAddr is empty.
+	GRPCListenAddress string `yaml:"-"`
+}
+
+// RegisterFlags registers the ingester ring's flags.
+func (c *IngesterConfig) RegisterFlags(f *flag.FlagSet) {
+	hostname, _ := os.Hostname()
+	f.StringVar(&c.InstanceID, "ingester.ring.instance-id", hostname, "Unique ID of this ingester in the ring; must stay the same across restarts.")
+	f.StringVar(&c.InstanceAddr, "ingester.ring.instance-addr", "", "host:port other roles dial to reach this ingester over gRPC. Empty uses -grpc.listen-address, with an unspecified host replaced by the first private network address.")
+	f.StringVar(&c.AvailabilityZone, "ingester.availability-zone", "", "Availability zone of this ingester; with -distributor.zone-awareness-enabled, replicas of a series go to distinct zones.")
+	f.IntVar(&c.NumTokens, "ingester.ring.num-tokens", 128, "Number of tokens this ingester owns in the ring.")
+	f.DurationVar(&c.HeartbeatPeriod, "ingester.ring.heartbeat-period", 5*time.Second, "How often an ingester refreshes its heartbeat in the ring. With memberlist keep it at 2s or more: updates are ordered by heartbeat times in whole seconds.")
+	f.DurationVar(&c.HeartbeatTimeout, "ingester.ring.heartbeat-timeout", time.Minute, "An ingester whose heartbeat is older than this is unhealthy: not written to or read from.")
+	f.IntVar(&c.ReplicationFactor, "distributor.replication-factor", 3, "Number of ingesters each series is written to; writes and reads need a quorum (RF/2+1).")
+	f.BoolVar(&c.ZoneAwarenessEnabled, "distributor.zone-awareness-enabled", false, "Put the replicas of each series in distinct availability zones (needs at least RF zones).")
+	f.StringVar(&c.TokensFilePath, "ingester.ring.tokens-file-path", "", "File where the ingester keeps its ring tokens, so that a restarted ingester owns the same series. Empty keeps no file.")
+	f.DurationVar(&c.AutoForgetUnhealthyPeriod, "ingester.ring.auto-forget-unhealthy-period", 0, "Remove instances from the ring whose heartbeat is older than this; 0 never removes them.")
+	f.BoolVar(&c.UnregisterOnShutdown, "ingester.ring.unregister-on-shutdown", true, "Remove the ingester from the ring on shutdown. false keeps it (LEAVING, then JOINING again) for a quick restart that replays its WAL.")
+}
+
+// Validate reports every setting that cannot work.
+func (c *IngesterConfig) Validate() error {
+	var errs []error
+	if c.ReplicationFactor <= 0 {
+		errs = append(errs, fmt.Errorf("distributor.replication-factor must be positive, got %d", c.ReplicationFactor))
+	}
+	if c.NumTokens <= 0 {
+		errs = append(errs, fmt.Errorf("ingester.ring.num-tokens must be positive, got %d", c.NumTokens))
+	}
+	if c.HeartbeatPeriod <= 0 {
+		errs = append(errs, errors.New("ingester.ring.heartbeat-period must be positive"))
+	}
+	if c.HeartbeatTimeout <= 0 {
+		errs = append(errs, errors.New("ingester.ring.heartbeat-timeout must be positive"))
+	} else if c.HeartbeatPeriod > c.HeartbeatTimeout {
+		errs = append(errs, errors.New("ingester.ring.heartbeat-period must not exceed ingester.ring.heartbeat-timeout, or healthy ingesters look dead"))
+	}
+	if c.AutoForgetUnhealthyPeriod < 0 {
+		errs = append(errs, errors.New("ingester.ring.auto-forget-unhealthy-period must not be negative"))
+	} else if c.AutoForgetUnhealthyPeriod > 0 && c.AutoForgetUnhealthyPeriod < c.HeartbeatTimeout {
+		errs = append(errs, errors.New("ingester.ring.auto-forget-unhealthy-period must be 0 or at least ingester.ring.heartbeat-timeout"))
+	}
+	return errors.Join(errs...)
+}
+
+// StringList is a list of strings given as one comma-separated flag value,
+// or in YAML as either a list or a comma-separated string.
+type StringList []string
+
+// String implements flag.Value.
+func (l StringList) String() string { return strings.Join(l, ",") }
+
+// Set implements flag.Value; empty items are dropped.
+func (l *StringList) Set(s string) error {
+	*l = nil
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+// UnmarshalYAML accepts a sequence of strings or a comma-separated string.
+func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		var s string
+		if err := n.Decode(&s); err != nil {
+			return err
+		}
+		return l.Set(s)
+	}
+	var items []string
+	if err := n.Decode(&items); err != nil {
+		return err
+	}
+	*l = items
+	return nil
+}
+
+// MarshalYAML writes a sequence.
+func (l StringList) MarshalYAML() (any, error) { return []string(l), nil }

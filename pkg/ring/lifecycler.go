@@ -1,0 +1,144 @@
+package ring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+
+	gokit "github.com/go-kit/log"
+	"github.com/grafana/dskit/netutil"
+	dsring "github.com/grafana/dskit/ring"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weft-io/weft/pkg/logutil"
+)
+
+// Names of the ingester ring: IngesterRingKey is its key in the KV store
+// (under -ring.prefix), IngesterRingName labels its metrics.
+const (
+	IngesterRingKey  = "ingester-ring"
+	IngesterRingName = "ingester"
+)
+
+// IngesterLifecycler registers this process as an ingester in the ring and
+// keeps it there. It is dskit's BasicLifecycler (embedded: every method of
+// it works) with these delegates, outermost first:
+//
+//   - AutoForgetDelegate (with -ingester.ring.auto-forget-unhealthy-period):
+//     on each heartbeat, removes instances whose heartbeat is older than the period;
+//   - LeaveOnStoppingDelegate: on stop, sets the state LEAVING;
+//   - TokensPersistencyDelegate: loads the tokens from -ingester.ring.tokens-file-path
+//     on start and stores them there once registered;
+//   - InstanceRegisterDelegate: registers JOINING with -ingester.ring.num-tokens
+//     tokens, keeping those already in the ring or in the file.
+//
+// The ingester moves JOINING → ACTIVE by calling Activate when it can take
+// writes, and LEAVING on stop; stop then unregisters the instance unless
+// SetUnregisterOnShutdown(false) kept it for a restart.
+type IngesterLifecycler struct {
+	*dsring.BasicLifecycler
+}
+
+// NewIngesterLifecycler returns the lifecycler of this ingester, writing to
+// the ring in kv, which must be running. Start it when the ingester starts; stop it
+// (before kv) after the ingester stopped taking writes and, if it leaves the
+// ring, flushed its data. Metrics go to reg; reg and logger may be nil.
+func NewIngesterLifecycler(cfg IngesterConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.InstanceID == "" {
+		return nil, errors.New("ingester.ring.instance-id must be set (the hostname could not be read)")
+	}
+	if cfg.ZoneAwarenessEnabled && cfg.AvailabilityZone == "" {
+		return nil, errors.New("ingester.availability-zone must be set with -distributor.zone-awareness-enabled")
+	}
+	// dskit's lifecycler names the ring in its own messages; the delegates do not.
+	llog := logutil.GoKit(logger)
+	glog := gokit.With(llog, "ring", IngesterRingName)
+	addr, err := instanceAddr(cfg.InstanceAddr, cfg.GRPCListenAddress, glog)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.TokensFilePath != "" {
+		if err := os.MkdirAll(filepath.Dir(cfg.TokensFilePath), 0o755); err != nil {
+			return nil, fmt.Errorf("cannot create the directory of the tokens file: %w", err)
+		}
+	}
+	client, err := kv.NewClient(IngesterRingName+"-lifecycler", dsring.GetCodec())
+	if err != nil {
+		return nil, err
+	}
+
+	var delegate dsring.BasicLifecyclerDelegate
+	delegate = dsring.NewInstanceRegisterDelegate(dsring.JOINING, cfg.NumTokens)
+	delegate = dsring.NewTokensPersistencyDelegate(cfg.TokensFilePath, dsring.JOINING, delegate, glog)
+	delegate = dsring.NewLeaveOnStoppingDelegate(delegate, glog)
+	if cfg.AutoForgetUnhealthyPeriod > 0 {
+		delegate = dsring.NewAutoForgetDelegate(cfg.AutoForgetUnhealthyPeriod, delegate, glog)
+	}
+
+	lcfg := dsring.BasicLifecyclerConfig{
+		ID:                              cfg.InstanceID,
+		Addr:                            addr,
+		Zone:                            cfg.AvailabilityZone,
+		HeartbeatPeriod:                 cfg.HeartbeatPeriod,
+		HeartbeatTimeout:                cfg.HeartbeatTimeout,
+		NumTokens:                       cfg.NumTokens,
+		KeepInstanceInTheRingOnShutdown: !cfg.UnregisterOnShutdown,
+	}
+	bl, err := dsring.NewBasicLifecycler(lcfg, IngesterRingName, IngesterRingKey, client, delegate, llog, weftRegisterer(reg))
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the ingester lifecycler: %w", err)
+	}
+	return &IngesterLifecycler{BasicLifecycler: bl}, nil
+}
+
+// Activate moves the instance to ACTIVE: distributors start writing to it.
+// Call it once the ingester can take writes (its WAL replayed); the
+// lifecycler must be running.
+func (l *IngesterLifecycler) Activate(ctx context.Context) error {
+	if err := l.ChangeState(ctx, dsring.ACTIVE); err != nil {
+		return fmt.Errorf("cannot set the ingester ACTIVE in the ring: %w", err)
+	}
+	return nil
+}
+
+// SetUnregisterOnShutdown decides, up to the moment the lifecycler stops,
+// whether stopping removes the instance from the ring (true: its series
+// move to other ingesters) or keeps it, LEAVING, with its tokens (false: a
+// restart with the same WAL and tokens file takes them back).
+func (l *IngesterLifecycler) SetUnregisterOnShutdown(unregister bool) {
+	l.SetKeepInstanceInTheRingOnShutdown(!unregister)
+}
+
+// instanceAddr returns the address to register: configured, else derived
+// from the gRPC listen address, with an unspecified host replaced by the
+// first private network address.
+func instanceAddr(configured, listen string, logger gokit.Logger) (string, error) {
+	if configured != "" {
+		if _, _, err := net.SplitHostPort(configured); err != nil {
+			return "", fmt.Errorf("ingester.ring.instance-addr %q is not host:port: %w", configured, err)
+		}
+		return configured, nil
+	}
+	if listen == "" {
+		return "", errors.New("ingester.ring.instance-addr is empty and no gRPC listen address is known to derive it from")
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("cannot derive the instance address from the gRPC listen address %q: %w", listen, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		ifaces := netutil.PrivateNetworkInterfacesWithFallback([]string{"eth0", "en0"}, logger)
+		host, err = dsring.GetInstanceAddr("", ifaces, logger, false)
+		if err != nil {
+			return "", fmt.Errorf("cannot find this host's address for the ring; set -ingester.ring.instance-addr: %w", err)
+		}
+	}
+	return net.JoinHostPort(host, port), nil
+}

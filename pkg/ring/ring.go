@@ -1,0 +1,114 @@
+package ring
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	gokit "github.com/go-kit/log"
+	dsring "github.com/grafana/dskit/ring"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weft-io/weft/pkg/logutil"
+)
+
+// Ring is the read side of a ring, for distributors and queriers: dskit's
+// *ring.Ring (embedded, so *Ring is a dsring.ReadRing and a service) with
+// the lookups weft needs and a status page with JSON. It keeps an
+// in-memory copy of the ring, updated by watching the KV store, so lookups
+// do not touch the network.
+type Ring struct {
+	*dsring.Ring
+
+	key              string
+	heartbeatTimeout time.Duration
+}
+
+// NewIngesterRing returns the ingester ring client, with dskit's default
+// (quorum) replication strategy: a write or read succeeds when RF/2+1 of the
+// RF replicas answer; with zone awareness the replicas are in RF distinct
+// zones. It registers the ring's metrics on reg, so create one per process
+// and share it between the roles of the process. kv must be running; stop
+// the ring before kv. reg and logger may be nil.
+func NewIngesterRing(cfg IngesterConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*Ring, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	client, err := kv.NewClient(IngesterRingName+"-ring", dsring.GetCodec())
+	if err != nil {
+		return nil, err
+	}
+	rcfg := dsring.Config{
+		HeartbeatTimeout:     cfg.HeartbeatTimeout,
+		ReplicationFactor:    cfg.ReplicationFactor,
+		ZoneAwarenessEnabled: cfg.ZoneAwarenessEnabled,
+	}
+	glog := gokit.With(logutil.GoKit(logger), "ring", IngesterRingName)
+	r, err := dsring.NewWithStoreClientAndStrategy(rcfg, IngesterRingName, IngesterRingKey, client,
+		dsring.NewDefaultReplicationStrategy(), weftRegisterer(reg), glog)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the ingester ring client: %w", err)
+	}
+	return &Ring{Ring: r, key: IngesterRingKey, heartbeatTimeout: cfg.HeartbeatTimeout}, nil
+}
+
+// Buffers are scratch space for ReplicasForToken, so that a distributor
+// looking up many series allocates nothing per series. Not safe for
+// concurrent use: one per goroutine (or pool them).
+type Buffers struct {
+	descs        []dsring.InstanceDesc
+	hosts, zones []string
+}
+
+// NewBuffers returns buffers sized for the usual replica set (RF 3 plus a
+// JOINING and a LEAVING instance); they grow when needed.
+func NewBuffers() *Buffers {
+	descs, hosts, zones := dsring.MakeBuffersForGet()
+	return &Buffers{descs: descs, hosts: hosts, zones: zones}
+}
+
+// ReplicasForToken returns the instances that hold the series with token
+// (see TokenFor) in r, which is the ring or a tenant's shard of it
+// (TenantShard). op is dsring.Write for writes — an instance that is not
+// ACTIVE is skipped and the set extended by the next one, so writes keep
+// their quorum while an ingester joins or leaves — or dsring.WriteNoExtend
+// to never extend. The result's MaxErrors says how many instances may fail.
+//
+// The returned set's Instances alias b (nil b allocates): they are valid
+// until the next call with the same b.
+func ReplicasForToken(r dsring.ReadRing, token uint32, op dsring.Operation, b *Buffers) (dsring.ReplicationSet, error) {
+	if b == nil {
+		return r.Get(token, op, nil, nil, nil)
+	}
+	return r.Get(token, op, b.descs[:0], b.hosts[:0], b.zones[:0])
+}
+
+// TenantShard returns the subring of r holding tenant's series: a stable,
+// tenant-specific subset of size instances (rounded up to a multiple of
+// the number of zones with zone awareness), chosen by dskit's shuffle
+// sharding so that two tenants share few instances. size <= 0, or a size
+// at least the ring's, means the whole ring. Results are cached by dskit
+// until the ring's topology changes.
+func TenantShard(r dsring.ReadRing, tenant string, size int) dsring.ReadRing {
+	return r.ShuffleShard(tenant, size)
+}
+
+// ReadReplicationSet returns the instances a querier asks for tenant's
+// recent series, and how many of them may fail (MaxErrors or, with zone
+// awareness, MaxUnavailableZones): all healthy instances of the tenant's
+// shard (size shardSize; <= 0 for the whole ring). With lookback > 0 the
+// shard also includes instances that were in it within lookback before
+// now — they may still hold series written before the shard changed; use
+// the ingesters' retention of the head (e.g. the block range plus the ship
+// delay).
+func ReadReplicationSet(r dsring.ReadRing, tenant string, shardSize int, lookback time.Duration, now time.Time) (dsring.ReplicationSet, error) {
+	sub := r
+	if shardSize > 0 {
+		if lookback > 0 {
+			sub = r.ShuffleShardWithLookback(tenant, shardSize, lookback, now)
+		} else {
+			sub = r.ShuffleShard(tenant, shardSize)
+		}
+	}
+	return sub.GetReplicationSetForOperation(dsring.Read)
+}
