@@ -2,6 +2,7 @@ package distributor
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -147,7 +148,13 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (int, string
 	}
 
 	req := d.requests.Get().(*wire.PushRequest)
-	defer d.requests.Put(req)
+	release := func() { d.requests.Put(req) }
+	released := false
+	defer func() {
+		if !released {
+			release()
+		}
+	}()
 	dec := d.decoders.Get().(*remotewrite.Decoder)
 	err = dec.Decode(req, body.Bytes(), v, d.cfg.MaxRecvMsgSize)
 	d.decoders.Put(dec)
@@ -155,7 +162,7 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (int, string
 		return d.fail(w, http.StatusBadRequest, err.Error()), version
 	}
 
-	res, err := d.Push(r, id, req)
+	res, err := d.push(r, id, req, func() { released = true }, release)
 	if v == remotewrite.V2 {
 		// Remote write 2.0 reports what was written, also on partial failure.
 		h := w.Header()
@@ -174,6 +181,18 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (int, string
 // the rate limit and passes the rest to the pusher. The error is the first
 // validation error, or the pusher's; valid data is stored either way.
 func (d *Distributor) Push(r *http.Request, id string, req *wire.PushRequest) (wire.PushResult, error) {
+	return d.push(r, id, req, func() {}, func() {})
+}
+
+// asyncPusher is a pusher that answers at quorum and keeps reading the
+// request until it calls release (the ring pusher).
+type asyncPusher interface {
+	PushAsync(ctx context.Context, tenant string, req *wire.PushRequest, release func()) (wire.PushResult, error)
+}
+
+// push is Push; when the pusher is asynchronous, handOff is called to say
+// that release now belongs to the pusher.
+func (d *Distributor) push(r *http.Request, id string, req *wire.PushRequest, handOff, release func()) (wire.PushResult, error) {
 	lim := d.limits.For(id)
 	val := newValidator(lim, d.scheme, id, d.now())
 	var firstErr error
@@ -242,7 +261,16 @@ func (d *Distributor) Push(r *http.Request, id string, req *wire.PushRequest) (w
 	if len(req.Series) == 0 && len(req.Metadata) == 0 {
 		return wire.PushResult{}, firstErr
 	}
-	res, err := d.pusher.Push(tenant.With(r.Context(), id), id, req)
+	var (
+		res wire.PushResult
+		err error
+	)
+	if ap, ok := d.pusher.(asyncPusher); ok {
+		handOff()
+		res, err = ap.PushAsync(tenant.With(r.Context(), id), id, req, release)
+	} else {
+		res, err = d.pusher.Push(tenant.With(r.Context(), id), id, req)
+	}
 	if err != nil {
 		return res, err
 	}

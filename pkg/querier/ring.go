@@ -1,0 +1,241 @@
+package querier
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"time"
+
+	dsring "github.com/grafana/dskit/ring"
+	"github.com/prometheus/prometheus/model/exemplar"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/util/annotations"
+
+	"github.com/weft-io/weft/pkg/limits"
+	weftring "github.com/weft-io/weft/pkg/ring"
+	"github.com/weft-io/weft/pkg/wire"
+)
+
+// RingReader is a wire.Reader over the ingesters of the ring: it asks every
+// ingester that may hold the tenant's series (its shuffle shard), tolerates
+// as many failures as the replication set allows, and merges the replicas'
+// copies of each series into one, dropping duplicate samples.
+type RingReader struct {
+	ring     dsring.ReadRing
+	clients  func(addr string) (wire.Reader, error)
+	limits   *limits.Overrides
+	lookback time.Duration
+}
+
+// NewRingReader returns a reader over r; clients returns the reader of the
+// ingester at an address. lookback widens a tenant's shard to the
+// ingesters that were in it that long ago (they may still hold its series).
+func NewRingReader(r dsring.ReadRing, clients func(addr string) (wire.Reader, error), lim *limits.Overrides, lookback time.Duration) *RingReader {
+	return &RingReader{ring: r, clients: clients, limits: lim, lookback: lookback}
+}
+
+func (r *RingReader) replicationSet(tenant string) (dsring.ReplicationSet, error) {
+	return weftring.ReadReplicationSet(r.ring, tenant, r.limits.For(tenant).IngestionTenantShardSize, r.lookback, time.Now())
+}
+
+// do runs f on the tenant's replication set and returns the results of
+// enough instances to see every series.
+func (r *RingReader) do(ctx context.Context, tenant string, f func(context.Context, wire.Reader) (any, error)) ([]any, error) {
+	rs, err := r.replicationSet(tenant)
+	if err != nil {
+		return nil, wire.Errorf(wire.KindUnavailable, "", "cannot find the ingesters of tenant %s: %v", tenant, err)
+	}
+	res, err := rs.Do(ctx, 0, func(ctx context.Context, inst *dsring.InstanceDesc) (any, error) {
+		c, err := r.clients(inst.Addr)
+		if err != nil {
+			return nil, err
+		}
+		return f(ctx, c)
+	})
+	if err != nil {
+		return nil, wire.Errorf(wire.KindUnavailable, "", "cannot read from enough ingesters: %v", err)
+	}
+	return res, nil
+}
+
+// Querier implements wire.Reader.
+func (r *RingReader) Querier(tenant string, mint, maxt int64) (storage.Querier, error) {
+	return &ringQuerier{r: r, tenant: tenant, mint: mint, maxt: maxt}, nil
+}
+
+type ringQuerier struct {
+	r          *RingReader
+	tenant     string
+	mint, maxt int64
+}
+
+func (q *ringQuerier) Select(ctx context.Context, _ bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
+	res, err := q.r.do(ctx, q.tenant, func(ctx context.Context, c wire.Reader) (any, error) {
+		qr, err := c.Querier(q.tenant, q.mint, q.maxt)
+		if err != nil {
+			return nil, err
+		}
+		// Read the whole answer here, since the replication set cancels the
+		// slower instances once it has enough answers. The clients decode
+		// each series into memory of its own, so it outlives Close.
+		defer qr.Close()
+		ss := qr.Select(ctx, true, hints, ms...)
+		var list listSeriesSet
+		for ss.Next() {
+			list.series = append(list.series, ss.At())
+		}
+		if err := ss.Err(); err != nil {
+			return nil, err
+		}
+		list.warnings = ss.Warnings()
+		list.i = -1
+		return &list, nil
+	})
+	if err != nil {
+		return storage.ErrSeriesSet(err)
+	}
+	sets := make([]storage.SeriesSet, 0, len(res))
+	for _, x := range res {
+		sets = append(sets, x.(*listSeriesSet))
+	}
+	return storage.NewMergeSeriesSet(sets, 0, storage.ChainedSeriesMerge)
+}
+
+func (q *ringQuerier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	return q.strings(ctx, hints, func(ctx context.Context, qr storage.Querier) ([]string, annotations.Annotations, error) {
+		return qr.LabelValues(ctx, name, hints, ms...)
+	})
+}
+
+func (q *ringQuerier) LabelNames(ctx context.Context, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	return q.strings(ctx, hints, func(ctx context.Context, qr storage.Querier) ([]string, annotations.Annotations, error) {
+		return qr.LabelNames(ctx, hints, ms...)
+	})
+}
+
+// strings unions the sorted string lists of the instances.
+func (q *ringQuerier) strings(ctx context.Context, hints *storage.LabelHints, f func(context.Context, storage.Querier) ([]string, annotations.Annotations, error)) ([]string, annotations.Annotations, error) {
+	type answer struct {
+		vals  []string
+		warns annotations.Annotations
+	}
+	res, err := q.r.do(ctx, q.tenant, func(ctx context.Context, c wire.Reader) (any, error) {
+		qr, err := c.Querier(q.tenant, q.mint, q.maxt)
+		if err != nil {
+			return nil, err
+		}
+		defer qr.Close()
+		vals, warns, err := f(ctx, qr)
+		return answer{vals, warns}, err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var (
+		all   []string
+		warns annotations.Annotations
+	)
+	for _, x := range res {
+		a := x.(answer)
+		all = append(all, a.vals...)
+		warns.Merge(a.warns)
+	}
+	sort.Strings(all)
+	all = slices.Compact(all)
+	if hints != nil && hints.Limit > 0 && len(all) > hints.Limit {
+		all = all[:hints.Limit]
+	}
+	return all, warns, nil
+}
+
+func (q *ringQuerier) Close() error { return nil }
+
+// ExemplarQuerier implements wire.Reader: the exemplars of every series
+// from enough instances, each exemplar once.
+func (r *RingReader) ExemplarQuerier(ctx context.Context, tenant string) (storage.ExemplarQuerier, error) {
+	return ringExemplars{r: r, ctx: ctx, tenant: tenant}, nil
+}
+
+type ringExemplars struct {
+	r      *RingReader
+	ctx    context.Context
+	tenant string
+}
+
+func (e ringExemplars) Select(start, end int64, ms ...[]*labels.Matcher) ([]exemplar.QueryResult, error) {
+	res, err := e.r.do(e.ctx, e.tenant, func(ctx context.Context, c wire.Reader) (any, error) {
+		eq, err := c.ExemplarQuerier(ctx, e.tenant)
+		if err != nil {
+			return nil, err
+		}
+		return eq.Select(start, end, ms...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	bySeries := map[string]*exemplar.QueryResult{}
+	var keys []string
+	for _, x := range res {
+		for _, qr := range x.([]exemplar.QueryResult) {
+			k := qr.SeriesLabels.String()
+			cur, ok := bySeries[k]
+			if !ok {
+				c := qr
+				c.Exemplars = slices.Clone(qr.Exemplars)
+				bySeries[k] = &c
+				keys = append(keys, k)
+				continue
+			}
+			cur.Exemplars = append(cur.Exemplars, qr.Exemplars...)
+		}
+	}
+	sort.Strings(keys)
+	out := make([]exemplar.QueryResult, 0, len(keys))
+	for _, k := range keys {
+		qr := bySeries[k]
+		sort.Slice(qr.Exemplars, func(i, j int) bool { return qr.Exemplars[i].Ts < qr.Exemplars[j].Ts })
+		qr.Exemplars = slices.CompactFunc(qr.Exemplars, func(a, b exemplar.Exemplar) bool { return a.Ts == b.Ts && a.Value == b.Value })
+		out = append(out, *qr)
+	}
+	return out, nil
+}
+
+// Metadata implements wire.Reader: the union over enough instances.
+func (r *RingReader) Metadata(ctx context.Context, tenant, metric string, limit int) ([]wire.Metadata, error) {
+	res, err := r.do(ctx, tenant, func(ctx context.Context, c wire.Reader) (any, error) {
+		return c.Metadata(ctx, tenant, metric, 0)
+	})
+	if err != nil {
+		return nil, err
+	}
+	seen := map[wire.Metadata]bool{}
+	var out []wire.Metadata
+	for _, x := range res {
+		for _, m := range x.([]wire.Metadata) {
+			if !seen[m] {
+				seen[m] = true
+				out = append(out, m)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].MetricFamily < out[j].MetricFamily })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// listSeriesSet replays series read into memory.
+type listSeriesSet struct {
+	series   []storage.Series
+	i        int
+	warnings annotations.Annotations
+}
+
+func (l *listSeriesSet) Next() bool                        { l.i++; return l.i < len(l.series) }
+func (l *listSeriesSet) At() storage.Series                { return l.series[l.i] }
+func (l *listSeriesSet) Err() error                        { return nil }
+func (l *listSeriesSet) Warnings() annotations.Annotations { return l.warnings }
+
+var _ wire.Reader = (*RingReader)(nil)
