@@ -1,8 +1,3 @@
-// Package wire holds the messages that cross role boundaries (distributor →
-// ingester, querier → ingester) and the interfaces that each side implements.
-// In the all-in-one process they are passed by direct call; the distributed
-// build puts gRPC behind the same interfaces. It imports only Prometheus
-// model packages, never another weft component.
 package wire
 
 import (

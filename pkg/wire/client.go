@@ -1,0 +1,502 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"unsafe"
+
+	"github.com/prometheus/prometheus/model/exemplar"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+	"github.com/prometheus/prometheus/tsdb/chunks"
+	"github.com/prometheus/prometheus/util/annotations"
+	"google.golang.org/grpc"
+)
+
+// IngesterClient is a remote ingester behind the interfaces of a local one:
+// it implements Pusher, Reader and ChunkReader by calling the weft.Ingester
+// service over conn. It is safe for concurrent use; closing conn is the
+// caller's business.
+type IngesterClient struct {
+	conn *grpc.ClientConn
+	opts []grpc.CallOption
+}
+
+var _ IngesterServer = (*IngesterClient)(nil)
+
+// NewIngesterClient returns a client of the weft.Ingester service on conn.
+func NewIngesterClient(conn *grpc.ClientConn) *IngesterClient {
+	return &IngesterClient{conn: conn, opts: []grpc.CallOption{grpc.ForceCodecV2(codec{})}}
+}
+
+var selectStreamDesc = grpc.StreamDesc{StreamName: "Select", ServerStreams: true}
+
+// call runs a unary method with an encoded request and returns the encoded
+// answer, which belongs to the caller.
+func (c *IngesterClient) call(ctx context.Context, method string, req *outMsg) ([]byte, PushResult, error) {
+	var resp inMsg
+	if err := c.conn.Invoke(ctx, method, req, &resp, c.opts...); err != nil {
+		partial, err := rpcError(ctx, c.conn.Target(), err)
+		return nil, partial, err
+	}
+	return resp.b, PushResult{}, nil
+}
+
+// Push implements Pusher. A classified error of the ingester comes back as
+// the same *Error (or an error with the ingester's text wrapping it),
+// together with the part of the push that was stored.
+func (c *IngesterClient) Push(ctx context.Context, tenant string, req *PushRequest) (PushResult, error) {
+	out := newOutMsg()
+	*out.b = appendPushRequest(*out.b, tenant, req)
+	b, partial, err := c.call(ctx, methodPush, out)
+	if err != nil {
+		return partial, err
+	}
+	res, err := decodePushResult(b)
+	if err != nil {
+		return res, fmt.Errorf("cannot decode push response of ingester %s: %w", c.conn.Target(), err)
+	}
+	return res, nil
+}
+
+// Querier implements Reader: Select streams the series' chunks and decodes
+// them into samples as they are iterated.
+func (c *IngesterClient) Querier(tenant string, mint, maxt int64) (storage.Querier, error) {
+	return &querier{chunkQuerier{c: c, tenant: tenant, mint: mint, maxt: maxt}}, nil
+}
+
+// ChunkQuerier implements ChunkReader: Select streams the series' chunks
+// without decoding them.
+func (c *IngesterClient) ChunkQuerier(tenant string, mint, maxt int64) (storage.ChunkQuerier, error) {
+	return &chunkQuerier{c: c, tenant: tenant, mint: mint, maxt: maxt}, nil
+}
+
+// ExemplarQuerier implements Reader; its Select runs under ctx.
+func (c *IngesterClient) ExemplarQuerier(ctx context.Context, tenant string) (storage.ExemplarQuerier, error) {
+	return &exemplarQuerier{ctx: ctx, c: c, tenant: tenant}, nil
+}
+
+// Metadata implements Reader.
+func (c *IngesterClient) Metadata(ctx context.Context, tenant, metric string, limit int) ([]Metadata, error) {
+	out := newOutMsg()
+	*out.b = appendMetadataRequest(*out.b, tenant, metric, limit)
+	b, _, err := c.call(ctx, methodMetadata, out)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		md []Metadata
+		f  field
+	)
+	for len(b) > 0 {
+		if b, err = nextField(b, &f); err != nil {
+			return nil, fmt.Errorf("cannot decode metadata response: %w", err)
+		}
+		if f.num != 1 || !f.isBytes() {
+			continue
+		}
+		var m Metadata
+		if err := decodeMetadata(f.b, &m); err != nil {
+			return nil, fmt.Errorf("cannot decode metadata response: %w", err)
+		}
+		md = append(md, m)
+	}
+	return md, nil
+}
+
+type exemplarQuerier struct {
+	ctx    context.Context
+	c      *IngesterClient
+	tenant string
+}
+
+func (q *exemplarQuerier) Select(start, end int64, matchers ...[]*labels.Matcher) ([]exemplar.QueryResult, error) {
+	out := newOutMsg()
+	*out.b = appendExemplarsRequest(*out.b, &exemplarsRequest{tenant: q.tenant, start: start, end: end, matchers: matchers})
+	b, _, err := q.c.call(q.ctx, methodExemplars, out)
+	if err != nil {
+		return nil, err
+	}
+	res, err := decodeExemplarResults(b)
+	if err != nil {
+		return nil, fmt.Errorf("cannot decode exemplars response: %w", err)
+	}
+	return res, nil
+}
+
+func decodeExemplarResults(b []byte) ([]exemplar.QueryResult, error) {
+	var (
+		res []exemplar.QueryResult
+		f   field
+		err error
+		sb  = labels.NewScratchBuilder(16)
+	)
+	for len(b) > 0 {
+		if b, err = nextField(b, &f); err != nil {
+			return nil, err
+		}
+		if f.num != 1 || !f.isBytes() {
+			continue
+		}
+		var (
+			r exemplar.QueryResult
+			g field
+		)
+		sb.Reset()
+		for m := f.b; len(m) > 0; {
+			if m, err = nextField(m, &g); err != nil {
+				return nil, err
+			}
+			switch {
+			case g.num == 1 && g.isBytes():
+				if err := decodeLabel(g.b, &sb); err != nil {
+					return nil, err
+				}
+			case g.num == 2 && g.isBytes():
+				e, err := decodeQueriedExemplar(g.b)
+				if err != nil {
+					return nil, err
+				}
+				r.Exemplars = append(r.Exemplars, e)
+			}
+		}
+		r.SeriesLabels = sb.Labels()
+		res = append(res, r)
+	}
+	return res, nil
+}
+
+func decodeQueriedExemplar(b []byte) (exemplar.Exemplar, error) {
+	var (
+		e   exemplar.Exemplar
+		f   field
+		err error
+		sb  = labels.NewScratchBuilder(2)
+	)
+	for len(b) > 0 {
+		if b, err = nextField(b, &f); err != nil {
+			return e, err
+		}
+		switch f.num {
+		case 1:
+			if err := decodeLabel(f.b, &sb); err != nil {
+				return e, err
+			}
+		case 2:
+			e.Value = f.float()
+		case 3:
+			e.Ts = f.int64()
+		case 4:
+			e.HasTs = f.u != 0
+		}
+	}
+	e.Labels = sb.Labels()
+	return e, nil
+}
+
+// chunkQuerier is a storage.ChunkQuerier over one tenant's series of a
+// remote ingester. Close cancels the streams of its selects that are still
+// open.
+type chunkQuerier struct {
+	c          *IngesterClient
+	tenant     string
+	mint, maxt int64
+
+	mu      sync.Mutex
+	cancels []context.CancelFunc
+	closed  bool
+}
+
+func (q *chunkQuerier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, matchers ...*labels.Matcher) storage.ChunkSeriesSet {
+	ctx, cancel := context.WithCancel(ctx)
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		cancel()
+		return storage.ErrChunkSeriesSet(errors.New("cannot select: the querier is closed"))
+	}
+	q.cancels = append(q.cancels, cancel)
+	q.mu.Unlock()
+
+	stream, err := q.c.conn.NewStream(ctx, &selectStreamDesc, methodSelect, q.c.opts...)
+	if err == nil {
+		out := newOutMsg()
+		*out.b = appendSelectRequest(*out.b, &selectRequest{tenant: q.tenant, mint: q.mint, maxt: q.maxt, matchers: matchers, hints: hints, sort: sortSeries})
+		if err = stream.SendMsg(out); err == nil {
+			err = stream.CloseSend()
+		}
+	}
+	if err != nil {
+		cancel()
+		_, err = rpcError(ctx, q.c.conn.Target(), err)
+		return storage.ErrChunkSeriesSet(err)
+	}
+	return &streamSeriesSet{ctx: ctx, target: q.c.conn.Target(), stream: stream, cancel: cancel}
+}
+
+func (q *chunkQuerier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, matchers ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	return q.labels(ctx, methodLabelValues, name, hints, matchers)
+}
+
+func (q *chunkQuerier) LabelNames(ctx context.Context, hints *storage.LabelHints, matchers ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	return q.labels(ctx, methodLabelNames, "", hints, matchers)
+}
+
+func (q *chunkQuerier) labels(ctx context.Context, method, name string, hints *storage.LabelHints, matchers []*labels.Matcher) ([]string, annotations.Annotations, error) {
+	out := newOutMsg()
+	*out.b = appendLabelsRequest(*out.b, &labelsRequest{tenant: q.tenant, mint: q.mint, maxt: q.maxt, matchers: matchers, name: name, hints: hints})
+	b, _, err := q.c.call(ctx, method, out)
+	if err != nil {
+		return nil, nil, err
+	}
+	var (
+		values []string
+		warns  annotations.Annotations
+		f      field
+	)
+	for len(b) > 0 {
+		if b, err = nextField(b, &f); err != nil {
+			return nil, nil, fmt.Errorf("cannot decode label response: %w", err)
+		}
+		switch {
+		case f.num == 1 && f.isBytes():
+			// b is this call's own buffer, never written again: the
+			// strings may point into it.
+			values = append(values, unsafe.String(unsafe.SliceData(f.b), len(f.b)))
+		case f.num == 2 && f.isBytes():
+			warns.Add(errors.New(string(f.b)))
+		}
+	}
+	return values, warns, nil
+}
+
+func (q *chunkQuerier) Close() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, cancel := range q.cancels {
+		cancel()
+	}
+	q.cancels, q.closed = nil, true
+	return nil
+}
+
+// querier is a chunkQuerier whose series decode their chunks into samples.
+type querier struct{ chunkQuerier }
+
+func (q *querier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, matchers ...*labels.Matcher) storage.SeriesSet {
+	set := q.chunkQuerier.Select(ctx, sortSeries, hints, matchers...)
+	if ss, ok := set.(*streamSeriesSet); ok {
+		return sampleSeriesSet{ss}
+	}
+	return storage.NewSeriesSetFromChunkSeriesSet(set) // an error
+}
+
+// sampleSeriesSet serves the series of a stream as sample series. Unlike
+// storage.NewSeriesSetFromChunkSeriesSet it keeps a series without chunks
+// in the range (an empty series, as the TSDB's own Querier answers) and
+// iterates a series of one chunk without a merge.
+type sampleSeriesSet struct{ *streamSeriesSet }
+
+func (s sampleSeriesSet) At() storage.Series { return (*sampleSeries)(s.cur) }
+
+// sampleSeries is a chunkSeries iterated by sample.
+type sampleSeries chunkSeries
+
+func (s *sampleSeries) Labels() labels.Labels { return s.lset }
+
+func (s *sampleSeries) Iterator(it chunkenc.Iterator) chunkenc.Iterator {
+	switch len(s.chks) {
+	case 0:
+		return chunkenc.NewNopIterator()
+	case 1:
+		return s.chks[0].Chunk.Iterator(it)
+	}
+	// Prometheus' chain iterator reads chunks that do not overlap one after
+	// the other and merges those that do (out-of-order data).
+	iterables := make([]chunkenc.Iterable, len(s.chks))
+	for i := range s.chks {
+		iterables[i] = s.chks[i].Chunk
+	}
+	return storage.ChainSampleIteratorFromIterables(it, iterables)
+}
+
+// streamSeriesSet decodes the series of a Select stream one message at a
+// time. Each message is received into a buffer of its own that its series'
+// chunks point into, so a series stays usable after Next.
+type streamSeriesSet struct {
+	ctx    context.Context
+	target string
+	stream grpc.ClientStream
+	cancel context.CancelFunc
+
+	rest   []byte // the undecoded rest of the current message
+	sb     labels.ScratchBuilder
+	metas  []chunks.Meta // slab the series' chunk lists are cut from
+	series []chunkSeries // slab of decoded series
+	cur    *chunkSeries
+	warns  annotations.Annotations
+	err    error
+	done   bool
+}
+
+func (s *streamSeriesSet) Next() bool {
+	for s.err == nil {
+		if len(s.rest) == 0 {
+			if s.done {
+				return false
+			}
+			var in inMsg
+			if err := s.stream.RecvMsg(&in); err != nil {
+				s.done = true
+				s.cancel()
+				if err != io.EOF {
+					_, s.err = rpcError(s.ctx, s.target, err)
+				}
+				return false
+			}
+			s.rest = in.b
+			continue
+		}
+		var (
+			f   field
+			err error
+		)
+		if s.rest, err = nextField(s.rest, &f); err != nil {
+			s.fail(err)
+			return false
+		}
+		switch {
+		case f.num == 1 && f.isBytes():
+			if err := s.decodeSeries(f.b); err != nil {
+				s.fail(err)
+				return false
+			}
+			return true
+		case f.num == 14 && f.isBytes():
+			s.warns.Add(errors.New(string(f.b)))
+		}
+	}
+	return false
+}
+
+func (s *streamSeriesSet) fail(err error) {
+	s.err = fmt.Errorf("cannot decode series from ingester %s: %w", s.target, err)
+	s.cancel()
+}
+
+func (s *streamSeriesSet) decodeSeries(b []byte) error {
+	if len(s.series) == cap(s.series) {
+		s.series = make([]chunkSeries, 0, 256)
+	}
+	s.series = s.series[:len(s.series)+1]
+	cs := &s.series[len(s.series)-1]
+	first := len(s.metas)
+	s.sb.Reset()
+	var (
+		f   field
+		err error
+	)
+	for len(b) > 0 {
+		if b, err = nextField(b, &f); err != nil {
+			return err
+		}
+		switch {
+		case f.num == 1 && f.isBytes():
+			if err := decodeLabel(f.b, &s.sb); err != nil {
+				return err
+			}
+		case f.num == 2 && f.isBytes():
+			meta, err := decodeChunk(f.b)
+			if err != nil {
+				return err
+			}
+			if len(s.metas) == cap(s.metas) {
+				// Start a new slab, moving this series' chunks over.
+				metas := make([]chunks.Meta, 0, max(1024, 2*(len(s.metas)-first)))
+				s.metas = append(metas, s.metas[first:]...)
+				first = 0
+			}
+			s.metas = append(s.metas, meta)
+		}
+	}
+	cs.lset = s.sb.Labels()
+	cs.chks = s.metas[first:len(s.metas):len(s.metas)]
+	s.cur = cs
+	return nil
+}
+
+func decodeChunk(b []byte) (chunks.Meta, error) {
+	var (
+		meta chunks.Meta
+		enc  chunkenc.Encoding
+		data []byte
+		f    field
+		err  error
+	)
+	for len(b) > 0 {
+		if b, err = nextField(b, &f); err != nil {
+			return meta, err
+		}
+		switch f.num {
+		case 1:
+			meta.MinTime = f.int64()
+		case 2:
+			meta.MaxTime = f.int64()
+		case 3:
+			enc = chunkenc.Encoding(f.u)
+		case 4:
+			data = f.b
+		}
+	}
+	if len(data) < 2 {
+		return meta, fmt.Errorf("chunk of %d bytes", len(data))
+	}
+	if meta.Chunk, err = chunkenc.FromData(enc, data); err != nil {
+		return meta, err
+	}
+	return meta, nil
+}
+
+func (s *streamSeriesSet) At() storage.ChunkSeries { return s.cur }
+
+func (s *streamSeriesSet) Err() error { return s.err }
+
+func (s *streamSeriesSet) Warnings() annotations.Annotations { return s.warns }
+
+// chunkSeries is a decoded series; its chunks point into the message it
+// came in.
+type chunkSeries struct {
+	lset labels.Labels
+	chks []chunks.Meta
+}
+
+func (s *chunkSeries) Labels() labels.Labels { return s.lset }
+
+func (s *chunkSeries) Iterator(it chunks.Iterator) chunks.Iterator {
+	if mi, ok := it.(*metaIterator); ok {
+		mi.chks, mi.i = s.chks, -1
+		return mi
+	}
+	return &metaIterator{chks: s.chks, i: -1}
+}
+
+type metaIterator struct {
+	chks []chunks.Meta
+	i    int
+}
+
+func (it *metaIterator) At() chunks.Meta { return it.chks[it.i] }
+
+func (it *metaIterator) Next() bool {
+	if it.i+1 >= len(it.chks) {
+		return false
+	}
+	it.i++
+	return true
+}
+
+func (it *metaIterator) Err() error { return nil }
