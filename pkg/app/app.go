@@ -11,14 +11,17 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync/atomic"
 	"time"
 
+	dsring "github.com/grafana/dskit/ring"
 	"github.com/grafana/dskit/runtimeconfig"
 	"github.com/grafana/dskit/services"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
 	"gopkg.in/yaml.v3"
 
 	"github.com/weft-io/weft/pkg/bucket"
@@ -28,7 +31,9 @@ import (
 	"github.com/weft-io/weft/pkg/limits"
 	"github.com/weft-io/weft/pkg/logutil"
 	"github.com/weft-io/weft/pkg/querier"
+	"github.com/weft-io/weft/pkg/ring"
 	"github.com/weft-io/weft/pkg/tenant"
+	"github.com/weft-io/weft/pkg/wire"
 )
 
 // App is a running weft process.
@@ -36,6 +41,7 @@ type App struct {
 	cfg    *Config
 	logger *slog.Logger
 	reg    *prometheus.Registry
+	roles  map[string]bool
 
 	runtime   *runtimeconfig.Manager
 	overrides *limits.Overrides
@@ -43,18 +49,30 @@ type App struct {
 	dist      *distributor.Distributor
 	querier   *querier.Querier
 
+	// Distributed mode only.
+	kv         *ring.KV
+	ingRing    *ring.Ring
+	lifecycler *ring.IngesterLifecycler
+	grpcServer *grpc.Server
+	grpcLis    net.Listener
+	clients    *clientPool
+
 	server   *http.Server
 	listener net.Listener
 	ready    atomic.Bool
 	started  time.Time
 }
 
-// New builds every role of cfg and binds the HTTP listener; Run serves.
+// New builds every role of cfg and binds the listeners; Run serves. With
+// every role in one process (-target=all) the roles call each other
+// directly; otherwise ingesters serve gRPC and register in the ring, and
+// distributors and queriers find them there.
 func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
 	a := &App{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), started: time.Now()}
+	a.roles, _ = parseTarget(cfg.Target)
 	defer func() {
 		if err != nil {
 			_ = a.stop(context.Background())
@@ -69,26 +87,55 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 	if err := a.startRuntimeConfig(); err != nil {
 		return nil, err
 	}
-	bkt, err := bucket.New(cfg.Bucket, "ingester", a.reg, logger)
-	if err != nil {
-		return nil, err
-	}
-	icfg := cfg.Ingester
-	icfg.Dir = filepath.Join(cfg.DataDir, "tsdb")
-	a.ingester, err = ingester.New(icfg, a.overrides, bkt, a.reg, logger.With("role", RoleIngester))
-	if err != nil {
-		return nil, err
+	distributed := !allInOne(a.roles)
+	if distributed {
+		if err := a.startRing(); err != nil {
+			return nil, err
+		}
 	}
 	resolver := tenant.Resolver{MultiTenancy: cfg.MultitenancyEnabled}
-	a.querier, err = querier.New(cfg.Querier, a.ingester, a.overrides, resolver,
-		querier.Version{Version: Version, Revision: Revision, Branch: Branch, GoVersion: goVersion()},
-		a.reg, logger.With("role", RoleQuerier))
-	if err != nil {
-		return nil, err
+
+	if a.roles[RoleIngester] {
+		bkt, err := bucket.New(cfg.Bucket, "ingester", a.reg, logger)
+		if err != nil {
+			return nil, err
+		}
+		icfg := cfg.Ingester
+		icfg.Dir = filepath.Join(cfg.DataDir, "tsdb")
+		if icfg.InstanceID == "" && distributed {
+			icfg.InstanceID = cfg.Ring.Ring.Ingester.InstanceID
+		}
+		a.ingester, err = ingester.New(icfg, a.overrides, bkt, a.reg, logger.With("role", RoleIngester))
+		if err != nil {
+			return nil, err
+		}
+		if distributed {
+			if err := a.startIngesterGRPC(); err != nil {
+				return nil, err
+			}
+		}
 	}
-	a.dist, err = distributor.New(cfg.Distributor, a.overrides, a.ingester, resolver, a.reg, logger.With("role", RoleDistributor))
-	if err != nil {
-		return nil, err
+	if a.roles[RoleQuerier] {
+		var reader wire.Reader = a.ingester
+		if distributed {
+			reader = querier.NewRingReader(a.ingRing, a.clients.reader, a.overrides, cfg.Ingester.BlockRange*2)
+		}
+		a.querier, err = querier.New(cfg.Querier, reader, a.overrides, resolver,
+			querier.Version{Version: Version, Revision: Revision, Branch: Branch, GoVersion: goVersion()},
+			a.reg, logger.With("role", RoleQuerier))
+		if err != nil {
+			return nil, err
+		}
+	}
+	if a.roles[RoleDistributor] {
+		var pusher wire.Pusher = a.ingester
+		if distributed {
+			pusher = distributor.NewRingPusher(a.ingRing, a.clients.pusher, a.overrides, cfg.Distributor.RemoteTimeout)
+		}
+		a.dist, err = distributor.New(cfg.Distributor, a.overrides, pusher, resolver, a.reg, logger.With("role", RoleDistributor))
+		if err != nil {
+			return nil, err
+		}
 	}
 	a.listener, err = net.Listen("tcp", cfg.HTTPListenAddress)
 	if err != nil {
@@ -96,6 +143,57 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 	}
 	a.server = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 30 * time.Second}
 	return a, nil
+}
+
+// startRing starts the KV store (memberlist by default) and the ingester
+// ring reader that distributors and queriers route by; the status pages
+// need it in every role.
+func (a *App) startRing() error {
+	cfg := &a.cfg.Ring
+	cfg.Ring.Ingester.GRPCListenAddress = a.cfg.GRPCListenAddress
+	if cfg.Ring.Ingester.TokensFilePath == "" && a.roles[RoleIngester] {
+		cfg.Ring.Ingester.TokensFilePath = filepath.Join(a.cfg.DataDir, "ingester", "ring-tokens")
+	}
+	var err error
+	a.kv, err = ring.NewKV(*cfg, a.reg, a.logger.With("component", "kv"))
+	if err != nil {
+		return err
+	}
+	if err := services.StartAndAwaitRunning(context.Background(), a.kv); err != nil {
+		return fmt.Errorf("cannot start the ring KV store: %w", err)
+	}
+	a.ingRing, err = ring.NewIngesterRing(cfg.Ring.Ingester, a.kv, a.reg, a.logger.With("component", "ring"))
+	if err != nil {
+		return err
+	}
+	if err := services.StartAndAwaitRunning(context.Background(), a.ingRing); err != nil {
+		return fmt.Errorf("cannot start the ingester ring: %w", err)
+	}
+	a.clients = newClientPool(a.cfg.Distributor.MaxRecvMsgSize)
+	return nil
+}
+
+// startIngesterGRPC serves the ingester over gRPC and registers it in the
+// ring: JOINING, then ACTIVE once its WAL is replayed (New did that).
+func (a *App) startIngesterGRPC() error {
+	var err error
+	a.grpcLis, err = net.Listen("tcp", a.cfg.GRPCListenAddress)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", a.cfg.GRPCListenAddress, err)
+	}
+	// A push carries at most one remote-write request's series.
+	a.grpcServer = grpc.NewServer(grpc.MaxRecvMsgSize(2 * a.cfg.Distributor.MaxRecvMsgSize))
+	wire.RegisterIngesterServer(a.grpcServer, a.ingester)
+	go func() { _ = a.grpcServer.Serve(a.grpcLis) }()
+
+	a.lifecycler, err = ring.NewIngesterLifecycler(a.cfg.Ring.Ring.Ingester, a.kv, a.reg, a.logger.With("component", "lifecycler"))
+	if err != nil {
+		return err
+	}
+	if err := services.StartAndAwaitRunning(context.Background(), a.lifecycler); err != nil {
+		return fmt.Errorf("cannot join the ingester ring: %w", err)
+	}
+	return a.lifecycler.Activate(context.Background())
 }
 
 func (a *App) startRuntimeConfig() error {
@@ -158,20 +256,39 @@ func (a *App) Run(ctx context.Context) error {
 	return err
 }
 
-// stop closes the roles: the distributor holds nothing, the querier holds
-// nothing, so only the ingester (last to start, first needed by others)
-// closes, after the HTTP server stopped sending it pushes.
+// stop closes the roles in reverse dependency order. The HTTP server has
+// stopped already, so no push or query enters through it.
 func (a *App) stop(context.Context) error {
 	var errs []error
-	if a.ingester != nil {
-		if err := a.ingester.Close(); err != nil {
+	add := func(err error) {
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if a.runtime != nil {
-		if err := services.StopAndAwaitTerminated(context.Background(), a.runtime); err != nil {
-			errs = append(errs, err)
+	// 1. An ingester in the ring turns LEAVING first, so distributors stop
+	//    choosing it, and finishes the gRPC calls in flight.
+	if a.lifecycler != nil {
+		add(a.lifecycler.ChangeState(context.Background(), dsring.LEAVING))
+	}
+	if a.grpcServer != nil {
+		a.grpcServer.GracefulStop()
+	}
+	// 2. The ingester flushes (if configured) and closes its TSDBs.
+	if a.ingester != nil {
+		add(a.ingester.Close())
+	}
+	// 3. Then it leaves the ring (or stays, LEAVING, for a restart), and
+	//    the ring and the KV stop last so the change is gossiped.
+	for _, s := range []services.Service{a.lifecycler, a.ingRing, a.kv} {
+		if s != nil && !reflect.ValueOf(s).IsNil() {
+			add(services.StopAndAwaitTerminated(context.Background(), s))
 		}
+	}
+	if a.clients != nil {
+		a.clients.close()
+	}
+	if a.runtime != nil {
+		add(services.StopAndAwaitTerminated(context.Background(), a.runtime))
 	}
 	if a.listener != nil && a.server == nil {
 		_ = a.listener.Close()
@@ -191,8 +308,16 @@ func (a *App) routes() http.Handler {
 	instrument := func(route string, h http.Handler) http.Handler {
 		return promhttp.InstrumentHandlerDuration(duration.MustCurryWith(prometheus.Labels{"route": route}), h)
 	}
-	mux.Handle("/api/v1/push", instrument("push", a.dist))
-	mux.Handle(querier.Prefix+"/", instrument("prometheus_api", a.querier.Handler()))
+	if a.dist != nil {
+		mux.Handle("/api/v1/push", instrument("push", a.dist))
+	}
+	if a.querier != nil {
+		mux.Handle(querier.Prefix+"/", instrument("prometheus_api", a.querier.Handler()))
+	}
+	if a.ingRing != nil {
+		mux.Handle("/ring", a.ingRing)
+		mux.Handle("/memberlist", a.kv.MemberlistHandler())
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg, EnableOpenMetrics: true}))
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
 		if !a.ready.Load() {
@@ -236,7 +361,9 @@ func (a *App) routes() http.Handler {
 		}
 		var list []map[string]string
 		for _, r := range roles {
-			list = append(list, map[string]string{"name": r.name, "state": state, "does": r.doc})
+			if a.roles[r.name] {
+				list = append(list, map[string]string{"name": r.name, "state": state, "does": r.doc})
+			}
 		}
 		if r.URL.Query().Get("format") == "json" || r.Header.Get("Accept") == "application/json" {
 			httpapi.WriteData(w, list)
@@ -269,6 +396,7 @@ var indexPage = template.Must(template.New("index").Parse(`<!doctype html><html>
 <li><a href="/runtime_config">/runtime_config</a> per-tenant limits in force</li>
 <li><a href="/metrics">/metrics</a> weft's own metrics</li>
 <li><a href="/ready">/ready</a> readiness</li>
+<li><a href="/ring">/ring</a> and <a href="/memberlist">/memberlist</a> (distributed mode)</li>
 <li><code>POST /api/v1/push</code> remote write 1.0 and 2.0</li>
 <li><code>/prometheus/api/v1/...</code> the Prometheus query API</li>
 </ul></body></html>`))

@@ -16,6 +16,7 @@ import (
 	"github.com/weft-io/weft/pkg/ingester"
 	"github.com/weft-io/weft/pkg/limits"
 	"github.com/weft-io/weft/pkg/querier"
+	"github.com/weft-io/weft/pkg/ring"
 )
 
 // Config is the whole configuration of a weft process: the YAML file given
@@ -39,6 +40,7 @@ type Config struct {
 	Ingester      ingester.Config     `yaml:"ingester"`
 	Querier       querier.Config      `yaml:"querier"`
 	Limits        limits.Limits       `yaml:"limits"`
+	Ring          ring.Config         `yaml:",inline"`
 }
 
 // RuntimeConfigConfig locates the runtime file of per-tenant overrides.
@@ -65,6 +67,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.Ingester.RegisterFlags(f)
 	c.Querier.RegisterFlags(f)
 	c.Limits.RegisterFlags(f)
+	c.Ring.RegisterFlags(f)
 }
 
 // Validate reports every setting that cannot work.
@@ -76,7 +79,7 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data.dir must be set"))
 	}
-	for _, v := range []interface{ Validate() error }{&c.Bucket, &c.Distributor, &c.Ingester, &c.Querier, &c.Limits} {
+	for _, v := range []interface{ Validate() error }{&c.Bucket, &c.Distributor, &c.Ingester, &c.Querier, &c.Limits, &c.Ring} {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, err)
 		}

@@ -30,11 +30,14 @@ import (
 type Config struct {
 	MaxRecvMsgSize       int    `yaml:"max_recv_msg_size"`
 	NameValidationScheme string `yaml:"name_validation_scheme"`
+	// RemoteTimeout bounds one push to one ingester in distributed mode.
+	RemoteTimeout time.Duration `yaml:"remote_timeout"`
 }
 
 // RegisterFlags registers the distributor flags.
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&c.MaxRecvMsgSize, "distributor.max-recv-msg-size", 100<<20, "Largest remote-write request accepted, in bytes, both as sent and after snappy decompression.")
+	f.DurationVar(&c.RemoteTimeout, "distributor.remote-timeout", 5*time.Second, "How long a push to one ingester may take (distributed mode).")
 	f.StringVar(&c.NameValidationScheme, "validation.name-validation-scheme", "utf8", "Which metric and label names are valid: utf8 (any valid UTF-8, as Prometheus 3) or legacy ([a-zA-Z_:][a-zA-Z0-9_:]*).")
 }
 

@@ -42,3 +42,13 @@ type noExemplars struct{}
 func (noExemplars) Select(int64, int64, ...[]*labels.Matcher) ([]exemplar.QueryResult, error) {
 	return nil, nil
 }
+
+// ChunkQuerier implements wire.ChunkReader: the gRPC server streams the
+// TSDB's own chunks rather than re-encoding samples.
+func (i *Ingester) ChunkQuerier(id string, mint, maxt int64) (storage.ChunkQuerier, error) {
+	t := i.get(id)
+	if t == nil {
+		return storage.NoopChunkedQuerier(), nil
+	}
+	return t.db.ChunkQuerier(mint, maxt)
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -274,8 +273,7 @@ type IngesterConfig struct {
 
 // RegisterFlags registers the ingester ring's flags.
 func (c *IngesterConfig) RegisterFlags(f *flag.FlagSet) {
-	hostname, _ := os.Hostname()
-	f.StringVar(&c.InstanceID, "ingester.ring.instance-id", hostname, "Unique ID of this ingester in the ring; must stay the same across restarts.")
+	f.StringVar(&c.InstanceID, "ingester.ring.instance-id", "", "Unique ID of this ingester in the ring; must stay the same across restarts. Empty uses the hostname.")
 	f.StringVar(&c.InstanceAddr, "ingester.ring.instance-addr", "", "host:port other roles dial to reach this ingester over gRPC. Empty uses -grpc.listen-address, with an unspecified host replaced by the first private network address.")
 	f.StringVar(&c.AvailabilityZone, "ingester.availability-zone", "", "Availability zone of this ingester; with -distributor.zone-awareness-enabled, replicas of a series go to distinct zones.")
 	f.IntVar(&c.NumTokens, "ingester.ring.num-tokens", 128, "Number of tokens this ingester owns in the ring.")

@@ -52,6 +52,9 @@ func NewIngesterLifecycler(cfg IngesterConfig, kv *KV, reg prometheus.Registerer
 		return nil, err
 	}
 	if cfg.InstanceID == "" {
+		cfg.InstanceID, _ = os.Hostname()
+	}
+	if cfg.InstanceID == "" {
 		return nil, errors.New("ingester.ring.instance-id must be set (the hostname could not be read)")
 	}
 	if cfg.ZoneAwarenessEnabled && cfg.AvailabilityZone == "" {

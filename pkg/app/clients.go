@@ -1,0 +1,53 @@
+package app
+
+import (
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/weft-io/weft/pkg/wire"
+)
+
+// clientPool keeps one gRPC connection per ingester address; gRPC
+// reconnects by itself, so a connection outlives restarts of its peer.
+type clientPool struct {
+	maxMsg int
+	mu     sync.Mutex
+	conns  map[string]*grpc.ClientConn     // guarded by mu
+	cls    map[string]*wire.IngesterClient // guarded by mu
+}
+
+func newClientPool(maxMsg int) *clientPool {
+	return &clientPool{maxMsg: 2 * maxMsg, conns: map[string]*grpc.ClientConn{}, cls: map[string]*wire.IngesterClient{}}
+}
+
+func (p *clientPool) get(addr string) (*wire.IngesterClient, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.cls[addr]; ok {
+		return c, nil
+	}
+	conn, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(p.maxMsg), grpc.MaxCallRecvMsgSize(p.maxMsg)))
+	if err != nil {
+		return nil, err
+	}
+	c := wire.NewIngesterClient(conn)
+	p.conns[addr], p.cls[addr] = conn, c
+	return c, nil
+}
+
+func (p *clientPool) pusher(addr string) (wire.Pusher, error) { return p.get(addr) }
+func (p *clientPool) reader(addr string) (wire.Reader, error) { return p.get(addr) }
+
+func (p *clientPool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for addr, c := range p.conns {
+		_ = c.Close()
+		delete(p.conns, addr)
+		delete(p.cls, addr)
+	}
+}
