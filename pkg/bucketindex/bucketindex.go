@@ -1,0 +1,187 @@
+// Package bucketindex owns the per-tenant bucket index and block markers:
+// what blocks a tenant has in the bucket, and which are marked for
+// deletion. The compactor writes the index; store-gateways and queriers read
+// it instead of listing the bucket. It imports only objstore, tsdb and ulid.
+//
+// Layout of a tenant's prefix:
+//
+//	<tenant>/<ULID>/meta.json, index, chunks/NNNNNN   a block (meta.json last)
+//	<tenant>/<ULID>/deletion-mark.json                the block is being deleted
+//	<tenant>/bucket-index.json.gz                     this index
+package bucketindex
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/thanos-io/objstore"
+)
+
+// Version of the index format.
+const Version = 1
+
+// Names of the objects this package owns.
+const (
+	IndexName        = "bucket-index.json.gz"
+	MetaName         = "meta.json"
+	DeletionMarkName = "deletion-mark.json"
+)
+
+// ErrNotFound means the tenant has no bucket index (yet).
+var ErrNotFound = errors.New("bucket index not found")
+
+// Block is one block as the index records it.
+type Block struct {
+	ID      ulid.ULID `json:"block_id"`
+	MinTime int64     `json:"min_time"` // ms, inclusive
+	MaxTime int64     `json:"max_time"` // ms, exclusive, as in tsdb.BlockMeta
+	// Level is the TSDB compaction level (1 for blocks cut by ingesters).
+	Level int `json:"compaction_level"`
+	// Sources are the level-1 blocks this block was made of.
+	Sources []ulid.ULID `json:"sources,omitempty"`
+	// UploadedAt is when the block's meta.json was seen first (unix s).
+	UploadedAt int64 `json:"uploaded_at"`
+}
+
+// DeletionMark says a block is being deleted: queriers stop asking for it
+// once it is older than the deletion delay, and the compactor deletes it
+// after that delay, so queries in flight never find a block gone.
+type DeletionMark struct {
+	ID           ulid.ULID `json:"id"`
+	DeletionTime int64     `json:"deletion_time"` // unix seconds
+	Version      int       `json:"version"`
+}
+
+// Index is the bucket index of one tenant.
+type Index struct {
+	Version            int            `json:"version"`
+	Blocks             []Block        `json:"blocks"`
+	BlockDeletionMarks []DeletionMark `json:"block_deletion_marks"`
+	UpdatedAt          int64          `json:"updated_at"` // unix seconds
+}
+
+// BlockPath returns the prefix of a block.
+func BlockPath(tenant string, id ulid.ULID) string { return path.Join(tenant, id.String()) }
+
+// DeletionMarkPath returns the object name of a block's deletion mark.
+func DeletionMarkPath(tenant string, id ulid.ULID) string {
+	return path.Join(tenant, id.String(), DeletionMarkName)
+}
+
+// Read returns the tenant's index, or ErrNotFound.
+func Read(ctx context.Context, bkt objstore.BucketReader, tenant string) (*Index, error) {
+	r, err := bkt.Get(ctx, path.Join(tenant, IndexName))
+	if err != nil {
+		if bkt.IsObjNotFoundErr(err) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("cannot read the bucket index of tenant %s: %w", tenant, err)
+	}
+	defer r.Close()
+	gz, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the bucket index of tenant %s: %w", tenant, err)
+	}
+	defer gz.Close()
+	var idx Index
+	if err := json.NewDecoder(gz).Decode(&idx); err != nil {
+		return nil, fmt.Errorf("cannot parse the bucket index of tenant %s: %w", tenant, err)
+	}
+	if idx.Version != Version {
+		return nil, fmt.Errorf("bucket index of tenant %s has version %d, want %d", tenant, idx.Version, Version)
+	}
+	return &idx, nil
+}
+
+// Write replaces the tenant's index.
+func Write(ctx context.Context, bkt objstore.Bucket, tenant string, idx *Index) error {
+	idx.Version = Version
+	if idx.UpdatedAt == 0 {
+		idx.UpdatedAt = time.Now().Unix()
+	}
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	if err := json.NewEncoder(gz).Encode(idx); err != nil {
+		return err
+	}
+	if err := gz.Close(); err != nil {
+		return err
+	}
+	if err := bkt.Upload(ctx, path.Join(tenant, IndexName), &buf); err != nil {
+		return fmt.Errorf("cannot write the bucket index of tenant %s: %w", tenant, err)
+	}
+	return nil
+}
+
+// WriteDeletionMark marks a block for deletion at now.
+func WriteDeletionMark(ctx context.Context, bkt objstore.Bucket, tenant string, id ulid.ULID, now time.Time) error {
+	b, err := json.Marshal(DeletionMark{ID: id, DeletionTime: now.Unix(), Version: 1})
+	if err != nil {
+		return err
+	}
+	return bkt.Upload(ctx, DeletionMarkPath(tenant, id), bytes.NewReader(b))
+}
+
+// ReadDeletionMark returns a block's deletion mark, or nil without error
+// when it has none.
+func ReadDeletionMark(ctx context.Context, bkt objstore.BucketReader, tenant string, id ulid.ULID) (*DeletionMark, error) {
+	r, err := bkt.Get(ctx, DeletionMarkPath(tenant, id))
+	if err != nil {
+		if bkt.IsObjNotFoundErr(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	var m DeletionMark
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("cannot parse deletion mark of block %s: %w", id, err)
+	}
+	return &m, nil
+}
+
+// Tenants lists the tenants that have anything in the bucket.
+func Tenants(ctx context.Context, bkt objstore.BucketReader) ([]string, error) {
+	var out []string
+	err := bkt.Iter(ctx, "", func(name string) error {
+		if len(name) > 1 && name[len(name)-1] == '/' {
+			out = append(out, name[:len(name)-1])
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Queryable returns the blocks of idx that a query of [mint, maxt] must
+// read: overlapping the range, and not marked for deletion longer ago than
+// ignoreDeletionMarksDelay (a block marked later may still be read while
+// the compactor's replacement becomes visible).
+func (idx *Index) Queryable(mint, maxt int64, ignoreDeletionMarksDelay time.Duration, now time.Time) []Block {
+	marked := map[ulid.ULID]int64{}
+	for _, m := range idx.BlockDeletionMarks {
+		marked[m.ID] = m.DeletionTime
+	}
+	var out []Block
+	for _, b := range idx.Blocks {
+		if b.MaxTime <= mint || b.MinTime > maxt {
+			continue
+		}
+		if t, ok := marked[b.ID]; ok && now.Sub(time.Unix(t, 0)) > ignoreDeletionMarksDelay {
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
+}
