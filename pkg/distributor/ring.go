@@ -25,6 +25,29 @@ type RingPusher struct {
 	// they continue after Push returned.
 	timeout time.Duration
 	keys    sync.Pool // *[]uint32
+	encoded sync.Pool // *encodedPush
+}
+
+// encodedPusher is a remote ingester that takes pre-encoded series.
+type encodedPusher interface {
+	PushEncoded(ctx context.Context, tenant string, parts ...[]byte) (wire.PushResult, error)
+}
+
+// encodedPush holds every series of a request encoded once, back to back;
+// ends[i] is where entry i (series, then metadata) ends.
+type encodedPush struct {
+	buf  []byte
+	ends []int
+}
+
+func (e *encodedPush) reset() { e.buf, e.ends = e.buf[:0], e.ends[:0] }
+
+func (e *encodedPush) part(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = e.ends[i-1]
+	}
+	return e.buf[start:e.ends[i]]
 }
 
 // NewRingPusher returns a pusher over r; clients returns the pusher of the
@@ -32,6 +55,7 @@ type RingPusher struct {
 func NewRingPusher(r dsring.ReadRing, clients func(addr string) (wire.Pusher, error), lim *limits.Overrides, timeout time.Duration) *RingPusher {
 	p := &RingPusher{ring: r, clients: clients, limits: lim, timeout: timeout}
 	p.keys.New = func() any { return new([]uint32) }
+	p.encoded.New = func() any { return &encodedPush{} }
 	return p
 }
 
@@ -61,15 +85,40 @@ func (p *RingPusher) PushAsync(ctx context.Context, tenant string, req *wire.Pus
 	*kp = keys
 	nSeries := len(req.Series)
 
+	// Encode each series once; every replica gets the same bytes.
+	ep := p.encoded.Get().(*encodedPush)
+	ep.reset()
+	for i := range req.Series {
+		ep.buf = wire.AppendSeriesMessage(ep.buf, &req.Series[i])
+		ep.ends = append(ep.ends, len(ep.buf))
+	}
+	for i := range req.Metadata {
+		ep.buf = wire.AppendMetadataMessage(ep.buf, &req.Metadata[i])
+		ep.ends = append(ep.ends, len(ep.buf))
+	}
+
 	// The replicas answering after the quorum must not be cancelled with
 	// the client's request.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.timeout)
 	cleanup := func() {
 		cancel()
 		p.keys.Put(kp)
+		p.encoded.Put(ep)
 		release()
 	}
 	err := dsring.DoBatchWithOptions(bctx, dsring.WriteNoExtend, r, keys, func(inst dsring.InstanceDesc, idx []int) error {
+		c, err := p.clients(inst.Addr)
+		if err != nil {
+			return wire.Errorf(wire.KindUnavailable, "", "cannot reach ingester %s: %v", inst.Id, err)
+		}
+		if ec, ok := c.(encodedPusher); ok {
+			parts := make([][]byte, len(idx))
+			for j, i := range idx {
+				parts[j] = ep.part(i)
+			}
+			_, err = ec.PushEncoded(bctx, tenant, parts...)
+			return err
+		}
 		sub := &wire.PushRequest{}
 		for _, i := range idx {
 			if i < nSeries {
@@ -77,10 +126,6 @@ func (p *RingPusher) PushAsync(ctx context.Context, tenant string, req *wire.Pus
 			} else {
 				sub.Metadata = append(sub.Metadata, req.Metadata[i-nSeries])
 			}
-		}
-		c, err := p.clients(inst.Addr)
-		if err != nil {
-			return wire.Errorf(wire.KindUnavailable, "", "cannot reach ingester %s: %v", inst.Id, err)
 		}
 		_, err = c.Push(bctx, tenant, sub)
 		return err

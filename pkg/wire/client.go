@@ -63,6 +63,26 @@ func (c *IngesterClient) Push(ctx context.Context, tenant string, req *PushReque
 	return res, nil
 }
 
+// PushEncoded is Push with the series and metadata already encoded by
+// AppendSeriesMessage and AppendMetadataMessage, concatenated in parts;
+// parts are only read during the call.
+func (c *IngesterClient) PushEncoded(ctx context.Context, tenant string, parts ...[]byte) (PushResult, error) {
+	out := newOutMsg()
+	*out.b = appendStringField(*out.b, fieldTenant, tenant)
+	for _, p := range parts {
+		*out.b = append(*out.b, p...)
+	}
+	b, partial, err := c.call(ctx, methodPush, out)
+	if err != nil {
+		return partial, err
+	}
+	res, err := decodePushResult(b)
+	if err != nil {
+		return res, fmt.Errorf("cannot decode push response of ingester %s: %w", c.conn.Target(), err)
+	}
+	return res, nil
+}
+
 // Querier implements Reader: Select streams the series' chunks and decodes
 // them into samples as they are iterated.
 func (c *IngesterClient) Querier(tenant string, mint, maxt int64) (storage.Querier, error) {

@@ -20,41 +20,54 @@ const fieldTenant protowire.Number = 15
 func appendPushRequest(b []byte, tenant string, req *PushRequest) []byte {
 	b = appendStringField(b, fieldTenant, tenant)
 	for i := range req.Series {
-		s := &req.Series[i]
-		var ms int
-		b, ms = beginMsg(b, 1)
-		b = appendLabels(b, 1, s.Labels)
-		for _, smp := range s.Samples {
-			var m int
-			b, m = beginMsg(b, 2)
-			b = appendDoubleField(b, 1, smp.V)
-			b = appendInt64Field(b, 2, smp.T)
-			b = endMsg(b, m)
-		}
-		for _, e := range s.Exemplars {
-			var m int
-			b, m = beginMsg(b, 3)
-			b = appendLabels(b, 1, e.Labels)
-			b = appendDoubleField(b, 2, e.V)
-			b = appendInt64Field(b, 3, e.T)
-			b = endMsg(b, m)
-		}
-		for j := range s.Histograms {
-			var m int
-			b, m = beginMsg(b, 4)
-			b = appendHistogram(b, &s.Histograms[j])
-			b = endMsg(b, m)
-		}
-		b = appendInt64Field(b, 15, s.CreatedTimestamp)
-		b = endMsg(b, ms)
+		b = AppendSeriesMessage(b, &req.Series[i])
 	}
 	for i := range req.Metadata {
-		var m int
-		b, m = beginMsg(b, 3)
-		b = appendMetadata(b, &req.Metadata[i])
-		b = endMsg(b, m)
+		b = AppendMetadataMessage(b, &req.Metadata[i])
 	}
 	return b
+}
+
+// AppendSeriesMessage appends s as one series of a push message (tag and
+// length included). A push is the tenant field followed by such messages in
+// any order, so a distributor encodes each series once and sends the same
+// bytes to every replica with IngesterClient.PushEncoded.
+func AppendSeriesMessage(b []byte, s *Series) []byte {
+	var ms int
+	b, ms = beginMsg(b, 1)
+	b = appendLabels(b, 1, s.Labels)
+	for _, smp := range s.Samples {
+		var m int
+		b, m = beginMsg(b, 2)
+		b = appendDoubleField(b, 1, smp.V)
+		b = appendInt64Field(b, 2, smp.T)
+		b = endMsg(b, m)
+	}
+	for _, e := range s.Exemplars {
+		var m int
+		b, m = beginMsg(b, 3)
+		b = appendLabels(b, 1, e.Labels)
+		b = appendDoubleField(b, 2, e.V)
+		b = appendInt64Field(b, 3, e.T)
+		b = endMsg(b, m)
+	}
+	for j := range s.Histograms {
+		var m int
+		b, m = beginMsg(b, 4)
+		b = appendHistogram(b, &s.Histograms[j])
+		b = endMsg(b, m)
+	}
+	b = appendInt64Field(b, 15, s.CreatedTimestamp)
+	b = endMsg(b, ms)
+	return b
+}
+
+// AppendMetadataMessage appends m as one metadata entry of a push message.
+func AppendMetadataMessage(b []byte, m *Metadata) []byte {
+	var pos int
+	b, pos = beginMsg(b, 3)
+	b = appendMetadata(b, m)
+	return endMsg(b, pos)
 }
 
 // metricTypes are remote write's MetricMetadata.MetricType names by number.
