@@ -1,0 +1,386 @@
+package storegateway
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/prometheus/model/exemplar"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/util/annotations"
+
+	"github.com/weft-io/weft/pkg/tenant"
+	"github.com/weft-io/weft/pkg/wire"
+)
+
+var (
+	_ wire.IngesterServer = (*StoreGateway)(nil)
+	_ BlockReporter       = (*blockQuerier)(nil)
+	_ BlockReporter       = (*blockChunkQuerier)(nil)
+)
+
+// BlockReporter is implemented by the queriers that Querier and
+// ChunkQuerier return: QueriedBlocks lists the blocks the querier read
+// (sorted), known once its first Select, LabelNames or LabelValues has
+// returned.
+type BlockReporter interface {
+	QueriedBlocks() []ulid.ULID
+}
+
+// QueriedBlocksWarning starts the warning through which a querier of the
+// store-gateway reports the blocks it read, in the warnings of every
+// Select (as the last warnings of the stream over gRPC), LabelNames and
+// LabelValues: the prefix, then the blocks' ULIDs separated by commas. The
+// querier must take it out (QueriedBlocksFromWarnings) before warnings
+// reach a user.
+const QueriedBlocksWarning = "weft-store-gateway-queried-blocks: "
+
+// QueriedBlocksFromWarnings returns the blocks reported in warns and the
+// other warnings. warns is not modified.
+func QueriedBlocksFromWarnings(warns annotations.Annotations) ([]ulid.ULID, annotations.Annotations) {
+	var (
+		ids  []ulid.ULID
+		rest annotations.Annotations
+	)
+	for text, err := range warns {
+		list, ok := strings.CutPrefix(text, QueriedBlocksWarning)
+		if !ok {
+			rest.Add(err)
+			continue
+		}
+		for _, s := range strings.Split(list, ",") {
+			if id, err := ulid.ParseStrict(s); err == nil {
+				ids = append(ids, id)
+			}
+		}
+	}
+	slices.SortFunc(ids, func(a, b ulid.ULID) int { return a.Compare(b) })
+	return slices.Compact(ids), rest
+}
+
+func queriedBlocksWarning(ids []ulid.ULID) string {
+	if len(ids) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(QueriedBlocksWarning)
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(id.String())
+	}
+	return b.String()
+}
+
+// withWarning returns warns plus the warning w (when not empty), leaving
+// warns unmodified.
+func withWarning(warns annotations.Annotations, w string) annotations.Annotations {
+	if w == "" {
+		return warns
+	}
+	var out annotations.Annotations
+	out.Merge(warns)
+	out.Add(errors.New(w))
+	return out
+}
+
+func checkTenant(id string) error {
+	if err := tenant.Validate(id); err != nil {
+		return wire.Errorf(wire.KindBadData, "", "cannot query tenant %q: %v", id, err)
+	}
+	return nil
+}
+
+// Querier implements wire.Reader: a querier over the tenant's blocks that
+// overlap [mint, maxt] and that this store-gateway owns. The blocks are
+// found and loaded at the querier's first use (under that call's
+// context); the series of overlapping blocks (RF copies not yet
+// compacted) are merged, equal samples once. It implements BlockReporter.
+func (s *StoreGateway) Querier(tenant string, mint, maxt int64) (storage.Querier, error) {
+	if err := checkTenant(tenant); err != nil {
+		return nil, err
+	}
+	return &blockQuerier{blockSet: blockSet{s: s, tenant: tenant, mint: mint, maxt: maxt}}, nil
+}
+
+// ChunkQuerier implements wire.ChunkReader as Querier does, serving the
+// blocks' chunks as they are (overlapping chunks of RF copies are merged).
+// It implements BlockReporter.
+func (s *StoreGateway) ChunkQuerier(tenant string, mint, maxt int64) (storage.ChunkQuerier, error) {
+	if err := checkTenant(tenant); err != nil {
+		return nil, err
+	}
+	return &blockChunkQuerier{blockSet: blockSet{s: s, tenant: tenant, mint: mint, maxt: maxt}}, nil
+}
+
+// ExemplarQuerier implements wire.Reader: blocks hold no exemplars.
+func (s *StoreGateway) ExemplarQuerier(_ context.Context, tenant string) (storage.ExemplarQuerier, error) {
+	if err := checkTenant(tenant); err != nil {
+		return nil, err
+	}
+	return noExemplars{}, nil
+}
+
+// Metadata implements wire.Reader: blocks hold no metadata.
+func (s *StoreGateway) Metadata(_ context.Context, tenant, _ string, _ int) ([]wire.Metadata, error) {
+	return nil, checkTenant(tenant)
+}
+
+// Push implements wire.Pusher so that the store-gateway can be served as
+// the weft.Ingester service; it refuses every write.
+func (s *StoreGateway) Push(context.Context, string, *wire.PushRequest) (wire.PushResult, error) {
+	return wire.PushResult{}, wire.Errorf(wire.KindBadData, "", "a store-gateway does not accept writes")
+}
+
+type noExemplars struct{}
+
+func (noExemplars) Select(int64, int64, ...[]*labels.Matcher) ([]exemplar.QueryResult, error) {
+	return nil, nil
+}
+
+// blockSet is the blocks one querier reads, acquired at its first use and
+// released by Close.
+type blockSet struct {
+	s          *StoreGateway
+	tenant     string
+	mint, maxt int64
+
+	mu      sync.Mutex
+	entries []*blockEntry // guarded by mu
+	ids     []ulid.ULID   // guarded by mu
+	warning string        // guarded by mu
+	opened  bool          // guarded by mu
+	closed  bool          // guarded by mu
+}
+
+// openLocked finds the blocks to read, then loads them (in parallel, up
+// to -store-gateway.max-concurrent-loads) and takes a reference on each.
+func (bs *blockSet) openLocked(ctx context.Context) error {
+	if bs.closed {
+		return errors.New("cannot query: the querier is closed")
+	}
+	s := bs.s
+	blocks, err := s.finder.BlocksFor(ctx, bs.tenant, bs.mint, bs.maxt)
+	if err != nil {
+		return wire.Errorf(wire.KindUnavailable, "", "cannot find the blocks of tenant %s: %v", bs.tenant, err)
+	}
+	var entries []*blockEntry
+	fail := func(err error) error {
+		for _, e := range entries {
+			s.release(e)
+		}
+		return err
+	}
+	for _, b := range blocks {
+		if !s.owns(bs.tenant, b.ID) {
+			continue
+		}
+		e, err := s.acquire(blockKey{bs.tenant, b.ID})
+		if err != nil {
+			return fail(err)
+		}
+		entries = append(entries, e)
+	}
+	for _, e := range entries {
+		if err := s.wait(ctx, e); err != nil {
+			return fail(err)
+		}
+	}
+	ids := make([]ulid.ULID, len(entries))
+	for i, e := range entries {
+		ids[i] = e.key.id
+	}
+	slices.SortFunc(ids, func(a, b ulid.ULID) int { return a.Compare(b) })
+	s.m.queriedBlocks.Add(float64(len(ids)))
+	bs.entries, bs.ids, bs.warning, bs.opened = entries, ids, queriedBlocksWarning(ids), true
+	return nil
+}
+
+// QueriedBlocks implements BlockReporter.
+func (bs *blockSet) QueriedBlocks() []ulid.ULID {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	if len(bs.ids) == 0 {
+		return nil
+	}
+	return slices.Clone(bs.ids)
+}
+
+// closeLocked closes the inner querier (when there is one) and releases
+// the blocks.
+func (bs *blockSet) closeLocked(inner interface{ Close() error }) error {
+	if bs.closed {
+		return nil
+	}
+	bs.closed = true
+	var err error
+	if inner != nil {
+		err = inner.Close()
+	}
+	for _, e := range bs.entries {
+		bs.s.release(e)
+	}
+	bs.entries = nil
+	return err
+}
+
+// blockQuerier is the storage.Querier of Querier.
+type blockQuerier struct {
+	blockSet
+	inner storage.Querier // guarded by mu
+}
+
+func (q *blockQuerier) get(ctx context.Context) (storage.Querier, string, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.inner != nil {
+		return q.inner, q.warning, nil
+	}
+	if !q.opened {
+		if err := q.openLocked(ctx); err != nil {
+			return nil, "", err
+		}
+	}
+	qs := make([]storage.Querier, 0, len(q.entries))
+	for _, e := range q.entries {
+		bq, err := tsdb.NewBlockQuerier(e.block, q.mint, q.maxt)
+		if err != nil {
+			for _, x := range qs {
+				_ = x.Close()
+			}
+			return nil, "", err
+		}
+		qs = append(qs, bq)
+	}
+	q.inner = storage.NewMergeQuerier(qs, nil, storage.ChainedSeriesMerge)
+	return q.inner, q.warning, nil
+}
+
+func (q *blockQuerier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
+	inner, warning, err := q.get(ctx)
+	if err != nil {
+		return storage.ErrSeriesSet(err)
+	}
+	return reportingSeriesSet{inner.Select(ctx, sortSeries, hints, ms...), warning}
+}
+
+func (q *blockQuerier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	inner, warning, err := q.get(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	vals, warns, err := inner.LabelValues(ctx, name, hints, ms...)
+	return vals, withWarning(warns, warning), err
+}
+
+func (q *blockQuerier) LabelNames(ctx context.Context, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	inner, warning, err := q.get(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	names, warns, err := inner.LabelNames(ctx, hints, ms...)
+	return names, withWarning(warns, warning), err
+}
+
+func (q *blockQuerier) Close() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var inner interface{ Close() error }
+	if q.inner != nil {
+		inner = q.inner
+	}
+	return q.closeLocked(inner)
+}
+
+// blockChunkQuerier is the storage.ChunkQuerier of ChunkQuerier.
+type blockChunkQuerier struct {
+	blockSet
+	inner storage.ChunkQuerier // guarded by mu
+}
+
+func (q *blockChunkQuerier) get(ctx context.Context) (storage.ChunkQuerier, string, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.inner != nil {
+		return q.inner, q.warning, nil
+	}
+	if !q.opened {
+		if err := q.openLocked(ctx); err != nil {
+			return nil, "", err
+		}
+	}
+	qs := make([]storage.ChunkQuerier, 0, len(q.entries))
+	for _, e := range q.entries {
+		bq, err := tsdb.NewBlockChunkQuerier(e.block, q.mint, q.maxt)
+		if err != nil {
+			for _, x := range qs {
+				_ = x.Close()
+			}
+			return nil, "", err
+		}
+		qs = append(qs, bq)
+	}
+	q.inner = storage.NewMergeChunkQuerier(qs, nil, storage.NewCompactingChunkSeriesMerger(storage.ChainedSeriesMerge))
+	return q.inner, q.warning, nil
+}
+
+func (q *blockChunkQuerier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.ChunkSeriesSet {
+	inner, warning, err := q.get(ctx)
+	if err != nil {
+		return storage.ErrChunkSeriesSet(err)
+	}
+	return reportingChunkSeriesSet{inner.Select(ctx, sortSeries, hints, ms...), warning}
+}
+
+func (q *blockChunkQuerier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	inner, warning, err := q.get(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	vals, warns, err := inner.LabelValues(ctx, name, hints, ms...)
+	return vals, withWarning(warns, warning), err
+}
+
+func (q *blockChunkQuerier) LabelNames(ctx context.Context, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	inner, warning, err := q.get(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	names, warns, err := inner.LabelNames(ctx, hints, ms...)
+	return names, withWarning(warns, warning), err
+}
+
+func (q *blockChunkQuerier) Close() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var inner interface{ Close() error }
+	if q.inner != nil {
+		inner = q.inner
+	}
+	return q.closeLocked(inner)
+}
+
+// reportingSeriesSet adds the queried-blocks warning to a set's warnings.
+type reportingSeriesSet struct {
+	storage.SeriesSet
+	warning string
+}
+
+func (s reportingSeriesSet) Warnings() annotations.Annotations {
+	return withWarning(s.SeriesSet.Warnings(), s.warning)
+}
+
+type reportingChunkSeriesSet struct {
+	storage.ChunkSeriesSet
+	warning string
+}
+
+func (s reportingChunkSeriesSet) Warnings() annotations.Annotations {
+	return withWarning(s.ChunkSeriesSet.Warnings(), s.warning)
+}
