@@ -1,0 +1,521 @@
+package compactor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+	"github.com/thanos-io/objstore"
+
+	"github.com/weft-io/weft/pkg/bucketindex"
+	"github.com/weft-io/weft/pkg/limits"
+	"github.com/weft-io/weft/pkg/logutil"
+	"github.com/weft-io/weft/pkg/tenant"
+)
+
+// Option changes a Compactor built by New.
+type Option func(*Compactor)
+
+// WithClock replaces time.Now (tests move time forward with it). The clock
+// decides retention, deletion delays and the consistency delay.
+func WithClock(now func() time.Time) Option { return func(c *Compactor) { c.now = now } }
+
+// WithTenantFilter makes the compactor handle only the tenants owns
+// accepts (the app passes a ring lookup when several compactors share a
+// bucket). An error skips the tenant for this run.
+func WithTenantFilter(owns func(tenant string) (bool, error)) Option {
+	return func(c *Compactor) { c.owns = owns }
+}
+
+// Compactor compacts, expires and deletes the blocks of every tenant of a
+// bucket, and maintains their bucket indexes. Only one Compactor may work
+// on a tenant at a time (one compactor process, or a tenant filter that
+// shards tenants over several).
+type Compactor struct {
+	cfg    Config
+	bkt    objstore.Bucket
+	limits *limits.Overrides
+	logger *slog.Logger
+	m      *metrics
+	now    func() time.Time
+	owns   func(string) (bool, error)
+	pool   chunkenc.Pool
+
+	runMu sync.Mutex // one run at a time
+
+	tenantMu    sync.Mutex
+	tenantLocks map[string]*sync.Mutex // guarded by tenantMu
+
+	metaMu    sync.Mutex
+	metaCache map[string]*blockMeta // "<tenant>/<ULID>" → meta; guarded by metaMu
+
+	lifeMu    sync.Mutex
+	cancel    context.CancelFunc // guarded by lifeMu
+	startOnce sync.Once
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+// New returns a compactor over bkt. It cleans the work directory; it does
+// not start working until Start (or Run, or RunOnce). lim may be nil (no
+// retention); reg and logger may be nil.
+func New(cfg Config, bkt objstore.Bucket, lim *limits.Overrides, reg prometheus.Registerer, logger *slog.Logger, opts ...Option) (*Compactor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("compactor.data-dir must be set")
+	}
+	if bkt == nil {
+		return nil, errors.New("the compactor needs a bucket")
+	}
+	if err := os.RemoveAll(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("cannot clean the compactor directory: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create the compactor directory: %w", err)
+	}
+	c := &Compactor{
+		cfg:         cfg,
+		bkt:         bkt,
+		limits:      lim,
+		logger:      logutil.OrNop(logger),
+		m:           newMetrics(reg),
+		now:         time.Now,
+		pool:        chunkenc.NewPool(),
+		tenantLocks: map[string]*sync.Mutex{},
+		metaCache:   map[string]*blockMeta{},
+		done:        make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
+}
+
+// Start runs the compactor in the background until Close. It returns at
+// once: the compactor is "ready" as soon as it exists.
+func (c *Compactor) Start() {
+	c.startOnce.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		c.lifeMu.Lock()
+		c.cancel = cancel
+		c.lifeMu.Unlock()
+		go func() {
+			defer close(c.done)
+			c.Run(ctx)
+		}()
+	})
+}
+
+// Run compacts every tenant now and every CompactionInterval, and runs a
+// cleanup (retention, deletions, bucket index) every CleanupInterval, until
+// ctx is done. Failures are logged and retried at the next tick.
+func (c *Compactor) Run(ctx context.Context) {
+	compact := time.NewTicker(c.cfg.CompactionInterval)
+	defer compact.Stop()
+	cleanup := time.NewTicker(c.cfg.CleanupInterval)
+	defer cleanup.Stop()
+	run := func(doCompact bool) {
+		if err := c.run(ctx, doCompact); err != nil && ctx.Err() == nil {
+			c.logger.Error("compactor run failed, will retry", "compaction", doCompact, "err", err)
+		}
+	}
+	run(true)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-compact.C:
+			run(true)
+		case <-cleanup.C:
+			run(false)
+		}
+	}
+}
+
+// Close stops Start's loop, interrupting a run in progress, and waits for
+// it. It is safe to call more than once, and without Start.
+func (c *Compactor) Close() error {
+	c.closeOnce.Do(func() {
+		started := false
+		c.startOnce.Do(func() { close(c.done) }) // never started: nothing to wait for
+		c.lifeMu.Lock()
+		if c.cancel != nil {
+			c.cancel()
+			started = true
+		}
+		c.lifeMu.Unlock()
+		if started {
+			<-c.done
+		}
+	})
+	return nil
+}
+
+// RunOnce compacts every tenant, then applies retention and deletions and
+// writes the bucket indexes; it returns the joined failures of all tenants
+// (one failing tenant does not stop the others).
+func (c *Compactor) RunOnce(ctx context.Context) error { return c.run(ctx, true) }
+
+// Cleanup is RunOnce without compaction: retention, deletion of blocks and
+// tenants whose delay is over, and the bucket indexes.
+func (c *Compactor) Cleanup(ctx context.Context) error { return c.run(ctx, false) }
+
+func (c *Compactor) run(ctx context.Context, doCompact bool) error {
+	c.runMu.Lock()
+	defer c.runMu.Unlock()
+	c.m.runs.Inc()
+	start := time.Now()
+	tenants, err := bucketindex.Tenants(ctx, c.bkt)
+	if err != nil {
+		c.m.runsFailed.Inc()
+		return fmt.Errorf("cannot list tenants: %w", err)
+	}
+	var errs []error
+	for _, t := range tenants {
+		if ctx.Err() != nil {
+			errs = append(errs, ctx.Err())
+			break
+		}
+		if tenant.Validate(t) != nil {
+			continue
+		}
+		if c.owns != nil {
+			ok, err := c.owns(t)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("cannot tell whether tenant %s is ours: %w", t, err))
+				continue
+			}
+			if !ok {
+				continue
+			}
+		}
+		if err := c.processTenant(ctx, t, doCompact); err != nil {
+			c.logger.Error("cannot process tenant", "tenant", t, "err", err)
+			errs = append(errs, fmt.Errorf("tenant %s: %w", t, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		c.m.runsFailed.Inc()
+		return err
+	}
+	c.m.lastSuccess.Set(float64(c.now().Unix()))
+	c.logger.Debug("compactor run done", "compaction", doCompact, "tenants", len(tenants), "duration", time.Since(start))
+	return nil
+}
+
+func (c *Compactor) lockTenant(t string) func() {
+	c.tenantMu.Lock()
+	mu, ok := c.tenantLocks[t]
+	if !ok {
+		mu = &sync.Mutex{}
+		c.tenantLocks[t] = mu
+	}
+	c.tenantMu.Unlock()
+	mu.Lock()
+	return mu.Unlock
+}
+
+// processTenant runs, for one tenant: tenant deletion (if marked and due),
+// retention, compaction, deletion of marked blocks, and the bucket index.
+func (c *Compactor) processTenant(ctx context.Context, t string, doCompact bool) error {
+	unlock := c.lockTenant(t)
+	defer unlock()
+	now := c.now()
+	st, err := c.discover(ctx, t)
+	if err != nil {
+		return err
+	}
+	if len(st.blocks) == 0 && len(st.deleting) == 0 && st.partial == 0 && !st.hasIndex && st.tenantMark == nil {
+		return nil // not a tenant's prefix, or nothing of blocks yet
+	}
+	if st.tenantMark != nil {
+		marked := time.Unix(st.tenantMark.DeletionTime, 0)
+		if now.Sub(marked) < c.cfg.TenantDeletionDelay {
+			c.logger.Debug("tenant is marked for deletion, not compacting it", "tenant", t, "marked_at", marked)
+			return nil
+		}
+		return c.deleteTenantLocked(ctx, t)
+	}
+
+	var errs []error
+	reqs, reqErr := c.deleteRequests(ctx, t, now)
+	if reqErr != nil {
+		errs = append(errs, reqErr) // and no compaction: it could not apply them
+	}
+	if err := c.applyRetention(ctx, t, st, now); err != nil {
+		errs = append(errs, err)
+	}
+	if doCompact && reqErr == nil && ctx.Err() == nil {
+		if err := c.compactTenant(ctx, t, st, reqs, now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := c.deleteMarkedBlocks(ctx, t, now); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.writeIndex(ctx, t); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// deleteRequests returns the tenant's delete requests, after removing those
+// whose whole range is past the tenant's retention (no block can hold their
+// data any more).
+func (c *Compactor) deleteRequests(ctx context.Context, t string, now time.Time) ([]DeleteRequest, error) {
+	reqs, err := ListDeleteRequests(ctx, c.bkt, t)
+	if err != nil {
+		return nil, err
+	}
+	ret := c.retention(t)
+	if ret <= 0 {
+		return reqs, nil
+	}
+	cutoff := now.Add(-ret).UnixMilli()
+	out := reqs[:0]
+	for _, r := range reqs {
+		if r.MaxTime < cutoff {
+			if err := c.bkt.Delete(ctx, DeleteRequestPath(t, r.ID)); err != nil && !c.bkt.IsObjNotFoundErr(err) {
+				return nil, fmt.Errorf("cannot remove expired delete request %s: %w", r.ID, err)
+			}
+			c.logger.Info("removed delete request past retention", "tenant", t, "request", r.ID)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (c *Compactor) retention(t string) time.Duration {
+	if c.limits == nil {
+		return 0
+	}
+	return time.Duration(c.limits.For(t).CompactorBlocksRetention)
+}
+
+// applyRetention marks every block whose MaxTime is before now − retention.
+func (c *Compactor) applyRetention(ctx context.Context, t string, st *tenantState, now time.Time) error {
+	ret := c.retention(t)
+	if ret <= 0 {
+		return nil
+	}
+	cutoff := now.Add(-ret).UnixMilli()
+	var errs []error
+	for _, b := range st.blocks {
+		if b.mark != nil || b.meta.MaxTime > cutoff {
+			continue
+		}
+		if err := c.markForDeletion(ctx, t, b, ReasonRetention, now); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		c.logger.Info("marked block past retention for deletion", "tenant", t, "block", b.id().String(),
+			"maxt", formatTS(b.meta.MaxTime), "retention", ret)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Compactor) markForDeletion(ctx context.Context, t string, b *block, reason string, now time.Time) error {
+	if err := bucketindex.WriteDeletionMark(ctx, c.bkt, t, b.id(), now); err != nil {
+		return fmt.Errorf("cannot mark block %s of tenant %s for deletion: %w", b.id(), t, err)
+	}
+	b.mark = &bucketindex.DeletionMark{ID: b.id(), DeletionTime: now.Unix(), Version: 1}
+	c.m.marked.WithLabelValues(reason).Inc()
+	return nil
+}
+
+// writeIndex lists the tenant again and writes its bucket index: every
+// complete block (meta.json present) and the deletion marks of those
+// blocks. UploadedAt is kept from the previous index. A prefix with no
+// block and no previous index gets none.
+func (c *Compactor) writeIndex(ctx context.Context, t string) error {
+	st, err := c.discover(ctx, t)
+	if err != nil {
+		return err
+	}
+	if len(st.blocks) == 0 && !st.hasIndex {
+		return nil
+	}
+	uploaded := map[ulid.ULID]int64{}
+	if old, err := bucketindex.Read(ctx, c.bkt, t); err == nil {
+		for _, b := range old.Blocks {
+			uploaded[b.ID] = b.UploadedAt
+		}
+	}
+	now := c.now()
+	idx := &bucketindex.Index{Blocks: []bucketindex.Block{}, BlockDeletionMarks: []bucketindex.DeletionMark{}, UpdatedAt: now.Unix()}
+	for _, b := range st.blocks {
+		at, ok := uploaded[b.id()]
+		if !ok {
+			at = now.Unix()
+		}
+		idx.Blocks = append(idx.Blocks, bucketindex.Block{
+			ID:         b.id(),
+			MinTime:    b.meta.MinTime,
+			MaxTime:    b.meta.MaxTime,
+			Level:      b.meta.Compaction.Level,
+			Sources:    b.meta.Compaction.Sources,
+			UploadedAt: at,
+		})
+		if b.mark != nil {
+			idx.BlockDeletionMarks = append(idx.BlockDeletionMarks, *b.mark)
+		}
+	}
+	return bucketindex.Write(ctx, c.bkt, t, idx)
+}
+
+// deleteMarkedBlocks deletes the blocks (complete, or already half deleted)
+// whose deletion mark is older than the deletion delay.
+func (c *Compactor) deleteMarkedBlocks(ctx context.Context, t string, now time.Time) error {
+	st, err := c.discover(ctx, t)
+	if err != nil {
+		return err
+	}
+	due := func(m *bucketindex.DeletionMark) bool {
+		return now.Sub(time.Unix(m.DeletionTime, 0)) >= c.cfg.DeletionDelay
+	}
+	var errs []error
+	for _, b := range st.blocks {
+		if b.mark != nil && due(b.mark) {
+			if err := c.deleteBlock(ctx, t, b.id()); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for id, m := range st.deleting {
+		if due(m) {
+			if err := c.deleteBlock(ctx, t, id); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// deleteBlock deletes every object of a block, in this order:
+//
+//  1. meta.json, so that from now on no reader takes the block for a
+//     complete one (a reader that sees meta.json sees every file);
+//  2. index, chunks and the rest;
+//  3. deletion-mark.json last, so that a deletion interrupted at any point
+//     leaves a prefix that still carries its mark, and the next run
+//     finishes it (a prefix without meta.json nor mark is an upload in
+//     progress, which is never touched).
+func (c *Compactor) deleteBlock(ctx context.Context, t string, id ulid.ULID) error {
+	prefix := bucketindex.BlockPath(t, id)
+	c.forgetMeta(t, id)
+	if err := c.deleteObject(ctx, path.Join(prefix, bucketindex.MetaName)); err != nil {
+		return fmt.Errorf("cannot delete block %s of tenant %s: %w", id, t, err)
+	}
+	var rest []string
+	err := c.bkt.Iter(ctx, prefix+"/", func(name string) error {
+		if path.Base(name) != bucketindex.DeletionMarkName {
+			rest = append(rest, name)
+		}
+		return nil
+	}, objstore.WithRecursiveIter())
+	if err != nil {
+		return fmt.Errorf("cannot list block %s of tenant %s: %w", id, t, err)
+	}
+	for _, name := range rest {
+		if err := c.deleteObject(ctx, name); err != nil {
+			return fmt.Errorf("cannot delete block %s of tenant %s: %w", id, t, err)
+		}
+	}
+	if err := c.deleteObject(ctx, bucketindex.DeletionMarkPath(t, id)); err != nil {
+		return fmt.Errorf("cannot delete block %s of tenant %s: %w", id, t, err)
+	}
+	c.m.deleted.Inc()
+	c.logger.Info("deleted block", "tenant", t, "block", id.String())
+	return nil
+}
+
+func (c *Compactor) deleteObject(ctx context.Context, name string) error {
+	if err := c.bkt.Delete(ctx, name); err != nil && !c.bkt.IsObjNotFoundErr(err) {
+		return err
+	}
+	return nil
+}
+
+// MarkTenantForDeletion writes the tenant's deletion mark: the compactor
+// stops compacting the tenant and deletes all its objects
+// TenantDeletionDelay later. The app calls it when a tenant is removed.
+func MarkTenantForDeletion(ctx context.Context, bkt objstore.Bucket, tenantID string, now time.Time) error {
+	if err := tenant.Validate(tenantID); err != nil {
+		return err
+	}
+	if err := bkt.Upload(ctx, path.Join(tenantID, TenantDeletionMarkName), marshalTenantDeletionMark(now)); err != nil {
+		return fmt.Errorf("cannot mark tenant %s for deletion: %w", tenantID, err)
+	}
+	return nil
+}
+
+// DeleteTenant deletes every object under <tenant>/ now, waiting for a
+// compaction of that tenant in progress to finish. Order: the bucket index
+// first (readers stop seeing the blocks), then every block's meta.json (no
+// half-deleted block looks complete), then everything else, and the tenant
+// deletion mark, if any, last (an interrupted deletion is resumed by the
+// next run).
+func (c *Compactor) DeleteTenant(ctx context.Context, tenantID string) error {
+	if err := tenant.Validate(tenantID); err != nil {
+		return err
+	}
+	unlock := c.lockTenant(tenantID)
+	defer unlock()
+	return c.deleteTenantLocked(ctx, tenantID)
+}
+
+func (c *Compactor) deleteTenantLocked(ctx context.Context, t string) error {
+	start := time.Now()
+	c.forgetTenant(t)
+	if err := c.deleteObject(ctx, path.Join(t, bucketindex.IndexName)); err != nil {
+		return fmt.Errorf("cannot delete tenant %s: %w", t, err)
+	}
+	var metas, rest []string
+	err := c.bkt.Iter(ctx, t+"/", func(name string) error {
+		switch {
+		case name == path.Join(t, TenantDeletionMarkName):
+		case path.Base(name) == bucketindex.MetaName:
+			metas = append(metas, name)
+		default:
+			rest = append(rest, name)
+		}
+		return nil
+	}, objstore.WithRecursiveIter())
+	if err != nil {
+		return fmt.Errorf("cannot list objects of tenant %s: %w", t, err)
+	}
+	for i, name := range append(metas, rest...) {
+		if err := c.deleteObject(ctx, name); err != nil {
+			return fmt.Errorf("cannot delete tenant %s: %w", t, err)
+		}
+		if (i+1)%1000 == 0 {
+			c.logger.Info("deleting tenant", "tenant", t, "deleted_objects", i+1, "objects", len(metas)+len(rest))
+		}
+	}
+	if err := c.deleteObject(ctx, path.Join(t, TenantDeletionMarkName)); err != nil {
+		return fmt.Errorf("cannot delete tenant %s: %w", t, err)
+	}
+	c.forgetTenant(t)
+	c.m.tenantsDeleted.Inc()
+	c.logger.Info("deleted tenant", "tenant", t, "objects", len(metas)+len(rest), "duration", time.Since(start))
+	return nil
+}
+
+func formatTS(t int64) string { return time.UnixMilli(t).UTC().Format(time.RFC3339Nano) }
+
+// workDir returns a fresh scratch directory for one job of tenant t.
+func (c *Compactor) workDir(t string) string {
+	return filepath.Join(c.cfg.DataDir, t, ulid.Make().String())
+}
