@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -21,10 +22,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/oklog/ulid/v2"
+	"github.com/thanos-io/objstore"
 	"google.golang.org/grpc"
 	"gopkg.in/yaml.v3"
 
 	"github.com/weft-io/weft/pkg/bucket"
+	"github.com/weft-io/weft/pkg/compactor"
 	"github.com/weft-io/weft/pkg/distributor"
 	"github.com/weft-io/weft/pkg/httpapi"
 	"github.com/weft-io/weft/pkg/ingester"
@@ -32,6 +36,7 @@ import (
 	"github.com/weft-io/weft/pkg/logutil"
 	"github.com/weft-io/weft/pkg/querier"
 	"github.com/weft-io/weft/pkg/ring"
+	"github.com/weft-io/weft/pkg/storegateway"
 	"github.com/weft-io/weft/pkg/tenant"
 	"github.com/weft-io/weft/pkg/wire"
 )
@@ -48,6 +53,9 @@ type App struct {
 	ingester  *ingester.Ingester
 	dist      *distributor.Distributor
 	querier   *querier.Querier
+	sg        *storegateway.StoreGateway
+	compactor *compactor.Compactor
+	bucket    objstore.InstrumentedBucket
 
 	// Distributed mode only.
 	kv         *ring.KV
@@ -95,11 +103,39 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 	}
 	resolver := tenant.Resolver{MultiTenancy: cfg.MultitenancyEnabled}
 
-	if a.roles[RoleIngester] {
-		bkt, err := bucket.New(cfg.Bucket, "ingester", a.reg, logger)
+	a.bucket, err = bucket.New(cfg.Bucket, "weft", a.reg, logger)
+	if err != nil {
+		return nil, err
+	}
+	bkt := a.bucket
+	if a.roles[RoleStoreGateway] {
+		sgcfg := cfg.StoreGateway
+		sgcfg.Dir = filepath.Join(cfg.DataDir, "store-gateway")
+		a.sg, err = storegateway.New(sgcfg, bkt, a.reg, logger.With("role", RoleStoreGateway))
 		if err != nil {
 			return nil, err
 		}
+		if err := a.sg.Start(); err != nil {
+			return nil, err
+		}
+		if distributed {
+			if err := a.startGRPC(a.sg); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if a.roles[RoleCompactor] {
+		ccfg := cfg.Compactor
+		if ccfg.DataDir == "" {
+			ccfg.DataDir = filepath.Join(cfg.DataDir, "compactor")
+		}
+		a.compactor, err = compactor.New(ccfg, bkt, a.overrides, a.reg, logger.With("role", RoleCompactor))
+		if err != nil {
+			return nil, err
+		}
+		a.compactor.Start()
+	}
+	if a.roles[RoleIngester] {
 		icfg := cfg.Ingester
 		icfg.Dir = filepath.Join(cfg.DataDir, "tsdb")
 		if icfg.InstanceID == "" && distributed {
@@ -110,7 +146,10 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 			return nil, err
 		}
 		if distributed {
-			if err := a.startIngesterGRPC(); err != nil {
+			if err := a.startGRPC(a.ingester); err != nil {
+				return nil, err
+			}
+			if err := a.joinIngesterRing(); err != nil {
 				return nil, err
 			}
 		}
@@ -119,6 +158,9 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 		var reader wire.Reader = a.ingester
 		if distributed {
 			reader = querier.NewRingReader(a.ingRing, a.clients.reader, a.overrides, cfg.Ingester.BlockRange*2)
+		}
+		if store := a.storeReader(bkt); store != nil {
+			reader = querier.NewSplitReader(reader, store, cfg.Querier.QueryIngestersWithin, cfg.Querier.QueryStoreAfter)
 		}
 		a.querier, err = querier.New(cfg.Querier, reader, a.overrides, resolver,
 			querier.Version{Version: Version, Revision: Revision, Branch: Branch, GoVersion: goVersion()},
@@ -173,9 +215,9 @@ func (a *App) startRing() error {
 	return nil
 }
 
-// startIngesterGRPC serves the ingester over gRPC and registers it in the
-// ring: JOINING, then ACTIVE once its WAL is replayed (New did that).
-func (a *App) startIngesterGRPC() error {
+// startGRPC serves impl (an ingester, or a store-gateway answering the same
+// questions for older data) over gRPC.
+func (a *App) startGRPC(impl wire.IngesterServer) error {
 	var err error
 	a.grpcLis, err = net.Listen("tcp", a.cfg.GRPCListenAddress)
 	if err != nil {
@@ -183,9 +225,15 @@ func (a *App) startIngesterGRPC() error {
 	}
 	// A push carries at most one remote-write request's series.
 	a.grpcServer = grpc.NewServer(grpc.MaxRecvMsgSize(2 * a.cfg.Distributor.MaxRecvMsgSize))
-	wire.RegisterIngesterServer(a.grpcServer, a.ingester)
+	wire.RegisterIngesterServer(a.grpcServer, impl)
 	go func() { _ = a.grpcServer.Serve(a.grpcLis) }()
+	return nil
+}
 
+// joinIngesterRing registers the ingester in the ring: JOINING, then
+// ACTIVE once its WAL is replayed (ingester.New did that).
+func (a *App) joinIngesterRing() error {
+	var err error
 	a.lifecycler, err = ring.NewIngesterLifecycler(a.cfg.Ring.Ring.Ingester, a.kv, a.reg, a.logger.With("component", "lifecycler"))
 	if err != nil {
 		return err
@@ -194,6 +242,49 @@ func (a *App) startIngesterGRPC() error {
 		return fmt.Errorf("cannot join the ingester ring: %w", err)
 	}
 	return a.lifecycler.Activate(context.Background())
+}
+
+// storeReader returns the reader of the bucket's blocks for queriers: the
+// local store-gateway, or the configured remote ones; each query then fails
+// when a block that should cover it was read by none of them.
+func (a *App) storeReader(bkt objstore.Bucket) wire.Reader {
+	var store wire.Reader
+	switch {
+	case a.sg != nil:
+		store = a.sg
+	case a.cfg.Querier.StoreGatewayAddresses != "" && a.clients != nil:
+		var addrs []string
+		for _, s := range strings.Split(a.cfg.Querier.StoreGatewayAddresses, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				addrs = append(addrs, s)
+			}
+		}
+		store = querier.NewStaticReader(addrs, a.clients.reader)
+	default:
+		return nil
+	}
+	sgc := a.cfg.StoreGateway
+	finder := storegateway.NewFinder(bkt, sgc.SyncInterval, sgc.IgnoreDeletionMarksDelay)
+	// Blocks newer than a store-gateway's sync may not be known to it yet;
+	// the ingesters still answer for their range.
+	grace := sgc.SyncInterval + 5*time.Minute
+	return querier.CheckedReader(store, querier.BlockCheck{
+		Required: func(ctx context.Context, tenant string, mint, maxt int64) ([]ulid.ULID, error) {
+			blocks, err := finder.BlocksFor(ctx, tenant, mint, maxt)
+			if err != nil {
+				return nil, err
+			}
+			cutoff := time.Now().Add(-grace).Unix()
+			var ids []ulid.ULID
+			for _, b := range blocks {
+				if b.UploadedAt <= cutoff {
+					ids = append(ids, b.ID)
+				}
+			}
+			return ids, nil
+		},
+		Queried: storegateway.QueriedBlocksFromWarnings,
+	})
 }
 
 func (a *App) startRuntimeConfig() error {
@@ -273,9 +364,16 @@ func (a *App) stop(context.Context) error {
 	if a.grpcServer != nil {
 		a.grpcServer.GracefulStop()
 	}
-	// 2. The ingester flushes (if configured) and closes its TSDBs.
+	// 2. The ingester flushes (if configured) and closes its TSDBs; the
+	//    store-gateway and compactor close their blocks.
 	if a.ingester != nil {
 		add(a.ingester.Close())
+	}
+	if a.sg != nil {
+		add(a.sg.Close())
+	}
+	if a.compactor != nil {
+		add(a.compactor.Close())
 	}
 	// 3. Then it leaves the ring (or stays, LEAVING, for a restart), and
 	//    the ring and the KV stop last so the change is gossiped.
@@ -313,6 +411,10 @@ func (a *App) routes() http.Handler {
 	}
 	if a.querier != nil {
 		mux.Handle(querier.Prefix+"/", instrument("prometheus_api", a.querier.Handler()))
+		// Series deletion is a request recorded in the bucket and applied
+		// by the compactor.
+		mux.Handle(querier.Prefix+"/admin/tsdb/delete_series", instrument("delete_series",
+			compactor.DeleteSeriesHandler(a.bucket, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest, nil)))
 	}
 	if a.ingRing != nil {
 		mux.Handle("/ring", a.ingRing)

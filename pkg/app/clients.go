@@ -2,8 +2,10 @@ package app
 
 import (
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/weft-io/weft/pkg/wire"
@@ -30,6 +32,13 @@ func (p *clientPool) get(addr string) (*wire.IngesterClient, error) {
 	}
 	conn, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// Reconnect quickly: an ingester that restarts is back in the ring
+		// within seconds, and gRPC's default backoff (up to 2 minutes)
+		// would leave it unwritten for longer than it was down.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: time.Second,
+		}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(p.maxMsg), grpc.MaxCallRecvMsgSize(p.maxMsg)))
 	if err != nil {
 		return nil, err

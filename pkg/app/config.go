@@ -12,11 +12,13 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/weft-io/weft/pkg/bucket"
+	"github.com/weft-io/weft/pkg/compactor"
 	"github.com/weft-io/weft/pkg/distributor"
 	"github.com/weft-io/weft/pkg/ingester"
 	"github.com/weft-io/weft/pkg/limits"
 	"github.com/weft-io/weft/pkg/querier"
 	"github.com/weft-io/weft/pkg/ring"
+	"github.com/weft-io/weft/pkg/storegateway"
 )
 
 // Config is the whole configuration of a weft process: the YAML file given
@@ -39,6 +41,8 @@ type Config struct {
 	Distributor   distributor.Config  `yaml:"distributor"`
 	Ingester      ingester.Config     `yaml:"ingester"`
 	Querier       querier.Config      `yaml:"querier"`
+	StoreGateway  storegateway.Config `yaml:"store_gateway"`
+	Compactor     compactor.Config    `yaml:"compactor"`
 	Limits        limits.Limits       `yaml:"limits"`
 	Ring          ring.Config         `yaml:",inline"`
 }
@@ -66,6 +70,8 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.Distributor.RegisterFlags(f)
 	c.Ingester.RegisterFlags(f)
 	c.Querier.RegisterFlags(f)
+	c.StoreGateway.RegisterFlags(f)
+	c.Compactor.RegisterFlags(f)
 	c.Limits.RegisterFlags(f)
 	c.Ring.RegisterFlags(f)
 }
@@ -79,7 +85,9 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data.dir must be set"))
 	}
-	for _, v := range []interface{ Validate() error }{&c.Bucket, &c.Distributor, &c.Ingester, &c.Querier, &c.Limits, &c.Ring} {
+	sg := c.StoreGateway
+	sg.Dir = "set-by-app" // the directory comes from -data.dir
+	for _, v := range []interface{ Validate() error }{&c.Bucket, &c.Distributor, &c.Ingester, &c.Querier, &c.Limits, &c.Ring, &sg, &c.Compactor} {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, err)
 		}

@@ -12,7 +12,9 @@ const TargetAll = "all"
 const (
 	RoleDistributor = "distributor"
 	RoleIngester    = "ingester"
-	RoleQuerier     = "querier"
+	RoleQuerier      = "querier"
+	RoleStoreGateway = "store-gateway"
+	RoleCompactor    = "compactor"
 )
 
 // roles is the role table: what each role is and which roles "all" runs.
@@ -23,6 +25,8 @@ var roles = []struct {
 	name string
 	doc  string
 }{
+	{RoleStoreGateway, "serves the blocks of the bucket"},
+	{RoleCompactor, "dedupes and compacts blocks, applies retention and deletions, keeps the bucket index"},
 	{RoleIngester, "keeps one TSDB per tenant, ships blocks to the bucket"},
 	{RoleQuerier, "serves the Prometheus query API"},
 	{RoleDistributor, "receives remote write, validates, applies limits"},
@@ -47,6 +51,8 @@ func parseTarget(target string) (map[string]bool, error) {
 				set[r.name] = true
 			}
 		case t == "":
+		case t == "storegateway":
+			set[RoleStoreGateway] = true
 		default:
 			known := false
 			for _, r := range roles {
@@ -60,6 +66,9 @@ func parseTarget(target string) (map[string]bool, error) {
 	}
 	if len(set) == 0 {
 		return nil, fmt.Errorf("no target given: use %s", strings.Join(roleNames(), ", "))
+	}
+	if !allInOne(set) && set[RoleIngester] && set[RoleStoreGateway] {
+		return nil, fmt.Errorf("target %q: ingester and store-gateway serve the same gRPC service; run them in separate processes", target)
 	}
 	return set, nil
 }

@@ -41,7 +41,7 @@ type Config struct {
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.InstanceID, "ingester.instance-id", "", "Name of this ingester, recorded in the meta.json of every block it ships. Empty means the host name.")
 	f.DurationVar(&c.BlockRange, "ingester.tsdb.block-ranges-period", 2*time.Hour, "Time range of the blocks the TSDB cuts from its head and ships to the bucket.")
-	f.DurationVar(&c.Retention, "ingester.tsdb.retention-period", 15*24*time.Hour, "How long shipped blocks stay on local disk and queryable from this ingester. A block is never deleted before its upload is confirmed.")
+	f.DurationVar(&c.Retention, "ingester.tsdb.retention-period", 24*time.Hour, "How long shipped blocks stay on local disk (queriers ask ingesters only for -querier.query-ingesters-within). A block is never deleted before its upload is confirmed.")
 	f.DurationVar(&c.ShipInterval, "ingester.tsdb.ship-interval", time.Minute, "How often new blocks are uploaded to the bucket.")
 	f.IntVar(&c.ShipConcurrency, "ingester.tsdb.ship-concurrency", 4, "How many tenants ship blocks at once.")
 	f.BoolVar(&c.WALCompression, "ingester.tsdb.wal-compression-enabled", true, "Compress the WAL (snappy).")

@@ -43,6 +43,14 @@ type Config struct {
 	// flags: experimental functions, fill modifiers on binary operators,
 	// unquoted UTF-8 names, delayed __name__ removal and start timestamps.
 	ExperimentalPromQL bool `yaml:"promql_experimental_features"`
+
+	// QueryIngestersWithin and QueryStoreAfter split a query between
+	// ingesters (recent) and store-gateways (older), overlapping by their
+	// difference; StoreGatewayAddresses lists the store-gateways in
+	// distributed mode (each holds every block; any one answers).
+	QueryIngestersWithin  time.Duration `yaml:"query_ingesters_within"`
+	QueryStoreAfter       time.Duration `yaml:"query_store_after"`
+	StoreGatewayAddresses string        `yaml:"store_gateway_addresses"`
 }
 
 // RegisterFlags registers the querier flags.
@@ -51,6 +59,9 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.DurationVar(&c.LookbackDelta, "querier.lookback-delta", 5*time.Minute, "How far back PromQL looks for the latest sample of a series (as Prometheus' -query.lookback-delta).")
 	f.IntVar(&c.MaxConcurrent, "querier.max-concurrent", 20, "Queries evaluated at once by this process.")
 	f.BoolVar(&c.ExperimentalPromQL, "querier.promql-experimental-features", false, "Enable PromQL features that Prometheus keeps behind feature flags (experimental functions, binop fill modifiers, unquoted UTF-8 names, delayed name removal, start timestamps).")
+	f.DurationVar(&c.QueryIngestersWithin, "querier.query-ingesters-within", 13*time.Hour, "Ask ingesters only for the last this long of a query; 0 asks them for all time.")
+	f.DurationVar(&c.QueryStoreAfter, "querier.query-store-after", 12*time.Hour, "Ask store-gateways only for data older than this; keep it below -querier.query-ingesters-within so that a block being shipped is read from one or the other.")
+	f.StringVar(&c.StoreGatewayAddresses, "querier.store-gateway-addresses", "", "Comma-separated gRPC addresses of the store-gateways (distributed mode). Empty reads no blocks from the bucket.")
 	f.IntVar(&c.MaxSamples, "querier.max-samples-in-memory", 50000000, "Maximum samples one query may hold in memory at once (process-wide safety net; the per-tenant limit is -querier.max-samples).")
 }
 

@@ -9,6 +9,7 @@ import (
 	dsring "github.com/grafana/dskit/ring"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/annotations"
 
@@ -26,6 +27,8 @@ type RingReader struct {
 	clients  func(addr string) (wire.Reader, error)
 	limits   *limits.Overrides
 	lookback time.Duration
+	// static, when set, replaces the ring: every tenant reads from it.
+	static *dsring.ReplicationSet
 }
 
 // NewRingReader returns a reader over r; clients returns the reader of the
@@ -35,7 +38,21 @@ func NewRingReader(r dsring.ReadRing, clients func(addr string) (wire.Reader, er
 	return &RingReader{ring: r, clients: clients, limits: lim, lookback: lookback}
 }
 
+// NewStaticReader is a RingReader over a fixed list of replicas that each
+// hold all the data (store-gateways that each own every block): a query is
+// answered by the first replica that succeeds, so all but one may fail.
+func NewStaticReader(addrs []string, clients func(addr string) (wire.Reader, error)) *RingReader {
+	rs := &dsring.ReplicationSet{MaxErrors: max(len(addrs)-1, 0)}
+	for _, a := range addrs {
+		rs.Instances = append(rs.Instances, dsring.InstanceDesc{Addr: a, Id: a})
+	}
+	return &RingReader{clients: clients, static: rs}
+}
+
 func (r *RingReader) replicationSet(tenant string) (dsring.ReplicationSet, error) {
+	if r.static != nil {
+		return *r.static, nil
+	}
 	return weftring.ReadReplicationSet(r.ring, tenant, r.limits.For(tenant).IngestionTenantShardSize, r.lookback, time.Now())
 }
 
@@ -54,7 +71,8 @@ func (r *RingReader) do(ctx context.Context, tenant string, f func(context.Conte
 		return f(ctx, c)
 	})
 	if err != nil {
-		return nil, wire.Errorf(wire.KindUnavailable, "", "cannot read from enough ingesters: %v", err)
+		// A storage error makes the query API answer 5xx (retry), not 422.
+		return nil, promql.ErrStorage{Err: wire.Errorf(wire.KindUnavailable, "", "cannot read from enough replicas of tenant %s: %v", tenant, err)}
 	}
 	return res, nil
 }
