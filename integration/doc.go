@@ -8,6 +8,12 @@
 // (/usr/bin/prometheus) as the remote-write client and as the reference
 // PromQL implementation that weft's answers are compared against.
 //
+// The distributed tests (distributed_test.go, with the cluster harness in
+// cluster_test.go) run each role as its own process: ingesters in a ring
+// kept in memberlist (or in an etcd the test starts, /usr/bin/etcd from the
+// Debian package etcd-server), a distributor and a querier, and kill and
+// restart them under load.
+//
 // Everything lives in _test.go files; this file only documents the package.
 // It may import any weft package, but the tests deliberately use none: they
 // see weft as a black box.

@@ -17,6 +17,8 @@ if ((${#need[@]})); then
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# S3-compatible server (versitygw) that pkg/bucket's tests start on loopback.
+./scripts/s3server.sh
 go mod download
 go vet ./...
 go test -count=1 -timeout 30m ./... "$@"

@@ -147,8 +147,6 @@ func newFlagSet(cfg *Config, stderr *os.File) *flag.FlagSet {
 // redacted returns cfg as YAML with secrets hidden, for /config.
 func redacted(cfg *Config) ([]byte, error) {
 	c := *cfg
-	if c.Bucket.S3.SecretAccessKey != "" {
-		c.Bucket.S3.SecretAccessKey = "********"
-	}
+	c.Bucket = c.Bucket.Redacted()
 	return yaml.Marshal(&c)
 }
