@@ -137,9 +137,7 @@ func (t *tenantDB) uploadBlock(ctx context.Context, dir string, id ulid.ULID) er
 		return err
 	}
 	for _, rel := range files {
-		if err := retry(ctx, func() error {
-			return t.uploadFile(ctx, filepath.Join(dir, rel), path.Join(prefix, filepath.ToSlash(rel)))
-		}); err != nil {
+		if err := t.uploadFile(ctx, filepath.Join(dir, rel), path.Join(prefix, filepath.ToSlash(rel))); err != nil {
 			return err
 		}
 	}
@@ -147,9 +145,9 @@ func (t *tenantDB) uploadBlock(ctx context.Context, dir string, id ulid.ULID) er
 	if err != nil {
 		return err
 	}
-	return retry(ctx, func() error {
-		return t.ing.bucket.Upload(ctx, path.Join(prefix, "meta.json"), bytes.NewReader(meta))
-	})
+	// The bucket retries each upload with backoff (pkg/bucket); a block
+	// that still fails is shipped again by the next round of the loop.
+	return t.ing.bucket.Upload(ctx, path.Join(prefix, "meta.json"), bytes.NewReader(meta))
 }
 
 func (t *tenantDB) uploadFile(ctx context.Context, src, dst string) error {
@@ -173,23 +171,4 @@ func (t *tenantDB) metaWithExtension(p string) ([]byte, error) {
 	}
 	doc["weft"] = MetaExtension{Tenant: t.id, Ingester: t.ing.cfg.InstanceID, Source: "ingester"}
 	return json.MarshalIndent(doc, "", "\t")
-}
-
-// retry runs f up to 4 times with exponential backoff; the ship loop
-// retries again later, so a block is never given up on.
-func retry(ctx context.Context, f func() error) error {
-	backoff := 200 * time.Millisecond
-	var err error
-	for attempt := 0; attempt < 4; attempt++ {
-		if err = f(); err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return errors.Join(err, ctx.Err())
-		case <-time.After(backoff):
-		}
-		backoff *= 2
-	}
-	return err
 }
