@@ -52,6 +52,11 @@ func (c *IngesterClient) call(ctx context.Context, method string, req *outMsg) (
 func (c *IngesterClient) Push(ctx context.Context, tenant string, req *PushRequest) (PushResult, error) {
 	out := newOutMsg()
 	*out.b = appendPushRequest(*out.b, tenant, req)
+	return c.push(ctx, out)
+}
+
+// push sends an encoded push request and decodes the answer.
+func (c *IngesterClient) push(ctx context.Context, out *outMsg) (PushResult, error) {
 	b, partial, err := c.call(ctx, methodPush, out)
 	if err != nil {
 		return partial, err
@@ -72,15 +77,7 @@ func (c *IngesterClient) PushEncoded(ctx context.Context, tenant string, parts .
 	for _, p := range parts {
 		*out.b = append(*out.b, p...)
 	}
-	b, partial, err := c.call(ctx, methodPush, out)
-	if err != nil {
-		return partial, err
-	}
-	res, err := decodePushResult(b)
-	if err != nil {
-		return res, fmt.Errorf("cannot decode push response of ingester %s: %w", c.conn.Target(), err)
-	}
-	return res, nil
+	return c.push(ctx, out)
 }
 
 // Querier implements Reader: Select streams the series' chunks and decodes
