@@ -60,7 +60,9 @@ type App struct {
 	// Distributed mode only.
 	kv         *ring.KV
 	ingRing    *ring.Ring
+	sgRing     *ring.Ring
 	lifecycler *ring.IngesterLifecycler
+	sgLife     *ring.IngesterLifecycler
 	grpcServer *grpc.Server
 	grpcLis    net.Listener
 	clients    *clientPool
@@ -111,6 +113,10 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 	if a.roles[RoleStoreGateway] {
 		sgcfg := cfg.StoreGateway
 		sgcfg.Dir = filepath.Join(cfg.DataDir, "store-gateway")
+		if distributed {
+			// Own the blocks the store-gateway ring gives this instance.
+			sgcfg.ShardFilter = storegateway.RingShardFilter(a.sgRing, cfg.Ring.Ring.StoreGateway.InstanceID)
+		}
 		a.sg, err = storegateway.New(sgcfg, bkt, a.reg, logger.With("role", RoleStoreGateway))
 		if err != nil {
 			return nil, err
@@ -120,6 +126,16 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 		}
 		if distributed {
 			if err := a.startGRPC(a.sg); err != nil {
+				return nil, err
+			}
+			a.sgLife, err = ring.NewStoreGatewayLifecycler(cfg.Ring.Ring.StoreGateway, a.kv, a.reg, logger.With("component", "store-gateway-lifecycler"))
+			if err != nil {
+				return nil, err
+			}
+			if err := services.StartAndAwaitRunning(context.Background(), a.sgLife); err != nil {
+				return nil, fmt.Errorf("cannot join the store-gateway ring: %w", err)
+			}
+			if err := a.sgLife.Activate(context.Background()); err != nil {
 				return nil, err
 			}
 		}
@@ -211,6 +227,20 @@ func (a *App) startRing() error {
 	if err := services.StartAndAwaitRunning(context.Background(), a.ingRing); err != nil {
 		return fmt.Errorf("cannot start the ingester ring: %w", err)
 	}
+	cfg.Ring.StoreGateway.GRPCListenAddress = a.cfg.GRPCListenAddress
+	if cfg.Ring.StoreGateway.TokensFilePath == "" && a.roles[RoleStoreGateway] {
+		cfg.Ring.StoreGateway.TokensFilePath = filepath.Join(a.cfg.DataDir, "store-gateway-ring-tokens")
+	}
+	if cfg.Ring.StoreGateway.InstanceID == "" {
+		cfg.Ring.StoreGateway.InstanceID, _ = os.Hostname()
+	}
+	a.sgRing, err = ring.NewStoreGatewayRing(cfg.Ring.StoreGateway, a.kv, a.reg, a.logger.With("component", "store-gateway-ring"))
+	if err != nil {
+		return err
+	}
+	if err := services.StartAndAwaitRunning(context.Background(), a.sgRing); err != nil {
+		return fmt.Errorf("cannot start the store-gateway ring: %w", err)
+	}
 	a.clients = newClientPool(a.cfg.Distributor.MaxRecvMsgSize)
 	return nil
 }
@@ -260,6 +290,8 @@ func (a *App) storeReader(bkt objstore.Bucket) wire.Reader {
 			}
 		}
 		store = querier.NewStaticReader(addrs, a.clients.reader)
+	case a.sgRing != nil:
+		store = querier.NewShardedStoreReader(a.sgRing, a.clients.reader)
 	default:
 		return nil
 	}
@@ -267,7 +299,7 @@ func (a *App) storeReader(bkt objstore.Bucket) wire.Reader {
 	finder := storegateway.NewFinder(bkt, sgc.SyncInterval, sgc.IgnoreDeletionMarksDelay)
 	// Blocks newer than a store-gateway's sync may not be known to it yet;
 	// the ingesters still answer for their range.
-	grace := sgc.SyncInterval + 5*time.Minute
+	grace := sgc.SyncInterval + sgc.SyncInterval/2
 	return querier.CheckedReader(store, querier.BlockCheck{
 		Required: func(ctx context.Context, tenant string, mint, maxt int64) ([]ulid.ULID, error) {
 			blocks, err := finder.BlocksFor(ctx, tenant, mint, maxt)
@@ -358,8 +390,10 @@ func (a *App) stop(context.Context) error {
 	}
 	// 1. An ingester in the ring turns LEAVING first, so distributors stop
 	//    choosing it, and finishes the gRPC calls in flight.
-	if a.lifecycler != nil {
-		add(a.lifecycler.ChangeState(context.Background(), dsring.LEAVING))
+	for _, l := range []*ring.IngesterLifecycler{a.lifecycler, a.sgLife} {
+		if l != nil {
+			add(l.ChangeState(context.Background(), dsring.LEAVING))
+		}
 	}
 	if a.grpcServer != nil {
 		a.grpcServer.GracefulStop()
@@ -377,7 +411,7 @@ func (a *App) stop(context.Context) error {
 	}
 	// 3. Then it leaves the ring (or stays, LEAVING, for a restart), and
 	//    the ring and the KV stop last so the change is gossiped.
-	for _, s := range []services.Service{a.lifecycler, a.ingRing, a.kv} {
+	for _, s := range []services.Service{a.lifecycler, a.sgLife, a.ingRing, a.sgRing, a.kv} {
 		if s != nil && !reflect.ValueOf(s).IsNil() {
 			add(services.StopAndAwaitTerminated(context.Background(), s))
 		}
@@ -418,6 +452,7 @@ func (a *App) routes() http.Handler {
 	}
 	if a.ingRing != nil {
 		mux.Handle("/ring", a.ingRing)
+		mux.Handle("/store-gateway/ring", a.sgRing)
 		mux.Handle("/memberlist", a.kv.MemberlistHandler())
 	}
 	mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg, EnableOpenMetrics: true}))

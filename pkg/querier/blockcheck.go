@@ -8,6 +8,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/annotations"
 
@@ -103,9 +104,10 @@ func (q checkedQuerier) missing(ctx context.Context, mint, maxt int64, warns ann
 	for i, id := range missing {
 		ids[i] = id.String()
 	}
-	return missing, rest, wire.Errorf(wire.KindUnavailable, "err-weft-store-consistency-check-failed",
+	// A storage error makes the query API answer 5xx: retrying can help.
+	return missing, rest, promql.ErrStorage{Err: wire.Errorf(wire.KindUnavailable, "err-weft-store-consistency-check-failed",
 		"no store-gateway answered for %d block(s) of tenant %s in %s..%s: %s; the query would miss their data, retry later",
-		len(missing), q.tenant, time.UnixMilli(mint).UTC().Format(time.RFC3339), time.UnixMilli(maxt).UTC().Format(time.RFC3339), strings.Join(ids, ","))
+		len(missing), q.tenant, time.UnixMilli(mint).UTC().Format(time.RFC3339), time.UnixMilli(maxt).UTC().Format(time.RFC3339), strings.Join(ids, ","))}
 }
 
 // checkedSet runs the check once the store's series are exhausted.

@@ -61,7 +61,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.BoolVar(&c.ExperimentalPromQL, "querier.promql-experimental-features", false, "Enable PromQL features that Prometheus keeps behind feature flags (experimental functions, binop fill modifiers, unquoted UTF-8 names, delayed name removal, start timestamps).")
 	f.DurationVar(&c.QueryIngestersWithin, "querier.query-ingesters-within", 13*time.Hour, "Ask ingesters only for the last this long of a query; 0 asks them for all time.")
 	f.DurationVar(&c.QueryStoreAfter, "querier.query-store-after", 12*time.Hour, "Ask store-gateways only for data older than this; keep it below -querier.query-ingesters-within so that a block being shipped is read from one or the other.")
-	f.StringVar(&c.StoreGatewayAddresses, "querier.store-gateway-addresses", "", "Comma-separated gRPC addresses of the store-gateways (distributed mode). Empty reads no blocks from the bucket.")
+	f.StringVar(&c.StoreGatewayAddresses, "querier.store-gateway-addresses", "", "Comma-separated gRPC addresses of store-gateways that each hold every block (distributed mode). Empty finds the store-gateways in their ring, each owning a shard of the blocks.")
 	f.IntVar(&c.MaxSamples, "querier.max-samples-in-memory", 50000000, "Maximum samples one query may hold in memory at once (process-wide safety net; the per-tenant limit is -querier.max-samples).")
 }
 

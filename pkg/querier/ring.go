@@ -29,6 +29,17 @@ type RingReader struct {
 	lookback time.Duration
 	// static, when set, replaces the ring: every tenant reads from it.
 	static *dsring.ReplicationSet
+	// everyInstance asks every healthy instance and keeps every answer,
+	// skipping the ones that fail: store-gateways each own a shard of the
+	// blocks, and a block check after the query finds what was missed.
+	everyInstance bool
+}
+
+// NewShardedStoreReader reads from every healthy store-gateway of r, each
+// answering for the blocks it owns; failures are left to the caller's
+// block check (CheckedReader), which fails a query that missed a block.
+func NewShardedStoreReader(r dsring.ReadRing, clients func(addr string) (wire.Reader, error)) *RingReader {
+	return &RingReader{ring: r, clients: clients, everyInstance: true}
 }
 
 // NewRingReader returns a reader over r; clients returns the reader of the
@@ -59,6 +70,9 @@ func (r *RingReader) replicationSet(tenant string) (dsring.ReplicationSet, error
 // do runs f on the tenant's replication set and returns the results of
 // enough instances to see every series.
 func (r *RingReader) do(ctx context.Context, tenant string, f func(context.Context, wire.Reader) (any, error)) ([]any, error) {
+	if r.everyInstance {
+		return r.doEvery(ctx, f)
+	}
 	rs, err := r.replicationSet(tenant)
 	if err != nil {
 		return nil, wire.Errorf(wire.KindUnavailable, "", "cannot find the ingesters of tenant %s: %v", tenant, err)
@@ -75,6 +89,38 @@ func (r *RingReader) do(ctx context.Context, tenant string, f func(context.Conte
 		return nil, promql.ErrStorage{Err: wire.Errorf(wire.KindUnavailable, "", "cannot read from enough replicas of tenant %s: %v", tenant, err)}
 	}
 	return res, nil
+}
+
+// doEvery runs f on every healthy instance and returns the answers of
+// those that succeeded.
+func (r *RingReader) doEvery(ctx context.Context, f func(context.Context, wire.Reader) (any, error)) ([]any, error) {
+	rs, err := r.ring.GetAllHealthy(dsring.Read)
+	if err != nil || len(rs.Instances) == 0 {
+		return nil, nil // no store-gateway: the block check decides
+	}
+	type answer struct {
+		v   any
+		err error
+	}
+	ch := make(chan answer, len(rs.Instances))
+	for _, inst := range rs.Instances {
+		go func(addr string) {
+			c, err := r.clients(addr)
+			if err != nil {
+				ch <- answer{nil, err}
+				return
+			}
+			v, err := f(ctx, c)
+			ch <- answer{v, err}
+		}(inst.Addr)
+	}
+	var out []any
+	for range rs.Instances {
+		if a := <-ch; a.err == nil {
+			out = append(out, a.v)
+		}
+	}
+	return out, nil
 }
 
 // Querier implements wire.Reader.

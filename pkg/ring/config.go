@@ -148,6 +148,8 @@ type RingConfig struct {
 	Etcd     EtcdConfig     `yaml:"etcd"`
 	Consul   ConsulConfig   `yaml:"consul"`
 	Ingester IngesterConfig `yaml:"ingester"`
+	// StoreGateway is the ring that shards blocks over store-gateways.
+	StoreGateway StoreGatewayConfig `yaml:"store_gateway"`
 }
 
 // RegisterFlags registers the -ring.* flags and the ingester ring's flags.
@@ -157,6 +159,7 @@ func (c *RingConfig) RegisterFlags(f *flag.FlagSet) {
 	c.Etcd.RegisterFlags(f)
 	c.Consul.RegisterFlags(f)
 	c.Ingester.RegisterFlags(f)
+	c.StoreGateway.RegisterFlags(f)
 }
 
 // Validate reports every setting that cannot work.
@@ -176,6 +179,9 @@ func (c *RingConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("unknown ring.store %q: use memberlist, etcd, consul or inmemory", c.Store))
 	}
 	if err := c.Ingester.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.StoreGateway.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -309,6 +315,61 @@ func (c *IngesterConfig) Validate() error {
 		errs = append(errs, errors.New("ingester.ring.auto-forget-unhealthy-period must be 0 or at least ingester.ring.heartbeat-timeout"))
 	}
 	return errors.Join(errs...)
+}
+
+// StoreGatewayConfig is the store-gateway ring: how a store-gateway
+// registers itself and how many store-gateways own each block.
+type StoreGatewayConfig struct {
+	InstanceID        string        `yaml:"instance_id"`
+	InstanceAddr      string        `yaml:"instance_addr"`
+	AvailabilityZone  string        `yaml:"availability_zone"`
+	NumTokens         int           `yaml:"num_tokens"`
+	HeartbeatPeriod   time.Duration `yaml:"heartbeat_period"`
+	HeartbeatTimeout  time.Duration `yaml:"heartbeat_timeout"`
+	ReplicationFactor int           `yaml:"replication_factor"`
+	TokensFilePath    string        `yaml:"tokens_file_path"`
+
+	// GRPCListenAddress is set by the app, as for ingesters.
+	GRPCListenAddress string `yaml:"-"`
+}
+
+// RegisterFlags registers the store-gateway ring's flags.
+func (c *StoreGatewayConfig) RegisterFlags(f *flag.FlagSet) {
+	f.StringVar(&c.InstanceID, "store-gateway.ring.instance-id", "", "Unique ID of this store-gateway in its ring. Empty uses the hostname.")
+	f.StringVar(&c.InstanceAddr, "store-gateway.ring.instance-addr", "", "host:port queriers dial to reach this store-gateway over gRPC. Empty uses -grpc.listen-address.")
+	f.StringVar(&c.AvailabilityZone, "store-gateway.availability-zone", "", "Availability zone of this store-gateway.")
+	f.IntVar(&c.NumTokens, "store-gateway.ring.num-tokens", 128, "Number of tokens this store-gateway owns in its ring.")
+	f.DurationVar(&c.HeartbeatPeriod, "store-gateway.ring.heartbeat-period", 5*time.Second, "How often a store-gateway refreshes its heartbeat (2s or more with memberlist).")
+	f.DurationVar(&c.HeartbeatTimeout, "store-gateway.ring.heartbeat-timeout", time.Minute, "A store-gateway whose heartbeat is older than this is unhealthy: its blocks go to the next owners.")
+	f.IntVar(&c.ReplicationFactor, "store-gateway.sharding-replication-factor", 3, "Number of store-gateways that own each block; queries survive all but one of them failing.")
+	f.StringVar(&c.TokensFilePath, "store-gateway.ring.tokens-file-path", "", "File where the store-gateway keeps its ring tokens. Empty uses <data.dir>/store-gateway-ring-tokens.")
+}
+
+// Validate reports every setting that cannot work.
+func (c *StoreGatewayConfig) Validate() error {
+	var errs []error
+	if c.ReplicationFactor <= 0 {
+		errs = append(errs, fmt.Errorf("store-gateway.sharding-replication-factor must be positive, got %d", c.ReplicationFactor))
+	}
+	if c.NumTokens <= 0 {
+		errs = append(errs, fmt.Errorf("store-gateway.ring.num-tokens must be positive, got %d", c.NumTokens))
+	}
+	if c.HeartbeatPeriod <= 0 || c.HeartbeatTimeout <= 0 || c.HeartbeatPeriod > c.HeartbeatTimeout {
+		errs = append(errs, errors.New("store-gateway.ring.heartbeat-period and heartbeat-timeout must be positive, the period not above the timeout"))
+	}
+	return errors.Join(errs...)
+}
+
+// ringConfig maps the store-gateway ring onto the shared ring settings;
+// a store-gateway always leaves its ring on shutdown, so its blocks move
+// to the next owners at once.
+func (c StoreGatewayConfig) ringConfig() IngesterConfig {
+	return IngesterConfig{
+		InstanceID: c.InstanceID, InstanceAddr: c.InstanceAddr, AvailabilityZone: c.AvailabilityZone,
+		NumTokens: c.NumTokens, HeartbeatPeriod: c.HeartbeatPeriod, HeartbeatTimeout: c.HeartbeatTimeout,
+		ReplicationFactor: c.ReplicationFactor, TokensFilePath: c.TokensFilePath,
+		UnregisterOnShutdown: true, GRPCListenAddress: c.GRPCListenAddress,
+	}
 }
 
 // StringList is a list of strings given as one comma-separated flag value,

@@ -22,6 +22,10 @@ import (
 const (
 	IngesterRingKey  = "ingester-ring"
 	IngesterRingName = "ingester"
+	// StoreGatewayRingKey and StoreGatewayRingName name the ring that
+	// shards blocks over store-gateways.
+	StoreGatewayRingKey  = "store-gateway-ring"
+	StoreGatewayRingName = "store-gateway"
 )
 
 // IngesterLifecycler registers this process as an ingester in the ring and
@@ -48,6 +52,17 @@ type IngesterLifecycler struct {
 // (before kv) after the ingester stopped taking writes and, if it leaves the
 // ring, flushed its data. Metrics go to reg; reg and logger may be nil.
 func NewIngesterLifecycler(cfg IngesterConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {
+	return newLifecycler(cfg, IngesterRingName, IngesterRingKey, kv, reg, logger)
+}
+
+// NewStoreGatewayLifecycler registers this store-gateway in the
+// store-gateway ring, which shards blocks over store-gateways; see
+// NewIngesterLifecycler for the lifecycle.
+func NewStoreGatewayLifecycler(cfg StoreGatewayConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {
+	return newLifecycler(cfg.ringConfig(), StoreGatewayRingName, StoreGatewayRingKey, kv, reg, logger)
+}
+
+func newLifecycler(cfg IngesterConfig, name, key string, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -62,7 +77,7 @@ func NewIngesterLifecycler(cfg IngesterConfig, kv *KV, reg prometheus.Registerer
 	}
 	// dskit's lifecycler names the ring in its own messages; the delegates do not.
 	llog := logutil.GoKit(logger)
-	glog := gokit.With(llog, "ring", IngesterRingName)
+	glog := gokit.With(llog, "ring", name)
 	addr, err := instanceAddr(cfg.InstanceAddr, cfg.GRPCListenAddress, glog)
 	if err != nil {
 		return nil, err
@@ -72,7 +87,7 @@ func NewIngesterLifecycler(cfg IngesterConfig, kv *KV, reg prometheus.Registerer
 			return nil, fmt.Errorf("cannot create the directory of the tokens file: %w", err)
 		}
 	}
-	client, err := kv.NewClient(IngesterRingName+"-lifecycler", dsring.GetCodec())
+	client, err := kv.NewClient(name+"-lifecycler", dsring.GetCodec())
 	if err != nil {
 		return nil, err
 	}
@@ -94,9 +109,9 @@ func NewIngesterLifecycler(cfg IngesterConfig, kv *KV, reg prometheus.Registerer
 		NumTokens:                       cfg.NumTokens,
 		KeepInstanceInTheRingOnShutdown: !cfg.UnregisterOnShutdown,
 	}
-	bl, err := dsring.NewBasicLifecycler(lcfg, IngesterRingName, IngesterRingKey, client, delegate, llog, weftRegisterer(reg))
+	bl, err := dsring.NewBasicLifecycler(lcfg, name, key, client, delegate, llog, weftRegisterer(reg))
 	if err != nil {
-		return nil, fmt.Errorf("cannot create the ingester lifecycler: %w", err)
+		return nil, fmt.Errorf("cannot create the %s lifecycler: %w", name, err)
 	}
 	return &IngesterLifecycler{BasicLifecycler: bl}, nil
 }

@@ -34,7 +34,18 @@ func NewIngesterRing(cfg IngesterConfig, kv *KV, reg prometheus.Registerer, logg
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	client, err := kv.NewClient(IngesterRingName+"-ring", dsring.GetCodec())
+	return newRing(cfg, IngesterRingName, IngesterRingKey, kv, reg, logger)
+}
+
+// NewStoreGatewayRing returns the store-gateway ring client: each block is
+// owned by the replication factor's store-gateways (see storegateway's
+// BlockToken), so one store-gateway can die without failing queries.
+func NewStoreGatewayRing(cfg StoreGatewayConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*Ring, error) {
+	return newRing(cfg.ringConfig(), StoreGatewayRingName, StoreGatewayRingKey, kv, reg, logger)
+}
+
+func newRing(cfg IngesterConfig, name, key string, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*Ring, error) {
+	client, err := kv.NewClient(name+"-ring", dsring.GetCodec())
 	if err != nil {
 		return nil, err
 	}
@@ -43,13 +54,13 @@ func NewIngesterRing(cfg IngesterConfig, kv *KV, reg prometheus.Registerer, logg
 		ReplicationFactor:    cfg.ReplicationFactor,
 		ZoneAwarenessEnabled: cfg.ZoneAwarenessEnabled,
 	}
-	glog := gokit.With(logutil.GoKit(logger), "ring", IngesterRingName)
-	r, err := dsring.NewWithStoreClientAndStrategy(rcfg, IngesterRingName, IngesterRingKey, client,
+	glog := gokit.With(logutil.GoKit(logger), "ring", name)
+	r, err := dsring.NewWithStoreClientAndStrategy(rcfg, name, key, client,
 		dsring.NewDefaultReplicationStrategy(), weftRegisterer(reg), glog)
 	if err != nil {
-		return nil, fmt.Errorf("cannot create the ingester ring client: %w", err)
+		return nil, fmt.Errorf("cannot create the %s ring client: %w", name, err)
 	}
-	return &Ring{Ring: r, key: IngesterRingKey, heartbeatTimeout: cfg.HeartbeatTimeout}, nil
+	return &Ring{Ring: r, key: key, heartbeatTimeout: cfg.HeartbeatTimeout}, nil
 }
 
 // Buffers are scratch space for ReplicasForToken, so that a distributor
