@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/thanos-io/objstore"
 	"google.golang.org/grpc"
 	"gopkg.in/yaml.v3"
@@ -63,6 +64,8 @@ type App struct {
 	sgRing     *ring.Ring
 	lifecycler *ring.IngesterLifecycler
 	sgLife     *ring.IngesterLifecycler
+	compRing   *ring.Ring
+	compLife   *ring.IngesterLifecycler
 	grpcServer *grpc.Server
 	grpcLis    net.Listener
 	clients    *clientPool
@@ -145,7 +148,19 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 		if ccfg.DataDir == "" {
 			ccfg.DataDir = filepath.Join(cfg.DataDir, "compactor")
 		}
-		a.compactor, err = compactor.New(ccfg, bkt, a.overrides, a.reg, logger.With("role", RoleCompactor))
+		var opts []compactor.Option
+		if distributed {
+			if err := a.joinCompactorRing(); err != nil {
+				return nil, err
+			}
+			// Each tenant is compacted by exactly one compactor: the owner
+			// of the tenant's token in the compactor ring.
+			id := cfg.Ring.Ring.Compactor.InstanceID
+			opts = append(opts, compactor.WithTenantFilter(func(tenantID string) (bool, error) {
+				return ring.Owns(a.compRing, ring.TokenFor(tenantID, labels.EmptyLabels()), id), nil
+			}))
+		}
+		a.compactor, err = compactor.New(ccfg, bkt, a.overrides, a.reg, logger.With("role", RoleCompactor), opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -272,6 +287,34 @@ func (a *App) joinIngesterRing() error {
 		return fmt.Errorf("cannot join the ingester ring: %w", err)
 	}
 	return a.lifecycler.Activate(context.Background())
+}
+
+// joinCompactorRing registers this compactor in the compactor ring.
+func (a *App) joinCompactorRing() error {
+	cfg := &a.cfg.Ring.Ring.Compactor
+	cfg.GRPCListenAddress = a.cfg.GRPCListenAddress
+	if cfg.TokensFilePath == "" {
+		cfg.TokensFilePath = filepath.Join(a.cfg.DataDir, "compactor-ring-tokens")
+	}
+	if cfg.InstanceID == "" {
+		cfg.InstanceID, _ = os.Hostname()
+	}
+	var err error
+	a.compRing, err = ring.NewCompactorRing(*cfg, a.kv, a.reg, a.logger.With("component", "compactor-ring"))
+	if err != nil {
+		return err
+	}
+	if err := services.StartAndAwaitRunning(context.Background(), a.compRing); err != nil {
+		return fmt.Errorf("cannot start the compactor ring: %w", err)
+	}
+	a.compLife, err = ring.NewCompactorLifecycler(*cfg, a.kv, a.reg, a.logger.With("component", "compactor-lifecycler"))
+	if err != nil {
+		return err
+	}
+	if err := services.StartAndAwaitRunning(context.Background(), a.compLife); err != nil {
+		return fmt.Errorf("cannot join the compactor ring: %w", err)
+	}
+	return a.compLife.Activate(context.Background())
 }
 
 // storeReader returns the reader of the bucket's blocks for queriers: the
@@ -411,7 +454,7 @@ func (a *App) stop(context.Context) error {
 	}
 	// 3. Then it leaves the ring (or stays, LEAVING, for a restart), and
 	//    the ring and the KV stop last so the change is gossiped.
-	for _, s := range []services.Service{a.lifecycler, a.sgLife, a.ingRing, a.sgRing, a.kv} {
+	for _, s := range []services.Service{a.lifecycler, a.sgLife, a.compLife, a.ingRing, a.sgRing, a.compRing, a.kv} {
 		if s != nil && !reflect.ValueOf(s).IsNil() {
 			add(services.StopAndAwaitTerminated(context.Background(), s))
 		}
@@ -453,6 +496,9 @@ func (a *App) routes() http.Handler {
 	if a.ingRing != nil {
 		mux.Handle("/ring", a.ingRing)
 		mux.Handle("/store-gateway/ring", a.sgRing)
+		if a.compRing != nil {
+			mux.Handle("/compactor/ring", a.compRing)
+		}
 		mux.Handle("/memberlist", a.kv.MemberlistHandler())
 	}
 	mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg, EnableOpenMetrics: true}))

@@ -149,7 +149,9 @@ type RingConfig struct {
 	Consul   ConsulConfig   `yaml:"consul"`
 	Ingester IngesterConfig `yaml:"ingester"`
 	// StoreGateway is the ring that shards blocks over store-gateways.
-	StoreGateway StoreGatewayConfig `yaml:"store_gateway"`
+	StoreGateway ShardRingConfig `yaml:"store_gateway"`
+	// Compactor is the ring that gives each tenant to one compactor.
+	Compactor ShardRingConfig `yaml:"compactor"`
 }
 
 // RegisterFlags registers the -ring.* flags and the ingester ring's flags.
@@ -159,7 +161,8 @@ func (c *RingConfig) RegisterFlags(f *flag.FlagSet) {
 	c.Etcd.RegisterFlags(f)
 	c.Consul.RegisterFlags(f)
 	c.Ingester.RegisterFlags(f)
-	c.StoreGateway.RegisterFlags(f)
+	c.StoreGateway.RegisterFlagsWithPrefix(f, "store-gateway", 3)
+	c.Compactor.RegisterFlagsWithPrefix(f, "compactor", 0)
 }
 
 // Validate reports every setting that cannot work.
@@ -182,6 +185,9 @@ func (c *RingConfig) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.StoreGateway.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Compactor.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -317,9 +323,10 @@ func (c *IngesterConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// StoreGatewayConfig is the store-gateway ring: how a store-gateway
-// registers itself and how many store-gateways own each block.
-type StoreGatewayConfig struct {
+// ShardRingConfig is a ring that shards work over instances of one role:
+// blocks over store-gateways, tenants over compactors. prefix names its
+// flags ("store-gateway", "compactor").
+type ShardRingConfig struct {
 	InstanceID        string        `yaml:"instance_id"`
 	InstanceAddr      string        `yaml:"instance_addr"`
 	AvailabilityZone  string        `yaml:"availability_zone"`
@@ -331,39 +338,50 @@ type StoreGatewayConfig struct {
 
 	// GRPCListenAddress is set by the app, as for ingesters.
 	GRPCListenAddress string `yaml:"-"`
+	prefix            string
 }
 
-// RegisterFlags registers the store-gateway ring's flags.
-func (c *StoreGatewayConfig) RegisterFlags(f *flag.FlagSet) {
-	f.StringVar(&c.InstanceID, "store-gateway.ring.instance-id", "", "Unique ID of this store-gateway in its ring. Empty uses the hostname.")
-	f.StringVar(&c.InstanceAddr, "store-gateway.ring.instance-addr", "", "host:port queriers dial to reach this store-gateway over gRPC. Empty uses -grpc.listen-address.")
-	f.StringVar(&c.AvailabilityZone, "store-gateway.availability-zone", "", "Availability zone of this store-gateway.")
-	f.IntVar(&c.NumTokens, "store-gateway.ring.num-tokens", 128, "Number of tokens this store-gateway owns in its ring.")
-	f.DurationVar(&c.HeartbeatPeriod, "store-gateway.ring.heartbeat-period", 5*time.Second, "How often a store-gateway refreshes its heartbeat (2s or more with memberlist).")
-	f.DurationVar(&c.HeartbeatTimeout, "store-gateway.ring.heartbeat-timeout", time.Minute, "A store-gateway whose heartbeat is older than this is unhealthy: its blocks go to the next owners.")
-	f.IntVar(&c.ReplicationFactor, "store-gateway.sharding-replication-factor", 3, "Number of store-gateways that own each block; queries survive all but one of them failing.")
-	f.StringVar(&c.TokensFilePath, "store-gateway.ring.tokens-file-path", "", "File where the store-gateway keeps its ring tokens. Empty uses <data.dir>/store-gateway-ring-tokens.")
+// StoreGatewayConfig is the store-gateway ring: each block is owned by
+// ReplicationFactor store-gateways.
+type StoreGatewayConfig = ShardRingConfig
+
+// RegisterFlagsWithPrefix registers the ring's flags as <prefix>.ring.*;
+// with a positive defaultRF also <prefix>.sharding-replication-factor, else
+// the replication factor is 1 (one owner per item).
+func (c *ShardRingConfig) RegisterFlagsWithPrefix(f *flag.FlagSet, prefix string, defaultRF int) {
+	c.prefix = prefix
+	f.StringVar(&c.InstanceID, prefix+".ring.instance-id", "", "Unique ID of this "+prefix+" in its ring. Empty uses the hostname.")
+	f.StringVar(&c.InstanceAddr, prefix+".ring.instance-addr", "", "host:port other roles dial to reach this "+prefix+" over gRPC. Empty uses -grpc.listen-address.")
+	f.StringVar(&c.AvailabilityZone, prefix+".availability-zone", "", "Availability zone of this "+prefix+".")
+	f.IntVar(&c.NumTokens, prefix+".ring.num-tokens", 128, "Number of tokens this "+prefix+" owns in its ring.")
+	f.DurationVar(&c.HeartbeatPeriod, prefix+".ring.heartbeat-period", 5*time.Second, "How often a "+prefix+" refreshes its heartbeat (2s or more with memberlist).")
+	f.DurationVar(&c.HeartbeatTimeout, prefix+".ring.heartbeat-timeout", time.Minute, "A "+prefix+" whose heartbeat is older than this is unhealthy: its share goes to the next owners.")
+	c.ReplicationFactor = 1
+	if defaultRF > 0 {
+		f.IntVar(&c.ReplicationFactor, prefix+".sharding-replication-factor", defaultRF, "Number of "+prefix+"s that own each item; queries survive all but one of them failing.")
+	}
+	f.StringVar(&c.TokensFilePath, prefix+".ring.tokens-file-path", "", "File where the "+prefix+" keeps its ring tokens. Empty uses <data.dir>/"+prefix+"-ring-tokens.")
 }
 
 // Validate reports every setting that cannot work.
-func (c *StoreGatewayConfig) Validate() error {
+func (c *ShardRingConfig) Validate() error {
 	var errs []error
 	if c.ReplicationFactor <= 0 {
-		errs = append(errs, fmt.Errorf("store-gateway.sharding-replication-factor must be positive, got %d", c.ReplicationFactor))
+		errs = append(errs, fmt.Errorf("%s.sharding-replication-factor must be positive, got %d", c.prefix, c.ReplicationFactor))
 	}
 	if c.NumTokens <= 0 {
-		errs = append(errs, fmt.Errorf("store-gateway.ring.num-tokens must be positive, got %d", c.NumTokens))
+		errs = append(errs, fmt.Errorf("%s.ring.num-tokens must be positive, got %d", c.prefix, c.NumTokens))
 	}
 	if c.HeartbeatPeriod <= 0 || c.HeartbeatTimeout <= 0 || c.HeartbeatPeriod > c.HeartbeatTimeout {
-		errs = append(errs, errors.New("store-gateway.ring.heartbeat-period and heartbeat-timeout must be positive, the period not above the timeout"))
+		errs = append(errs, fmt.Errorf("%s.ring.heartbeat-period and heartbeat-timeout must be positive, the period not above the timeout", c.prefix))
 	}
 	return errors.Join(errs...)
 }
 
-// ringConfig maps the store-gateway ring onto the shared ring settings;
-// a store-gateway always leaves its ring on shutdown, so its blocks move
-// to the next owners at once.
-func (c StoreGatewayConfig) ringConfig() IngesterConfig {
+// ringConfig maps the shard ring onto the shared ring settings; an instance
+// always leaves its ring on shutdown, so its share moves to the next owners
+// at once.
+func (c ShardRingConfig) ringConfig() IngesterConfig {
 	return IngesterConfig{
 		InstanceID: c.InstanceID, InstanceAddr: c.InstanceAddr, AvailabilityZone: c.AvailabilityZone,
 		NumTokens: c.NumTokens, HeartbeatPeriod: c.HeartbeatPeriod, HeartbeatTimeout: c.HeartbeatTimeout,

@@ -26,6 +26,10 @@ const (
 	// shards blocks over store-gateways.
 	StoreGatewayRingKey  = "store-gateway-ring"
 	StoreGatewayRingName = "store-gateway"
+	// CompactorRingKey and CompactorRingName name the ring that shards
+	// tenants over compactors.
+	CompactorRingKey  = "compactor-ring"
+	CompactorRingName = "compactor"
 )
 
 // IngesterLifecycler registers this process as an ingester in the ring and
@@ -58,8 +62,14 @@ func NewIngesterLifecycler(cfg IngesterConfig, kv *KV, reg prometheus.Registerer
 // NewStoreGatewayLifecycler registers this store-gateway in the
 // store-gateway ring, which shards blocks over store-gateways; see
 // NewIngesterLifecycler for the lifecycle.
-func NewStoreGatewayLifecycler(cfg StoreGatewayConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {
+func NewStoreGatewayLifecycler(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {
 	return newLifecycler(cfg.ringConfig(), StoreGatewayRingName, StoreGatewayRingKey, kv, reg, logger)
+}
+
+// NewCompactorLifecycler registers this compactor in the compactor ring,
+// which gives each tenant to one compactor.
+func NewCompactorLifecycler(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {
+	return newLifecycler(cfg.ringConfig(), CompactorRingName, CompactorRingKey, kv, reg, logger)
 }
 
 func newLifecycler(cfg IngesterConfig, name, key string, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {

@@ -40,8 +40,26 @@ func NewIngesterRing(cfg IngesterConfig, kv *KV, reg prometheus.Registerer, logg
 // NewStoreGatewayRing returns the store-gateway ring client: each block is
 // owned by the replication factor's store-gateways (see storegateway's
 // BlockToken), so one store-gateway can die without failing queries.
-func NewStoreGatewayRing(cfg StoreGatewayConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*Ring, error) {
+func NewStoreGatewayRing(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*Ring, error) {
 	return newRing(cfg.ringConfig(), StoreGatewayRingName, StoreGatewayRingKey, kv, reg, logger)
+}
+
+// NewCompactorRing returns the compactor ring client.
+func NewCompactorRing(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*Ring, error) {
+	return newRing(cfg.ringConfig(), CompactorRingName, CompactorRingKey, kv, reg, logger)
+}
+
+// Owns reports whether instanceID is the first owner of token in r, for
+// work done by exactly one instance (a tenant's compaction). An error of
+// the ring, or an empty ring, means not owned: the work waits.
+func Owns(r dsring.ReadRing, token uint32, instanceID string) bool {
+	// Write skips instances that are not ACTIVE and healthy, so a dead
+	// owner's share moves to the next one.
+	rs, err := r.Get(token, dsring.Write, nil, nil, nil)
+	if err != nil || len(rs.Instances) == 0 {
+		return false
+	}
+	return rs.Instances[0].Id == instanceID
 }
 
 func newRing(cfg IngesterConfig, name, key string, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*Ring, error) {
