@@ -311,23 +311,18 @@ func formatTS(t int64) string {
 	return time.UnixMilli(t).UTC().Format(time.RFC3339Nano)
 }
 
-// loop cuts heads into blocks and ships them, until Close.
+// loop ships the blocks the TSDBs cut, until Close. Each TSDB cuts its
+// head itself, every head-compaction-interval (its block reload interval)
+// and when an append makes the head long enough; a second caller of
+// Compact would only race with it.
 func (i *Ingester) loop() {
 	defer i.loopDone.Done()
-	compact := time.NewTicker(i.cfg.HeadCompactPeriod)
-	defer compact.Stop()
 	ship := time.NewTicker(i.cfg.ShipInterval)
 	defer ship.Stop()
 	for {
 		select {
 		case <-i.stop:
 			return
-		case <-compact.C:
-			for _, t := range i.snapshot() {
-				if err := t.db.Compact(context.Background()); err != nil {
-					i.logger.Error("cannot compact head", "tenant", t.id, "err", err)
-				}
-			}
 		case <-ship.C:
 			i.shipAll(context.Background())
 		}

@@ -194,3 +194,29 @@ func TestSeriesPerMetricLimit(t *testing.T) {
 	require.Contains(t, err.Error(), "err-weft-max-series-per-metric")
 	require.Equal(t, 3, res.Samples, "existing series and other metrics are stored")
 }
+
+// Flushing cuts the head into blocks aligned to the block range, as the
+// TSDB itself would, so that the compactor's levels line up.
+func TestFlushCutsAlignedBlocks(t *testing.T) {
+	bkt := objstore.NewInMemBucket()
+	cfg := testConfig(t, t.TempDir(), "-ingester.tsdb.block-ranges-period=1m", "-ingester.tsdb.ship-interval=1h", "-ingester.tsdb.head-compaction-interval=1h")
+	ing, err := New(cfg, testOverrides(t), bkt, nil, nil)
+	require.NoError(t, err)
+	defer ing.Close()
+	now := time.Now().Truncate(time.Minute).UnixMilli()
+	pushSamples(t, ing, "a", "m", now-150_000, now+30_000, 5000)
+	require.NoError(t, ing.Flush(context.Background()))
+	blocks := ing.get("a").db.Blocks()
+	require.Len(t, blocks, 4, "[-3m,-2m) [-2m,-1m) [-1m,0) [0,1m)")
+	total := 0
+	for _, b := range blocks {
+		m := b.Meta()
+		require.Zero(t, m.MinTime%60_000, "block starts on the range")
+		require.LessOrEqual(t, m.MaxTime-m.MinTime, int64(60_000))
+		total += int(m.Stats.NumSamples)
+	}
+	require.Equal(t, 180/5+1, total, "every sample in exactly one block")
+	n := 0
+	require.NoError(t, bkt.Iter(context.Background(), "a/", func(string) error { n++; return nil }))
+	require.Equal(t, 4, n, "every block shipped")
+}

@@ -164,12 +164,36 @@ func (t *tenantDB) metadataFor(metric string, limit int) []wire.Metadata {
 	return out
 }
 
-// flushHead cuts the whole head into blocks (used on shutdown when
-// configured, and by Flush).
+// flushHead cuts the whole head into blocks, one per aligned block range
+// as the TSDB would, and the out-of-order head too (used on shutdown when
+// configured, and by Flush). The TSDB's own compactions are stopped first,
+// so the head does not shrink between reading its range and cutting it.
 func (t *tenantDB) flushHead() error {
+	t.db.DisableCompactions()
+	defer t.db.EnableCompactions()
+	if err := t.db.CompactOOOHead(context.Background()); err != nil {
+		return fmt.Errorf("cannot cut the out-of-order head: %w", err)
+	}
 	h := t.db.Head()
 	if h.NumSeries() == 0 || h.MinTime() > h.MaxTime() {
 		return nil
 	}
-	return t.db.CompactHead(tsdb.NewRangeHead(h, h.MinTime(), h.MaxTime()))
+	r := t.ing.cfg.BlockRange.Milliseconds()
+	mint, maxt := h.MinTime(), h.MaxTime()
+	for start := mint - mod(mint, r); start <= maxt; start += r {
+		// A RangeHead's maxt is inclusive; blocks are [start, start+r).
+		if err := t.db.CompactHead(tsdb.NewRangeHead(h, start, start+r-1)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mod is the non-negative remainder, so that ranges align before 1970 too.
+func mod(a, b int64) int64 {
+	m := a % b
+	if m < 0 {
+		m += b
+	}
+	return m
 }

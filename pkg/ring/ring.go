@@ -34,19 +34,21 @@ func NewIngesterRing(cfg IngesterConfig, kv *KV, reg prometheus.Registerer, logg
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return newRing(cfg, IngesterRingName, IngesterRingKey, kv, reg, logger)
+	return newRing(cfg, IngesterRingName, IngesterRingKey, dsring.NewDefaultReplicationStrategy(), kv, reg, logger)
 }
 
 // NewStoreGatewayRing returns the store-gateway ring client: each block is
 // owned by the replication factor's store-gateways (see storegateway's
 // BlockToken), so one store-gateway can die without failing queries.
 func NewStoreGatewayRing(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*Ring, error) {
-	return newRing(cfg.ringConfig(), StoreGatewayRingName, StoreGatewayRingKey, kv, reg, logger)
+	// A block needs one live owner, not a quorum: with fewer store-gateways
+	// than the replication factor, the live ones own it.
+	return newRing(cfg.ringConfig(), StoreGatewayRingName, StoreGatewayRingKey, dsring.NewIgnoreUnhealthyInstancesReplicationStrategy(), kv, reg, logger)
 }
 
 // NewCompactorRing returns the compactor ring client.
 func NewCompactorRing(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*Ring, error) {
-	return newRing(cfg.ringConfig(), CompactorRingName, CompactorRingKey, kv, reg, logger)
+	return newRing(cfg.ringConfig(), CompactorRingName, CompactorRingKey, dsring.NewIgnoreUnhealthyInstancesReplicationStrategy(), kv, reg, logger)
 }
 
 // Owns reports whether instanceID is the first owner of token in r, for
@@ -62,7 +64,7 @@ func Owns(r dsring.ReadRing, token uint32, instanceID string) bool {
 	return rs.Instances[0].Id == instanceID
 }
 
-func newRing(cfg IngesterConfig, name, key string, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*Ring, error) {
+func newRing(cfg IngesterConfig, name, key string, strategy dsring.ReplicationStrategy, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*Ring, error) {
 	client, err := kv.NewClient(name+"-ring", dsring.GetCodec())
 	if err != nil {
 		return nil, err
@@ -74,7 +76,7 @@ func newRing(cfg IngesterConfig, name, key string, kv *KV, reg prometheus.Regist
 	}
 	glog := gokit.With(logutil.GoKit(logger), "ring", name)
 	r, err := dsring.NewWithStoreClientAndStrategy(rcfg, name, key, client,
-		dsring.NewDefaultReplicationStrategy(), weftRegisterer(reg), glog)
+		strategy, weftRegisterer(reg), glog)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create the %s ring client: %w", name, err)
 	}
