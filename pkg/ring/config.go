@@ -380,13 +380,17 @@ func (c *ShardRingConfig) Validate() error {
 
 // ringConfig maps the shard ring onto the shared ring settings; an instance
 // always leaves its ring on shutdown, so its share moves to the next owners
-// at once.
+// at once, and the others forget it when it dies.
 func (c ShardRingConfig) ringConfig() IngesterConfig {
 	return IngesterConfig{
 		InstanceID: c.InstanceID, InstanceAddr: c.InstanceAddr, AvailabilityZone: c.AvailabilityZone,
 		NumTokens: c.NumTokens, HeartbeatPeriod: c.HeartbeatPeriod, HeartbeatTimeout: c.HeartbeatTimeout,
 		ReplicationFactor: c.ReplicationFactor, TokensFilePath: c.TokensFilePath,
 		UnregisterOnShutdown: true, GRPCListenAddress: c.GRPCListenAddress,
+		// A dead instance's share must move to a live one: the ring only
+		// skips it once it is forgotten. Forgetting a live instance by
+		// mistake costs nothing, it registers again at its next heartbeat.
+		AutoForgetUnhealthyPeriod: c.HeartbeatTimeout,
 	}
 }
 
