@@ -57,6 +57,7 @@ type App struct {
 	sg        *storegateway.StoreGateway
 	compactor *compactor.Compactor
 	bucket    objstore.InstrumentedBucket
+	sgBucket  objstore.Bucket // bucket, through the store-gateway's cache
 
 	// Distributed mode only.
 	kv         *ring.KV
@@ -120,7 +121,14 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 			// Own the blocks the store-gateway ring gives this instance.
 			sgcfg.ShardFilter = storegateway.RingShardFilter(a.sgRing, cfg.Ring.Ring.StoreGateway.InstanceID)
 		}
-		a.sg, err = storegateway.New(sgcfg, bkt, a.reg, logger.With("role", RoleStoreGateway))
+		// Only the store-gateway reads through the cache: what the others
+		// read is mutable (indexes, marks) and must not be served stale.
+		a.sgBucket, err = bucket.NewCachingBucket(bkt, sgcfg.Cache,
+			prometheus.WrapRegistererWith(prometheus.Labels{"component": RoleStoreGateway}, a.reg), logger.With("role", RoleStoreGateway))
+		if err != nil {
+			return nil, err
+		}
+		a.sg, err = storegateway.New(sgcfg, a.sgBucket, a.reg, logger.With("role", RoleStoreGateway))
 		if err != nil {
 			return nil, err
 		}
@@ -448,6 +456,9 @@ func (a *App) stop(context.Context) error {
 	}
 	if a.sg != nil {
 		add(a.sg.Close())
+	}
+	if a.sgBucket != nil && a.sgBucket != objstore.Bucket(a.bucket) {
+		add(a.sgBucket.Close())
 	}
 	if a.compactor != nil {
 		add(a.compactor.Close())

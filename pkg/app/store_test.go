@@ -21,7 +21,7 @@ func TestAllInOneReadsOldDataFromTheBucket(t *testing.T) {
 	base := startApp(t,
 		"-ingester.tsdb.block-ranges-period=1m", "-ingester.tsdb.ship-interval=200ms", "-ingester.tsdb.head-compaction-interval=200ms",
 		"-querier.query-ingesters-within=90s", "-querier.query-store-after=60s",
-		"-store-gateway.sync-interval=200ms",
+		"-store-gateway.sync-interval=200ms", "-store-gateway.cache.backend=inmemory",
 		"-compactor.block-ranges=1m,3m", "-compactor.compaction-interval=500ms", "-compactor.cleanup-interval=500ms", "-compactor.consistency-delay=0s",
 		"-compactor.data-dir="+filepath.Join(dir, "compactor"), "-bucket.filesystem.dir="+filepath.Join(dir, "bucket"),
 	)

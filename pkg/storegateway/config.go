@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+
+	"github.com/weft-io/weft/pkg/bucket"
 )
 
 // Config of the store-gateway. Dir is set by the app (a directory of the
@@ -37,6 +39,10 @@ type Config struct {
 	// (see BlockToken and RingShardFilter); nil owns every block. A block
 	// that is not owned is never loaded nor queried here.
 	ShardFilter func(tenant string, id ulid.ULID) bool `yaml:"-"`
+
+	// Cache keeps block objects read from the bucket in memory or memcached
+	// (the app wraps the store-gateway's bucket with it).
+	Cache bucket.CacheConfig `yaml:"cache"`
 }
 
 // RegisterFlags registers the store-gateway flags.
@@ -46,6 +52,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&c.MaxConcurrentLoads, "store-gateway.max-concurrent-loads", 4, "How many blocks are downloaded from the bucket and opened at once.")
 	f.DurationVar(&c.IdleTimeout, "store-gateway.block-idle-timeout", time.Hour, "A loaded block that no query used for this long is unloaded (its local copy deleted).")
 	f.IntVar(&c.MaxLoadedBlocks, "store-gateway.max-loaded-blocks", 0, "Most blocks kept loaded at once; the least recently used idle block is unloaded first. 0 means no limit.")
+	c.Cache.RegisterFlagsWithPrefix(f, "store-gateway.cache.")
 	f.Int64Var(&c.MaxLoadedBytes, "store-gateway.max-loaded-bytes", 0, "Most bytes of loaded blocks kept on local disk; the least recently used idle block is unloaded first. Blocks in use are never unloaded, so this is a soft limit. 0 means no limit.")
 }
 
@@ -68,6 +75,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxLoadedBlocks < 0 || c.MaxLoadedBytes < 0 {
 		return errors.New("store-gateway.max-loaded-blocks and max-loaded-bytes must not be negative")
+	}
+	if err := c.Cache.Validate(); err != nil {
+		return err
 	}
 	return nil
 }
