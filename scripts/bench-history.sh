@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# History benchmark: DAYS days of SERIES node-exporter-like series at one
+# sample per STEP are backfilled (remote write, old timestamps) into an
+# all-in-one weft and into Prometheus, one after the other in one run. Then:
+#   - bytes per sample on disk: weft's bucket after the compactor merged the
+#     shipped 2h blocks into 12h and 24h blocks; Prometheus' blocks after its
+#     own compaction of the same data (a snapshot with its head);
+#   - latency of dashboard-like range queries over the whole period
+#     (weft-load query): the first pass after a restart (cold: weft's
+#     store-gateway loads blocks from the bucket) and a second pass (warm).
+#
+#   scripts/bench-history.sh SERIES DAYS STEP      e.g. 10000 7 5m
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SERIES=${1:-10000}
+DAYS=${2:-7}
+STEP=${3:-5m}
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+go build -o "$WORK/weft" ./cmd/weft
+go build -o "$WORK/weft-load" ./cmd/weft-load
+STEP_S=$(python3 -c "import re,sys; s='$STEP'; m={'s':1,'m':60,'h':3600}; print(int(s[:-1])*m[s[-1]])")
+ROUNDS=$((DAYS * 86400 / STEP_S))
+RANGE="$((DAYS * 24))h"
+wait_ready() { for _ in $(seq 1 300); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "not ready: $1" >&2; return 1; }
+load() { "$WORK/weft-load" write -url "$1" -series "$SERIES" -rounds "$ROUNDS" -interval "$STEP" -start-time "-$((DAYS * 24))h" -tenant-header-off -report-interval 0 -allow-errors -json; }
+queries() { "$WORK/weft-load" query -url "$1" -series "$SERIES" -range "$RANGE" -queries 16 -concurrency 1 -tenant "" -allow-errors -json; }
+blocks_bytes() { # sum of index+chunks of the block dirs given on stdin
+	while read -r d; do find "$d" -type f \( -path '*/chunks/*' -o -name index \) -printf '%s\n'; done | awk '{s+=$1} END {print s+0}'
+}
+
+WEFT_FLAGS=(-auth.multitenancy-enabled=false -http.listen-address=127.0.0.1:19009 -grpc.listen-address=127.0.0.1:19095
+	-data.dir="$WORK/weft" -bucket.filesystem.dir="$WORK/weft/bucket" -log.level=warn
+	-ingester.max-series-per-tenant=0 -distributor.ingestion-rate-limit=0 -querier.max-samples=0
+	-ingester.out-of-order-time-window="$((DAYS + 1))d" -ingester.flush-on-shutdown
+	-compactor.consistency-delay=0s -compactor.compaction-interval=5s -compactor.cleanup-interval=5s -compactor.deletion-delay=0s
+	-store-gateway.sync-interval=5s -store-gateway.ignore-deletion-marks-delay=0s)
+
+# --- weft ---
+"$WORK/weft" "${WEFT_FLAGS[@]}" 2>"$WORK/weft.log" &
+W=$!
+wait_ready http://127.0.0.1:19009/ready
+load http://127.0.0.1:19009/api/v1/push >"$WORK/weft-load.json"
+kill -TERM $W; wait $W # flush the head into blocks, ship them
+"$WORK/weft" "${WEFT_FLAGS[@]}" 2>>"$WORK/weft.log" &
+W=$!
+wait_ready http://127.0.0.1:19009/ready
+# Wait until the compactor has nothing left to do: the set of blocks in the
+# bucket stays the same for 20s.
+prev=""; stable=0
+for _ in $(seq 1 300); do
+	cur=$(find "$WORK/weft/bucket" -name meta.json | sort | md5sum)
+	if [ "$cur" = "$prev" ]; then stable=$((stable + 1)); else stable=0; fi
+	prev=$cur
+	[ $stable -ge 20 ] && break
+	sleep 1
+done
+WBLOCKS=$(find "$WORK/weft/bucket" -name meta.json | wc -l)
+WBYTES=$(find "$WORK/weft/bucket" -name meta.json -printf '%h\n' | blocks_bytes)
+kill -TERM $W; wait $W
+"$WORK/weft" "${WEFT_FLAGS[@]}" 2>>"$WORK/weft.log" &
+W=$!
+wait_ready http://127.0.0.1:19009/ready
+queries http://127.0.0.1:19009/prometheus >"$WORK/weft-cold.json"
+queries http://127.0.0.1:19009/prometheus >"$WORK/weft-warm.json"
+kill -TERM $W; wait $W
+
+# --- Prometheus ---
+mkdir -p "$WORK/prom"
+printf 'global:\n  scrape_interval: 1h\nstorage:\n  tsdb:\n    out_of_order_time_window: %dd\n' "$((DAYS + 1))" >"$WORK/prom/prometheus.yml"
+PFLAGS=(--config.file="$WORK/prom/prometheus.yml" --storage.tsdb.path="$WORK/prom/data" --web.listen-address=127.0.0.1:19090
+	--web.enable-remote-write-receiver --web.enable-admin-api --storage.tsdb.retention.time=30d --log.level=warn)
+prometheus "${PFLAGS[@]}" 2>"$WORK/prom.log" &
+P=$!
+wait_ready http://127.0.0.1:19090/-/ready
+load http://127.0.0.1:19090/api/v1/write >"$WORK/prom-load.json"
+# Let Prometheus compact as long as weft's compactor had.
+prev=""; stable=0
+for _ in $(seq 1 300); do
+	cur=$(find "$WORK/prom/data" -maxdepth 2 -name meta.json | sort | md5sum)
+	if [ "$cur" = "$prev" ]; then stable=$((stable + 1)); else stable=0; fi
+	prev=$cur
+	[ $stable -ge 20 ] && break
+	sleep 1
+done
+curl -fs -XPOST http://127.0.0.1:19090/api/v1/admin/tsdb/snapshot >/dev/null
+PBLOCKS=$(find "$WORK/prom/data/snapshots" -name meta.json | wc -l)
+PBYTES=$(find "$WORK/prom/data/snapshots" -name meta.json -printf '%h\n' | blocks_bytes)
+kill -TERM $P; wait $P || true
+prometheus "${PFLAGS[@]}" 2>>"$WORK/prom.log" &
+P=$!
+wait_ready http://127.0.0.1:19090/-/ready
+queries http://127.0.0.1:19090 >"$WORK/prom-cold.json"
+queries http://127.0.0.1:19090 >"$WORK/prom-warm.json"
+kill -TERM $P; wait $P || true
+
+python3 - "$WORK" "$SERIES" "$DAYS" "$STEP" "$WBLOCKS" "$WBYTES" "$PBLOCKS" "$PBYTES" <<'PY'
+import json, sys
+work, series, days, step = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+wblocks, wbytes, pblocks, pbytes = map(int, sys.argv[5:])
+j = lambda n: json.load(open(f"{work}/{n}.json"))
+wl, pl = j("weft-load"), j("prom-load")
+def lat(r):
+    l = r.get("latency", {})
+    return l.get("p50_ns", 0) / 1e6, l.get("p99_ns", 0) / 1e6, (r.get("queries_failed", 0), r.get("samples_returned", 0))
+print(f"series={series} days={days} step={step} samples: weft {wl['samples_accepted']} prometheus {pl['samples_accepted']} (failed requests: {wl['requests_failed']} / {pl['requests_failed']})")
+wb, pb = wbytes / max(wl['samples_accepted'], 1), pbytes / max(pl['samples_accepted'], 1)
+print(f"disk bytes/sample: weft {wb:.3f} ({wblocks} blocks)  prometheus {pb:.3f} ({pblocks} blocks)  ratio {wb/max(pb,1e-9):.2f}x")
+for phase in ("cold", "warm"):
+    w50, w99, wf = lat(j(f"weft-{phase}"))
+    p50, p99, pf = lat(j(f"prom-{phase}"))
+    print(f"{phase} {days}d range queries: weft p50 {w50:.0f} ms p99 {w99:.0f} ms (failed, samples {wf})  prometheus p50 {p50:.0f} ms p99 {p99:.0f} ms (failed, samples {pf})  p50 ratio {w50/max(p50,1e-9):.2f}x")
+PY
