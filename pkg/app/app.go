@@ -503,6 +503,8 @@ func (a *App) routes() http.Handler {
 		// by the compactor.
 		mux.Handle(querier.Prefix+"/admin/tsdb/delete_series", instrument("delete_series",
 			compactor.DeleteSeriesHandler(a.bucket, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest, nil)))
+		mux.Handle("/compactor/delete_tenant", instrument("delete_tenant",
+			compactor.DeleteTenantHandler(a.bucket, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest, nil)))
 	}
 	if a.ingRing != nil {
 		mux.Handle("/ring", a.ingRing)

@@ -2,6 +2,8 @@ package app
 
 import (
 	"fmt"
+	"io"
+	"strings"
 	"net/http"
 	"net/url"
 	"os"
@@ -71,4 +73,43 @@ func TestDeleteSeriesRequestIsRecorded(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "a delete request needs match[]")
+}
+
+// Deleting a tenant marks it; the compactor then deletes its blocks after
+// the tenant deletion delay, and the status says so.
+func TestDeleteTenant(t *testing.T) {
+	dir := t.TempDir()
+	base := startApp(t, "-ingester.tsdb.block-ranges-period=1m", "-ingester.tsdb.ship-interval=200ms", "-ingester.tsdb.head-compaction-interval=200ms",
+		"-compactor.compaction-interval=300ms", "-compactor.cleanup-interval=300ms", "-compactor.tenant-deletion-delay=0s",
+		"-bucket.filesystem.dir="+filepath.Join(dir, "bucket"))
+	now := time.Now().Truncate(time.Minute)
+	s := series(0, 0, "__name__", "m")
+	s.Samples = nil
+	for t0 := now.Add(-4 * time.Minute); t0.Before(now); t0 = t0.Add(10 * time.Second) {
+		s.Samples = append(s.Samples, prompb.Sample{Timestamp: t0.UnixMilli(), Value: 1})
+	}
+	require.Equal(t, 204, push(t, base, "doomed", ctV1, v1Body(t, s)).code)
+	require.Equal(t, 204, push(t, base, "kept", ctV1, v1Body(t, s)).code)
+	blocks := func(tenantID string) int {
+		m, _ := filepath.Glob(filepath.Join(dir, "bucket", tenantID, "*", "meta.json"))
+		return len(m)
+	}
+	require.Eventually(t, func() bool { return blocks("doomed") > 0 && blocks("kept") > 0 }, 20*time.Second, 100*time.Millisecond)
+
+	do := func(method string) (int, string) {
+		req, _ := http.NewRequest(method, base+"/compactor/delete_tenant", nil)
+		req.Header.Set("X-Scope-OrgID", "doomed")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, _ := do(http.MethodPost)
+	require.Equal(t, http.StatusAccepted, code)
+	require.Eventually(t, func() bool {
+		_, body := do(http.MethodGet)
+		return blocks("doomed") == 0 && strings.Contains(body, `"blocks_deleted":true`)
+	}, 20*time.Second, 100*time.Millisecond)
+	require.Positive(t, blocks("kept"), "other tenants keep their blocks")
 }
