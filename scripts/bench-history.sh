@@ -16,7 +16,7 @@ SERIES=${1:-10000}
 DAYS=${2:-7}
 STEP=${3:-5m}
 WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'rc=$?; [ $rc -ne 0 ] && tail -20 "$WORK"/*.log >&2; kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 go build -o "$WORK/weft" ./cmd/weft
 go build -o "$WORK/weft-load" ./cmd/weft-load
 STEP_S=$(python3 -c "import re,sys; s='$STEP'; m={'s':1,'m':60,'h':3600}; print(int(s[:-1])*m[s[-1]])")
@@ -30,7 +30,7 @@ blocks_bytes() { # sum of index+chunks of the block dirs given on stdin
 }
 
 WEFT_FLAGS=(-auth.multitenancy-enabled=false -http.listen-address=127.0.0.1:19009 -grpc.listen-address=127.0.0.1:19095
-	-data.dir="$WORK/weft" -bucket.filesystem.dir="$WORK/weft/bucket" -log.level=warn
+	-data.dir="$WORK/wdata" -bucket.filesystem.dir="$WORK/wdata/bucket" -log.level=warn
 	-ingester.max-series-per-tenant=0 -distributor.ingestion-rate-limit=0 -querier.max-samples=0
 	-ingester.out-of-order-time-window="$((DAYS + 1))d" -ingester.flush-on-shutdown
 	-compactor.consistency-delay=0s -compactor.compaction-interval=5s -compactor.cleanup-interval=5s -compactor.deletion-delay=0s
@@ -49,14 +49,14 @@ wait_ready http://127.0.0.1:19009/ready
 # bucket stays the same for 20s.
 prev=""; stable=0
 for _ in $(seq 1 300); do
-	cur=$(find "$WORK/weft/bucket" -name meta.json | sort | md5sum)
+	cur=$(find "$WORK/wdata/bucket" -name meta.json | sort | md5sum)
 	if [ "$cur" = "$prev" ]; then stable=$((stable + 1)); else stable=0; fi
 	prev=$cur
 	[ $stable -ge 20 ] && break
 	sleep 1
 done
-WBLOCKS=$(find "$WORK/weft/bucket" -name meta.json | wc -l)
-WBYTES=$(find "$WORK/weft/bucket" -name meta.json -printf '%h\n' | blocks_bytes)
+WBLOCKS=$(find "$WORK/wdata/bucket" -name meta.json | wc -l)
+WBYTES=$(find "$WORK/wdata/bucket" -name meta.json -printf '%h\n' | blocks_bytes)
 kill -TERM $W; wait $W
 "$WORK/weft" "${WEFT_FLAGS[@]}" 2>>"$WORK/weft.log" &
 W=$!
