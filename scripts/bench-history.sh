@@ -33,8 +33,8 @@ WEFT_FLAGS=(-auth.multitenancy-enabled=false -http.listen-address=127.0.0.1:1900
 	-data.dir="$WORK/wdata" -bucket.filesystem.dir="$WORK/wdata/bucket" -log.level=warn
 	-ingester.max-series-per-tenant=0 -distributor.ingestion-rate-limit=0 -querier.max-samples=0
 	-ingester.out-of-order-time-window="$((DAYS + 1))d" -ingester.flush-on-shutdown
-	-compactor.consistency-delay=0s -compactor.compaction-interval=5s -compactor.cleanup-interval=5s -compactor.deletion-delay=0s
-	-store-gateway.sync-interval=5s -store-gateway.ignore-deletion-marks-delay=0s)
+	-compactor.consistency-delay=0s -compactor.compaction-interval=5s -compactor.cleanup-interval=5s -compactor.deletion-delay=2m
+	-store-gateway.sync-interval=5s -store-gateway.ignore-deletion-marks-delay=1m)
 
 # --- weft ---
 "$WORK/weft" "${WEFT_FLAGS[@]}" 2>"$WORK/weft.log" &
@@ -109,5 +109,8 @@ print(f"disk bytes/sample: weft {wb:.3f} ({wblocks} blocks)  prometheus {pb:.3f}
 for phase in ("cold", "warm"):
     w50, w99, wf = lat(j(f"weft-{phase}"))
     p50, p99, pf = lat(j(f"prom-{phase}"))
+    for name in (f"weft-{phase}", f"prom-{phase}"):
+        for e in j(name).get("errors", [])[:2]:
+            print(f"  {name} error: {e[:300]}")
     print(f"{phase} {days}d range queries: weft p50 {w50:.0f} ms p99 {w99:.0f} ms (failed, samples {wf})  prometheus p50 {p50:.0f} ms p99 {p99:.0f} ms (failed, samples {pf})  p50 ratio {w50/max(p50,1e-9):.2f}x")
 PY
