@@ -33,8 +33,8 @@ WEFT_FLAGS=(-auth.multitenancy-enabled=false -http.listen-address=127.0.0.1:1900
 	-data.dir="$WORK/wdata" -bucket.filesystem.dir="$WORK/wdata/bucket" -log.level=warn
 	-ingester.max-series-per-tenant=0 -distributor.ingestion-rate-limit=0 -querier.max-samples=0
 	-ingester.out-of-order-time-window="$((DAYS + 1))d" -ingester.flush-on-shutdown
-	-compactor.consistency-delay=0s -compactor.compaction-interval=5s -compactor.cleanup-interval=5s -compactor.deletion-delay=2m
-	-store-gateway.sync-interval=5s -store-gateway.ignore-deletion-marks-delay=1m)
+	-compactor.consistency-delay=0s -compactor.compaction-interval=5s -compactor.cleanup-interval=5s -compactor.deletion-delay=30s
+	-store-gateway.sync-interval=5s -store-gateway.ignore-deletion-marks-delay=15s)
 
 # --- weft ---
 "$WORK/weft" "${WEFT_FLAGS[@]}" 2>"$WORK/weft.log" &
@@ -53,6 +53,11 @@ for _ in $(seq 1 300); do
 	if [ "$cur" = "$prev" ]; then stable=$((stable + 1)); else stable=0; fi
 	prev=$cur
 	[ $stable -ge 20 ] && break
+	sleep 1
+done
+# ... and until the blocks it replaced are deleted (the deletion delay).
+for _ in $(seq 1 300); do
+	[ -z "$(find "$WORK/wdata/bucket" -name deletion-mark.json | head -1)" ] && break
 	sleep 1
 done
 WBLOCKS=$(find "$WORK/wdata/bucket" -name meta.json | wc -l)
