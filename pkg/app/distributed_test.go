@@ -101,21 +101,17 @@ func TestReplicatedWritesAndDeduplicatedReads(t *testing.T) {
 		body, err := set.BuildV1Request(0, 300, r, start+int64(r)*15000)
 		require.NoError(t, err)
 		if r == 2 {
-			// One replica down: writes still reach a quorum.
+			// The third replica of earlier pushes may still be on its way
+			// (the distributor answers at quorum): let it land, then take
+			// one replica down; writes still reach a quorum.
+			require.Eventually(t, func() bool { return seriesOn(t, c.ingesters[1], start) == 300 }, 5*time.Second, 10*time.Millisecond)
 			c.servers[1].Stop()
 		}
 		require.Equal(t, http.StatusNoContent, serve(c.dist, loadgen.ProtocolV1, body), "round %d", r)
 	}
 	for i, ing := range c.ingesters {
-		q, err := ing.Querier("bench", 0, start+time.Hour.Milliseconds())
-		require.NoError(t, err)
-		n := 0
-		ss := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+"))
-		for ss.Next() {
-			n++
-		}
-		require.NoError(t, q.Close())
-		require.Equal(t, 300, n, "RF=3 on 3 ingesters puts every series on ingester %d", i)
+		require.Eventually(t, func() bool { return seriesOn(t, ing, start) == 300 }, 5*time.Second, 10*time.Millisecond,
+			"RF=3 on 3 ingesters puts every series on ingester %d", i)
 	}
 
 	// Reads tolerate the stopped replica and return each sample once.
@@ -187,4 +183,18 @@ func BenchmarkDistributedPushPath(b *testing.B) {
 		n += perReq
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "samples/s")
+}
+
+// seriesOn counts the test tenant's series in one ingester.
+func seriesOn(t *testing.T, ing *ingester.Ingester, start int64) int {
+	q, err := ing.Querier("bench", 0, start+time.Hour.Milliseconds())
+	require.NoError(t, err)
+	defer q.Close()
+	n := 0
+	ss := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+"))
+	for ss.Next() {
+		n++
+	}
+	require.NoError(t, ss.Err())
+	return n
 }
