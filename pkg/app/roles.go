@@ -10,8 +10,8 @@ const TargetAll = "all"
 
 // Role names.
 const (
-	RoleDistributor = "distributor"
-	RoleIngester    = "ingester"
+	RoleDistributor  = "distributor"
+	RoleIngester     = "ingester"
 	RoleQuerier      = "querier"
 	RoleStoreGateway = "store-gateway"
 	RoleCompactor    = "compactor"

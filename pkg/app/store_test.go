@@ -3,11 +3,11 @@ package app
 import (
 	"fmt"
 	"io"
-	"strings"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
