@@ -18,7 +18,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -184,4 +187,60 @@ func (idx *Index) Queryable(mint, maxt int64, ignoreDeletionMarksDelay time.Dura
 		out = append(out, b)
 	}
 	return out
+}
+
+// UploadBlock uploads the local block in dir as <tenant>/<id>/: every file,
+// then meta.json last, so that a reader that sees meta.json sees a
+// complete block. meta replaces the local meta.json when not nil (the
+// uploader adds its own section). On failure it removes what it uploaded,
+// best effort: leftovers without meta.json are never taken for a block.
+func UploadBlock(ctx context.Context, bkt objstore.Bucket, tenant, dir string, id ulid.ULID, meta []byte) error {
+	prefix := BlockPath(tenant, id)
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		if rel != MetaName {
+			files = append(files, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var done []string
+	upload := func(name string, r io.Reader) error {
+		if err := bkt.Upload(ctx, name, r); err != nil {
+			cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			for _, n := range done {
+				_ = bkt.Delete(cleanup, n)
+			}
+			return err
+		}
+		done = append(done, name)
+		return nil
+	}
+	uploadFile := func(rel string) error {
+		f, err := os.Open(filepath.Join(dir, filepath.FromSlash(rel)))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return upload(path.Join(prefix, rel), f)
+	}
+	for _, rel := range files {
+		if err := uploadFile(rel); err != nil {
+			return err
+		}
+	}
+	if meta == nil {
+		return uploadFile(MetaName)
+	}
+	return upload(path.Join(prefix, MetaName), bytes.NewReader(meta))
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -177,7 +176,7 @@ func (c *Compactor) runJob(ctx context.Context, t string, j job, reqs []DeleteRe
 		}
 		log.Info("compacted, uploading", "block", m.ULID.String(), "series", m.Stats.NumSeries, "samples", m.Stats.NumSamples,
 			"level", m.Compaction.Level, "duration", time.Since(start))
-		if err := c.uploadBlock(ctx, t, od, m.ULID); err != nil {
+		if err := bucketindex.UploadBlock(ctx, c.bkt, t, od, m.ULID, nil); err != nil {
 			return nil, fmt.Errorf("cannot upload block %s of tenant %s: %w", m.ULID, t, err)
 		}
 		c.m.created.Inc()
@@ -263,52 +262,4 @@ func (c *Compactor) downloadFile(ctx context.Context, name, dst string) (n int64
 	}
 	defer func() { err = errors.Join(err, f.Close()) }()
 	return io.Copy(f, r)
-}
-
-// uploadBlock uploads a local block: every file, then meta.json, so that a
-// reader that sees meta.json sees a complete block. On failure it removes
-// what it uploaded (best effort: leftovers without meta.json are never
-// taken for a block).
-func (c *Compactor) uploadBlock(ctx context.Context, t, dir string, id ulid.ULID) error {
-	prefix := bucketindex.BlockPath(t, id)
-	var files []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		if rel != bucketindex.MetaName {
-			files = append(files, filepath.ToSlash(rel))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	files = append(files, bucketindex.MetaName) // last
-	var done []string
-	for _, rel := range files {
-		if err := c.uploadFile(ctx, filepath.Join(dir, filepath.FromSlash(rel)), path.Join(prefix, rel)); err != nil {
-			cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-			for _, name := range done {
-				_ = c.bkt.Delete(cleanup, name)
-			}
-			cancel()
-			return err
-		}
-		done = append(done, path.Join(prefix, rel))
-	}
-	return nil
-}
-
-func (c *Compactor) uploadFile(ctx context.Context, src, dst string) error {
-	f, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return c.bkt.Upload(ctx, dst, f)
 }

@@ -1,19 +1,19 @@
 package ingester
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
+
+	"github.com/weft-io/weft/pkg/bucketindex"
 )
 
 // shippedFileName lists, in the tenant's TSDB directory, the blocks whose
@@ -117,46 +117,15 @@ func (t *tenantDB) ship(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// uploadBlock ships one block with the "weft" section added to its
+// meta.json. The bucket retries each upload with backoff (pkg/bucket); a
+// block that still fails is shipped again by the next round of the loop.
 func (t *tenantDB) uploadBlock(ctx context.Context, dir string, id ulid.ULID) error {
-	prefix := path.Join(t.id, id.String())
-	var files []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		if rel != "meta.json" {
-			files = append(files, rel)
-		}
-		return nil
-	})
+	meta, err := t.metaWithExtension(filepath.Join(dir, bucketindex.MetaName))
 	if err != nil {
 		return err
 	}
-	for _, rel := range files {
-		if err := t.uploadFile(ctx, filepath.Join(dir, rel), path.Join(prefix, filepath.ToSlash(rel))); err != nil {
-			return err
-		}
-	}
-	meta, err := t.metaWithExtension(filepath.Join(dir, "meta.json"))
-	if err != nil {
-		return err
-	}
-	// The bucket retries each upload with backoff (pkg/bucket); a block
-	// that still fails is shipped again by the next round of the loop.
-	return t.ing.bucket.Upload(ctx, path.Join(prefix, "meta.json"), bytes.NewReader(meta))
-}
-
-func (t *tenantDB) uploadFile(ctx context.Context, src, dst string) error {
-	f, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return t.ing.bucket.Upload(ctx, dst, f)
+	return bucketindex.UploadBlock(ctx, t.ing.bucket, t.id, dir, id, meta)
 }
 
 // metaWithExtension returns the block's meta.json with the "weft" section.
