@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -465,10 +464,22 @@ func (a *App) stop(context.Context) error {
 	}
 	// 3. Then it leaves the ring (or stays, LEAVING, for a restart), and
 	//    the ring and the KV stop last so the change is gossiped.
-	for _, s := range []services.Service{a.lifecycler, a.sgLife, a.compLife, a.ingRing, a.sgRing, a.compRing, a.kv} {
-		if s != nil && !reflect.ValueOf(s).IsNil() {
-			add(services.StopAndAwaitTerminated(context.Background(), s))
+	var svcs []services.Service
+	for _, l := range []*ring.IngesterLifecycler{a.lifecycler, a.sgLife, a.compLife} {
+		if l != nil {
+			svcs = append(svcs, l)
 		}
+	}
+	for _, r := range []*ring.Ring{a.ingRing, a.sgRing, a.compRing} {
+		if r != nil {
+			svcs = append(svcs, r)
+		}
+	}
+	if a.kv != nil {
+		svcs = append(svcs, a.kv)
+	}
+	for _, s := range svcs {
+		add(services.StopAndAwaitTerminated(context.Background(), s))
 	}
 	if a.clients != nil {
 		a.clients.close()

@@ -1,6 +1,7 @@
 package distributor
 
 import (
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -31,13 +32,7 @@ const (
 )
 
 func errID(reason string) string {
-	b := []byte("err-weft-" + reason)
-	for i := range b {
-		if b[i] == '_' {
-			b[i] = '-'
-		}
-	}
-	return string(b)
+	return "err-weft-" + strings.ReplaceAll(reason, "_", "-")
 }
 
 // validator checks series against one tenant's limits at one instant.

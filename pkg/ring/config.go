@@ -341,10 +341,6 @@ type ShardRingConfig struct {
 	prefix            string
 }
 
-// StoreGatewayConfig is the store-gateway ring: each block is owned by
-// ReplicationFactor store-gateways.
-type StoreGatewayConfig = ShardRingConfig
-
 // RegisterFlagsWithPrefix registers the ring's flags as <prefix>.ring.*;
 // with a positive defaultRF also <prefix>.sharding-replication-factor, else
 // the replication factor is 1 (one owner per item).
