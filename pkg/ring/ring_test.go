@@ -28,9 +28,12 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// dskit's memberlist stops all of its goroutines when its service
-	// stops: no goroutine needs to be ignored.
-	goleak.VerifyTestMain(m)
+	// dskit's memberlist TCP transport hands each received packet to an
+	// unbuffered channel; a packet that arrives while the KV is stopping
+	// leaves its connection goroutine blocked on that send forever (seen
+	// in CI). That is dskit's, and harmless in a process that is exiting.
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/grafana/dskit/kv/memberlist.(*TCPTransport).handleConnection"))
 }
 
 // defaults returns a Config with every flag default, as the app builds it.
