@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"strings"
 	"testing"
 	"time"
 
@@ -38,12 +37,6 @@ func TestPrometheusPromQLSuite(t *testing.T) {
 	lim := testLimits(t)
 	eng := tenantInjectingEngine{querier.NewEngine(qcfg, lim, nil, nil)}
 	promqltest.RunBuiltinTestsWithStorage(t, eng, func(tb testing.TB) storage.Storage {
-		if strings.Contains(tb.Name(), "start_timestamps.test") {
-			// Per-sample start timestamps need the TSDB's experimental ST
-			// storage and a start timestamp per sample on the wire; weft
-			// carries one created timestamp per series (remote write 2.0).
-			tb.Skip("weft does not store per-sample start timestamps yet")
-		}
 		return newPushStorage(tb, lim)
 	})
 }
@@ -123,14 +116,14 @@ func (a *pushAppender) Append(_ storage.SeriesRef, ls labels.Labels, st, t int64
 	if !ok {
 		i = len(a.req.Series)
 		a.idx[k] = i
-		a.req.Series = append(a.req.Series, wire.Series{Labels: ls, CreatedTimestamp: st})
+		a.req.Series = append(a.req.Series, wire.Series{Labels: ls})
 	}
 	s := &a.req.Series[i]
 	switch {
 	case h != nil || fh != nil:
-		s.Histograms = append(s.Histograms, wire.Histogram{T: t, H: h, FH: fh})
+		s.Histograms = append(s.Histograms, wire.Histogram{T: t, H: h, FH: fh, ST: st})
 	default:
-		s.Samples = append(s.Samples, wire.Sample{T: t, V: v})
+		s.Samples = append(s.Samples, wire.Sample{T: t, V: v, ST: st})
 	}
 	for _, e := range opts.Exemplars {
 		s.Exemplars = append(s.Exemplars, wire.Exemplar{Labels: e.Labels, T: e.Ts, V: e.Value})

@@ -35,6 +35,7 @@ type Config struct {
 	WALCompression    bool          `yaml:"wal_compression"`
 	FlushOnShutdown   bool          `yaml:"flush_on_shutdown"`
 	HeadCompactPeriod time.Duration `yaml:"head_compaction_interval"`
+	StartTimestamps   bool          `yaml:"start_timestamps_enabled"`
 }
 
 // RegisterFlags registers the ingester flags.
@@ -47,6 +48,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.BoolVar(&c.WALCompression, "ingester.tsdb.wal-compression-enabled", true, "Compress the WAL (snappy).")
 	f.BoolVar(&c.FlushOnShutdown, "ingester.flush-on-shutdown", false, "On shutdown, cut the head into blocks and ship them rather than keeping the WAL for a restart.")
 	f.DurationVar(&c.HeadCompactPeriod, "ingester.tsdb.head-compaction-interval", time.Minute, "How often the ingester checks whether a head is ready to be cut into a block.")
+	f.BoolVar(&c.StartTimestamps, "ingester.tsdb.start-timestamps-enabled", true, "Store each sample's start timestamp (remote write 2.0), which rate(), increase(), resets() and start_timestamp() use when -querier.promql-experimental-features is set. New float chunks are then written as XOR2 and histogram chunks in their start-timestamp encodings, which every weft role reads. Turning this off later keeps every sample readable, but start timestamps not yet in a block are then not replayed from the WAL.")
 }
 
 // Validate reports settings that cannot work.
@@ -213,7 +215,7 @@ func (i *Ingester) Push(ctx context.Context, id string, req *wire.PushRequest) (
 			if len(exemplarBuf) > 0 && smp.T >= exemplarBuf[0].Ts {
 				opts.Exemplars = exemplarBuf
 			}
-			r, err := app.Append(ref, s.Labels, s.CreatedTimestamp, smp.T, smp.V, nil, nil, opts)
+			r, err := app.Append(ref, s.Labels, smp.ST, smp.T, smp.V, nil, nil, opts)
 			if err != nil && !isPartial(err) {
 				fail(reasonOf(err), 1, sampleError(err, s.Labels, smp.T))
 				continue
@@ -226,7 +228,7 @@ func (i *Ingester) Push(ctx context.Context, id string, req *wire.PushRequest) (
 			res.Samples++
 		}
 		for _, h := range s.Histograms {
-			r, err := app.Append(ref, s.Labels, s.CreatedTimestamp, h.T, 0, h.H, h.FH, opts)
+			r, err := app.Append(ref, s.Labels, h.ST, h.T, 0, h.H, h.FH, opts)
 			if err != nil && !isPartial(err) {
 				fail(reasonOf(err), 1, sampleError(err, s.Labels, h.T))
 				continue

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/util/compression"
 
 	"github.com/weft-io/weft/pkg/limits"
@@ -67,6 +68,14 @@ func openTenant(i *Ingester, id string) (*tenantDB, error) {
 	opts.BlockReloadInterval = max(i.cfg.HeadCompactPeriod, tsdb.MinBlockReloadInterval)
 	if i.cfg.WALCompression {
 		opts.WALCompression = compression.Snappy
+	}
+	if i.cfg.StartTimestamps {
+		// XOR chunks have no room for start timestamps (the TSDB refuses
+		// the combination), and without the histogram encodings a
+		// histogram's start timestamp would be dropped silently.
+		opts.EnableSTStorage = true
+		opts.FloatChunkEncoding = chunkenc.EncXOR2
+		opts.EnableHistogramSTEncoding = true
 	}
 	db, err := tsdb.Open(dir, i.logger.With("tenant", id), t.reg, opts, nil)
 	if err != nil {

@@ -50,12 +50,19 @@ func benchRequestV1(n int) *prompb.WriteRequest {
 	return req
 }
 
-func benchRequestV2(n int) *writev2.Request {
+// benchRequestV2 is benchRequestV1 in 2.0; with startTimestamps, every
+// sample carries the start timestamp of its counter, as Prometheus sends
+// them when it knows the counters' creation times.
+func benchRequestV2(n int, startTimestamps bool) *writev2.Request {
 	st := writev2.NewSymbolTable()
 	req := &writev2.Request{}
 	for i := range n {
+		smp := writev2.Sample{Value: float64(i) * 1.5, Timestamp: 1_760_000_000_000 + int64(i)}
+		if startTimestamps {
+			smp.StartTimestamp = 1_759_000_000_000 + int64(i)
+		}
 		ts := writev2.TimeSeries{
-			Samples: []writev2.Sample{{Value: float64(i) * 1.5, Timestamp: 1_760_000_000_000 + int64(i)}},
+			Samples: []writev2.Sample{smp},
 			Metadata: writev2.Metadata{
 				Type:    writev2.Metadata_METRIC_TYPE_COUNTER,
 				HelpRef: st.Symbolize("Seconds the CPUs spent in each mode."),
@@ -92,7 +99,8 @@ func TestDecodeSteadyStateAllocs(t *testing.T) {
 		})
 	}
 	f("v1", snappy.Encode(nil, marshalV1(t, benchRequestV1(benchSeries))), V1)
-	f("v2", snappy.Encode(nil, marshalV2(t, benchRequestV2(benchSeries))), V2)
+	f("v2", snappy.Encode(nil, marshalV2(t, benchRequestV2(benchSeries, false))), V2)
+	f("v2 with start timestamps", snappy.Encode(nil, marshalV2(t, benchRequestV2(benchSeries, true))), V2)
 }
 
 func benchmarkDecode(b *testing.B, body []byte, v Version) {
@@ -113,7 +121,11 @@ func BenchmarkDecodeV1(b *testing.B) {
 }
 
 func BenchmarkDecodeV2(b *testing.B) {
-	benchmarkDecode(b, snappy.Encode(nil, marshalV2(b, benchRequestV2(benchSeries))), V2)
+	benchmarkDecode(b, snappy.Encode(nil, marshalV2(b, benchRequestV2(benchSeries, false))), V2)
+}
+
+func BenchmarkDecodeV2StartTimestamps(b *testing.B) {
+	benchmarkDecode(b, snappy.Encode(nil, marshalV2(b, benchRequestV2(benchSeries, true))), V2)
 }
 
 // BenchmarkDecodeV1Prompb is the reference: what Prometheus' own handler
@@ -144,7 +156,7 @@ func BenchmarkDecodeV1Prompb(b *testing.B) {
 
 // BenchmarkDecodeV2Prompb is the same reference for 2.0.
 func BenchmarkDecodeV2Prompb(b *testing.B) {
-	body := snappy.Encode(nil, marshalV2(b, benchRequestV2(benchSeries)))
+	body := snappy.Encode(nil, marshalV2(b, benchRequestV2(benchSeries, false)))
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	var buf []byte

@@ -17,6 +17,10 @@
 // each one is allocated afresh, because the TSDB head keeps the last histogram
 // of every series by reference after the push returns.
 //
+// Start timestamps go on each sample and histogram as 2.0 sends them; the
+// series-wide created timestamp of 2.0's experimental period fills in those
+// that have none, which is how its receivers used it.
+//
 // It may import only pkg/wire, the Prometheus model and prompb packages, and
 // the snappy codec; it must never import another weft component.
 package remotewrite

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/weft-io/weft/pkg/wire"
 )
@@ -104,28 +105,31 @@ func wantV2(req *writev2.Request) (*wire.PushRequest, error) {
 			return nil, err
 		}
 		s := wire.Series{Labels: ls}
-		var sampleST, histST int64
 		for _, smp := range ts.Samples {
-			s.Samples = append(s.Samples, wire.Sample{T: smp.Timestamp, V: smp.Value})
-			if sampleST == 0 {
-				sampleST = smp.StartTimestamp
-			}
+			s.Samples = append(s.Samples, wire.Sample{T: smp.Timestamp, V: smp.Value, ST: smp.StartTimestamp})
 		}
 		for _, h := range ts.Histograms {
-			wh := wire.Histogram{T: h.Timestamp}
+			wh := wire.Histogram{T: h.Timestamp, ST: h.StartTimestamp}
 			if h.IsFloatHistogram() {
 				wh.FH = h.ToFloatHistogram()
 			} else {
 				wh.H = h.ToIntHistogram()
 			}
 			s.Histograms = append(s.Histograms, wh)
-			if histST == 0 {
-				histST = h.StartTimestamp
-			}
 		}
-		s.CreatedTimestamp = sampleST
-		if s.CreatedTimestamp == 0 {
-			s.CreatedTimestamp = histST
+		// The generated code does not know the legacy created_timestamp
+		// (field 6) but keeps it among the unknown fields.
+		if ct := legacyCreatedTimestamp(ts.XXX_unrecognized); ct != 0 {
+			for i := range s.Samples {
+				if s.Samples[i].ST == 0 {
+					s.Samples[i].ST = ct
+				}
+			}
+			for i := range s.Histograms {
+				if s.Histograms[i].ST == 0 {
+					s.Histograms[i].ST = ct
+				}
+			}
 		}
 		for _, e := range ts.Exemplars {
 			els, err := toLabels(e.LabelsRefs)
@@ -169,7 +173,7 @@ func requireEqualPush(t testing.TB, want, got *wire.PushRequest) {
 	norm := func(r *wire.PushRequest) wire.PushRequest {
 		n := wire.PushRequest{}
 		for _, s := range r.Series {
-			c := wire.Series{Labels: s.Labels, CreatedTimestamp: s.CreatedTimestamp}
+			c := wire.Series{Labels: s.Labels}
 			if len(s.Samples) > 0 {
 				c.Samples = s.Samples
 			}
@@ -438,6 +442,10 @@ func (g *gen) requestV2() *writev2.Request {
 			}
 			ts.Exemplars = append(ts.Exemplars, writev2.Exemplar{LabelsRefs: refs(pairs), Value: g.float(), Timestamp: g.int64()})
 		}
+		if g.r.IntN(4) == 0 {
+			// The legacy series-wide created timestamp.
+			ts.XXX_unrecognized = appendVarintField(nil, v2SeriesCreatedTimestamp, uint64(g.int64()))
+		}
 		if g.r.IntN(2) == 0 {
 			ts.Metadata = writev2.Metadata{
 				Type:    writev2.Metadata_MetricType(g.r.IntN(9)),
@@ -492,4 +500,30 @@ func unknownFields(num int) []byte {
 	b = appendTag(b, 2, wtEnd)
 	b = appendTag(b, num+4, wtEnd)
 	return b
+}
+
+// legacyCreatedTimestamp returns the last varint field 6 in a TimeSeries'
+// unknown fields: the series-wide created timestamp of 2.0's experimental
+// period. A field 6 of another wire type is just an unknown field.
+func legacyCreatedTimestamp(unknown []byte) int64 {
+	var ct int64
+	for len(unknown) > 0 {
+		num, typ, n := protowire.ConsumeTag(unknown)
+		if n < 0 {
+			return ct
+		}
+		unknown = unknown[n:]
+		if num == v2SeriesCreatedTimestamp && typ == protowire.VarintType {
+			v, m := protowire.ConsumeVarint(unknown)
+			if m < 0 {
+				return ct
+			}
+			ct = int64(v)
+		}
+		if n = protowire.ConsumeFieldValue(num, typ, unknown); n < 0 {
+			return ct
+		}
+		unknown = unknown[n:]
+	}
+	return ct
 }

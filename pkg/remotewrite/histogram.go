@@ -54,8 +54,9 @@ type histScratch struct {
 // decodeHistogram decodes a Histogram of either version into a freshly
 // allocated histogram.Histogram (integer count) or histogram.FloatHistogram
 // (float count), converted exactly as prompb's ToIntHistogram and
-// ToFloatHistogram do. st is the 2.0 start_timestamp (0 for 1.0).
-func (d *Decoder) decodeHistogram(b []byte, v2 bool) (h wire.Histogram, st int64, err error) {
+// ToFloatHistogram do. h.ST is the 2.0 start_timestamp (0 for 1.0, where
+// field 17 is unknown).
+func (d *Decoder) decodeHistogram(b []byte, v2 bool) (h wire.Histogram, err error) {
 	var (
 		countKind, zeroKind   int
 		countInt, zeroInt     uint64
@@ -72,17 +73,17 @@ func (d *Decoder) decodeHistogram(b []byte, v2 bool) (h wire.Histogram, st int64
 	for i := 0; i < len(b); {
 		num, wt, next, err := consumeTag(b, i)
 		if err != nil {
-			return h, 0, err
+			return h, err
 		}
 		i = next
 		var v uint64
 		switch num {
 		case histCountInt, histZeroCountInt, histSchema, histResetHint, histTimestamp:
 			if wt != wtVarint {
-				return h, 0, wireTypeError(histFieldName(num), wt)
+				return h, wireTypeError(histFieldName(num), wt)
 			}
 			if v, i, err = consumeVarint(b, i); err != nil {
-				return h, 0, err
+				return h, err
 			}
 			switch num {
 			case histCountInt:
@@ -99,24 +100,24 @@ func (d *Decoder) decodeHistogram(b []byte, v2 bool) (h wire.Histogram, st int64
 		case histStartTimestamp:
 			if !v2 {
 				if i, err = skipField(b, i, wt); err != nil {
-					return h, 0, err
+					return h, err
 				}
 				continue
 			}
 			if wt != wtVarint {
-				return h, 0, wireTypeError(histFieldName(num), wt)
+				return h, wireTypeError(histFieldName(num), wt)
 			}
 			if v, i, err = consumeVarint(b, i); err != nil {
-				return h, 0, err
+				return h, err
 			}
-			st = int64(v)
+			h.ST = int64(v)
 		case histCountFloat, histSum, histZeroThreshold, histZeroCountFloat:
 			if wt != wtFixed64 {
-				return h, 0, wireTypeError(histFieldName(num), wt)
+				return h, wireTypeError(histFieldName(num), wt)
 			}
 			var f float64
 			if f, i, err = consumeDouble(b, i); err != nil {
-				return h, 0, err
+				return h, err
 			}
 			switch num {
 			case histCountFloat:
@@ -130,15 +131,15 @@ func (d *Decoder) decodeHistogram(b []byte, v2 bool) (h wire.Histogram, st int64
 			}
 		case histNegativeSpans, histPositiveSpans:
 			if wt != wtBytes {
-				return h, 0, wireTypeError(histFieldName(num), wt)
+				return h, wireTypeError(histFieldName(num), wt)
 			}
 			var msg []byte
 			if msg, i, err = consumeBytes(b, i); err != nil {
-				return h, 0, err
+				return h, err
 			}
 			span, err := decodeSpan(msg)
 			if err != nil {
-				return h, 0, fmt.Errorf("%s: %w", histFieldName(num), err)
+				return h, fmt.Errorf("%s: %w", histFieldName(num), err)
 			}
 			if num == histNegativeSpans {
 				sc.negSpans = append(sc.negSpans, span)
@@ -159,7 +160,7 @@ func (d *Decoder) decodeHistogram(b []byte, v2 bool) (h wire.Histogram, st int64
 			i, err = skipField(b, i, wt)
 		}
 		if err != nil {
-			return h, 0, fmt.Errorf("%s: %w", histFieldName(num), err)
+			return h, fmt.Errorf("%s: %w", histFieldName(num), err)
 		}
 	}
 
@@ -187,7 +188,7 @@ func (d *Decoder) decodeHistogram(b []byte, v2 bool) (h wire.Histogram, st int64
 		}
 		fh.PositiveBuckets, fh.NegativeBuckets = clonePair(sc.posCounts, sc.negCounts)
 		h.FH = fh
-		return h, st, nil
+		return h, nil
 	}
 	ih := &histogram.Histogram{
 		CounterResetHint: histogram.CounterResetHint(resetHint),
@@ -204,7 +205,7 @@ func (d *Decoder) decodeHistogram(b []byte, v2 bool) (h wire.Histogram, st int64
 	}
 	ih.PositiveBuckets, ih.NegativeBuckets = clonePair(sc.posDeltas, sc.negDeltas)
 	h.H = ih
-	return h, st, nil
+	return h, nil
 }
 
 // cloneSpans copies both span lists into one allocation; the capacity of

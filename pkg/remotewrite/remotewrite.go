@@ -257,6 +257,5 @@ func nextSeries(r *wire.PushRequest) *wire.Series {
 	s.Samples = s.Samples[:0]
 	s.Histograms = s.Histograms[:0]
 	s.Exemplars = s.Exemplars[:0]
-	s.CreatedTimestamp = 0
 	return s
 }

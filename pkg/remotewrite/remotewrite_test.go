@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+	"github.com/prometheus/prometheus/tsdb/tsdbutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/weft-io/weft/pkg/wire"
@@ -226,29 +227,77 @@ func TestDecodeV2FieldOrder(t *testing.T) {
 	var dst wire.PushRequest
 	require.NoError(t, decodeRaw(NewDecoder(), &dst, req, V2))
 	require.Equal(t, `{__name__="up", job="j"}`, dst.Series[0].Labels.String())
-	require.Equal(t, []wire.Sample{{T: 1000, V: 1.5}}, dst.Series[0].Samples)
-	require.Equal(t, int64(900), dst.Series[0].CreatedTimestamp)
+	require.Equal(t, []wire.Sample{{T: 1000, V: 1.5, ST: 900}}, dst.Series[0].Samples)
 	require.Equal(t, []wire.Metadata{{MetricFamily: "up", Type: "gauge", Help: "help"}}, dst.Metadata)
 }
 
-func TestDecodeV2CreatedTimestamp(t *testing.T) {
-	f := func(ts writev2.TimeSeries, legacy int64, want int64) {
+// Each sample and histogram keeps its own start timestamp; the legacy
+// series-wide created timestamp fills in those that have none, wherever it
+// comes in the series.
+func TestDecodeV2StartTimestamps(t *testing.T) {
+	type sts struct{ samples, histograms []int64 }
+	f := func(ts writev2.TimeSeries, legacy int64, want sts) {
 		t.Helper()
 		ts.LabelsRefs = []uint32{1, 2}
 		if legacy != 0 {
-			ts.XXX_unrecognized = appendVarintField(nil, 6, uint64(legacy))
+			ts.XXX_unrecognized = appendVarintField(nil, v2SeriesCreatedTimestamp, uint64(legacy))
 		}
 		req := &writev2.Request{Symbols: []string{"", "__name__", "x"}, Timeseries: []writev2.TimeSeries{ts}}
 		var dst wire.PushRequest
 		require.NoError(t, decodeRaw(NewDecoder(), &dst, marshalV2(t, req), V2))
-		require.Equal(t, want, dst.Series[0].CreatedTimestamp)
+		var got sts
+		for _, s := range dst.Series[0].Samples {
+			got.samples = append(got.samples, s.ST)
+		}
+		for _, h := range dst.Series[0].Histograms {
+			got.histograms = append(got.histograms, h.ST)
+		}
+		require.Equal(t, want, got)
 	}
-	f(writev2.TimeSeries{Samples: []writev2.Sample{{Timestamp: 10}}}, 0, 0)
-	f(writev2.TimeSeries{Samples: []writev2.Sample{{Timestamp: 10, StartTimestamp: 5}}}, 0, 5)
-	f(writev2.TimeSeries{Samples: []writev2.Sample{{Timestamp: 10}, {Timestamp: 20, StartTimestamp: 7}, {Timestamp: 30, StartTimestamp: 25}}}, 0, 7)
-	f(writev2.TimeSeries{Histograms: []writev2.Histogram{{Timestamp: 10, StartTimestamp: 3}}}, 0, 3)
-	f(writev2.TimeSeries{Samples: []writev2.Sample{{Timestamp: 10}}}, 4, 4)                    // legacy series-wide field
-	f(writev2.TimeSeries{Samples: []writev2.Sample{{Timestamp: 10, StartTimestamp: 8}}}, 4, 8) // the spec's field wins
+	h := toV2Histogram(prompb.FromIntHistogram(0, tsdbutil.GenerateTestHistogram(1)), 0)
+	hST := func(ts, st int64) writev2.Histogram { c := h; c.Timestamp, c.StartTimestamp = ts, st; return c }
+	f(writev2.TimeSeries{Samples: []writev2.Sample{{Timestamp: 10}}}, 0, sts{samples: []int64{0}})
+	f(writev2.TimeSeries{Samples: []writev2.Sample{{Timestamp: 10, StartTimestamp: 5}}}, 0, sts{samples: []int64{5}})
+	// A reset within the request, and a negative start timestamp.
+	f(writev2.TimeSeries{Samples: []writev2.Sample{{Timestamp: 10}, {Timestamp: 20, StartTimestamp: 7}, {Timestamp: 30, StartTimestamp: 25}, {Timestamp: 40, StartTimestamp: -3}}}, 0,
+		sts{samples: []int64{0, 7, 25, -3}})
+	f(writev2.TimeSeries{Histograms: []writev2.Histogram{hST(10, 3), hST(20, 0), hST(30, 21)}}, 0, sts{histograms: []int64{3, 0, 21}})
+	// The legacy field fills in what the samples do not say.
+	f(writev2.TimeSeries{Samples: []writev2.Sample{{Timestamp: 10}, {Timestamp: 20, StartTimestamp: 8}}, Histograms: []writev2.Histogram{hST(30, 0)}}, 4,
+		sts{samples: []int64{4, 8}, histograms: []int64{4}})
+
+	// Field 6 before the samples, a field 6 that is not a varint (not the
+	// legacy field: skipped), and a sample with its fields in reverse order.
+	var sample, reversed, ts, req []byte
+	sample = appendDoubleField(sample, 1, 1)
+	sample = appendVarintField(sample, 2, 50)
+	reversed = appendVarintField(reversed, 3, 55)
+	reversed = appendVarintField(reversed, 2, 60)
+	reversed = appendDoubleField(reversed, 1, 2)
+	ts = appendVarintField(ts, v2SeriesCreatedTimestamp, 40)
+	ts = appendBytesField(ts, v2SeriesCreatedTimestamp, []byte("x"))
+	ts = appendBytesField(ts, 1, []byte{1, 2})
+	ts = appendBytesField(ts, 2, sample)
+	ts = appendBytesField(ts, 2, reversed)
+	req = appendBytesField(req, 5, ts)
+	for _, s := range []string{"", "__name__", "x"} {
+		req = appendBytesField(req, 4, []byte(s))
+	}
+	var dst wire.PushRequest
+	require.NoError(t, decodeRaw(NewDecoder(), &dst, req, V2))
+	require.Equal(t, []wire.Sample{{T: 50, V: 1, ST: 40}, {T: 60, V: 2, ST: 55}}, dst.Series[0].Samples)
+
+	// 1.0 has no start timestamps: Sample field 3 and Histogram field 17
+	// are unknown fields there.
+	sample = appendVarintField(sample, 3, 45)
+	var v1ts []byte
+	v1ts = appendBytesField(v1ts, 1, appendBytesField(appendBytesField(nil, 1, []byte("__name__")), 2, []byte("x")))
+	v1ts = appendBytesField(v1ts, 2, sample)
+	v1ts = appendBytesField(v1ts, 4, appendVarintField(nil, 17, 45))
+	v1 := appendBytesField(nil, 1, v1ts)
+	require.NoError(t, decodeRaw(NewDecoder(), &dst, v1, V1))
+	require.Equal(t, []wire.Sample{{T: 50, V: 1}}, dst.Series[0].Samples)
+	require.Zero(t, dst.Series[0].Histograms[0].ST)
 }
 
 func TestDecodeV2MetadataPerFamily(t *testing.T) {

@@ -111,7 +111,7 @@ func (d *Decoder) decodeSeriesV1(s *wire.Series, b []byte) error {
 			if msg, i, err = consumeBytes(b, i); err != nil {
 				return fmt.Errorf("samples %d: %w", len(s.Samples), err)
 			}
-			smp, _, err := decodeSample(msg, false)
+			smp, err := decodeSample(msg, false)
 			if err != nil {
 				return fmt.Errorf("samples %d: %w", len(s.Samples), err)
 			}
@@ -137,7 +137,7 @@ func (d *Decoder) decodeSeriesV1(s *wire.Series, b []byte) error {
 			if msg, i, err = consumeBytes(b, i); err != nil {
 				return fmt.Errorf("histograms %d: %w", len(s.Histograms), err)
 			}
-			h, _, err := d.decodeHistogram(msg, false)
+			h, err := d.decodeHistogram(msg, false)
 			if err != nil {
 				return fmt.Errorf("histograms %d: %w", len(s.Histograms), err)
 			}
@@ -194,57 +194,66 @@ func decodeLabelV1(b []byte) (name, value []byte, err error) {
 	return name, value, nil
 }
 
-// decodeSample decodes a Sample of either version; st is its 2.0
+// decodeSample decodes a Sample of either version; s.ST is its 2.0
 // start_timestamp, always 0 for 1.0, where field 3 is unknown.
-func decodeSample(b []byte, v2 bool) (s wire.Sample, st int64, err error) {
-	// Fast path for value then timestamp and nothing else, as every sender
-	// produces them without a start timestamp.
+func decodeSample(b []byte, v2 bool) (s wire.Sample, err error) {
+	// Fast path for value, timestamp and, in 2.0, start timestamp in that
+	// order and nothing else, as every sender produces them.
 	if len(b) >= 11 && b[0] == sampleValue<<3|wtFixed64 && b[9] == sampleTimestamp<<3|wtVarint {
-		if t, next, err := consumeVarint(b, 10); err == nil && next == len(b) {
-			s.V = math.Float64frombits(binary.LittleEndian.Uint64(b[1:]))
-			s.T = int64(t)
-			return s, 0, nil
+		if t, next, err := consumeVarint(b, 10); err == nil {
+			if next == len(b) {
+				s.V = math.Float64frombits(binary.LittleEndian.Uint64(b[1:]))
+				s.T = int64(t)
+				return s, nil
+			}
+			if v2 && b[next] == sampleStartTimestamp<<3|wtVarint {
+				if st, end, err := consumeVarint(b, next+1); err == nil && end == len(b) {
+					s.V = math.Float64frombits(binary.LittleEndian.Uint64(b[1:]))
+					s.T, s.ST = int64(t), int64(st)
+					return s, nil
+				}
+			}
 		}
 	}
 	for i := 0; i < len(b); {
 		num, wt, next, err := consumeTag(b, i)
 		if err != nil {
-			return s, 0, err
+			return wire.Sample{}, err
 		}
 		i = next
 		switch {
 		case num == sampleValue:
 			if wt != wtFixed64 {
-				return s, 0, wireTypeError("value", wt)
+				return wire.Sample{}, wireTypeError("value", wt)
 			}
 			if s.V, i, err = consumeDouble(b, i); err != nil {
-				return s, 0, err
+				return wire.Sample{}, err
 			}
 		case num == sampleTimestamp:
 			if wt != wtVarint {
-				return s, 0, wireTypeError("timestamp", wt)
+				return wire.Sample{}, wireTypeError("timestamp", wt)
 			}
 			var v uint64
 			if v, i, err = consumeVarint(b, i); err != nil {
-				return s, 0, err
+				return wire.Sample{}, err
 			}
 			s.T = int64(v)
 		case num == sampleStartTimestamp && v2:
 			if wt != wtVarint {
-				return s, 0, wireTypeError("start_timestamp", wt)
+				return wire.Sample{}, wireTypeError("start_timestamp", wt)
 			}
 			var v uint64
 			if v, i, err = consumeVarint(b, i); err != nil {
-				return s, 0, err
+				return wire.Sample{}, err
 			}
-			st = int64(v)
+			s.ST = int64(v)
 		default:
 			if i, err = skipField(b, i, wt); err != nil {
-				return s, 0, err
+				return wire.Sample{}, err
 			}
 		}
 	}
-	return s, st, nil
+	return s, nil
 }
 
 func (d *Decoder) decodeExemplarV1(b []byte) (e wire.Exemplar, err error) {

@@ -23,7 +23,9 @@ const (
 	// experimental period it was a series-wide created timestamp, since
 	// replaced by per-sample start timestamps. Senders of that period
 	// (Prometheus 2.54 to 3.x with the experimental 2.0 sender) still use it,
-	// and being reserved it can never mean anything else.
+	// and being reserved it can never mean anything else. Their receivers
+	// took it as the created timestamp of every sample of the series, so it
+	// becomes the start timestamp of each sample that has none of its own.
 	v2SeriesCreatedTimestamp = 6
 
 	v2ExemplarLabelsRefs = 1
@@ -100,8 +102,8 @@ func (d *Decoder) decodeSeriesV2(dst *wire.PushRequest, b []byte) error {
 	s := nextSeries(dst)
 	d.refs = d.refs[:0]
 	var (
-		md                         v2Metadata
-		sampleST, histST, legacyCT int64
+		md       v2Metadata
+		legacyCT int64
 	)
 	for i := 0; i < len(b); {
 		num, wt, next, err := consumeTag(b, i)
@@ -122,14 +124,11 @@ func (d *Decoder) decodeSeriesV2(dst *wire.PushRequest, b []byte) error {
 			if msg, i, err = consumeBytes(b, i); err != nil {
 				return fmt.Errorf("samples %d: %w", len(s.Samples), err)
 			}
-			smp, st, err := decodeSample(msg, true)
+			smp, err := decodeSample(msg, true)
 			if err != nil {
 				return fmt.Errorf("samples %d: %w", len(s.Samples), err)
 			}
 			s.Samples = append(s.Samples, smp)
-			if sampleST == 0 {
-				sampleST = st
-			}
 		case v2SeriesHistograms:
 			if wt != wtBytes {
 				return wireTypeError("histograms", wt)
@@ -138,14 +137,11 @@ func (d *Decoder) decodeSeriesV2(dst *wire.PushRequest, b []byte) error {
 			if msg, i, err = consumeBytes(b, i); err != nil {
 				return fmt.Errorf("histograms %d: %w", len(s.Histograms), err)
 			}
-			h, st, err := d.decodeHistogram(msg, true)
+			h, err := d.decodeHistogram(msg, true)
 			if err != nil {
 				return fmt.Errorf("histograms %d: %w", len(s.Histograms), err)
 			}
 			s.Histograms = append(s.Histograms, h)
-			if histST == 0 {
-				histST = st
-			}
 		case v2SeriesExemplars:
 			if wt != wtBytes {
 				return wireTypeError("exemplars", wt)
@@ -196,18 +192,18 @@ func (d *Decoder) decodeSeriesV2(dst *wire.PushRequest, b []byte) error {
 		return fmt.Errorf("labels_refs: %w", err)
 	}
 
-	// wire.Series has one created timestamp for the whole series, while 2.0
-	// gives one per sample. Take the first one sent, which is what an
-	// appender needs to place the created-timestamp zero sample before the
-	// first sample of the request; a counter reset within one request (two
-	// start timestamps) is rare, and its second start timestamp is lost.
-	switch {
-	case sampleST != 0:
-		s.CreatedTimestamp = sampleST
-	case histST != 0:
-		s.CreatedTimestamp = histST
-	default:
-		s.CreatedTimestamp = legacyCT
+	// The legacy field may come before or after the samples it applies to.
+	if legacyCT != 0 {
+		for j := range s.Samples {
+			if s.Samples[j].ST == 0 {
+				s.Samples[j].ST = legacyCT
+			}
+		}
+		for j := range s.Histograms {
+			if s.Histograms[j].ST == 0 {
+				s.Histograms[j].ST = legacyCT
+			}
+		}
 	}
 
 	if md == (v2Metadata{}) {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/prometheus/prometheus/tsdb/tsdbutil"
 	"github.com/stretchr/testify/require"
 )
@@ -42,4 +43,59 @@ func TestPushRequestIsAWriteRequest(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "tenant", tenant) // gogo keeps the unknown field
 	require.Equal(t, req, &got)
+}
+
+// Start timestamps travel in the fields remote write 2.0 gives them, so a
+// Sample or Histogram message decodes as 2.0's with its start_timestamp.
+func TestStartTimestampsAreRemoteWrite2Fields(t *testing.T) {
+	h := tsdbutil.GenerateTestHistogram(3)
+	s := Series{
+		Labels:     labels.FromStrings("__name__", "c"),
+		Samples:    []Sample{{T: 2000, V: 7, ST: 1500}},
+		Histograms: []Histogram{{T: 3000, H: h, ST: -20}},
+	}
+	var (
+		f, g    field
+		err     error
+		samples []writev2.Sample
+		hists   []writev2.Histogram
+	)
+	b := AppendSeriesMessage(nil, &s)
+	_, err = nextField(b, &f)
+	require.NoError(t, err)
+	for m := f.b; len(m) > 0; {
+		m, err = nextField(m, &g)
+		require.NoError(t, err)
+		switch g.num {
+		case 2:
+			var smp writev2.Sample
+			require.NoError(t, smp.Unmarshal(g.b))
+			samples = append(samples, smp)
+		case 4:
+			var wh writev2.Histogram
+			require.NoError(t, wh.Unmarshal(g.b))
+			hists = append(hists, wh)
+		}
+	}
+	require.Equal(t, []writev2.Sample{{Value: 7, Timestamp: 2000, StartTimestamp: 1500}}, samples)
+	require.Len(t, hists, 1)
+	require.Equal(t, int64(-20), hists[0].StartTimestamp)
+	require.Equal(t, int64(3000), hists[0].Timestamp)
+	require.True(t, h.Equals(hists[0].ToIntHistogram()))
+
+	// An older distributor sends no start timestamps but a series-wide
+	// created timestamp in field 15, which is ignored: the samples' start
+	// timestamps stay unknown.
+	s.Samples[0].ST, s.Histograms[0].ST = 0, 0
+	_, err = nextField(AppendSeriesMessage(nil, &s), &f)
+	require.NoError(t, err)
+	old, pos := beginMsg(nil, 1)
+	old = append(old, f.b...)
+	old = appendInt64Field(old, 15, 1234)
+	old = endMsg(old, pos)
+	var got PushRequest
+	sb := labels.NewScratchBuilder(0)
+	_, err = decodePushRequest(old, &got, &sb)
+	require.NoError(t, err)
+	require.Equal(t, []Series{s}, got.Series)
 }

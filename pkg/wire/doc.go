@@ -34,10 +34,12 @@
 //	PushRequest       = WriteRequest{1: repeated TimeSeries, 3: repeated MetricMetadata}
 //	                    + 15: tenant
 //	TimeSeries        = {1: labels, 2: samples, 3: exemplars, 4: histograms}
-//	                    + 15: created timestamp (ms)
+//	                    (15 reserved: a series-wide created timestamp, now ignored)
+//	Sample            = {1: value, 2: timestamp} + 3: start timestamp (ms, as 2.0's)
 //	Histogram         = remote write's: count_int (1) and zero_count_int (6) for an
 //	                    integer histogram, count_float (2) and zero_count_float (7)
-//	                    for a float one, always present
+//	                    for a float one, always present; + 17: start timestamp
+//	                    (ms, as 2.0's)
 //	MetricMetadata    = {1: type enum, 2: family, 4: help, 5: unit}
 //	                    + 15: type name when it is not one of the enum's
 //	PushResponse      = {1: samples, 2: histograms, 3: exemplars}
@@ -58,6 +60,10 @@
 //	ExemplarsRequest  = {1: start, 2: end, 3: repeated {1: repeated LabelMatcher}, 15: tenant}
 //	ExemplarsResponse = {1: repeated {1: series labels, 2: repeated Exemplar{1: labels,
 //	                    2: value, 3: timestamp, 4: has timestamp}}}
+//
+// Start timestamps are optional fields, absent when 0 (unknown), so peers
+// of different versions interoperate: an older ingester skips them and
+// stores no start timestamps, an older distributor sends none.
 //
 // Select sends the ingester's TSDB chunks as they are (ChunkReader), many
 // series per message: a message is sent once it reaches 1 MiB, so it stays

@@ -71,6 +71,11 @@ func (s *store) open(tenant string, create bool) (*tsdb.DB, error) {
 	opts := tsdb.DefaultOptions()
 	opts.EnableExemplarStorage = true
 	opts.MaxExemplars = 10000
+	// Start timestamps stored as the ingester stores them, so that chunks
+	// with start timestamps cross the transport.
+	opts.EnableSTStorage = true
+	opts.FloatChunkEncoding = chunkenc.EncXOR2
+	opts.EnableHistogramSTEncoding = true
 	db, err := tsdb.Open(s.dir+"/"+tenant, nil, nil, opts, nil)
 	if err != nil {
 		return nil, err
@@ -91,26 +96,30 @@ func (s *store) Push(ctx context.Context, tenant string, req *wire.PushRequest) 
 		return wire.PushResult{}, err
 	}
 	var res wire.PushResult
-	app := db.Appender(ctx)
+	app := db.AppenderV2(ctx)
 	for _, ser := range req.Series {
 		var ref storage.SeriesRef
 		for _, smp := range ser.Samples {
-			if ref, err = app.Append(ref, ser.Labels, smp.T, smp.V); err != nil {
+			if ref, err = app.Append(ref, ser.Labels, smp.ST, smp.T, smp.V, nil, nil, storage.AOptions{}); err != nil {
 				return res, err
 			}
 			res.Samples++
 		}
 		for _, h := range ser.Histograms {
-			if ref, err = app.AppendHistogram(ref, ser.Labels, h.T, h.H, h.FH); err != nil {
+			if ref, err = app.Append(ref, ser.Labels, h.ST, h.T, 0, h.H, h.FH, storage.AOptions{}); err != nil {
 				return res, err
 			}
 			res.Histograms++
 		}
+		var ex []exemplar.Exemplar
 		for _, e := range ser.Exemplars {
-			if _, err = app.AppendExemplar(ref, ser.Labels, exemplar.Exemplar{Labels: e.Labels, Value: e.V, Ts: e.T, HasTs: true}); err != nil {
+			ex = append(ex, exemplar.Exemplar{Labels: e.Labels, Value: e.V, Ts: e.T, HasTs: true})
+		}
+		if len(ex) > 0 {
+			if _, err = app.(storage.ExemplarAppenderV2).AppendExemplars(ref, ser.Labels, ex); err != nil {
 				return res, err
 			}
-			res.Exemplars++
+			res.Exemplars += len(ex)
 		}
 	}
 	if err := app.Commit(); err != nil {
@@ -223,18 +232,19 @@ func TestPushRoundTrip(t *testing.T) {
 	req := &wire.PushRequest{
 		Series: []wire.Series{
 			{
-				Labels:           labels.FromStrings("__name__", "up", "job", "node", "instance", "a:9100"),
-				Samples:          []wire.Sample{{T: 1000, V: 1}, {T: 2000, V: 0}, {T: 3000, V: -2.5}},
-				Exemplars:        []wire.Exemplar{{Labels: labels.FromStrings("trace_id", "abc"), T: 2000, V: 0.5}},
-				CreatedTimestamp: 500,
+				Labels: labels.FromStrings("__name__", "up", "job", "node", "instance", "a:9100"),
+				// A reset between the second and third sample; the
+				// negative start timestamp must survive the varint too.
+				Samples:   []wire.Sample{{T: 1000, V: 1, ST: 500}, {T: 2000, V: 0, ST: 500}, {T: 3000, V: -2.5, ST: 2500}},
+				Exemplars: []wire.Exemplar{{Labels: labels.FromStrings("trace_id", "abc"), T: 2000, V: 0.5}},
 			},
 			{
 				Labels:     labels.FromStrings("__name__", "latency", "job", "api"),
-				Histograms: []wire.Histogram{{T: 1000, H: tsdbutil.GenerateTestHistogram(1)}, {T: 2000, H: tsdbutil.GenerateTestHistogram(2)}},
+				Histograms: []wire.Histogram{{T: 1000, H: tsdbutil.GenerateTestHistogram(1), ST: -100}, {T: 2000, H: tsdbutil.GenerateTestHistogram(2)}},
 			},
 			{
 				Labels:     labels.FromStrings("__name__", "queue", "job", "api"),
-				Histograms: []wire.Histogram{{T: 1000, FH: fh}},
+				Histograms: []wire.Histogram{{T: 1000, FH: fh, ST: 999}},
 			},
 			{
 				Labels:     labels.FromStrings("__name__", "custom", "job", "api"),
@@ -262,10 +272,14 @@ func TestPushRoundTrip(t *testing.T) {
 	for _, s := range got {
 		switch s.labels {
 		case `{__name__="up", instance="a:9100", job="node"}`:
-			require.Equal(t, []point{{T: 1000, V: 1}, {T: 2000, V: 0}, {T: 3000, V: -2.5}}, s.points)
+			require.Equal(t, []point{{T: 1000, ST: 500, V: 1}, {T: 2000, ST: 500, V: 0}, {T: 3000, ST: 2500, V: -2.5}}, s.points)
+		case `{__name__="latency", job="api"}`:
+			require.Len(t, s.points, 2)
+			require.Equal(t, []int64{-100, 0}, []int64{s.points[0].ST, s.points[1].ST})
 		case `{__name__="queue", job="api"}`:
 			require.Len(t, s.points, 1)
 			require.Equal(t, fh.Sum, s.points[0].FH.Sum)
+			require.Equal(t, int64(999), s.points[0].ST)
 		}
 	}
 
@@ -381,6 +395,7 @@ func TestUnreachableIngesterIsUnavailable(t *testing.T) {
 
 type point struct {
 	T  int64
+	ST int64
 	V  float64
 	H  *histogram.Histogram
 	FH *histogram.FloatHistogram
@@ -402,13 +417,13 @@ func collect(t testing.TB, ss storage.SeriesSet) []series {
 			switch vt {
 			case chunkenc.ValFloat:
 				t, v := it.At()
-				s.points = append(s.points, point{T: t, V: v})
+				s.points = append(s.points, point{T: t, ST: it.AtST(), V: v})
 			case chunkenc.ValHistogram:
 				t, h := it.AtHistogram(nil)
-				s.points = append(s.points, point{T: t, H: h})
+				s.points = append(s.points, point{T: t, ST: it.AtST(), H: h})
 			case chunkenc.ValFloatHistogram:
 				t, h := it.AtFloatHistogram(nil)
-				s.points = append(s.points, point{T: t, FH: h})
+				s.points = append(s.points, point{T: t, ST: it.AtST(), FH: h})
 			}
 		}
 		require.NoError(t, it.Err())

@@ -16,7 +16,8 @@ const fieldTenant protowire.Number = 15
 // ---- Push ----
 
 // appendPushRequest encodes req as a remote-write 1.0 WriteRequest with the
-// tenant in field 15 and each series' created timestamp in TimeSeries field 15.
+// tenant in field 15 and start timestamps where remote write 2.0 has them
+// (Sample field 3, Histogram field 17).
 func appendPushRequest(b []byte, tenant string, req *PushRequest) []byte {
 	b = appendStringField(b, fieldTenant, tenant)
 	for i := range req.Series {
@@ -41,6 +42,7 @@ func AppendSeriesMessage(b []byte, s *Series) []byte {
 		b, m = beginMsg(b, 2)
 		b = appendDoubleField(b, 1, smp.V)
 		b = appendInt64Field(b, 2, smp.T)
+		b = appendInt64Field(b, 3, smp.ST)
 		b = endMsg(b, m)
 	}
 	for _, e := range s.Exemplars {
@@ -57,7 +59,6 @@ func AppendSeriesMessage(b []byte, s *Series) []byte {
 		b = appendHistogram(b, &s.Histograms[j])
 		b = endMsg(b, m)
 	}
-	b = appendInt64Field(b, 15, s.CreatedTimestamp)
 	b = endMsg(b, ms)
 	return b
 }
@@ -165,6 +166,7 @@ func appendHistogram(b []byte, h *Histogram) []byte {
 	b = appendVarintField(b, 14, uint64(hint))
 	b = appendInt64Field(b, 15, h.T)
 	b = appendPackedDoubles(b, 16, custom)
+	b = appendInt64Field(b, 17, h.ST)
 	return b
 }
 
@@ -252,6 +254,8 @@ func decodeHistogram(b []byte, h *Histogram) error {
 			h.T = f.int64()
 		case 16:
 			ih.CustomValues, err = appendDoubles(ih.CustomValues, &f)
+		case 17:
+			h.ST = f.int64()
 		}
 		if err != nil {
 			return err
@@ -306,12 +310,17 @@ func decodePushRequest(b []byte, req *PushRequest, sb *labels.ScratchBuilder) (s
 
 // decodeSeries decodes a TimeSeries into s, whose slices are empty but may
 // have capacity from an earlier request.
+//
+// TimeSeries field 15, a series-wide created timestamp sent by distributors
+// older than per-sample start timestamps, is skipped: it was only the first
+// start timestamp of the request, wrong for every later sample of a delta
+// series, and ingesters of that time never stored it either.
 func decodeSeries(b []byte, s *Series, sb *labels.ScratchBuilder) error {
 	var (
 		f   field
 		err error
 	)
-	s.Samples, s.Histograms, s.Exemplars, s.CreatedTimestamp = s.Samples[:0], s.Histograms[:0], s.Exemplars[:0], 0
+	s.Samples, s.Histograms, s.Exemplars = s.Samples[:0], s.Histograms[:0], s.Exemplars[:0]
 	sb.Reset()
 	for len(b) > 0 {
 		if b, err = nextField(b, &f); err != nil {
@@ -334,6 +343,8 @@ func decodeSeries(b []byte, s *Series, sb *labels.ScratchBuilder) error {
 					smp.V = g.float()
 				case 2:
 					smp.T = g.int64()
+				case 3:
+					smp.ST = g.int64()
 				}
 			}
 			s.Samples = append(s.Samples, smp)
@@ -349,8 +360,6 @@ func decodeSeries(b []byte, s *Series, sb *labels.ScratchBuilder) error {
 				return err
 			}
 			s.Histograms = append(s.Histograms, h)
-		case f.num == 15 && f.isVarint():
-			s.CreatedTimestamp = f.int64()
 		}
 	}
 	s.Labels = sb.Labels()

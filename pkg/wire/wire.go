@@ -12,6 +12,11 @@ import (
 type Sample struct {
 	T int64   // milliseconds since epoch
 	V float64 // value
+	// ST is the sample's start timestamp in milliseconds (remote write 2.0
+	// start_timestamp): when the counter or delta that V measures started
+	// accumulating. 0 means unknown, as in remote write; PromQL then falls
+	// back to counter-reset detection and extrapolation.
+	ST int64
 }
 
 // Histogram is one native histogram sample: exactly one of H and FH is set.
@@ -19,6 +24,7 @@ type Histogram struct {
 	T  int64
 	H  *histogram.Histogram
 	FH *histogram.FloatHistogram
+	ST int64 // start timestamp in milliseconds, as Sample.ST; 0 is unknown
 }
 
 // Exemplar is one exemplar attached to a series.
@@ -35,8 +41,6 @@ type Series struct {
 	Samples    []Sample
 	Histograms []Histogram
 	Exemplars  []Exemplar
-	// CreatedTimestamp is the remote-write 2.0 start timestamp (0 = unknown).
-	CreatedTimestamp int64
 }
 
 // MetricType mirrors the remote-write metric type names ("counter", "gauge",
@@ -67,7 +71,6 @@ func (r *PushRequest) Reset() {
 		s.Samples = s.Samples[:0]
 		s.Histograms = s.Histograms[:0]
 		s.Exemplars = s.Exemplars[:0]
-		s.CreatedTimestamp = 0
 	}
 	r.Series = r.Series[:0]
 	r.Metadata = r.Metadata[:0]
