@@ -14,7 +14,8 @@ import (
 // store-gateway's own under -data.dir); ShardFilter is set by the app from
 // the store-gateway ring.
 type Config struct {
-	// Dir holds the blocks loaded from the bucket, as <Dir>/<tenant>/<ULID>/.
+	// Dir holds the index headers of the blocks loaded from the bucket, as
+	// <Dir>/<tenant>/<ULID>/.
 	// Everything in it is a cache: it is cleaned at New and may be lost.
 	Dir string `yaml:"-"`
 	// SyncInterval is how often each known tenant's block list is re-read
@@ -25,12 +26,12 @@ type Config struct {
 	// this is no longer queried (the compactor's replacement is visible by
 	// then). It must be shorter than the compactor's deletion delay.
 	IgnoreDeletionMarksDelay time.Duration `yaml:"ignore_deletion_marks_delay"`
-	// MaxConcurrentLoads bounds the blocks downloaded and opened at once.
+	// MaxConcurrentLoads bounds the blocks loaded (index header read) at once.
 	MaxConcurrentLoads int `yaml:"max_concurrent_loads"`
 	// IdleTimeout unloads a block that no query used for this long.
 	IdleTimeout time.Duration `yaml:"block_idle_timeout"`
-	// MaxLoadedBlocks and MaxLoadedBytes bound the cache of loaded blocks
-	// (count, and bytes on local disk); the least recently used blocks that
+	// MaxLoadedBlocks and MaxLoadedBytes bound the loaded blocks (count,
+	// and bytes of index headers on local disk); the least recently used blocks that
 	// no query holds are unloaded first. 0 means no bound.
 	MaxLoadedBlocks int   `yaml:"max_loaded_blocks"`
 	MaxLoadedBytes  int64 `yaml:"max_loaded_bytes"`
@@ -40,8 +41,9 @@ type Config struct {
 	// that is not owned is never loaded nor queried here.
 	ShardFilter func(tenant string, id ulid.ULID) bool `yaml:"-"`
 
-	// Cache keeps block objects read from the bucket in memory or memcached
-	// (the app wraps the store-gateway's bucket with it).
+	// Cache keeps the ranges of block objects read from the bucket
+	// (postings, series, chunks, index headers) in memory or memcached (the
+	// app wraps the store-gateway's bucket with it).
 	Cache bucket.CacheConfig `yaml:"cache"`
 }
 
@@ -49,11 +51,11 @@ type Config struct {
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.DurationVar(&c.SyncInterval, "store-gateway.sync-interval", 15*time.Minute, "How often the store-gateway re-reads the block list (bucket index) of each tenant it serves and unloads blocks that are gone or no longer owned.")
 	f.DurationVar(&c.IgnoreDeletionMarksDelay, "store-gateway.ignore-deletion-marks-delay", time.Hour, "A block marked for deletion longer ago than this is no longer queried. Must be shorter than the compactor's deletion delay.")
-	f.IntVar(&c.MaxConcurrentLoads, "store-gateway.max-concurrent-loads", 4, "How many blocks are downloaded from the bucket and opened at once.")
-	f.DurationVar(&c.IdleTimeout, "store-gateway.block-idle-timeout", time.Hour, "A loaded block that no query used for this long is unloaded (its local copy deleted).")
+	f.IntVar(&c.MaxConcurrentLoads, "store-gateway.max-concurrent-loads", 4, "How many blocks are loaded (their index header read from the bucket) at once.")
+	f.DurationVar(&c.IdleTimeout, "store-gateway.block-idle-timeout", time.Hour, "A loaded block that no query used for this long is unloaded (its index header deleted from local disk).")
 	f.IntVar(&c.MaxLoadedBlocks, "store-gateway.max-loaded-blocks", 0, "Most blocks kept loaded at once; the least recently used idle block is unloaded first. 0 means no limit.")
 	c.Cache.RegisterFlagsWithPrefix(f, "store-gateway.cache.")
-	f.Int64Var(&c.MaxLoadedBytes, "store-gateway.max-loaded-bytes", 0, "Most bytes of loaded blocks kept on local disk; the least recently used idle block is unloaded first. Blocks in use are never unloaded, so this is a soft limit. 0 means no limit.")
+	f.Int64Var(&c.MaxLoadedBytes, "store-gateway.max-loaded-bytes", 0, "Most bytes of index headers of loaded blocks kept on local disk; the least recently used idle block is unloaded first. Blocks in use are never unloaded, so this is a soft limit. 0 means no limit.")
 }
 
 // Validate reports settings that cannot work.

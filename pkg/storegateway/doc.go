@@ -22,31 +22,52 @@
 // from the store-gateway ring with RingShardFilter (owner = the instances
 // the ring gives for BlockToken(tenant, id) under RingOp, RF of them).
 //
-// # Lazy loading and caching
+// # Lazy loading, index headers and caching
 //
-// Nothing is loaded at start. The first query that needs a block downloads
-// its meta.json, index, tombstones and chunks to <dir>/<tenant>/<ULID>/
-// (through a temporary directory, renamed once complete), opens it with
-// tsdb.OpenBlock and keeps it open; later queries read it from local disk
-// (mmapped by the TSDB). Queries of one block wait for a single load; at
-// most -store-gateway.max-concurrent-loads blocks load at once. The whole
-// block is downloaded (no GetRange of chunks): simple and correct, at the
-// cost of local disk for the chunks of the blocks in use.
+// Nothing is loaded at start. The first query that needs a block loads it
+// (openRemoteBlock): meta.json, the tombstones, the sizes of the
+// chunk segment files, and the block's index header, written to
+// <dir>/<tenant>/<ULID>/index-header and mmapped. The index header is the
+// index's TOC, symbols and postings offset table (two range reads of the
+// index): what every query of the block needs, and a small part of the
+// index. A query then reads from the bucket, by range, only what it
+// touches:
 //
-// The loaded blocks are the cache: a query holds a reference on each block
-// it reads until its querier is closed, and only blocks without references
-// are unloaded (closed, and their directory deleted): after
-// -store-gateway.block-idle-timeout without use, when they are gone from the
-// tenant's index or no longer owned (checked every sync interval), and the
-// least recently used first when more than -store-gateway.max-loaded-blocks
-// blocks or -store-gateway.max-loaded-bytes bytes are loaded (soft bounds:
-// blocks in use stay). There is no postings or series cache beyond the
-// TSDB's own index reader and the page cache. Metrics:
+//   - the postings lists of its matchers, at the offsets the header gives
+//     (lists close to each other, as for a regular expression, in one
+//     read);
+//   - the series entries of the postings, and the chunks of those series,
+//     with a read-ahead that doubles while reads go forward (16 KiB up to
+//     1 MiB): a query of many series reads them in few big ranges, a query
+//     of a few series little more than it needs.
+//
+// The bucket the store-gateway is given is wrapped by the app with the
+// caching bucket of pkg/bucket (-store-gateway.cache.*: in memory or
+// memcached), which caches range reads in aligned 16 KiB pieces: it is
+// the postings, series and chunks cache (and holds the index header's
+// ranges, meta.json and the tombstones, so a block loads again without
+// reading the bucket). weft_storegateway_bucket_reads_total and
+// _bucket_read_bytes_total count the reads by section (index-header,
+// postings, series, chunks, meta); weft_bucket_cache_* count the cache's
+// hits.
+//
+// A query holds a reference on each block it reads until its querier is
+// closed, and only blocks without references are unloaded (header closed,
+// directory deleted): after -store-gateway.block-idle-timeout without use,
+// when they are gone from the tenant's index or no longer owned (checked
+// every sync interval), and the least recently used first when more than
+// -store-gateway.max-loaded-blocks blocks or -store-gateway.max-loaded-bytes
+// bytes of headers are loaded (soft bounds: blocks in use stay). Metrics:
 // weft_storegateway_blocks_loaded, _blocks_loaded_bytes,
 // _block_loads_total, _block_load_failures_total,
 // _block_load_duration_seconds, _block_unloads_total{reason},
 // _block_cache_hits_total, _block_cache_misses_total,
 // _queried_blocks_total, _tenant_syncs_total, _sync_failures_total.
+//
+// Blocks with tombstones (series deleted but not yet compacted away) are
+// queried with the TSDB's trimming disabled and the samples clipped to the
+// range here: Prometheus' trimming panics on some ranges of such blocks
+// (see untrimmedQuerier).
 //
 // # Consistency check
 //

@@ -17,6 +17,9 @@ type metrics struct {
 	syncFailures   prometheus.Counter
 	queriedBlocks  prometheus.Counter
 	tenantsRefresh prometheus.Counter
+
+	bucketReads     *prometheus.CounterVec
+	bucketReadBytes *prometheus.CounterVec
 }
 
 // Unload reasons (label "reason" of weft_storegateway_block_unloads_total).
@@ -30,13 +33,13 @@ const (
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
 	return &metrics{
-		blocksLoaded: f.NewGauge(prometheus.GaugeOpts{Name: "weft_storegateway_blocks_loaded", Help: "Blocks loaded (downloaded and open) in the store-gateway."}),
-		bytesLoaded:  f.NewGauge(prometheus.GaugeOpts{Name: "weft_storegateway_blocks_loaded_bytes", Help: "Bytes on local disk of the blocks loaded in the store-gateway."}),
+		blocksLoaded: f.NewGauge(prometheus.GaugeOpts{Name: "weft_storegateway_blocks_loaded", Help: "Blocks loaded (index header on local disk) in the store-gateway."}),
+		bytesLoaded:  f.NewGauge(prometheus.GaugeOpts{Name: "weft_storegateway_blocks_loaded_bytes", Help: "Bytes on local disk of the index headers of the blocks loaded in the store-gateway."}),
 		loads:        f.NewCounter(prometheus.CounterOpts{Name: "weft_storegateway_block_loads_total", Help: "Blocks loaded from the bucket, successfully or not."}),
 		loadFailures: f.NewCounter(prometheus.CounterOpts{Name: "weft_storegateway_block_load_failures_total", Help: "Block loads that failed."}),
 		loadDuration: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "weft_storegateway_block_load_duration_seconds",
-			Help:    "Time to download and open a block.",
+			Help:    "Time to load a block (meta.json, tombstones, index header).",
 			Buckets: prometheus.ExponentialBuckets(0.01, 4, 8),
 		}),
 		unloads:        f.NewCounterVec(prometheus.CounterOpts{Name: "weft_storegateway_block_unloads_total", Help: "Blocks unloaded, by reason (idle, evicted, gone, shutdown)."}, []string{"reason"}),
@@ -45,5 +48,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		syncFailures:   f.NewCounter(prometheus.CounterOpts{Name: "weft_storegateway_sync_failures_total", Help: "Failed re-reads of a tenant's block list by the sync loop."}),
 		queriedBlocks:  f.NewCounter(prometheus.CounterOpts{Name: "weft_storegateway_queried_blocks_total", Help: "Blocks read by queries (one per block per querier)."}),
 		tenantsRefresh: f.NewCounter(prometheus.CounterOpts{Name: "weft_storegateway_tenant_syncs_total", Help: "Re-reads of a tenant's block list by the sync loop."}),
+
+		bucketReads:     f.NewCounterVec(prometheus.CounterOpts{Name: "weft_storegateway_bucket_reads_total", Help: "Reads of block objects from the bucket (through its cache, when one is configured), by section of the block (index-header, postings, series, chunks, meta)."}, []string{"section"}),
+		bucketReadBytes: f.NewCounterVec(prometheus.CounterOpts{Name: "weft_storegateway_bucket_read_bytes_total", Help: "Bytes of block objects read from the bucket (through its cache, when one is configured), by section of the block."}, []string{"section"}),
 	}
 }

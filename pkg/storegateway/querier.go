@@ -249,12 +249,15 @@ func (q *blockQuerier) get(ctx context.Context) (storage.Querier, string, error)
 	}
 	qs := make([]storage.Querier, 0, len(q.entries))
 	for _, e := range q.entries {
-		bq, err := tsdb.NewBlockQuerier(e.block, q.mint, q.maxt)
+		bq, err := tsdb.NewBlockQuerier(e.block.view(ctx), q.mint, q.maxt)
 		if err != nil {
 			for _, x := range qs {
 				_ = x.Close()
 			}
 			return nil, "", err
+		}
+		if e.block.hasTombstones() {
+			bq = untrimmedQuerier{bq, q.mint, q.maxt}
 		}
 		qs = append(qs, bq)
 	}
@@ -317,12 +320,15 @@ func (q *blockChunkQuerier) get(ctx context.Context) (storage.ChunkQuerier, stri
 	}
 	qs := make([]storage.ChunkQuerier, 0, len(q.entries))
 	for _, e := range q.entries {
-		bq, err := tsdb.NewBlockChunkQuerier(e.block, q.mint, q.maxt)
+		bq, err := tsdb.NewBlockChunkQuerier(e.block.view(ctx), q.mint, q.maxt)
 		if err != nil {
 			for _, x := range qs {
 				_ = x.Close()
 			}
 			return nil, "", err
+		}
+		if e.block.hasTombstones() {
+			bq = untrimmedChunkQuerier{bq, q.mint, q.maxt}
 		}
 		qs = append(qs, bq)
 	}

@@ -4,18 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"path"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/prometheus/tsdb"
 	"github.com/thanos-io/objstore"
 
 	"github.com/weft-io/weft/pkg/bucketindex"
@@ -67,7 +63,7 @@ type blockKey struct {
 type blockEntry struct {
 	key   blockKey
 	ready chan struct{} // closed when the load ended; block or err is set then
-	block *tsdb.Block
+	block *remoteBlock
 	err   error
 	size  int64
 
@@ -109,7 +105,7 @@ func New(cfg Config, bkt objstore.Bucket, reg prometheus.Registerer, logger *slo
 	return s, nil
 }
 
-// cleanDir removes the block directories (and partial downloads) of a
+// cleanDir removes the block directories (and partial loads) of a
 // previous run: entries of <dir>/<tenant>/ whose name starts with a ULID.
 // Nothing else is touched, in case dir was set to a shared directory.
 func cleanDir(dir string) error {
@@ -364,24 +360,24 @@ func (s *StoreGateway) release(e *blockEntry) {
 	_ = s.runAll(toClose)
 }
 
-// load downloads and opens a block, in its own goroutine so that a query
+// load loads a block (openRemoteBlock), in its own goroutine so that a query
 // that gives up does not abort a load that others wait for; Close aborts
 // it.
 func (s *StoreGateway) load(e *blockEntry) {
 	defer s.wg.Done()
 	var (
-		block *tsdb.Block
+		block *remoteBlock
 		err   error
 	)
 	select {
 	case s.loads <- struct{}{}:
 		start := time.Now()
-		block, err = s.download(s.ctx, e.key)
+		block, err = openRemoteBlock(s.ctx, s.bkt, s.m, e.key.tenant, e.key.id, s.blockDir(e.key))
 		<-s.loads
 		s.m.loads.Inc()
 		s.m.loadDuration.Observe(time.Since(start).Seconds())
 		if err == nil {
-			s.logger.Debug("loaded block", "tenant", e.key.tenant, "block", e.key.id.String(), "bytes", block.Size(), "duration", time.Since(start))
+			s.logger.Debug("loaded block", "tenant", e.key.tenant, "block", e.key.id.String(), "header_bytes", block.localBytes(), "duration", time.Since(start))
 		}
 	case <-s.ctx.Done():
 		err = errClosed
@@ -394,6 +390,7 @@ func (s *StoreGateway) load(e *blockEntry) {
 		err = errClosed
 	}
 	if err != nil {
+		_ = os.RemoveAll(s.blockDir(e.key))
 		if !errors.Is(err, errClosed) {
 			s.m.loadFailures.Inc()
 			s.logger.Warn("cannot load block", "tenant", e.key.tenant, "block", e.key.id.String(), "err", err)
@@ -405,7 +402,7 @@ func (s *StoreGateway) load(e *blockEntry) {
 			delete(s.blocks, e.key)
 		}
 	} else {
-		e.block, e.size = block, block.Size()
+		e.block, e.size = block, block.localBytes()
 		e.lastUsed = s.now()
 		s.loaded++
 		s.bytes += e.size
@@ -416,81 +413,6 @@ func (s *StoreGateway) load(e *blockEntry) {
 	s.mu.Unlock()
 	close(e.ready)
 	_ = s.runAll(toClose)
-}
-
-// download copies a block's meta.json, index, tombstones and chunks to a
-// temporary directory, moves it to <dir>/<tenant>/<ULID> and opens it.
-func (s *StoreGateway) download(ctx context.Context, k blockKey) (*tsdb.Block, error) {
-	dir := s.blockDir(k)
-	s.mu.Lock()
-	s.seq++
-	tmp := fmt.Sprintf("%s.tmp-%d", dir, s.seq)
-	s.mu.Unlock()
-	defer os.RemoveAll(tmp)
-	prefix := bucketindex.BlockPath(k.tenant, k.id) + "/"
-	var names []string
-	err := s.bkt.Iter(ctx, prefix, func(name string) error {
-		rel := strings.TrimPrefix(name, prefix)
-		switch {
-		case rel == bucketindex.MetaName, rel == "index", rel == "tombstones",
-			strings.HasPrefix(rel, "chunks/") && !strings.HasSuffix(rel, "/"):
-			names = append(names, rel)
-		}
-		return nil
-	}, objstore.WithRecursiveIter())
-	if err != nil {
-		return nil, fmt.Errorf("cannot list block files: %w", err)
-	}
-	var hasMeta, hasIndex bool
-	for _, rel := range names {
-		hasMeta = hasMeta || rel == bucketindex.MetaName
-		hasIndex = hasIndex || rel == "index"
-	}
-	if !hasMeta || !hasIndex {
-		return nil, errors.New("the block is incomplete in the bucket (no meta.json or index)")
-	}
-	if err := os.MkdirAll(filepath.Join(tmp, "chunks"), 0o755); err != nil {
-		return nil, err
-	}
-	for _, rel := range names {
-		if err := s.downloadFile(ctx, prefix+rel, filepath.Join(tmp, filepath.FromSlash(rel))); err != nil {
-			return nil, err
-		}
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return nil, err
-	}
-	b, err := tsdb.OpenBlock(s.logger, dir, nil, nil)
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("cannot open block: %w", err)
-	}
-	if b.Meta().ULID != k.id {
-		_ = b.Close()
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("meta.json names block %s", b.Meta().ULID)
-	}
-	return b, nil
-}
-
-func (s *StoreGateway) downloadFile(ctx context.Context, name, dst string) error {
-	r, err := s.bkt.Get(ctx, name)
-	if err != nil {
-		return fmt.Errorf("cannot download %s: %w", path.Base(name), err)
-	}
-	defer r.Close()
-	f, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("cannot download %s: %w", path.Base(name), err)
-	}
-	return f.Close()
 }
 
 // Loaded returns the blocks of the tenant that are loaded now.
