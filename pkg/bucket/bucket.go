@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/thanos-io/objstore"
 	"github.com/thanos-io/objstore/providers/azure"
-	"github.com/thanos-io/objstore/providers/filesystem"
 	"github.com/thanos-io/objstore/providers/gcs"
 	"github.com/thanos-io/objstore/providers/s3"
 	"github.com/thanos-io/objstore/providers/swift"
@@ -242,6 +241,8 @@ func (c Config) Redacted() Config {
 // New opens the configured bucket. The result is instrumented with
 // objstore's metrics under the "weft_" prefix (one observation per
 // attempt) and retries failed operations as WithRetries describes.
+// Uploads to the filesystem backend are atomic (a temporary file renamed
+// into place), as they are on object stores.
 // Swift and Azure contact the service (to authenticate, and to create the
 // container when missing) before New returns.
 func New(c Config, component string, reg prometheus.Registerer, logger *slog.Logger) (objstore.InstrumentedBucket, error) {
@@ -265,7 +266,7 @@ func newProvider(ctx context.Context, c Config, component string, logger *slog.L
 	kit := logutil.GoKit(logger)
 	switch c.Backend {
 	case Filesystem:
-		return filesystem.NewBucket(c.Filesystem.Dir)
+		return newFilesystemBucket(c.Filesystem.Dir)
 	case S3:
 		cfg := s3.DefaultConfig
 		cfg.Endpoint = c.S3.Endpoint

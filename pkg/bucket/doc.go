@@ -1,8 +1,9 @@
 // Package bucket configures the object storage bucket that holds every
 // tenant's blocks, using thanos-io/objstore for the backends (filesystem,
 // S3, GCS, Azure, Swift), and adds what weft needs on top of them: an
-// optional prefix, metrics and retries with backoff (WithRetries). It owns
-// the bucket layout: <tenant>/<block ULID>/... plus per-tenant prefixes.
+// optional prefix, metrics, retries with backoff (WithRetries) and atomic
+// uploads on the filesystem backend. It owns the bucket layout:
+// <tenant>/<block ULID>/... plus per-tenant prefixes.
 //
 // It imports only objstore, client_golang and pkg/logutil; components
 // take the objstore.Bucket it returns.

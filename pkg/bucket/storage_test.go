@@ -28,8 +28,8 @@ type openFunc func(t *testing.T) (objstore.Bucket, *prometheus.Registry)
 // suiteOptions say what differs between backends.
 type suiteOptions struct {
 	// atomicUploads: concurrent uploads of one name leave one of them
-	// whole. True of S3; objstore's filesystem bucket writes in place, so
-	// concurrent writers (or a reader during a write) can see a mix.
+	// whole. True of S3, and of weft's filesystem bucket (objstore's own
+	// writes in place, so concurrent writers could leave a mix).
 	atomicUploads bool
 }
 
@@ -38,7 +38,7 @@ func TestStorageFilesystem(t *testing.T) {
 		c := defaultConfig(t)
 		c.Filesystem.Dir = t.TempDir()
 		return openBucket(t, c)
-	}, suiteOptions{})
+	}, suiteOptions{atomicUploads: true})
 }
 
 func TestStorageS3(t *testing.T) {
@@ -66,7 +66,7 @@ func TestStoragePrefix(t *testing.T) {
 		require.NoError(t, err, "object not under the prefix")
 		require.NoError(t, b.Delete(context.Background(), "probe"))
 		return b, reg
-	}, suiteOptions{})
+	}, suiteOptions{atomicUploads: true})
 }
 
 func openBucket(t *testing.T, c Config) (objstore.Bucket, *prometheus.Registry) {
