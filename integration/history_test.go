@@ -641,9 +641,9 @@ func readBlockMeta(bucket, tenant, id string) (blockMetaJSON, error) {
 	return m, nil
 }
 
-// readTenantBlocksRetry is readTenantBlocks, retried a few times: the
-// filesystem bucket writes objects in place, so a read can catch the
-// bucket index half written (an EOF).
+// readTenantBlocksRetry is readTenantBlocks, retried a few times: it
+// reads the bucket index and the blocks' meta.json while the compactor
+// replaces and deletes them, so a block listed may be gone when read.
 func readTenantBlocksRetry(bucket, tenant string) (tenantBlocks, error) {
 	var err error
 	for i := 0; i < 20; i++ {
