@@ -2,18 +2,16 @@ package integration
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"os/user"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/weft-io/weft/internal/memcachedtest"
 )
 
 // TestStoreGatewayMemcached runs a store-gateway with its block cache in a
@@ -50,7 +48,7 @@ func TestStoreGatewayMemcached(t *testing.T) {
 		span    = 4 * time.Hour
 		perPush = 30 // rounds per push
 	)
-	mc := startMemcached(t)
+	mc := memcachedtest.Start(t)
 	began := time.Now()
 	ctx := testContext(t, 4*time.Minute)
 	phase := func(format string, args ...any) {
@@ -77,7 +75,7 @@ func TestStoreGatewayMemcached(t *testing.T) {
 	sg := c.start("store-gateway", "store-gateway",
 		"-store-gateway.ring.instance-id=sg-1",
 		"-store-gateway.cache.backend=memcached",
-		"-store-gateway.cache.memcached.addresses="+mc.addr,
+		"-store-gateway.cache.memcached.addresses="+mc.Addr,
 		// A busy test machine must not turn hits into misses (timeouts
 		// are misses) or drop the writes.
 		"-store-gateway.cache.memcached.timeout=5s",
@@ -93,7 +91,7 @@ func TestStoreGatewayMemcached(t *testing.T) {
 	)
 	waitRing(t, 30*time.Second, "the ingester ACTIVE", allActive("ing-1"), iq)
 	waitSGActive(ctx, t, sg)
-	phase("memcached at %s; store-gateway and distributor,ingester,querier up, bucket %s", mc.addr, c.bucket)
+	phase("memcached at %s; store-gateway and distributor,ingester,querier up, bucket %s", mc.Addr, c.bucket)
 
 	cl := iq.Client(tenant)
 	for r := 0; r < nRounds; r += perPush {
@@ -119,15 +117,15 @@ func TestStoreGatewayMemcached(t *testing.T) {
 
 	// First query: the store-gateway reads the blocks through the cache
 	// and stores what it read in memcached (asynchronously).
-	s0 := mc.stats(t)
+	s0 := memcachedStats(t, mc)
 	query("the first query")
 	eventually(t, 10*time.Second, 100*time.Millisecond, "memcached holds what the store-gateway read", func() error {
-		if s := mc.stats(t); s["curr_items"] <= s0["curr_items"] {
+		if s := memcachedStats(t, mc); s["curr_items"] <= s0["curr_items"] {
 			return fmt.Errorf("memcached has %d items, %d before the query", s["curr_items"], s0["curr_items"])
 		}
 		return nil
 	})
-	s1 := mc.stats(t)
+	s1 := memcachedStats(t, mc)
 	c1 := cacheCounters(ctx, t, sg)
 	phase("first query exact; memcached: %d items, %d bytes; store-gateway: %s", s1["curr_items"], s1["bytes"], c1)
 	if c1.requests == 0 {
@@ -137,13 +135,13 @@ func TestStoreGatewayMemcached(t *testing.T) {
 	// Second query: same answer, and hits.
 	query("the second query")
 	eventually(t, 10*time.Second, 100*time.Millisecond, "cache hits after the second query", func() error {
-		s, cc := mc.stats(t), cacheCounters(ctx, t, sg)
+		s, cc := memcachedStats(t, mc), cacheCounters(ctx, t, sg)
 		if cc.hits <= c1.hits || s["get_hits"] <= s1["get_hits"] {
 			return fmt.Errorf("store-gateway: %s (%v hits before); memcached get_hits %d (%d before)", cc, c1.hits, s["get_hits"], s1["get_hits"])
 		}
 		return nil
 	})
-	s2 := mc.stats(t)
+	s2 := memcachedStats(t, mc)
 	c2 := cacheCounters(ctx, t, sg)
 	phase("second query exact; store-gateway: %s; memcached get_hits %d -> %d", c2, s1["get_hits"], s2["get_hits"])
 
@@ -155,7 +153,7 @@ func TestStoreGatewayMemcached(t *testing.T) {
 	sg.Restart()
 	waitSGActive(ctx, t, sg)
 	c3a := cacheCounters(ctx, t, sg)
-	s3a := mc.stats(t)
+	s3a := memcachedStats(t, mc)
 	phase("store-gateway restarted with an empty data directory; its cache counters: %s", c3a)
 	// The querier's connection to the store-gateway comes back within
 	// its reconnect backoff (at most a second): until then a query fails.
@@ -167,7 +165,7 @@ func TestStoreGatewayMemcached(t *testing.T) {
 		return nil
 	})
 	c3 := cacheCounters(ctx, t, sg)
-	s3 := mc.stats(t)
+	s3 := memcachedStats(t, mc)
 	if c3.hits <= c3a.hits || c3.servedBytes == 0 {
 		t.Errorf("the fresh store-gateway answered without cache hits: %s (before the query: %s)", c3, c3a)
 	}
@@ -236,81 +234,10 @@ func cacheCounters(ctx context.Context, t *testing.T, w *weftProcess) cacheStats
 	return c
 }
 
-// memcachedBinary is the memcached server the test runs (Debian package
-// "memcached").
-const memcachedBinary = "/usr/bin/memcached"
-
-// memcachedServer is a memcached process on a loopback port.
-type memcachedServer struct {
-	addr string
-	once sync.Once
-	cmd  *exec.Cmd
-}
-
-// startMemcached starts memcached for the test and kills it at cleanup.
-// When it is not installed the test fails under CI (env CI set) and is
-// skipped otherwise.
-func startMemcached(t *testing.T) *memcachedServer {
-	t.Helper()
-	bin := memcachedBinary
-	if _, err := os.Stat(bin); err != nil {
-		p, lerr := exec.LookPath("memcached")
-		if lerr != nil {
-			msg := fmt.Sprintf("memcached is not installed (%s): install the Debian package memcached (scripts/test.sh does)", bin)
-			if os.Getenv("CI") != "" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-		bin = p
-	}
-	args := []string{"-l", "127.0.0.1", "-m", "64", "-U", "0"}
-	if u, err := user.Current(); err == nil {
-		args = append(args, "-u", u.Username) // memcached refuses to run as root without -u
-	}
-	// A free port can be taken by someone else between our probe and the
-	// server's bind; try a few.
-	for range 3 {
-		addr := freeAddr(t)
-		_, port, _ := net.SplitHostPort(addr)
-		cmd := exec.Command(bin, append(args, "-p", port)...)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("cannot start memcached: %v", err)
-		}
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		m := &memcachedServer{addr: addr, cmd: cmd}
-		t.Cleanup(func() { m.kill(); <-done })
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			select {
-			case <-done:
-				t.Logf("memcached exited: %s", out.String())
-			default:
-				if c, err := net.Dial("tcp", addr); err == nil {
-					_ = c.Close()
-					return m
-				}
-				continue
-			}
-			break
-		}
-		m.kill()
-	}
-	t.Fatal("cannot start memcached")
-	return nil
-}
-
-// kill stops the server at once; it is safe to call twice.
-func (m *memcachedServer) kill() {
-	m.once.Do(func() { _ = m.cmd.Process.Kill() })
-}
-
 // stats returns the integer counters of memcached's "stats" command.
-func (m *memcachedServer) stats(t *testing.T) map[string]int64 {
+func memcachedStats(t *testing.T, m *memcachedtest.Server) map[string]int64 {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", m.addr, 5*time.Second)
+	c, err := net.DialTimeout("tcp", m.Addr, 5*time.Second)
 	if err != nil {
 		t.Fatalf("cannot connect to memcached: %v", err)
 	}

@@ -7,10 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
-	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -26,6 +22,8 @@ import (
 	"github.com/thanos-io/objstore"
 	"github.com/thanos-io/objstore/providers/filesystem"
 	"gopkg.in/yaml.v3"
+
+	"github.com/weft-io/weft/internal/memcachedtest"
 )
 
 // countingBucket counts the reads that reach the bucket it wraps.
@@ -66,75 +64,6 @@ func newCountingBucket(t *testing.T) *countingBucket {
 	return &countingBucket{Bucket: fs}
 }
 
-// memcachedBinary is the memcached server the tests run (Debian package
-// "memcached").
-const memcachedBinary = "/usr/bin/memcached"
-
-// memcachedServer is a memcached process on a loopback port.
-type memcachedServer struct {
-	addr string
-	once sync.Once
-	cmd  *exec.Cmd
-}
-
-// startMemcached starts memcached for the test and kills it at cleanup.
-// When it is not installed the test fails under CI (env CI set) and is
-// skipped otherwise.
-func startMemcached(t *testing.T) *memcachedServer {
-	t.Helper()
-	bin := memcachedBinary
-	if _, err := os.Stat(bin); err != nil {
-		p, lerr := exec.LookPath("memcached")
-		if lerr != nil {
-			msg := fmt.Sprintf("memcached is not installed (%s): install the Debian package memcached (or run .ci/run)", bin)
-			if os.Getenv("CI") != "" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-		bin = p
-	}
-	args := []string{"-l", "127.0.0.1", "-m", "64", "-U", "0"}
-	if u, err := user.Current(); err == nil {
-		args = append(args, "-u", u.Username) // memcached refuses to run as root without -u
-	}
-	// A free port can be taken by someone else between our probe and the
-	// server's bind; try a few.
-	for range 3 {
-		addr := freeLoopbackAddr(t)
-		_, port, _ := net.SplitHostPort(addr)
-		cmd := exec.Command(bin, append(args, "-p", port)...)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		require.NoError(t, cmd.Start())
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		m := &memcachedServer{addr: addr, cmd: cmd}
-		t.Cleanup(func() { m.kill(); <-done })
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			select {
-			case <-done:
-				t.Logf("memcached exited: %s", out.String())
-			default:
-				if c, err := net.Dial("tcp", addr); err == nil {
-					_ = c.Close()
-					return m
-				}
-				continue
-			}
-			break
-		}
-		m.kill()
-	}
-	t.Fatal("cannot start memcached")
-	return nil
-}
-
-// kill stops the server at once; it is safe to call twice.
-func (m *memcachedServer) kill() {
-	m.once.Do(func() { _ = m.cmd.Process.Kill() })
-}
-
 // testCacheConfig is the flags' defaults for backend, with small items
 // and pieces so that tests cross their limits with small objects.
 func testCacheConfig(t *testing.T, backend string, addr string) CacheConfig {
@@ -157,7 +86,7 @@ type cacheFixture struct {
 	under  *countingBucket
 	bkt    objstore.Bucket
 	reg    *prometheus.Registry
-	server *memcachedServer // nil for the in-memory backend
+	server *memcachedtest.Server // nil for the in-memory backend
 	// Objects: name -> content.
 	small, big, meta, chunk string
 	objects                 map[string][]byte
@@ -168,8 +97,8 @@ func newCacheFixture(t *testing.T, backend string, tweak ...func(*CacheConfig)) 
 	f := &cacheFixture{under: newCountingBucket(t), reg: prometheus.NewRegistry(), objects: map[string][]byte{}}
 	addr := ""
 	if backend == CacheMemcached {
-		f.server = startMemcached(t)
-		addr = f.server.addr
+		f.server = memcachedtest.Start(t)
+		addr = f.server.Addr
 	}
 	cfg := testCacheConfig(t, backend, addr)
 	for _, fn := range tweak {
@@ -473,7 +402,7 @@ func TestCachingBucketSurvivesMemcachedDeath(t *testing.T) {
 		require.True(t, ok)
 	}
 	f.eventuallyCached(t, read)
-	f.server.kill()
+	f.server.Kill()
 	for range 3 {
 		before := f.under.reads()
 		read()
@@ -667,16 +596,16 @@ func TestNewCachingBucketOffReturnsTheBucket(t *testing.T) {
 }
 
 func TestCachingBucketCloseStopsTheClient(t *testing.T) {
-	m := startMemcached(t)
+	m := memcachedtest.Start(t)
 	root := prometheus.NewRegistry()
 	reg := prometheus.WrapRegistererWith(prometheus.Labels{"component": "store-gateway"}, root)
-	b, err := NewCachingBucket(newCountingBucket(t), testCacheConfig(t, CacheMemcached, m.addr), reg, nil)
+	b, err := NewCachingBucket(newCountingBucket(t), testCacheConfig(t, CacheMemcached, m.Addr), reg, nil)
 	require.NoError(t, err)
 	// A second one on the same registry is an error, not a panic; with
 	// a distinguishing label it works.
-	_, err = NewCachingBucket(newCountingBucket(t), testCacheConfig(t, CacheMemcached, m.addr), reg, nil)
+	_, err = NewCachingBucket(newCountingBucket(t), testCacheConfig(t, CacheMemcached, m.Addr), reg, nil)
 	require.ErrorContains(t, err, "one caching bucket per registerer")
-	b2, err := NewCachingBucket(newCountingBucket(t), testCacheConfig(t, CacheMemcached, m.addr),
+	b2, err := NewCachingBucket(newCountingBucket(t), testCacheConfig(t, CacheMemcached, m.Addr),
 		prometheus.WrapRegistererWith(prometheus.Labels{"component": "querier"}, root), nil)
 	require.NoError(t, err)
 	require.NoError(t, b2.Close())
