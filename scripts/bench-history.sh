@@ -7,7 +7,9 @@
 #     own compaction of the same data (a snapshot with its head);
 #   - latency of dashboard-like range queries over the whole period
 #     (weft-load query): the first pass after a restart (cold: weft's
-#     store-gateway loads blocks from the bucket) and a second pass (warm).
+#     store-gateway loads index headers from the bucket, its in-memory cache
+#     of postings, series and chunks ranges is empty) and a second pass
+#     (warm).
 #
 #   scripts/bench-history.sh SERIES DAYS STEP      e.g. 10000 7 5m
 set -euo pipefail
@@ -34,7 +36,8 @@ WEFT_FLAGS=(-auth.multitenancy-enabled=false -http.listen-address=127.0.0.1:1900
 	-ingester.max-series-per-tenant=0 -distributor.ingestion-rate-limit=0 -querier.max-samples=0
 	-ingester.out-of-order-time-window="$((DAYS + 1))d" -ingester.flush-on-shutdown
 	-compactor.consistency-delay=0s -compactor.compaction-interval=5s -compactor.cleanup-interval=5s -compactor.deletion-delay=30s
-	-store-gateway.sync-interval=5s -store-gateway.ignore-deletion-marks-delay=15s)
+	-store-gateway.sync-interval=5s -store-gateway.ignore-deletion-marks-delay=15s
+	-store-gateway.cache.backend=inmemory -store-gateway.cache.inmemory.max-size-bytes=2147483648)
 
 # --- weft ---
 "$WORK/weft" "${WEFT_FLAGS[@]}" 2>"$WORK/weft.log" &
