@@ -52,7 +52,8 @@ wait_ready http://127.0.0.1:19009/ready
 # bucket stays the same for 20s.
 prev=""; stable=0
 for _ in $(seq 1 300); do
-	cur=$(find "$WORK/wdata/bucket" -name meta.json | sort | md5sum)
+	# The compactor deletes blocks while find walks: ignore what vanishes.
+	cur=$( (find "$WORK/wdata/bucket" -name meta.json 2>/dev/null || true) | sort | md5sum)
 	if [ "$cur" = "$prev" ]; then stable=$((stable + 1)); else stable=0; fi
 	prev=$cur
 	[ $stable -ge 20 ] && break
@@ -60,7 +61,7 @@ for _ in $(seq 1 300); do
 done
 # ... and until the blocks it replaced are deleted (the deletion delay).
 for _ in $(seq 1 300); do
-	[ -z "$(find "$WORK/wdata/bucket" -name deletion-mark.json | head -1)" ] && break
+	[ -z "$( (find "$WORK/wdata/bucket" -name deletion-mark.json 2>/dev/null || true) | head -1)" ] && break
 	sleep 1
 done
 WBLOCKS=$(find "$WORK/wdata/bucket" -name meta.json | wc -l)
@@ -85,7 +86,7 @@ load http://127.0.0.1:19090/api/v1/write >"$WORK/prom-load.json"
 # Let Prometheus compact as long as weft's compactor had.
 prev=""; stable=0
 for _ in $(seq 1 300); do
-	cur=$(find "$WORK/prom/data" -maxdepth 2 -name meta.json | sort | md5sum)
+	cur=$( (find "$WORK/prom/data" -maxdepth 2 -name meta.json 2>/dev/null || true) | sort | md5sum)
 	if [ "$cur" = "$prev" ]; then stable=$((stable + 1)); else stable=0; fi
 	prev=$cur
 	[ $stable -ge 20 ] && break
