@@ -25,8 +25,12 @@ STEP_S=$(python3 -c "import re,sys; s='$STEP'; m={'s':1,'m':60,'h':3600}; print(
 ROUNDS=$((DAYS * 86400 / STEP_S))
 RANGE="$((DAYS * 24))h"
 wait_ready() { for _ in $(seq 1 300); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "not ready: $1" >&2; return 1; }
-load() { "$WORK/weft-load" write -url "$1" -series "$SERIES" -rounds "$ROUNDS" -interval "$STEP" -start-time "-$((DAYS * 24))h" -tenant-header-off -report-interval 0 -allow-errors -json; }
-queries() { "$WORK/weft-load" query -url "$1" -series "$SERIES" -range "$RANGE" -queries 16 -concurrency 1 -tenant "" -allow-errors -json; }
+# Both systems get the same samples (one start time) and the same queries
+# (one end time), so their answers must be equal.
+START=$(( $(date +%s) - DAYS * 86400 ))
+END=$(( START + DAYS * 86400 ))
+load() { "$WORK/weft-load" write -url "$1" -series "$SERIES" -rounds "$ROUNDS" -interval "$STEP" -start-time "$START" -tenant-header-off -report-interval 0 -allow-errors -json; }
+queries() { "$WORK/weft-load" query -url "$1" -series "$SERIES" -range "$RANGE" -end "$END" -queries 16 -concurrency 1 -tenant "" -allow-errors -json; }
 blocks_bytes() { # sum of index+chunks of the block dirs given on stdin
 	while read -r d; do find "$d" -type f \( -path '*/chunks/*' -o -name index \) -printf '%s\n'; done | awk '{s+=$1} END {print s+0}'
 }

@@ -36,8 +36,12 @@ type QueryConfig struct {
 	URL string
 	// Tenant is sent as X-Scope-OrgID unless empty.
 	Tenant string
-	// Range is the time range of each query, ending now.
+	// Range is the time range of each query, ending at End.
 	Range time.Duration
+	// End is where each query's range ends (truncated to the step); zero
+	// means now. A fixed end makes two systems holding the same backfilled
+	// data answer the same queries, whenever each is asked.
+	End time.Time
 	// Step is the resolution; 0 picks Range/250 rounded to whole seconds, at least
 	// 15s, as Grafana would for a panel about 1000 pixels wide.
 	Step time.Duration
@@ -62,7 +66,12 @@ type QueryConfig struct {
 func (c *QueryConfig) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.URL, "url", "http://127.0.0.1:9009/prometheus", "base URL of the Prometheus query API (Prometheus itself: http://127.0.0.1:9090)")
 	f.StringVar(&c.Tenant, "tenant", "tenant-0", "X-Scope-OrgID of the queries (empty = no header)")
-	f.DurationVar(&c.Range, "range", time.Hour, "time range of each query, ending now")
+	f.DurationVar(&c.Range, "range", time.Hour, "time range of each query, ending at -end")
+	f.Func("end", "end of each query's range: RFC 3339, unix seconds, or a negative duration relative to now (e.g. -1h); default now", func(s string) error {
+		t, err := ParseTime(s, time.Now())
+		c.End = t
+		return err
+	})
 	f.DurationVar(&c.Step, "step", 0, "query resolution; 0 = auto: range/250, at least 15s")
 	f.IntVar(&c.Concurrency, "concurrency", 4, "concurrent clients")
 	f.IntVar(&c.Queries, "queries", 0, "stop after this many queries (0 = until -duration)")
@@ -213,7 +222,11 @@ func RunQuery(ctx context.Context, cfg QueryConfig, progress io.Writer) (QueryRe
 				e := int(idx % int64(len(exprs)))
 				inst := InstanceName(int(mix(uint64(idx)) % uint64(numInst)))
 				expr := strings.ReplaceAll(exprs[e], "$instance", inst)
-				end := time.Now().Truncate(step)
+				end := cfg.End
+				if end.IsZero() {
+					end = time.Now()
+				}
+				end = end.Truncate(step)
 				code, series, samples, d, errText := rangeQuery(ctx, client, endpoint, cfg.Tenant, expr, end.Add(-cfg.Range), end, step)
 				if code == 0 && ctx.Err() != nil {
 					return
