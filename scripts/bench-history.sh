@@ -24,7 +24,13 @@ go build -o "$WORK/weft-load" ./cmd/weft-load
 STEP_S=$(python3 -c "import re,sys; s='$STEP'; m={'s':1,'m':60,'h':3600}; print(int(s[:-1])*m[s[-1]])")
 ROUNDS=$((DAYS * 86400 / STEP_S))
 RANGE="$((DAYS * 24))h"
-wait_ready() { for _ in $(seq 1 300); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "not ready: $1" >&2; return 1; }
+# wait_ready URL [SECONDS]: a restart replays a WAL, which takes minutes for
+# Prometheus after a big backfill.
+wait_ready() {
+	local deadline=$((SECONDS + ${2:-60}))
+	while [ $SECONDS -lt $deadline ]; do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done
+	echo "not ready: $1" >&2; return 1
+}
 # Both systems get the same samples (one start time) and the same queries
 # (one end time), so their answers must be equal.
 START=$(( $(date +%s) - DAYS * 86400 ))
@@ -51,7 +57,7 @@ load http://127.0.0.1:19009/api/v1/push >"$WORK/weft-load.json"
 kill -TERM $W; wait $W # flush the head into blocks, ship them
 "$WORK/weft" "${WEFT_FLAGS[@]}" 2>>"$WORK/weft.log" &
 W=$!
-wait_ready http://127.0.0.1:19009/ready
+wait_ready http://127.0.0.1:19009/ready 600
 # Wait until the compactor has nothing left to do: the set of blocks in the
 # bucket stays the same for 20s.
 prev=""; stable=0
@@ -73,7 +79,7 @@ WBYTES=$(find "$WORK/wdata/bucket" -name meta.json -printf '%h\n' | blocks_bytes
 kill -TERM $W; wait $W
 "$WORK/weft" "${WEFT_FLAGS[@]}" 2>>"$WORK/weft.log" &
 W=$!
-wait_ready http://127.0.0.1:19009/ready
+wait_ready http://127.0.0.1:19009/ready 600
 queries http://127.0.0.1:19009/prometheus >"$WORK/weft-cold.json"
 queries http://127.0.0.1:19009/prometheus >"$WORK/weft-warm.json"
 kill -TERM $W; wait $W
@@ -102,7 +108,7 @@ PBYTES=$(find "$WORK/prom/data/snapshots" -name meta.json -printf '%h\n' | block
 kill -TERM $P; wait $P || true
 prometheus "${PFLAGS[@]}" 2>>"$WORK/prom.log" &
 P=$!
-wait_ready http://127.0.0.1:19090/-/ready
+wait_ready http://127.0.0.1:19090/-/ready 1800
 queries http://127.0.0.1:19090 >"$WORK/prom-cold.json"
 queries http://127.0.0.1:19090 >"$WORK/prom-warm.json"
 kill -TERM $P; wait $P || true
