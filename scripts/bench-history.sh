@@ -18,7 +18,8 @@ SERIES=${1:-10000}
 DAYS=${2:-7}
 STEP=${3:-5m}
 WORK=$(mktemp -d)
-trap 'rc=$?; [ $rc -ne 0 ] && tail -20 "$WORK"/*.log >&2; kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# On failure the logs' ends are printed and the work directory is kept.
+trap 'rc=$?; kill $(jobs -p) 2>/dev/null || true; if [ $rc -ne 0 ]; then tail -n 20 "$WORK"/*.log >&2; echo "kept $WORK" >&2; else rm -rf "$WORK"; fi' EXIT
 go build -o "$WORK/weft" ./cmd/weft
 go build -o "$WORK/weft-load" ./cmd/weft-load
 STEP_S=$(python3 -c "import re,sys; s='$STEP'; m={'s':1,'m':60,'h':3600}; print(int(s[:-1])*m[s[-1]])")
@@ -102,7 +103,8 @@ for _ in $(seq 1 300); do
 	[ $stable -ge 20 ] && break
 	sleep 1
 done
-curl -fs -XPOST http://127.0.0.1:19090/api/v1/admin/tsdb/snapshot >/dev/null
+curl -fsS -XPOST http://127.0.0.1:19090/api/v1/admin/tsdb/snapshot >"$WORK/snapshot.json"
+cat "$WORK/snapshot.json" >&2
 PBLOCKS=$(find "$WORK/prom/data/snapshots" -name meta.json | wc -l)
 PBYTES=$(find "$WORK/prom/data/snapshots" -name meta.json -printf '%h\n' | blocks_bytes)
 kill -TERM $P; wait $P || true
