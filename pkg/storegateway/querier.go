@@ -106,7 +106,7 @@ func (s *StoreGateway) Querier(tenant string, mint, maxt int64) (storage.Querier
 	if err := checkTenant(tenant); err != nil {
 		return nil, err
 	}
-	return &blockQuerier{blockSet: blockSet{s: s, tenant: tenant, mint: mint, maxt: maxt}}, nil
+	return newBlockQuerier(s, tenant, mint, maxt), nil
 }
 
 // ChunkQuerier implements wire.ChunkReader as Querier does, serving the
@@ -116,7 +116,7 @@ func (s *StoreGateway) ChunkQuerier(tenant string, mint, maxt int64) (storage.Ch
 	if err := checkTenant(tenant); err != nil {
 		return nil, err
 	}
-	return &blockChunkQuerier{blockSet: blockSet{s: s, tenant: tenant, mint: mint, maxt: maxt}}, nil
+	return newBlockChunkQuerier(s, tenant, mint, maxt), nil
 }
 
 // ExemplarQuerier implements wire.Reader: blocks hold no exemplars.
@@ -230,39 +230,92 @@ func (bs *blockSet) closeLocked(inner interface{ Close() error }) error {
 	return err
 }
 
-// blockQuerier is the storage.Querier of Querier.
-type blockQuerier struct {
+// lazyQuerier is what blockQuerier and blockChunkQuerier share: at first
+// use, the blocks are opened and one TSDB querier of each (untrimmed for a
+// block with tombstones) is merged into inner.
+type lazyQuerier[Q storage.LabelQuerier] struct {
 	blockSet
-	inner storage.Querier // guarded by mu
+	open  func(b tsdb.BlockReader, mint, maxt int64, tombstones bool) (Q, error)
+	merge func([]Q) Q
+
+	inner Q    // guarded by mu
+	ready bool // inner is set; guarded by mu
 }
 
-func (q *blockQuerier) get(ctx context.Context) (storage.Querier, string, error) {
+func (q *lazyQuerier[Q]) get(ctx context.Context) (Q, string, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.inner != nil {
+	var none Q
+	if q.ready {
 		return q.inner, q.warning, nil
 	}
 	if !q.opened {
 		if err := q.openLocked(ctx); err != nil {
-			return nil, "", err
+			return none, "", err
 		}
 	}
-	qs := make([]storage.Querier, 0, len(q.entries))
+	qs := make([]Q, 0, len(q.entries))
 	for _, e := range q.entries {
-		bq, err := tsdb.NewBlockQuerier(e.block.view(ctx), q.mint, q.maxt)
+		bq, err := q.open(e.block.view(ctx), q.mint, q.maxt, e.block.hasTombstones())
 		if err != nil {
 			for _, x := range qs {
 				_ = x.Close()
 			}
-			return nil, "", err
-		}
-		if e.block.hasTombstones() {
-			bq = untrimmedQuerier{bq, q.mint, q.maxt}
+			return none, "", err
 		}
 		qs = append(qs, bq)
 	}
-	q.inner = storage.NewMergeQuerier(qs, nil, storage.ChainedSeriesMerge)
+	q.inner, q.ready = q.merge(qs), true
 	return q.inner, q.warning, nil
+}
+
+func (q *lazyQuerier[Q]) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	inner, warning, err := q.get(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	vals, warns, err := inner.LabelValues(ctx, name, hints, ms...)
+	return vals, withWarning(warns, warning), err
+}
+
+func (q *lazyQuerier[Q]) LabelNames(ctx context.Context, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	inner, warning, err := q.get(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	names, warns, err := inner.LabelNames(ctx, hints, ms...)
+	return names, withWarning(warns, warning), err
+}
+
+func (q *lazyQuerier[Q]) Close() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var inner interface{ Close() error }
+	if q.ready {
+		inner = q.inner
+	}
+	return q.closeLocked(inner)
+}
+
+// blockQuerier is the storage.Querier of Querier.
+type blockQuerier struct {
+	lazyQuerier[storage.Querier]
+}
+
+func newBlockQuerier(s *StoreGateway, tenant string, mint, maxt int64) *blockQuerier {
+	return &blockQuerier{lazyQuerier[storage.Querier]{
+		blockSet: blockSet{s: s, tenant: tenant, mint: mint, maxt: maxt},
+		open: func(b tsdb.BlockReader, mint, maxt int64, tombstones bool) (storage.Querier, error) {
+			q, err := tsdb.NewBlockQuerier(b, mint, maxt)
+			if err == nil && tombstones {
+				q = untrimmedQuerier{q, mint, maxt}
+			}
+			return q, err
+		},
+		merge: func(qs []storage.Querier) storage.Querier {
+			return storage.NewMergeQuerier(qs, nil, storage.ChainedSeriesMerge)
+		},
+	}}
 }
 
 func (q *blockQuerier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
@@ -273,67 +326,26 @@ func (q *blockQuerier) Select(ctx context.Context, sortSeries bool, hints *stora
 	return reportingSeriesSet{inner.Select(ctx, sortSeries, hints, ms...), warning}
 }
 
-func (q *blockQuerier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	inner, warning, err := q.get(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	vals, warns, err := inner.LabelValues(ctx, name, hints, ms...)
-	return vals, withWarning(warns, warning), err
-}
-
-func (q *blockQuerier) LabelNames(ctx context.Context, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	inner, warning, err := q.get(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	names, warns, err := inner.LabelNames(ctx, hints, ms...)
-	return names, withWarning(warns, warning), err
-}
-
-func (q *blockQuerier) Close() error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	var inner interface{ Close() error }
-	if q.inner != nil {
-		inner = q.inner
-	}
-	return q.closeLocked(inner)
-}
-
-// blockChunkQuerier is the storage.ChunkQuerier of ChunkQuerier.
+// blockChunkQuerier is the storage.ChunkQuerier of ChunkQuerier; the
+// chunks of RF copies that overlap are merged.
 type blockChunkQuerier struct {
-	blockSet
-	inner storage.ChunkQuerier // guarded by mu
+	lazyQuerier[storage.ChunkQuerier]
 }
 
-func (q *blockChunkQuerier) get(ctx context.Context) (storage.ChunkQuerier, string, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.inner != nil {
-		return q.inner, q.warning, nil
-	}
-	if !q.opened {
-		if err := q.openLocked(ctx); err != nil {
-			return nil, "", err
-		}
-	}
-	qs := make([]storage.ChunkQuerier, 0, len(q.entries))
-	for _, e := range q.entries {
-		bq, err := tsdb.NewBlockChunkQuerier(e.block.view(ctx), q.mint, q.maxt)
-		if err != nil {
-			for _, x := range qs {
-				_ = x.Close()
+func newBlockChunkQuerier(s *StoreGateway, tenant string, mint, maxt int64) *blockChunkQuerier {
+	return &blockChunkQuerier{lazyQuerier[storage.ChunkQuerier]{
+		blockSet: blockSet{s: s, tenant: tenant, mint: mint, maxt: maxt},
+		open: func(b tsdb.BlockReader, mint, maxt int64, tombstones bool) (storage.ChunkQuerier, error) {
+			q, err := tsdb.NewBlockChunkQuerier(b, mint, maxt)
+			if err == nil && tombstones {
+				q = untrimmedChunkQuerier{q, mint, maxt}
 			}
-			return nil, "", err
-		}
-		if e.block.hasTombstones() {
-			bq = untrimmedChunkQuerier{bq, q.mint, q.maxt}
-		}
-		qs = append(qs, bq)
-	}
-	q.inner = storage.NewMergeChunkQuerier(qs, nil, storage.NewCompactingChunkSeriesMerger(storage.ChainedSeriesMerge))
-	return q.inner, q.warning, nil
+			return q, err
+		},
+		merge: func(qs []storage.ChunkQuerier) storage.ChunkQuerier {
+			return storage.NewMergeChunkQuerier(qs, nil, storage.NewCompactingChunkSeriesMerger(storage.ChainedSeriesMerge))
+		},
+	}}
 }
 
 func (q *blockChunkQuerier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.ChunkSeriesSet {
@@ -342,34 +354,6 @@ func (q *blockChunkQuerier) Select(ctx context.Context, sortSeries bool, hints *
 		return storage.ErrChunkSeriesSet(err)
 	}
 	return reportingChunkSeriesSet{inner.Select(ctx, sortSeries, hints, ms...), warning}
-}
-
-func (q *blockChunkQuerier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	inner, warning, err := q.get(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	vals, warns, err := inner.LabelValues(ctx, name, hints, ms...)
-	return vals, withWarning(warns, warning), err
-}
-
-func (q *blockChunkQuerier) LabelNames(ctx context.Context, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	inner, warning, err := q.get(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	names, warns, err := inner.LabelNames(ctx, hints, ms...)
-	return names, withWarning(warns, warning), err
-}
-
-func (q *blockChunkQuerier) Close() error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	var inner interface{ Close() error }
-	if q.inner != nil {
-		inner = q.inner
-	}
-	return q.closeLocked(inner)
 }
 
 // reportingSeriesSet adds the queried-blocks warning to a set's warnings.
