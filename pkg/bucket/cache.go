@@ -471,7 +471,7 @@ func (c *cachingBucket) getExactRange(ctx context.Context, name string, off, end
 		c.m.servedBytes.WithLabelValues(cacheOpGetRange).Add(float64(n))
 		return v, nil
 	}
-	v, err := c.readRange(ctx, name, off, n)
+	v, err := ReadRange(ctx, c.b, name, off, n)
 	if err != nil {
 		return nil, err
 	}
@@ -518,7 +518,7 @@ func (c *cachingBucket) getSubranges(ctx context.Context, name string, size, off
 		}
 		runStart := first + int64(i)*c.sub
 		runEnd := min(first+int64(j)*c.sub, size)
-		buf, err := c.readRange(ctx, name, runStart, runEnd-runStart)
+		buf, err := ReadRange(ctx, c.b, name, runStart, runEnd-runStart)
 		if err != nil {
 			return nil, err
 		}
@@ -543,9 +543,9 @@ func (c *cachingBucket) getSubranges(ctx context.Context, name string, size, off
 	return out, nil
 }
 
-// readRange reads exactly n bytes at off of name from the bucket.
-func (c *cachingBucket) readRange(ctx context.Context, name string, off, n int64) ([]byte, error) {
-	rc, err := c.b.GetRange(ctx, name, off, n)
+// ReadRange reads exactly n bytes at off of the object name.
+func ReadRange(ctx context.Context, b objstore.BucketReader, name string, off, n int64) ([]byte, error) {
+	rc, err := b.GetRange(ctx, name, off, n)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"os"
 	"slices"
 	"sort"
@@ -14,6 +13,8 @@ import (
 	"github.com/prometheus/prometheus/tsdb/fileutil"
 	"github.com/prometheus/prometheus/tsdb/index"
 	"github.com/thanos-io/objstore"
+
+	"github.com/weft-io/weft/pkg/bucket"
 )
 
 // indexTOCLen is the size of an index's table of contents: six 8-byte
@@ -75,27 +76,13 @@ func (s headerSlice) Range(start, end int) []byte {
 	return s.b[start-s.base : end-s.base]
 }
 
-// readRange reads exactly [off, off+n) of an object.
-func readRange(ctx context.Context, bkt objstore.BucketReader, name string, off, n int64) ([]byte, error) {
-	rc, err := bkt.GetRange(ctx, name, off, n)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(rc, buf); err != nil {
-		return nil, fmt.Errorf("cannot read %d bytes at %d of %s: %w", n, off, name, err)
-	}
-	return buf, nil
-}
-
 // buildIndexHeader reads the header of the index object name, of size
 // bytes, into the file path, and opens it.
 func buildIndexHeader(ctx context.Context, bkt objstore.BucketReader, name string, size int64, path string) (*indexHeader, error) {
 	if size < index.HeaderLen+indexTOCLen {
 		return nil, fmt.Errorf("the index is too short (%d bytes)", size)
 	}
-	tail, err := readRange(ctx, bkt, name, size-indexTOCLen, indexTOCLen)
+	tail, err := bucket.ReadRange(ctx, bkt, name, size-indexTOCLen, indexTOCLen)
 	if err != nil {
 		return nil, err
 	}
@@ -106,11 +93,11 @@ func buildIndexHeader(ctx context.Context, bkt objstore.BucketReader, name strin
 	if toc.Series > uint64(size) || toc.PostingsTable >= uint64(size) || toc.Symbols >= toc.Series {
 		return nil, errors.New("the index TOC points outside the index")
 	}
-	head, err := readRange(ctx, bkt, name, 0, int64(toc.Series))
+	head, err := bucket.ReadRange(ctx, bkt, name, 0, int64(toc.Series))
 	if err != nil {
 		return nil, err
 	}
-	table, err := readRange(ctx, bkt, name, int64(toc.PostingsTable), size-int64(toc.PostingsTable))
+	table, err := bucket.ReadRange(ctx, bkt, name, int64(toc.PostingsTable), size-int64(toc.PostingsTable))
 	if err != nil {
 		return nil, err
 	}

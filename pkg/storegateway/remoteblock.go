@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/prometheus/tsdb/tombstones"
 	"github.com/thanos-io/objstore"
 
+	"github.com/weft-io/weft/pkg/bucket"
 	"github.com/weft-io/weft/pkg/bucketindex"
 )
 
@@ -263,7 +264,7 @@ func (w *window) get(off, end int64) ([]byte, error) {
 		w.ra = minReadAhead
 	}
 	fetchEnd := min(max(end, off+w.ra), w.size)
-	buf, err := readRange(w.ctx, w.r, w.name, off, fetchEnd-off)
+	buf, err := bucket.ReadRange(w.ctx, w.r, w.name, off, fetchEnd-off)
 	if err != nil {
 		return nil, err
 	}
@@ -376,7 +377,7 @@ func (r *indexReader) postings(ctx context.Context, p *postingsRanges, idx []int
 			j++
 		}
 		base := p.starts[idx[i]]
-		buf, err := readRange(ctx, rd, r.b.index, base, p.ends[idx[j-1]]-base)
+		buf, err := bucket.ReadRange(ctx, rd, r.b.index, base, p.ends[idx[j-1]]-base)
 		if err != nil {
 			return nil, err
 		}
