@@ -12,12 +12,12 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/oklog/ulid/v2"
-	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
@@ -619,22 +619,10 @@ type clippedSeries struct {
 // series at a time, and only for blocks with tombstones, which the
 // compactor rewrites without them.
 func (s clippedSeries) Iterator(chunkenc.Iterator) chunkenc.Iterator {
-	it := s.Series.Iterator(nil)
-	var samples []chunks.Sample
-	for vt := it.Seek(s.mint); vt != chunkenc.ValNone && it.AtT() <= s.maxt; vt = it.Next() {
-		switch vt {
-		case chunkenc.ValFloat:
-			t, v := it.At()
-			samples = append(samples, floatSample{it.AtST(), t, v})
-		case chunkenc.ValHistogram:
-			t, h := it.AtHistogram(nil)
-			samples = append(samples, histogramSample{it.AtST(), t, h})
-		case chunkenc.ValFloatHistogram:
-			t, h := it.AtFloatHistogram(nil)
-			samples = append(samples, floatHistogramSample{it.AtST(), t, h})
-		}
-	}
-	return errIterator{storage.NewListSeries(s.Labels(), samples).Iterator(nil), it.Err()}
+	all, err := storage.ExpandSamplesWithoutReplacingNaNs(s.Series.Iterator(nil), nil)
+	lo := sort.Search(len(all), func(i int) bool { return all[i].T() >= s.mint })
+	hi := sort.Search(len(all), func(i int) bool { return all[i].T() > s.maxt })
+	return errIterator{storage.NewListSeries(s.Labels(), all[lo:hi]).Iterator(nil), err}
 }
 
 // errIterator is an iterator that reports err once its samples are read.
@@ -644,47 +632,3 @@ type errIterator struct {
 }
 
 func (it errIterator) Err() error { return it.err }
-
-type floatSample struct {
-	st int64
-	t  int64
-	v  float64
-}
-
-func (s floatSample) T() int64                      { return s.t }
-func (s floatSample) ST() int64                     { return s.st }
-func (s floatSample) F() float64                    { return s.v }
-func (s floatSample) H() *histogram.Histogram       { return nil }
-func (s floatSample) FH() *histogram.FloatHistogram { return nil }
-func (s floatSample) Type() chunkenc.ValueType      { return chunkenc.ValFloat }
-func (s floatSample) Copy() chunks.Sample           { return s }
-
-type histogramSample struct {
-	st int64
-	t  int64
-	h  *histogram.Histogram
-}
-
-func (s histogramSample) T() int64                      { return s.t }
-func (s histogramSample) ST() int64                     { return s.st }
-func (s histogramSample) F() float64                    { return 0 }
-func (s histogramSample) H() *histogram.Histogram       { return s.h }
-func (s histogramSample) FH() *histogram.FloatHistogram { return nil }
-func (s histogramSample) Type() chunkenc.ValueType      { return chunkenc.ValHistogram }
-func (s histogramSample) Copy() chunks.Sample           { return histogramSample{s.st, s.t, s.h.Copy()} }
-
-type floatHistogramSample struct {
-	st int64
-	t  int64
-	fh *histogram.FloatHistogram
-}
-
-func (s floatHistogramSample) T() int64                      { return s.t }
-func (s floatHistogramSample) ST() int64                     { return s.st }
-func (s floatHistogramSample) F() float64                    { return 0 }
-func (s floatHistogramSample) H() *histogram.Histogram       { return nil }
-func (s floatHistogramSample) FH() *histogram.FloatHistogram { return s.fh }
-func (s floatHistogramSample) Type() chunkenc.ValueType      { return chunkenc.ValFloatHistogram }
-func (s floatHistogramSample) Copy() chunks.Sample {
-	return floatHistogramSample{s.st, s.t, s.fh.Copy()}
-}
