@@ -362,7 +362,8 @@ func (i *Ingester) shipAll(ctx context.Context) {
 	wg.Wait()
 }
 
-// Flush cuts every tenant's whole head into blocks and ships them.
+// Flush cuts every tenant's whole head into blocks and ships them. It is
+// for shutdown: the TSDBs' automatic compactions stay stopped after it.
 func (i *Ingester) Flush(ctx context.Context) error {
 	var errs []error
 	for _, t := range i.snapshot() {
