@@ -60,10 +60,15 @@ func (p *ringPusher) run(stop <-chan struct{}, interval time.Duration) {
 		if err == nil {
 			p.acked = append(p.acked, round)
 		} else {
-			p.failures[phase+" | "+failureReason(err)]++
 			if isNoAnswer(err) {
+				// A push in flight when the test kills the distributor gets
+				// EOF: it belongs to the phase in which the answer was lost,
+				// which the test sets just before the kill.
+				phase = p.phases.current()
+				p.failures[phase+" | "+failureReason(err)]++
 				p.noAnswer[phase]++
 			} else {
+				p.failures[phase+" | "+failureReason(err)]++
 				p.answered[phase]++
 			}
 		}
