@@ -8,8 +8,9 @@ import (
 	"hash/crc32"
 	"os"
 	"slices"
-	"sort"
+	"unsafe"
 
+	"github.com/prometheus/prometheus/tsdb/encoding"
 	"github.com/prometheus/prometheus/tsdb/fileutil"
 	"github.com/prometheus/prometheus/tsdb/index"
 	"github.com/thanos-io/objstore"
@@ -32,6 +33,11 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // The file holds the index's bytes [0, TOC.Series) (magic, version,
 // symbols) followed by [TOC.PostingsTable, size) (postings offset table
 // and TOC): two ranges of the index, so a header needs two range reads.
+//
+// Memory holds only every postingsSampling-th value of each label name,
+// as Prometheus' own index reader does: a label with millions of values
+// (a pod or request ID) would otherwise cost every block tens of MiB. A
+// lookup decodes at most postingsSampling entries of the mmapped table.
 type indexHeader struct {
 	size    int64 // of the index object
 	version int
@@ -39,27 +45,37 @@ type indexHeader struct {
 	mm      *fileutil.MmapFile
 	symbols *index.Symbols
 
+	// table is the content of the postings offset table (after its length
+	// and entry count) in the mmapped file; an entry's position is its
+	// offset in table.
+	table []byte
+	// postingsEnd is where the last postings list ends in the index.
+	postingsEnd int64
+
 	// names are the label names, sorted, "" (the all-postings key) first
 	// when the block has series.
 	names    []string
-	postings map[string]*postingsRanges
+	postings map[string]*sampledValues
 }
 
-// postingsRanges are the postings lists of one label name: for each value
-// (sorted) the byte range of its list in the index.
-type postingsRanges struct {
+// postingsSampling is how many table entries of a label name share one
+// sample in memory.
+const postingsSampling = 32
+
+// sampledValues are the samples of one label name's table entries: values
+// 0, postingsSampling, 2·postingsSampling, ... (sorted, as the table is)
+// and the positions of their entries in the table.
+type sampledValues struct {
 	values []string
-	starts []int64
-	ends   []int64
+	pos    []int
+	count  int // entries of the name in the table
 }
 
-// find returns the position of value, or -1.
-func (p *postingsRanges) find(value string) int {
-	i, ok := slices.BinarySearch(p.values, value)
-	if !ok {
-		return -1
-	}
-	return i
+// postingsRef is the byte range [start, end) of one postings list in the
+// index, and the label value it is for.
+type postingsRef struct {
+	value      string
+	start, end int64
 }
 
 // headerSlice is an index.ByteSlice over a part of the index that starts
@@ -137,7 +153,7 @@ func openIndexHeader(path string, size int64, toc index.TOC) (h *indexHeader, er
 	if binary.BigEndian.Uint32(b[:4]) != index.MagicIndex {
 		return nil, errors.New("the index has no index magic number")
 	}
-	h = &indexHeader{size: size, version: int(b[4]), toc: toc, mm: mm, postings: map[string]*postingsRanges{}}
+	h = &indexHeader{size: size, version: int(b[4]), toc: toc, mm: mm, postings: map[string]*sampledValues{}}
 	if h.version != index.FormatV2 && h.version != index.FormatV3 {
 		return nil, fmt.Errorf("unsupported index version %d", h.version)
 	}
@@ -147,47 +163,181 @@ func openIndexHeader(path string, size int64, toc index.TOC) (h *indexHeader, er
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the index symbols: %w", err)
 	}
-	var starts []int64
-	table := headerSlice{b: b[headLen:], base: int(toc.PostingsTable), size: int(size)}
-	err = index.ReadPostingsOffsetTable(table, toc.PostingsTable, func(name, value []byte, off uint64, _ int) error {
-		p := h.postings[string(name)]
-		if p == nil {
-			p = &postingsRanges{}
-			h.postings[string(name)] = p
+	tableBytes := b[headLen:]
+	if len(tableBytes) < 8 {
+		return nil, errors.New("the postings offset table is truncated")
+	}
+	tableLen := int(binary.BigEndian.Uint32(tableBytes))
+	if 4+tableLen+4 > len(tableBytes) {
+		return nil, errors.New("the postings offset table is truncated")
+	}
+	// Entries start after the entry count; ReadPostingsOffsetTable gives
+	// positions from the start of the count.
+	h.table = tableBytes[8 : 4+tableLen]
+	// One pass over the whole table checks its CRC and that postings lists
+	// lie in the order of the table, which the lookups rely on: a list ends
+	// where the next entry's list starts.
+	var (
+		cur       *sampledValues
+		lastStart int64 = -1
+	)
+	table := headerSlice{b: tableBytes, base: int(toc.PostingsTable), size: int(size)}
+	err = index.ReadPostingsOffsetTable(table, toc.PostingsTable, func(name, value []byte, off uint64, pos int) error {
+		if int64(off) <= lastStart {
+			return fmt.Errorf("the postings of %s=%q are out of place in the index", name, value)
+		}
+		lastStart = int64(off)
+		if cur == nil || h.names[len(h.names)-1] != string(name) {
+			if h.postings[string(name)] != nil {
+				return fmt.Errorf("the label name %q is not contiguous in the postings offset table", name)
+			}
+			cur = &sampledValues{}
+			h.postings[string(name)] = cur
 			h.names = append(h.names, string(name))
 		}
-		p.values = append(p.values, string(value))
-		p.starts = append(p.starts, int64(off))
-		starts = append(starts, int64(off))
+		if cur.count%postingsSampling == 0 {
+			cur.values = append(cur.values, string(value))
+			cur.pos = append(cur.pos, pos-4)
+		}
+		cur.count++
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the postings offset table: %w", err)
 	}
-	// Postings lists are written in the order of the offset table, each
-	// right after the previous one (after padding): a list ends where the
-	// next starts, the last where the section after the postings starts.
-	slices.Sort(starts)
-	postingsEnd := int64(toc.PostingsTable)
-	if toc.LabelIndicesTable > 0 && (len(starts) == 0 || int64(toc.LabelIndicesTable) > starts[len(starts)-1]) {
-		postingsEnd = min(postingsEnd, int64(toc.LabelIndicesTable))
+	// The last list ends where the section after the postings starts.
+	h.postingsEnd = int64(toc.PostingsTable)
+	if toc.LabelIndicesTable > 0 && int64(toc.LabelIndicesTable) > lastStart {
+		h.postingsEnd = min(h.postingsEnd, int64(toc.LabelIndicesTable))
 	}
-	for _, p := range h.postings {
-		p.ends = make([]int64, len(p.starts))
-		for i, s := range p.starts {
-			j := sort.Search(len(starts), func(k int) bool { return starts[k] > s })
-			if j < len(starts) {
-				p.ends[i] = starts[j]
-			} else {
-				p.ends[i] = postingsEnd
+	if lastStart >= h.postingsEnd {
+		return nil, errors.New("the postings lists run past their section of the index")
+	}
+	if !slices.IsSorted(h.names) {
+		return nil, errors.New("the postings offset table is not sorted by label name")
+	}
+	return h, nil
+}
+
+// entry decodes the table entry at pos: its label value, the start of its
+// postings list and the position of the next entry (len(h.table) after
+// the last). value aliases the mmapped file.
+func (h *indexHeader) entry(pos int) (name, value []byte, start int64, next int, err error) {
+	if pos < 0 || pos >= len(h.table) {
+		return nil, nil, 0, 0, fmt.Errorf("postings offset table entry at %d is out of range", pos)
+	}
+	d := encoding.Decbuf{B: h.table[pos:]}
+	if n := d.Uvarint(); n != 2 && d.Err() == nil {
+		return nil, nil, 0, 0, fmt.Errorf("unexpected number of keys %d in the postings offset table", n)
+	}
+	name = d.UvarintBytes()
+	value = d.UvarintBytes()
+	start = int64(d.Uvarint64())
+	if d.Err() != nil {
+		return nil, nil, 0, 0, fmt.Errorf("cannot decode the postings offset table: %w", d.Err())
+	}
+	return name, value, start, len(h.table) - d.Len(), nil
+}
+
+// listEnd returns where the postings list of the entry before next ends:
+// where the list of the entry at next starts.
+func (h *indexHeader) listEnd(next int) (int64, error) {
+	if next >= len(h.table) {
+		return h.postingsEnd, nil
+	}
+	_, _, start, _, err := h.entry(next)
+	return start, err
+}
+
+// scan calls f for each entry of name from its sample i on, in order,
+// until f returns false or the name's entries end.
+func (h *indexHeader) scan(name string, i int, f func(value []byte, start int64, next int) (bool, error)) error {
+	s := h.postings[name]
+	if s == nil || i >= len(s.pos) {
+		return nil
+	}
+	pos := s.pos[i]
+	for k := i * postingsSampling; k < s.count; k++ {
+		_, value, start, next, err := h.entry(pos)
+		if err != nil {
+			return err
+		}
+		more, err := f(value, start, next)
+		if err != nil || !more {
+			return err
+		}
+		pos = next
+	}
+	return nil
+}
+
+// postingsFor returns the postings ranges of the values of name that the
+// block has, sorted by value.
+func (h *indexHeader) postingsFor(name string, values []string) ([]postingsRef, error) {
+	s := h.postings[name]
+	if s == nil || len(values) == 0 {
+		return nil, nil
+	}
+	values = slices.Clone(values)
+	slices.Sort(values)
+	values = slices.Compact(values)
+	var out []postingsRef
+	for len(values) > 0 {
+		// The stretch of entries from the last sample at or before the
+		// smallest value left holds that value if the block has it, and
+		// every other value before the next sample.
+		i, found := slices.BinarySearch(s.values, values[0])
+		if !found {
+			i--
+		}
+		if i < 0 {
+			values = values[1:] // before the name's first value
+			continue
+		}
+		n := len(values)
+		if i+1 < len(s.values) {
+			n, _ = slices.BinarySearch(values, s.values[i+1])
+		}
+		batch := values[:n]
+		values = values[n:]
+		err := h.scan(name, i, func(value []byte, start int64, next int) (bool, error) {
+			for len(batch) > 0 && batch[0] < string(value) {
+				batch = batch[1:] // not in the block
 			}
-			if p.ends[i] <= s {
-				return nil, fmt.Errorf("the postings of %q are out of place in the index", p.values[i])
+			if len(batch) > 0 && batch[0] == string(value) {
+				end, err := h.listEnd(next)
+				if err != nil {
+					return false, err
+				}
+				out = append(out, postingsRef{value: batch[0], start: start, end: end})
+				batch = batch[1:]
 			}
+			return len(batch) > 0, nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
-	slices.Sort(h.names)
-	return h, nil
+	return out, nil
+}
+
+// postingsMatching returns the postings ranges of the values of name for
+// which match is true, sorted by value.
+func (h *indexHeader) postingsMatching(name string, match func(string) bool) ([]postingsRef, error) {
+	var out []postingsRef
+	err := h.scan(name, 0, func(value []byte, start int64, next int) (bool, error) {
+		// The matcher does not keep the string: no copy of the value for
+		// each of perhaps millions of values.
+		if match(unsafe.String(unsafe.SliceData(value), len(value))) {
+			end, err := h.listEnd(next)
+			if err != nil {
+				return false, err
+			}
+			out = append(out, postingsRef{value: string(value), start: start, end: end})
+		}
+		return true, nil
+	})
+	return out, err
 }
 
 // bytes is the size of the header on local disk.
@@ -206,11 +356,16 @@ func (h *indexHeader) labelNames() []string {
 	return out
 }
 
-// labelValues returns the values of the label name, sorted; the caller
-// must not modify the slice.
-func (h *indexHeader) labelValues(name string) []string {
-	if p := h.postings[name]; p != nil {
-		return p.values
+// labelValues returns the values of the label name, sorted.
+func (h *indexHeader) labelValues(name string) ([]string, error) {
+	s := h.postings[name]
+	if s == nil {
+		return nil, nil
 	}
-	return nil
+	out := make([]string, 0, s.count)
+	err := h.scan(name, 0, func(value []byte, _ int64, _ int) (bool, error) {
+		out = append(out, string(value))
+		return true, nil
+	})
+	return out, err
 }

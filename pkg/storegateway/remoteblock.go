@@ -1,6 +1,7 @@
 package storegateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -294,7 +295,10 @@ func (r *indexReader) SortedLabelValues(ctx context.Context, name string, hints 
 func (r *indexReader) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, error) {
 	var vals []string
 	if len(ms) == 0 {
-		vals = slices.Clone(r.b.header.labelValues(name))
+		var err error
+		if vals, err = r.b.header.labelValues(name); err != nil {
+			return nil, err
+		}
 	} else {
 		p, err := tsdb.PostingsForMatchers(ctx, r, ms...)
 		if err != nil {
@@ -326,65 +330,51 @@ func (r *indexReader) LabelValues(ctx context.Context, name string, hints *stora
 }
 
 func (r *indexReader) Postings(ctx context.Context, name string, values ...string) (index.Postings, error) {
-	p := r.b.header.postings[name]
-	if p == nil {
-		return index.EmptyPostings(), nil
+	refs, err := r.b.header.postingsFor(name, values)
+	if err != nil {
+		return nil, err
 	}
-	idx := make([]int, 0, len(values))
-	for _, v := range values {
-		if i := p.find(v); i >= 0 {
-			idx = append(idx, i)
-		}
-	}
-	return r.postings(ctx, p, idx)
+	return r.postings(ctx, refs)
 }
 
 func (r *indexReader) PostingsForLabelMatching(ctx context.Context, name string, match func(string) bool) index.Postings {
-	p := r.b.header.postings[name]
-	if p == nil {
-		return index.EmptyPostings()
-	}
-	var idx []int
-	for i, v := range p.values {
-		if match(v) {
-			idx = append(idx, i)
+	refs, err := r.b.header.postingsMatching(name, match)
+	if err == nil {
+		var out index.Postings
+		if out, err = r.postings(ctx, refs); err == nil {
+			return out
 		}
 	}
-	out, err := r.postings(ctx, p, idx)
-	if err != nil {
-		return index.ErrPostings(err)
-	}
-	return out
+	return index.ErrPostings(err)
 }
 
 func (r *indexReader) PostingsForAllLabelValues(ctx context.Context, name string) index.Postings {
 	return r.PostingsForLabelMatching(ctx, name, func(string) bool { return true })
 }
 
-// postings reads the lists idx of p, joining lists that are close in the
+// postings reads the lists refs, joining lists that are close in the
 // index into one range read, and returns their union.
-func (r *indexReader) postings(ctx context.Context, p *postingsRanges, idx []int) (index.Postings, error) {
-	if len(idx) == 0 {
+func (r *indexReader) postings(ctx context.Context, refs []postingsRef) (index.Postings, error) {
+	if len(refs) == 0 {
 		return index.EmptyPostings(), nil
 	}
-	slices.SortFunc(idx, func(a, b int) int { return int(p.starts[a] - p.starts[b]) })
-	idx = slices.Compact(idx)
-	lists := make([]index.Postings, 0, len(idx))
+	slices.SortFunc(refs, func(a, b postingsRef) int { return cmp.Compare(a.start, b.start) })
+	lists := make([]index.Postings, 0, len(refs))
 	rd := countingReader{r.b.bkt, r.b.m, sectionPostings}
-	for i := 0; i < len(idx); {
+	for i := 0; i < len(refs); {
 		j := i + 1
-		for j < len(idx) && p.starts[idx[j]]-p.ends[idx[j-1]] <= postingsGap {
+		for j < len(refs) && refs[j].start-refs[j-1].end <= postingsGap {
 			j++
 		}
-		base := p.starts[idx[i]]
-		buf, err := bucket.ReadRange(ctx, rd, r.b.index, base, p.ends[idx[j-1]]-base)
+		base := refs[i].start
+		buf, err := bucket.ReadRange(ctx, rd, r.b.index, base, refs[j-1].end-base)
 		if err != nil {
 			return nil, err
 		}
-		for _, k := range idx[i:j] {
-			l, err := decodePostings(buf[p.starts[k]-base : p.ends[k]-base])
+		for _, ref := range refs[i:j] {
+			l, err := decodePostings(buf[ref.start-base : ref.end-base])
 			if err != nil {
-				return nil, fmt.Errorf("cannot read the postings of %q in block %s: %w", p.values[k], r.b.meta.ULID, err)
+				return nil, fmt.Errorf("cannot read the postings of %q in block %s: %w", ref.value, r.b.meta.ULID, err)
 			}
 			lists = append(lists, l)
 		}
