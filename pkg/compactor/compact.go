@@ -53,7 +53,7 @@ func (c *Compactor) compactTenant(ctx context.Context, t string, st *tenantState
 		}
 		return false
 	}
-	ranges := c.cfg.rangesMillis()
+	ranges := c.cfg.rangesFor(c.retention(t))
 	for pass := 0; pass < maxPasses && ctx.Err() == nil; pass++ {
 		jobs := plan(eligible, ranges, pending)
 		if len(jobs) == 0 {

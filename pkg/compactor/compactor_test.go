@@ -196,6 +196,36 @@ func TestPlanHorizontalWindows(t *testing.T) {
 }
 
 // Retention marks exactly the blocks whose MaxTime is past it, per tenant.
+// The default levels go on to 7 days, but a tenant whose retention is
+// under 70 days stops at 24h: blocks of a tenth of the retention at most.
+func TestWeekLevel(t *testing.T) {
+	var defaults limits.Limits
+	lim := limits.NewOverrides(defaults, func() *limits.RuntimeConfig {
+		l := defaults
+		l.CompactorBlocksRetention = model.Duration(30 * 24 * time.Hour)
+		return &limits.RuntimeConfig{Overrides: map[string]*limits.Limits{"short": &l}}
+	})
+	e := newEnv(t, lim, "-compactor.block-ranges=2h,12h,24h,168h")
+	// A whole 7-day window, two weeks back, in day blocks.
+	w := alignDown(e.base.Add(-14*24*time.Hour).UnixMilli(), 7*day)
+	var all series
+	for i := int64(0); i < 7; i++ {
+		s := span("m", w+i*day, w+(i+1)*day, 600_000)
+		all.lset = s.lset
+		all.ts = append(all.ts, s.ts...)
+		e.uploadBlock("long", "ingester-1", w+i*day, w+(i+1)*day, s)
+		e.uploadBlock("short", "ingester-1", w+i*day, w+(i+1)*day, s)
+	}
+	e.runOnce()
+	live, _ := e.blocks("long")
+	require.Len(t, live, 1)
+	require.Equal(t, [2]int64{w, w + 7*day}, [2]int64{live[0].MinTime, live[0].MaxTime})
+	require.Equal(t, want(all), e.samples("long", live[0].ULID))
+	live, marked := e.blocks("short")
+	require.Len(t, live, 7, "30 days of retention: no blocks over 3 days")
+	require.Empty(t, marked)
+}
+
 func TestRetention(t *testing.T) {
 	var defaults limits.Limits
 	lim := limits.NewOverrides(defaults, func() *limits.RuntimeConfig {

@@ -18,6 +18,8 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// BlockRanges are the compaction levels; the first is the range of the
 	// blocks the ingesters ship, each next one a multiple of the previous.
+	// A tenant with a retention period uses only the levels up to a tenth
+	// of it (rangesFor).
 	BlockRanges DurationList `yaml:"block_ranges"`
 	// CompactionInterval is how often every tenant is compacted.
 	CompactionInterval time.Duration `yaml:"compaction_interval"`
@@ -42,8 +44,12 @@ type Config struct {
 // RegisterFlags registers the compactor flags with their defaults.
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.DataDir, "compactor.data-dir", "", "Scratch directory of the compactor (blocks being compacted). Empty means <data.dir>/compactor. Its content is deleted at start.")
-	c.BlockRanges = DurationList{2 * time.Hour, 12 * time.Hour, 24 * time.Hour}
-	f.Var(&c.BlockRanges, "compactor.block-ranges", "Comma-separated compaction ranges. The first is the range of the blocks ingesters ship; each next one must be a multiple of the previous.")
+	// The 7-day level: every block repeats the index of its series, so
+	// months of history in 24h blocks cost about 8% more bytes per sample
+	// than Prometheus' larger blocks at a sparse scrape interval, and a
+	// long query opens 7 times more blocks.
+	c.BlockRanges = DurationList{2 * time.Hour, 12 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour}
+	f.Var(&c.BlockRanges, "compactor.block-ranges", "Comma-separated compaction ranges. The first is the range of the blocks ingesters ship; each next one must be a multiple of the previous. A tenant with a retention period uses only the ranges up to a tenth of it, as Prometheus does, so that its blocks are deleted soon after they pass the retention.")
 	f.DurationVar(&c.CompactionInterval, "compactor.compaction-interval", time.Hour, "How often each tenant's blocks are compacted.")
 	f.DurationVar(&c.CleanupInterval, "compactor.cleanup-interval", 15*time.Minute, "How often retention, deletion of marked blocks, tenant deletion and the bucket index run between compactions.")
 	f.DurationVar(&c.DeletionDelay, "compactor.deletion-delay", 12*time.Hour, "How long a block marked for deletion stays in the bucket before it is deleted. Queriers stop using a marked block well before this.")
@@ -81,9 +87,21 @@ func (c *Config) Validate() error {
 
 // rangesMillis returns the block ranges in milliseconds, as the TSDB wants.
 func (c *Config) rangesMillis() []int64 {
-	out := make([]int64, len(c.BlockRanges))
+	return c.rangesFor(0)
+}
+
+// rangesFor returns the compaction levels, in ms, of a tenant with the
+// given retention (0: forever): the first level always, the others up to a
+// tenth of the retention. A block is deleted only when all of it is past
+// the retention, so a 7-day block of a tenant keeping 14 days would keep
+// up to 7 days more than asked for.
+func (c *Config) rangesFor(retention time.Duration) []int64 {
+	out := make([]int64, 0, len(c.BlockRanges))
 	for i, r := range c.BlockRanges {
-		out[i] = r.Milliseconds()
+		if i > 0 && retention > 0 && r > retention/10 {
+			break
+		}
+		out = append(out, r.Milliseconds())
 	}
 	return out
 }

@@ -12,10 +12,10 @@ import (
 func TestConfigDefaultsAndFlags(t *testing.T) {
 	cfg := testConfig(t)
 	require.NoError(t, cfg.Validate())
-	require.Equal(t, DurationList{2 * time.Hour, 12 * time.Hour, 24 * time.Hour}, cfg.BlockRanges)
+	require.Equal(t, DurationList{2 * time.Hour, 12 * time.Hour, 24 * time.Hour, 168 * time.Hour}, cfg.BlockRanges)
 	require.Equal(t, time.Hour, cfg.CompactionInterval)
 	require.Equal(t, 12*time.Hour, cfg.DeletionDelay)
-	require.Equal(t, "2h,12h,24h", cfg.BlockRanges.String())
+	require.Equal(t, "2h,12h,24h,168h", cfg.BlockRanges.String())
 
 	cfg = testConfig(t, "-compactor.block-ranges=1h,4h", "-compactor.deletion-delay=1h")
 	require.Equal(t, DurationList{time.Hour, 4 * time.Hour}, cfg.BlockRanges)
@@ -57,4 +57,24 @@ func TestConfigYAML(t *testing.T) {
 	out, err := yaml.Marshal(cfg.C)
 	require.NoError(t, err)
 	require.Contains(t, string(out), "block_ranges:\n    - 2h\n    - 4h")
+}
+
+// A tenant's retention caps its compaction levels at a tenth of it, so its
+// blocks are deleted soon after they pass the retention; the first level
+// always stays.
+func TestRangesForRetention(t *testing.T) {
+	cfg := testConfig(t)
+	const h = int64(time.Hour / time.Millisecond)
+	f := func(retention time.Duration, want ...int64) {
+		t.Helper()
+		require.Equal(t, want, cfg.rangesFor(retention))
+	}
+	f(0, 2*h, 12*h, 24*h, 168*h) // forever
+	f(400*24*time.Hour, 2*h, 12*h, 24*h, 168*h)
+	f(70*24*time.Hour, 2*h, 12*h, 24*h, 168*h)
+	f(69*24*time.Hour, 2*h, 12*h, 24*h)
+	f(10*24*time.Hour, 2*h, 12*h, 24*h)
+	f(7*24*time.Hour, 2*h, 12*h)
+	f(24*time.Hour, 2*h)
+	f(time.Hour, 2*h)
 }

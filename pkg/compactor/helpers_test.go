@@ -71,7 +71,10 @@ func newEnv(t *testing.T, lim *limits.Overrides, args ...string) *env {
 	bkt, err := filesystem.NewBucket(root)
 	require.NoError(t, err)
 	e := &env{t: t, root: root, bkt: bkt, reg: prometheus.NewRegistry(), base: time.Now().Add(time.Minute)} // blocks made during the test are older than "now"
-	cfg := testConfig(t, append([]string{"-compactor.consistency-delay=0s"}, args...)...)
+	// The tests place blocks relative to today: without the 7-day level,
+	// whose windows start on Thursdays, their outcome does not depend on
+	// the day of the week. TestWeekLevel tests that level.
+	cfg := testConfig(t, append([]string{"-compactor.consistency-delay=0s", "-compactor.block-ranges=2h,12h,24h"}, args...)...)
 	e.c, err = New(cfg, bkt, lim, e.reg, nil, WithClock(e.now))
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, e.c.Close()) })
