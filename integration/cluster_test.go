@@ -248,6 +248,19 @@ func instanceIs(id, state string, healthy bool) func(ringStatus) error {
 	}
 }
 
+// instanceDown holds when instance id is unhealthy in the ring or no longer
+// in it: a shard ring forgets a dead instance as soon as it is unhealthy
+// (at the next heartbeat of another), so the unhealthy state may last
+// less than one poll.
+func instanceDown(id string) func(ringStatus) error {
+	return func(s ringStatus) error {
+		if in, ok := s.instance(id); ok && in.Healthy {
+			return fmt.Errorf("%s is still healthy in the ring (%s)", id, in.State)
+		}
+		return nil
+	}
+}
+
 // instanceGone holds when instance id is not in the ring.
 func instanceGone(id string) func(ringStatus) error {
 	return func(s ringStatus) error {

@@ -131,9 +131,11 @@ func (q *queryChecker) run(stop <-chan struct{}, interval time.Duration) {
 			}
 		case isNoAnswer(err):
 			// The querier is down: no answer to judge. It neither ends nor
-			// extends a run of failed answers.
+			// extends a run of failed answers. It counts in the phase in
+			// which the answer was lost: the test sets "querier down"
+			// just before the kill, while this query may be on its way.
 			q.noAnswer++
-			q.reasons[phase+" | "+failureReason(err)]++
+			q.reasons[q.phases.current()+" | "+failureReason(err)]++
 		default:
 			q.failed++
 			q.reasons[phase+" | "+failureReason(err)]++

@@ -419,8 +419,8 @@ func testStoreGatewayRingReplicated(t *testing.T) {
 
 	// Once the dead one is unhealthy, the other owner of each of its
 	// blocks must still serve it.
-	e.waitSGRing(victim+" unhealthy", instanceIs(victim, "ACTIVE", false))
-	e.logf("%s is unhealthy in the ring (heartbeat older than %s)", victim, sgrHeartbeatTimeout)
+	e.waitSGRing(victim+" unhealthy or forgotten", instanceDown(victim))
+	e.logf("%s is unhealthy in the ring or forgotten (heartbeat older than %s)", victim, sgrHeartbeatTimeout)
 	var err error
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -505,10 +505,10 @@ func testStoreGatewayRingRF1(t *testing.T) {
 
 	// (b) After the heartbeat timeout the dead one is unhealthy: the
 	// survivor must own every block, and the query succeed again.
-	e.waitSGRing(victim+" unhealthy", instanceIs(victim, "ACTIVE", false))
+	e.waitSGRing(victim+" unhealthy or forgotten", instanceDown(victim))
 	unhealthyAt := time.Now()
 	if s, err := sgrFetchRing(e.ctx, e.dq); err == nil {
-		e.logf("%s is unhealthy in the ring (heartbeat timeout %s): %s", victim, sgrHeartbeatTimeout, sgrOwnedString(s))
+		e.logf("%s is unhealthy in the ring or forgotten (heartbeat timeout %s): %s", victim, sgrHeartbeatTimeout, sgrOwnedString(s))
 	}
 	const takeover = 15 * time.Second
 	deadline := time.Now().Add(takeover)
