@@ -6,6 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	gokit "github.com/go-kit/log"
 	"github.com/grafana/dskit/dns"
@@ -33,9 +36,11 @@ type KV struct {
 
 	cfg    Config
 	reg    prometheus.Registerer // already prefixed with weft_
-	logger gokit.Logger
+	logger gokit.Logger          // for dskit
+	slog   *slog.Logger
 
 	ml      *memberlist.KVInitService // set with -ring.store=memberlist
+	dns     *dns.Provider             // resolves -memberlist.join, with ml
 	watcher *services.FailureWatcher
 
 	inmem       *consul.Client // set with -ring.store=inmemory
@@ -51,6 +56,7 @@ func NewKV(cfg Config, reg prometheus.Registerer, logger *slog.Logger, codecs ..
 		cfg:     cfg,
 		reg:     weftRegisterer(reg),
 		logger:  logutil.GoKit(logger),
+		slog:    logutil.OrNop(logger),
 		watcher: services.NewFailureWatcher(),
 	}
 	switch cfg.Ring.Store {
@@ -64,8 +70,8 @@ func NewKV(cfg Config, reg prometheus.Registerer, logger *slog.Logger, codecs ..
 		if k.reg != nil {
 			dnsReg = prometheus.WrapRegistererWithPrefix("memberlist_", k.reg)
 		}
-		provider := dns.NewProvider(dns.GolangResolverType, 0, k.logger, dnsReg)
-		k.ml = memberlist.NewKVInitService(&mlCfg, k.logger, provider, k.reg)
+		k.dns = dns.NewProvider(dns.GolangResolverType, 0, k.logger, dnsReg)
+		k.ml = memberlist.NewKVInitService(&mlCfg, k.logger, k.dns, k.reg)
 	case StoreInMemory:
 		// Not dskit's process-wide in-memory singleton: two KVs in one test
 		// process must not see each other's rings.
@@ -90,7 +96,13 @@ func (k *KV) starting(ctx context.Context) error {
 		return nil
 	}
 	k.watcher.WatchService(k.ml)
-	if err := services.StartAndAwaitRunning(ctx, k.ml); err != nil {
+	// Not ctx: a service's context ends when it is asked to stop, and
+	// memberlist must outlive that until stopping has synced (it stops
+	// memberlist itself).
+	if err := k.ml.StartAsync(context.Background()); err != nil {
+		return fmt.Errorf("cannot start memberlist: %w", err)
+	}
+	if err := k.ml.AwaitRunning(ctx); err != nil {
 		return fmt.Errorf("cannot start memberlist: %w", err)
 	}
 	// Create the node now rather than on first use, so that the gossip port
@@ -116,6 +128,7 @@ func (k *KV) running(ctx context.Context) error {
 
 func (k *KV) stopping(_ error) error {
 	if k.ml != nil {
+		k.syncBeforeLeaving()
 		// Leaves the gossip cluster, after the remaining local updates
 		// (a lifecycler's unregistration) have been broadcast.
 		if err := services.StopAndAwaitTerminated(context.Background(), k.ml); err != nil {
@@ -126,6 +139,51 @@ func (k *KV) stopping(_ error) error {
 		return k.inmemCloser.Close()
 	}
 	return nil
+}
+
+// syncBeforeLeaving exchanges the whole KV state with the -memberlist.join
+// members, so that they hold the last state of this process's lifecycler
+// (LEAVING, or unregistered) before it leaves. A local update is
+// broadcast only a few times (retransmit factor × log(members)), to
+// random members, which include for 30s the previous incarnations of
+// restarted processes: during a rolling restart all of them can go to dead
+// members, and the others would see the instance ACTIVE until its
+// heartbeat times out. A member that learns something new gossips it on.
+func (k *KV) syncBeforeLeaving() {
+	if len(k.cfg.Memberlist.Join) == 0 {
+		return
+	}
+	mkv, err := k.ml.GetMemberlistKV()
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := k.dns.Resolve(ctx, k.cfg.Memberlist.Join); err != nil {
+		k.slog.Warn("cannot resolve the memberlist members to sync with before leaving", "err", err)
+	}
+	addrs := k.dns.Addresses()
+	if len(addrs) == 0 {
+		return
+	}
+	// One push/pull per member, in parallel and bounded: a dead member's
+	// address may take a TCP timeout to fail.
+	var reached atomic.Int64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, a := range addrs {
+		wg.Go(func() {
+			if n, err := mkv.JoinMembers([]string{a}); err == nil {
+				reached.Add(int64(n))
+			}
+		})
+	}
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	k.slog.Info("synced the ring state with members before leaving", "reached", reached.Load(), "members", len(addrs))
 }
 
 // Memberlist returns the process's memberlist service, or nil when the
