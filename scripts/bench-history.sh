@@ -3,7 +3,7 @@
 # sample per STEP are backfilled (remote write, old timestamps) into an
 # all-in-one weft and into Prometheus, one after the other in one run. Then:
 #   - bytes per sample on disk: weft's bucket after the compactor merged the
-#     shipped 2h blocks into 12h and 24h blocks; Prometheus' blocks after its
+#     shipped 2h blocks into its levels (2h, 12h, 24h, 7d); Prometheus' blocks after its
 #     own compaction of the same data (a snapshot with its head);
 #   - latency of dashboard-like range queries over the whole period
 #     (weft-load query): the first pass after a restart (cold: weft's
