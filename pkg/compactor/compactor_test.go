@@ -11,11 +11,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/weft-io/weft/pkg/bucketindex"
-	"github.com/weft-io/weft/pkg/limits"
 )
 
 // Three replicas with the same samples plus one that misses some: one
@@ -195,17 +193,10 @@ func TestPlanHorizontalWindows(t *testing.T) {
 	f(r, [][2]int64{{-6, -4}, {-4, -2}, {-2, 0}, {0, 2}}, [][]int{{0, 1, 2}})
 }
 
-// Retention marks exactly the blocks whose MaxTime is past it, per tenant.
 // The default levels go on to 7 days, but a tenant whose retention is
 // under 70 days stops at 24h: blocks of a tenth of the retention at most.
 func TestWeekLevel(t *testing.T) {
-	var defaults limits.Limits
-	lim := limits.NewOverrides(defaults, func() *limits.RuntimeConfig {
-		l := defaults
-		l.CompactorBlocksRetention = model.Duration(30 * 24 * time.Hour)
-		return &limits.RuntimeConfig{Overrides: map[string]*limits.Limits{"short": &l}}
-	})
-	e := newEnv(t, lim, "-compactor.block-ranges=2h,12h,24h,168h")
+	e := newEnv(t, retentionOf("short", 30*24*time.Hour), "-compactor.block-ranges=2h,12h,24h,168h")
 	// A whole 7-day window, two weeks back, in day blocks.
 	w := alignDown(e.base.Add(-14*24*time.Hour).UnixMilli(), 7*day)
 	var all series
@@ -226,14 +217,9 @@ func TestWeekLevel(t *testing.T) {
 	require.Empty(t, marked)
 }
 
+// Retention marks exactly the blocks whose MaxTime is past it, per tenant.
 func TestRetention(t *testing.T) {
-	var defaults limits.Limits
-	lim := limits.NewOverrides(defaults, func() *limits.RuntimeConfig {
-		l := defaults
-		l.CompactorBlocksRetention = model.Duration(7 * 24 * time.Hour)
-		return &limits.RuntimeConfig{Overrides: map[string]*limits.Limits{"t1": &l}}
-	})
-	e := newEnv(t, lim)
+	e := newEnv(t, retentionOf("t1", 7*24*time.Hour))
 	old := e.dayStart(10)
 	recent := e.dayStart(3)
 	edge := alignDown(e.now().Add(-7*24*time.Hour).UnixMilli(), 2*hour) - 2*hour // ends just before the cutoff

@@ -17,6 +17,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
@@ -79,6 +80,17 @@ func newEnv(t *testing.T, lim *limits.Overrides, args ...string) *env {
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, e.c.Close()) })
 	return e
+}
+
+// retentionOf returns limits where tenant keeps its blocks for d and every
+// other tenant forever.
+func retentionOf(tenant string, d time.Duration) *limits.Overrides {
+	var defaults limits.Limits
+	return limits.NewOverrides(defaults, func() *limits.RuntimeConfig {
+		l := defaults
+		l.CompactorBlocksRetention = model.Duration(d)
+		return &limits.RuntimeConfig{Overrides: map[string]*limits.Limits{tenant: &l}}
+	})
 }
 
 func (e *env) runOnce() {
