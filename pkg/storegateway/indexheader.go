@@ -222,51 +222,51 @@ func openIndexHeader(path string, size int64, toc index.TOC) (h *indexHeader, er
 // entry decodes the table entry at pos: its label value, the start of its
 // postings list and the position of the next entry (len(h.table) after
 // the last). value aliases the mmapped file.
-func (h *indexHeader) entry(pos int) (name, value []byte, start int64, next int, err error) {
+func (h *indexHeader) entry(pos int) (value []byte, start int64, next int, err error) {
 	if pos < 0 || pos >= len(h.table) {
-		return nil, nil, 0, 0, fmt.Errorf("postings offset table entry at %d is out of range", pos)
+		return nil, 0, 0, fmt.Errorf("postings offset table entry at %d is out of range", pos)
 	}
 	d := encoding.Decbuf{B: h.table[pos:]}
 	if n := d.Uvarint(); n != 2 && d.Err() == nil {
-		return nil, nil, 0, 0, fmt.Errorf("unexpected number of keys %d in the postings offset table", n)
+		return nil, 0, 0, fmt.Errorf("unexpected number of keys %d in the postings offset table", n)
 	}
-	name = d.UvarintBytes()
+	d.UvarintBytes() // the label name: scan knows it
 	value = d.UvarintBytes()
 	start = int64(d.Uvarint64())
 	if d.Err() != nil {
-		return nil, nil, 0, 0, fmt.Errorf("cannot decode the postings offset table: %w", d.Err())
+		return nil, 0, 0, fmt.Errorf("cannot decode the postings offset table: %w", d.Err())
 	}
-	return name, value, start, len(h.table) - d.Len(), nil
+	return value, start, len(h.table) - d.Len(), nil
 }
 
-// listEnd returns where the postings list of the entry before next ends:
-// where the list of the entry at next starts.
-func (h *indexHeader) listEnd(next int) (int64, error) {
-	if next >= len(h.table) {
-		return h.postingsEnd, nil
-	}
-	_, _, start, _, err := h.entry(next)
-	return start, err
-}
-
-// scan calls f for each entry of name from its sample i on, in order,
-// until f returns false or the name's entries end.
-func (h *indexHeader) scan(name string, i int, f func(value []byte, start int64, next int) (bool, error)) error {
+// scan calls f with the value and the postings range [start, end) of each
+// entry of name from its sample i on, in order, until f returns false or
+// the name's entries end. A list ends where the next entry's list starts,
+// so each entry is decoded once, a step ahead.
+func (h *indexHeader) scan(name string, i int, f func(value []byte, start, end int64) bool) error {
 	s := h.postings[name]
 	if s == nil || i >= len(s.pos) {
 		return nil
 	}
-	pos := s.pos[i]
+	value, start, next, err := h.entry(s.pos[i])
+	if err != nil {
+		return err
+	}
 	for k := i * postingsSampling; k < s.count; k++ {
-		_, value, start, next, err := h.entry(pos)
-		if err != nil {
-			return err
+		end := h.postingsEnd
+		var nextValue []byte
+		var nextStart int64
+		var after int
+		if next < len(h.table) {
+			if nextValue, nextStart, after, err = h.entry(next); err != nil {
+				return err
+			}
+			end = nextStart
 		}
-		more, err := f(value, start, next)
-		if err != nil || !more {
-			return err
+		if !f(value, start, end) {
+			return nil
 		}
-		pos = next
+		value, start, next = nextValue, nextStart, after
 	}
 	return nil
 }
@@ -300,19 +300,15 @@ func (h *indexHeader) postingsFor(name string, values []string) ([]postingsRef, 
 		}
 		batch := values[:n]
 		values = values[n:]
-		err := h.scan(name, i, func(value []byte, start int64, next int) (bool, error) {
+		err := h.scan(name, i, func(value []byte, start, end int64) bool {
 			for len(batch) > 0 && batch[0] < string(value) {
 				batch = batch[1:] // not in the block
 			}
 			if len(batch) > 0 && batch[0] == string(value) {
-				end, err := h.listEnd(next)
-				if err != nil {
-					return false, err
-				}
 				out = append(out, postingsRef{value: batch[0], start: start, end: end})
 				batch = batch[1:]
 			}
-			return len(batch) > 0, nil
+			return len(batch) > 0
 		})
 		if err != nil {
 			return nil, err
@@ -325,17 +321,13 @@ func (h *indexHeader) postingsFor(name string, values []string) ([]postingsRef, 
 // which match is true, sorted by value.
 func (h *indexHeader) postingsMatching(name string, match func(string) bool) ([]postingsRef, error) {
 	var out []postingsRef
-	err := h.scan(name, 0, func(value []byte, start int64, next int) (bool, error) {
+	err := h.scan(name, 0, func(value []byte, start, end int64) bool {
 		// The matcher does not keep the string: no copy of the value for
 		// each of perhaps millions of values.
 		if match(unsafe.String(unsafe.SliceData(value), len(value))) {
-			end, err := h.listEnd(next)
-			if err != nil {
-				return false, err
-			}
 			out = append(out, postingsRef{value: string(value), start: start, end: end})
 		}
-		return true, nil
+		return true
 	})
 	return out, err
 }
@@ -363,9 +355,9 @@ func (h *indexHeader) labelValues(name string) ([]string, error) {
 		return nil, nil
 	}
 	out := make([]string, 0, s.count)
-	err := h.scan(name, 0, func(value []byte, _ int64, _ int) (bool, error) {
+	err := h.scan(name, 0, func(value []byte, _, _ int64) bool {
 		out = append(out, string(value))
-		return true, nil
+		return true
 	})
 	return out, err
 }
