@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -10,24 +11,20 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	dsring "github.com/grafana/dskit/ring"
 	"github.com/grafana/dskit/runtimeconfig"
 	"github.com/grafana/dskit/services"
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/prometheus/model/labels"
 	"github.com/thanos-io/objstore"
 	"google.golang.org/grpc"
 	"gopkg.in/yaml.v3"
 
-	"github.com/weft-io/weft/pkg/bucket"
 	"github.com/weft-io/weft/pkg/compactor"
 	"github.com/weft-io/weft/pkg/distributor"
 	"github.com/weft-io/weft/pkg/httpapi"
@@ -41,12 +38,14 @@ import (
 	"github.com/weft-io/weft/pkg/wire"
 )
 
-// App is a running weft process.
+// App is a running weft process: the services of its roles, built from
+// the module table (modules.go), and the HTTP server in front of them.
 type App struct {
-	cfg    *Config
-	logger *slog.Logger
-	reg    *prometheus.Registry
-	roles  map[string]bool
+	cfg         *Config
+	logger      *slog.Logger
+	reg         *prometheus.Registry
+	roles       map[string]bool
+	distributed bool // not every role in this process: rings and gRPC
 
 	runtime   *runtimeconfig.Manager
 	overrides *limits.Overrides
@@ -62,33 +61,40 @@ type App struct {
 	kv         *ring.KV
 	ingRing    *ring.Ring
 	sgRing     *ring.Ring
-	lifecycler *ring.IngesterLifecycler
-	sgLife     *ring.IngesterLifecycler
 	compRing   *ring.Ring
+	ingLife    *ring.IngesterLifecycler
+	sgLife     *ring.IngesterLifecycler
 	compLife   *ring.IngesterLifecycler
 	grpcServer *grpc.Server
-	grpcLis    net.Listener
 	clients    *clientPool
+
+	// services are the modules of this process that run something, by
+	// name; manager starts and stops them in dependency order.
+	services map[string]services.Service
+	manager  *services.Manager
 
 	server   *http.Server
 	listener net.Listener
-	ready    atomic.Bool
+	stopping atomic.Bool
 	started  time.Time
 }
 
-// New builds every role of cfg and binds the listeners; Run serves. With
-// every role in one process (-target=all) the roles call each other
-// directly; otherwise ingesters serve gRPC and register in the ring, and
-// distributors and queriers find them there.
+// New builds the services of every module that the roles of cfg need,
+// without starting any of them, and binds the HTTP listener; Run starts
+// them and serves. With every role in one process (-target=all) the roles
+// call each other directly; otherwise ingesters and store-gateways serve
+// gRPC and register in their rings, and the other roles find them there.
 func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
+	cfg.applyDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
 	a := &App{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), started: time.Now()}
 	a.roles, _ = parseTarget(cfg.Target)
+	a.distributed = !allInOne(a.roles)
 	defer func() {
 		if err != nil {
-			_ = a.stop(context.Background())
+			a.closeUnstarted()
 		}
 	}()
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -96,126 +102,31 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 		Name: "weft_build_info", Help: "Build information of this weft.",
 		ConstLabels: prometheus.Labels{"version": Version, "revision": Revision, "goversion": goVersion()},
 	}, func() float64 { return 1 }))
-
-	if err := a.startRuntimeConfig(); err != nil {
-		return nil, err
+	if a.distributed {
+		a.clients = newClientPool(cfg.Distributor.MaxRecvMsgSize)
 	}
-	distributed := !allInOne(a.roles)
-	if distributed {
-		if err := a.startRing(); err != nil {
-			return nil, err
-		}
-	}
-	resolver := tenant.Resolver{MultiTenancy: cfg.MultitenancyEnabled}
 
-	a.bucket, err = bucket.New(cfg.Bucket, "weft", a.reg, logger)
+	mm, err := a.newModuleManager()
 	if err != nil {
 		return nil, err
 	}
-	bkt := a.bucket
-	if a.roles[RoleStoreGateway] {
-		sgcfg := cfg.StoreGateway
-		sgcfg.Dir = filepath.Join(cfg.DataDir, "store-gateway")
-		if distributed {
-			// Own the blocks the store-gateway ring gives this instance.
-			sgcfg.ShardFilter = storegateway.RingShardFilter(a.sgRing, cfg.Ring.Ring.StoreGateway.InstanceID)
-		}
-		// Only the store-gateway reads through the cache: what the others
-		// read is mutable (indexes, marks) and must not be served stale.
-		a.sgBucket, err = bucket.NewCachingBucket(bkt, sgcfg.Cache,
-			prometheus.WrapRegistererWith(prometheus.Labels{"component": RoleStoreGateway}, a.reg), logger.With("role", RoleStoreGateway))
-		if err != nil {
-			return nil, err
-		}
-		a.sg, err = storegateway.New(sgcfg, a.sgBucket, a.reg, logger.With("role", RoleStoreGateway))
-		if err != nil {
-			return nil, err
-		}
-		if err := a.sg.Start(); err != nil {
-			return nil, err
-		}
-		if distributed {
-			if err := a.startGRPC(a.sg); err != nil {
-				return nil, err
-			}
-			a.sgLife, err = ring.NewStoreGatewayLifecycler(cfg.Ring.Ring.StoreGateway, a.kv, a.reg, logger.With("component", "store-gateway-lifecycler"))
-			if err != nil {
-				return nil, err
-			}
-			if err := services.StartAndAwaitRunning(context.Background(), a.sgLife); err != nil {
-				return nil, fmt.Errorf("cannot join the store-gateway ring: %w", err)
-			}
-			if err := a.sgLife.Activate(context.Background()); err != nil {
-				return nil, err
-			}
+	var targets []string
+	for _, m := range moduleTable {
+		if a.roles[m.name] {
+			targets = append(targets, m.name)
 		}
 	}
-	if a.roles[RoleCompactor] {
-		ccfg := cfg.Compactor
-		if ccfg.DataDir == "" {
-			ccfg.DataDir = filepath.Join(cfg.DataDir, "compactor")
-		}
-		var opts []compactor.Option
-		if distributed {
-			if err := a.joinCompactorRing(); err != nil {
-				return nil, err
-			}
-			// Each tenant is compacted by exactly one compactor: the owner
-			// of the tenant's token in the compactor ring.
-			id := cfg.Ring.Ring.Compactor.InstanceID
-			opts = append(opts, compactor.WithTenantFilter(func(tenantID string) (bool, error) {
-				return ring.Owns(a.compRing, ring.TokenFor(tenantID, labels.EmptyLabels()), id), nil
-			}))
-		}
-		a.compactor, err = compactor.New(ccfg, bkt, a.overrides, a.reg, logger.With("role", RoleCompactor), opts...)
-		if err != nil {
-			return nil, err
-		}
-		a.compactor.Start()
+	a.services, err = mm.InitModuleServices(targets...)
+	if err != nil {
+		return nil, err
 	}
-	if a.roles[RoleIngester] {
-		icfg := cfg.Ingester
-		icfg.Dir = filepath.Join(cfg.DataDir, "tsdb")
-		if icfg.InstanceID == "" && distributed {
-			icfg.InstanceID = cfg.Ring.Ring.Ingester.InstanceID
-		}
-		a.ingester, err = ingester.New(icfg, a.overrides, bkt, a.reg, logger.With("role", RoleIngester))
-		if err != nil {
-			return nil, err
-		}
-		if distributed {
-			if err := a.startGRPC(a.ingester); err != nil {
-				return nil, err
-			}
-			if err := a.joinIngesterRing(); err != nil {
-				return nil, err
-			}
-		}
+	svcs := make([]services.Service, 0, len(a.services))
+	for _, s := range a.services {
+		svcs = append(svcs, s)
 	}
-	if a.roles[RoleQuerier] {
-		var reader wire.Reader = a.ingester
-		if distributed {
-			reader = querier.NewRingReader(a.ingRing, a.clients.reader, a.overrides, cfg.Ingester.BlockRange*2)
-		}
-		if store := a.storeReader(bkt); store != nil {
-			reader = querier.NewSplitReader(reader, store, cfg.Querier.QueryIngestersWithin, cfg.Querier.QueryStoreAfter)
-		}
-		a.querier, err = querier.New(cfg.Querier, reader, a.overrides, resolver,
-			querier.Version{Version: Version, Revision: Revision, Branch: Branch, GoVersion: goVersion()},
-			a.reg, logger.With("role", RoleQuerier))
-		if err != nil {
-			return nil, err
-		}
-	}
-	if a.roles[RoleDistributor] {
-		var pusher wire.Pusher = a.ingester
-		if distributed {
-			pusher = distributor.NewRingPusher(a.ingRing, a.clients.pusher, a.overrides, cfg.Distributor.RemoteTimeout)
-		}
-		a.dist, err = distributor.New(cfg.Distributor, a.overrides, pusher, resolver, a.reg, logger.With("role", RoleDistributor))
-		if err != nil {
-			return nil, err
-		}
+	a.manager, err = services.NewManager(svcs...)
+	if err != nil {
+		return nil, err
 	}
 	a.listener, err = net.Listen("tcp", cfg.HTTPListenAddress)
 	if err != nil {
@@ -225,109 +136,24 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 	return a, nil
 }
 
-// startRing starts the KV store (memberlist by default) and the ingester
-// ring reader that distributors and queriers route by; the status pages
-// need it in every role.
-func (a *App) startRing() error {
-	cfg := &a.cfg.Ring
-	cfg.Ring.Ingester.GRPCListenAddress = a.cfg.GRPCListenAddress
-	if cfg.Ring.Ingester.TokensFilePath == "" && a.roles[RoleIngester] {
-		cfg.Ring.Ingester.TokensFilePath = filepath.Join(a.cfg.DataDir, "ingester", "ring-tokens")
+// closeUnstarted releases what New acquired when it fails: no service was
+// started yet.
+func (a *App) closeUnstarted() {
+	if a.listener != nil {
+		_ = a.listener.Close()
 	}
-	var err error
-	a.kv, err = ring.NewKV(*cfg, a.reg, a.logger.With("component", "kv"))
-	if err != nil {
-		return err
+	if a.bucket != nil {
+		_ = a.bucket.Close()
 	}
-	if err := services.StartAndAwaitRunning(context.Background(), a.kv); err != nil {
-		return fmt.Errorf("cannot start the ring KV store: %w", err)
+	if a.clients != nil {
+		a.clients.close()
 	}
-	a.ingRing, err = ring.NewIngesterRing(cfg.Ring.Ingester, a.kv, a.reg, a.logger.With("component", "ring"))
-	if err != nil {
-		return err
-	}
-	if err := services.StartAndAwaitRunning(context.Background(), a.ingRing); err != nil {
-		return fmt.Errorf("cannot start the ingester ring: %w", err)
-	}
-	cfg.Ring.StoreGateway.GRPCListenAddress = a.cfg.GRPCListenAddress
-	if cfg.Ring.StoreGateway.TokensFilePath == "" && a.roles[RoleStoreGateway] {
-		cfg.Ring.StoreGateway.TokensFilePath = filepath.Join(a.cfg.DataDir, "store-gateway-ring-tokens")
-	}
-	if cfg.Ring.StoreGateway.InstanceID == "" {
-		cfg.Ring.StoreGateway.InstanceID, _ = os.Hostname()
-	}
-	a.sgRing, err = ring.NewStoreGatewayRing(cfg.Ring.StoreGateway, a.kv, a.reg, a.logger.With("component", "store-gateway-ring"))
-	if err != nil {
-		return err
-	}
-	if err := services.StartAndAwaitRunning(context.Background(), a.sgRing); err != nil {
-		return fmt.Errorf("cannot start the store-gateway ring: %w", err)
-	}
-	a.clients = newClientPool(a.cfg.Distributor.MaxRecvMsgSize)
-	return nil
-}
-
-// startGRPC serves impl (an ingester, or a store-gateway answering the same
-// questions for older data) over gRPC.
-func (a *App) startGRPC(impl wire.IngesterServer) error {
-	var err error
-	a.grpcLis, err = net.Listen("tcp", a.cfg.GRPCListenAddress)
-	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %w", a.cfg.GRPCListenAddress, err)
-	}
-	// A push carries at most one remote-write request's series.
-	a.grpcServer = grpc.NewServer(grpc.MaxRecvMsgSize(2 * a.cfg.Distributor.MaxRecvMsgSize))
-	wire.RegisterIngesterServer(a.grpcServer, impl)
-	go func() { _ = a.grpcServer.Serve(a.grpcLis) }()
-	return nil
-}
-
-// joinIngesterRing registers the ingester in the ring: JOINING, then
-// ACTIVE once its WAL is replayed (ingester.New did that).
-func (a *App) joinIngesterRing() error {
-	var err error
-	a.lifecycler, err = ring.NewIngesterLifecycler(a.cfg.Ring.Ring.Ingester, a.kv, a.reg, a.logger.With("component", "lifecycler"))
-	if err != nil {
-		return err
-	}
-	if err := services.StartAndAwaitRunning(context.Background(), a.lifecycler); err != nil {
-		return fmt.Errorf("cannot join the ingester ring: %w", err)
-	}
-	return a.lifecycler.Activate(context.Background())
-}
-
-// joinCompactorRing registers this compactor in the compactor ring.
-func (a *App) joinCompactorRing() error {
-	cfg := &a.cfg.Ring.Ring.Compactor
-	cfg.GRPCListenAddress = a.cfg.GRPCListenAddress
-	if cfg.TokensFilePath == "" {
-		cfg.TokensFilePath = filepath.Join(a.cfg.DataDir, "compactor-ring-tokens")
-	}
-	if cfg.InstanceID == "" {
-		cfg.InstanceID, _ = os.Hostname()
-	}
-	var err error
-	a.compRing, err = ring.NewCompactorRing(*cfg, a.kv, a.reg, a.logger.With("component", "compactor-ring"))
-	if err != nil {
-		return err
-	}
-	if err := services.StartAndAwaitRunning(context.Background(), a.compRing); err != nil {
-		return fmt.Errorf("cannot start the compactor ring: %w", err)
-	}
-	a.compLife, err = ring.NewCompactorLifecycler(*cfg, a.kv, a.reg, a.logger.With("component", "compactor-lifecycler"))
-	if err != nil {
-		return err
-	}
-	if err := services.StartAndAwaitRunning(context.Background(), a.compLife); err != nil {
-		return fmt.Errorf("cannot join the compactor ring: %w", err)
-	}
-	return a.compLife.Activate(context.Background())
 }
 
 // storeReader returns the reader of the bucket's blocks for queriers: the
 // local store-gateway, or the configured remote ones; each query then fails
 // when a block that should cover it was read by none of them.
-func (a *App) storeReader(bkt objstore.Bucket) wire.Reader {
+func (a *App) storeReader() wire.Reader {
 	var store wire.Reader
 	switch {
 	case a.sg != nil:
@@ -346,7 +172,7 @@ func (a *App) storeReader(bkt objstore.Bucket) wire.Reader {
 		return nil
 	}
 	sgc := a.cfg.StoreGateway
-	finder := storegateway.NewFinder(bkt, sgc.SyncInterval, sgc.IgnoreDeletionMarksDelay)
+	finder := storegateway.NewFinder(a.bucket, sgc.SyncInterval, sgc.IgnoreDeletionMarksDelay)
 	// Blocks newer than a store-gateway's sync may not be known to it yet;
 	// the ingesters still answer for their range.
 	grace := sgc.SyncInterval + sgc.SyncInterval/2
@@ -369,128 +195,127 @@ func (a *App) storeReader(bkt objstore.Bucket) wire.Reader {
 	})
 }
 
-func (a *App) startRuntimeConfig() error {
-	if a.cfg.RuntimeConfig.File == "" {
-		a.overrides = limits.NewOverrides(a.cfg.Limits, nil)
-		return nil
-	}
-	defaults := a.cfg.Limits
-	rc := runtimeconfig.Config{ReloadPeriod: a.cfg.RuntimeConfig.Period}
-	rc.LoadPath = []string{a.cfg.RuntimeConfig.File}
-	rc.Loader = func(r io.Reader) (any, error) {
-		data, err := io.ReadAll(r)
-		if err != nil {
-			return nil, err
-		}
-		return limits.ParseRuntimeConfig(data, defaults)
-	}
-	m, err := runtimeconfig.New(rc, "weft", prometheus.WrapRegistererWithPrefix("weft_", a.reg), logutil.GoKit(a.logger))
-	if err != nil {
-		return fmt.Errorf("cannot load runtime config: %w", err)
-	}
-	if err := services.StartAndAwaitRunning(context.Background(), m); err != nil {
-		return fmt.Errorf("cannot load runtime config %s: %w", a.cfg.RuntimeConfig.File, err)
-	}
-	a.runtime = m
-	a.overrides = limits.NewOverrides(a.cfg.Limits, func() *limits.RuntimeConfig {
-		c, _ := m.GetConfig().(*limits.RuntimeConfig)
-		return c
-	})
-	return nil
-}
-
 // Addr is the bound HTTP address (useful with port 0).
 func (a *App) Addr() string { return a.listener.Addr().String() }
 
-// Run serves until ctx is done, then shuts down: in-flight requests finish
-// (up to ShutdownTimeout), then the roles stop in reverse start order.
+// Run starts the services and serves until ctx is done or a service
+// fails, then shuts down: in-flight requests finish (up to
+// ShutdownTimeout), then the services stop in reverse dependency order.
+// A service that fails stops the process with its error.
 func (a *App) Run(ctx context.Context) error {
+	if err := migrateDataDir(a.cfg, a.logger); err != nil {
+		a.closeUnstarted()
+		return err
+	}
+	failed := make(chan error, 1)
+	a.manager.AddListener(services.NewManagerListener(
+		func() {
+			a.logger.Info("weft is ready", "http", a.Addr(), "target", a.cfg.Target, "data_dir", a.cfg.DataDir, "version", Version)
+		},
+		nil,
+		func(s services.Service) {
+			select {
+			case failed <- fmt.Errorf("service %s failed: %w", a.serviceName(s), s.FailureCase()):
+			default:
+			}
+		}))
 	errc := make(chan error, 1)
 	go func() { errc <- a.server.Serve(a.listener) }()
-	a.ready.Store(true)
-	a.logger.Info("weft is ready", "http", a.Addr(), "target", a.cfg.Target, "data_dir", a.cfg.DataDir, "version", Version)
-	var serveErr error
+	if err := a.manager.StartAsync(context.Background()); err != nil {
+		return err
+	}
+	var runErr error
 	select {
 	case <-ctx.Done():
-	case serveErr = <-errc:
+	case runErr = <-errc:
+	case runErr = <-failed:
+		a.logger.Error("a service failed; stopping", "err", runErr)
 	}
-	a.ready.Store(false)
+	a.stopping.Store(true)
 	a.logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	err := a.server.Shutdown(sctx)
-	if errors.Is(serveErr, http.ErrServerClosed) {
-		serveErr = nil
+	if errors.Is(runErr, http.ErrServerClosed) {
+		runErr = nil
 	}
-	err = errors.Join(serveErr, err, a.stop(sctx))
+	err = errors.Join(runErr, err, a.stop())
 	if err == nil {
 		a.logger.Info("shutdown complete")
 	}
 	return err
 }
 
-// stop closes the roles in reverse dependency order. The HTTP server has
-// stopped already, so no push or query enters through it.
-func (a *App) stop(context.Context) error {
+// stop stops every service and waits for them: each module waits for the
+// modules that depend on it (moduleTable says why the order matters). The
+// HTTP server has stopped already, so no push or query enters through it.
+func (a *App) stop() error {
+	a.manager.StopAsync()
+	_ = a.manager.AwaitStopped(context.Background())
 	var errs []error
-	add := func(err error) {
-		if err != nil {
-			errs = append(errs, err)
+	for _, m := range moduleTable {
+		if s, ok := a.services[m.name]; ok && s.State() == services.Failed {
+			errs = append(errs, fmt.Errorf("service %s: %w", m.name, s.FailureCase()))
 		}
-	}
-	// 1. An ingester in the ring turns LEAVING first, so distributors stop
-	//    choosing it, and finishes the gRPC calls in flight.
-	for _, l := range []*ring.IngesterLifecycler{a.lifecycler, a.sgLife} {
-		if l != nil {
-			add(l.ChangeState(context.Background(), dsring.LEAVING))
-		}
-	}
-	if a.grpcServer != nil {
-		a.grpcServer.GracefulStop()
-	}
-	// 2. The ingester flushes (if configured) and closes its TSDBs; the
-	//    store-gateway and compactor close their blocks.
-	if a.ingester != nil {
-		add(a.ingester.Close())
-	}
-	if a.sg != nil {
-		add(a.sg.Close())
-	}
-	if a.sgBucket != nil && a.sgBucket != objstore.Bucket(a.bucket) {
-		add(a.sgBucket.Close())
-	}
-	if a.compactor != nil {
-		add(a.compactor.Close())
-	}
-	// 3. Then it leaves the ring (or stays, LEAVING, for a restart), and
-	//    the ring and the KV stop last so the change is gossiped.
-	var svcs []services.Service
-	for _, l := range []*ring.IngesterLifecycler{a.lifecycler, a.sgLife, a.compLife} {
-		if l != nil {
-			svcs = append(svcs, l)
-		}
-	}
-	for _, r := range []*ring.Ring{a.ingRing, a.sgRing, a.compRing} {
-		if r != nil {
-			svcs = append(svcs, r)
-		}
-	}
-	if a.kv != nil {
-		svcs = append(svcs, a.kv)
-	}
-	for _, s := range svcs {
-		add(services.StopAndAwaitTerminated(context.Background(), s))
 	}
 	if a.clients != nil {
 		a.clients.close()
 	}
-	if a.runtime != nil {
-		add(services.StopAndAwaitTerminated(context.Background(), a.runtime))
-	}
-	if a.listener != nil && a.server == nil {
-		_ = a.listener.Close()
+	if a.sgBucket != nil {
+		errs = append(errs, a.sgBucket.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// serviceName returns the module name of s.
+func (a *App) serviceName(s services.Service) string {
+	for name, svc := range a.services {
+		if svc == s {
+			return name
+		}
+	}
+	return "unknown"
+}
+
+// serviceStates lists the services of this process in start order.
+func (a *App) serviceStates() []serviceState {
+	var out []serviceState
+	for _, m := range moduleTable {
+		s, ok := a.services[m.name]
+		if !ok {
+			continue
+		}
+		st := serviceState{Name: m.name, State: s.State().String(), Does: m.doc}
+		if err := s.FailureCase(); err != nil {
+			st.Error = err.Error()
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// serviceState is one entry of /services.
+type serviceState struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	Error string `json:"error,omitempty"`
+	Does  string `json:"does"`
+}
+
+// ready reports whether every service runs and the process is not
+// stopping; /ready answers 200 only then.
+func (a *App) ready() bool { return !a.stopping.Load() && a.manager.IsHealthy() }
+
+// whenRunning answers 503 until the service of module name runs, so that a
+// request that arrives while weft starts or stops is retried, not lost.
+func (a *App) whenRunning(name string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s := a.services[name]; s != nil && s.State() != services.Running {
+			httpapi.WriteError(w, http.StatusServiceUnavailable, "unavailable", fmt.Sprintf("the %s is %s", name, strings.ToLower(s.State().String())))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (a *App) routes() http.Handler {
@@ -506,10 +331,10 @@ func (a *App) routes() http.Handler {
 		return promhttp.InstrumentHandlerDuration(duration.MustCurryWith(prometheus.Labels{"route": route}), h)
 	}
 	if a.dist != nil {
-		mux.Handle("/api/v1/push", instrument("push", a.dist))
+		mux.Handle("/api/v1/push", instrument("push", a.whenRunning(RoleDistributor, a.dist)))
 	}
 	if a.querier != nil {
-		mux.Handle(querier.Prefix+"/", instrument("prometheus_api", a.querier.Handler()))
+		mux.Handle(querier.Prefix+"/", instrument("prometheus_api", a.whenRunning(RoleQuerier, a.querier.Handler())))
 		// Series deletion is a request recorded in the bucket and applied
 		// by the compactor.
 		mux.Handle(querier.Prefix+"/admin/tsdb/delete_series", instrument("delete_series",
@@ -527,8 +352,14 @@ func (a *App) routes() http.Handler {
 	}
 	mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg, EnableOpenMetrics: true}))
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if !a.ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
+		if !a.ready() {
+			var waiting []string
+			for _, st := range a.serviceStates() {
+				if st.State != services.Running.String() {
+					waiting = append(waiting, st.Name+" "+st.State)
+				}
+			}
+			http.Error(w, "not ready: "+strings.Join(waiting, ", "), http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = io.WriteString(w, "ready\n")
@@ -562,18 +393,10 @@ func (a *App) routes() http.Handler {
 		_, _ = w.Write(b)
 	})
 	mux.HandleFunc("/services", func(w http.ResponseWriter, r *http.Request) {
-		state := "Running"
-		if !a.ready.Load() {
-			state = "Stopping"
-		}
-		var list []map[string]string
-		for _, r := range roles {
-			if a.roles[r.name] {
-				list = append(list, map[string]string{"name": r.name, "state": state, "does": r.doc})
-			}
-		}
+		list := a.serviceStates()
 		if r.URL.Query().Get("format") == "json" || r.Header.Get("Accept") == "application/json" {
-			httpapi.WriteData(w, list)
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(list)
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -591,8 +414,8 @@ func (a *App) routes() http.Handler {
 }
 
 var servicesPage = template.Must(template.New("services").Parse(`<!doctype html><html><head><title>weft services</title></head><body>
-<h1>Services</h1><table border="1" cellpadding="4"><tr><th>role</th><th>state</th><th>does</th></tr>
-{{range .}}<tr><td>{{.name}}</td><td>{{.state}}</td><td>{{.does}}</td></tr>{{end}}</table>
+<h1>Services</h1><table border="1" cellpadding="4"><tr><th>service</th><th>state</th><th>does</th></tr>
+{{range .}}<tr><td>{{.Name}}</td><td>{{.State}}{{if .Error}}: {{.Error}}{{end}}</td><td>{{.Does}}</td></tr>{{end}}</table>
 <p><a href="/services?format=json">JSON</a></p></body></html>`))
 
 var indexPage = template.Must(template.New("index").Parse(`<!doctype html><html><head><title>weft</title></head><body>

@@ -45,7 +45,16 @@ func startApp(t *testing.T, extra ...string) string {
 		cancel()
 		require.NoError(t, <-done)
 	})
-	return "http://" + a.Addr()
+	base := "http://" + a.Addr()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 30*time.Second, 10*time.Millisecond, "weft did not become ready")
+	return base
 }
 
 type pushResult struct {

@@ -31,9 +31,7 @@ func benchmarkPushPath(b *testing.B, proto loadgen.Protocol) {
 	var icfg ingester.Config
 	icfg.RegisterFlags(flagSet(b))
 	icfg.Dir = b.TempDir()
-	ing, err := ingester.New(icfg, lim, nil, nil, nil)
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = ing.Close() })
+	ing := startIngester(b, icfg, lim)
 	var dcfg distributor.Config
 	dcfg.RegisterFlags(flagSet(b))
 	d, err := distributor.New(dcfg, lim, ing, tenant.Resolver{MultiTenancy: true}, nil, nil)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -76,7 +77,8 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.Ring.RegisterFlags(f)
 }
 
-// Validate reports every setting that cannot work.
+// Validate reports every setting that cannot work, including the rules
+// that span roles. Call it after applyDefaults.
 func (c *Config) Validate() error {
 	var errs []error
 	if _, err := parseTarget(c.Target); err != nil {
@@ -85,14 +87,58 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data.dir must be set"))
 	}
-	sg := c.StoreGateway
-	sg.Dir = "set-by-app" // the directory comes from -data.dir
-	for _, v := range []interface{ Validate() error }{&c.Bucket, &c.Distributor, &c.Ingester, &c.Querier, &c.Limits, &c.Ring, &sg, &c.Compactor} {
+	for _, v := range []interface{ Validate() error }{&c.Bucket, &c.Distributor, &c.Ingester, &c.Querier, &c.Limits, &c.Ring, &c.StoreGateway, &c.Compactor} {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	// A block being shipped must be read from the ingesters or from the
+	// store-gateways: the two windows must overlap.
+	if q := c.Querier; q.QueryIngestersWithin > 0 && q.QueryStoreAfter >= q.QueryIngestersWithin {
+		errs = append(errs, fmt.Errorf("querier.query-store-after (%s) must be below querier.query-ingesters-within (%s), or queries miss the data between them", q.QueryStoreAfter, q.QueryIngestersWithin))
+	}
+	// Store-gateways must stop reading a block marked for deletion before
+	// the compactor deletes it.
+	if sg, cp := c.StoreGateway.IgnoreDeletionMarksDelay, c.Compactor.DeletionDelay; sg >= cp {
+		errs = append(errs, fmt.Errorf("store-gateway.ignore-deletion-marks-delay (%s) must be below compactor.deletion-delay (%s), or queries read blocks that are being deleted", sg, cp))
+	}
 	return errors.Join(errs...)
+}
+
+// applyDefaults derives the settings that follow from others: every
+// role keeps its files under <data.dir>/<role>/, and the filesystem bucket
+// defaults to <data.dir>/bucket.
+func (c *Config) applyDefaults() {
+	c.Ingester.Dir = filepath.Join(c.DataDir, RoleIngester, "tsdb")
+	c.StoreGateway.Dir = filepath.Join(c.DataDir, RoleStoreGateway, "blocks")
+	if c.Compactor.DataDir == "" {
+		c.Compactor.DataDir = filepath.Join(c.DataDir, RoleCompactor, "work")
+	}
+	if c.Bucket.Backend == bucket.Filesystem && c.Bucket.Filesystem.Dir == "" {
+		c.Bucket.Filesystem.Dir = filepath.Join(c.DataDir, "bucket")
+	}
+	r := &c.Ring.Ring
+	r.Ingester.GRPCListenAddress = c.GRPCListenAddress
+	r.StoreGateway.GRPCListenAddress = c.GRPCListenAddress
+	r.Compactor.GRPCListenAddress = c.GRPCListenAddress
+	if r.Ingester.TokensFilePath == "" {
+		r.Ingester.TokensFilePath = filepath.Join(c.DataDir, RoleIngester, "ring-tokens")
+	}
+	if r.StoreGateway.TokensFilePath == "" {
+		r.StoreGateway.TokensFilePath = filepath.Join(c.DataDir, RoleStoreGateway, "ring-tokens")
+	}
+	if r.Compactor.TokensFilePath == "" {
+		r.Compactor.TokensFilePath = filepath.Join(c.DataDir, RoleCompactor, "ring-tokens")
+	}
+	host, _ := os.Hostname()
+	for _, id := range []*string{&r.Ingester.InstanceID, &r.StoreGateway.InstanceID, &r.Compactor.InstanceID} {
+		if *id == "" {
+			*id = host
+		}
+	}
+	if c.Ingester.InstanceID == "" {
+		c.Ingester.InstanceID = r.Ingester.InstanceID
+	}
 }
 
 // ParseFlags builds the configuration from defaults, the YAML file named by

@@ -56,9 +56,7 @@ func newCluster(tb testing.TB, n, rf int, lim *limits.Overrides) *cluster {
 		var icfg ingester.Config
 		icfg.RegisterFlags(flagSet(tb))
 		icfg.Dir = tb.TempDir()
-		ing, err := ingester.New(icfg, lim, nil, nil, nil)
-		require.NoError(tb, err)
-		tb.Cleanup(func() { _ = ing.Close() })
+		ing := startIngester(tb, icfg, lim)
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(tb, err)
 		srv := grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))

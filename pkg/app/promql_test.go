@@ -87,9 +87,7 @@ func newPushStorage(tb testing.TB, lim *limits.Overrides) *pushStorage {
 	// The scripts' data spans days around 1970: keep every block.
 	require.NoError(tb, fs.Parse([]string{"-ingester.tsdb.retention-period=1000000h"}))
 	cfg.Dir = tb.TempDir()
-	ing, err := ingester.New(cfg, lim, nil, nil, nil)
-	require.NoError(tb, err)
-	tb.Cleanup(func() { require.NoError(tb, ing.Close()) })
+	ing := startIngester(tb, cfg, lim)
 	return &pushStorage{Queryable: querier.NewQueryable(ing, lim), ing: ing}
 }
 

@@ -5,10 +5,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grafana/dskit/services"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
 	"github.com/weft-io/weft/pkg/ingester"
+	"github.com/weft-io/weft/pkg/limits"
 	"github.com/weft-io/weft/pkg/querier"
 	"github.com/weft-io/weft/pkg/wire"
 )
@@ -17,9 +19,7 @@ func newTestIngester(t *testing.T) *ingester.Ingester {
 	var cfg ingester.Config
 	cfg.RegisterFlags(flagSet(t))
 	cfg.Dir = t.TempDir()
-	ing, err := ingester.New(cfg, testLimits(t), nil, nil, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = ing.Close() })
+	ing := startIngester(t, cfg, testLimits(t))
 	return ing
 }
 
@@ -69,4 +69,14 @@ func TestSplitReaderMergesIngestersAndStore(t *testing.T) {
 	// alone: the recent ingester's 14h..13h samples are not asked for.
 	old := count(now.Add(-20*time.Hour), now.Add(-13*time.Hour-time.Minute))
 	require.Len(t, old, int(7*time.Hour/step))
+}
+
+// startIngester runs an ingester without a ring until the test ends.
+func startIngester(tb testing.TB, cfg ingester.Config, lim *limits.Overrides) *ingester.Ingester {
+	tb.Helper()
+	ing, err := ingester.New(cfg, lim, nil, nil, nil, nil)
+	require.NoError(tb, err)
+	require.NoError(tb, services.StartAndAwaitRunning(context.Background(), ing))
+	tb.Cleanup(func() { require.NoError(tb, services.StopAndAwaitTerminated(context.Background(), ing)) })
+	return ing
 }

@@ -115,7 +115,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.Backend, "bucket.backend", Filesystem, "Object storage backend: "+strings.Join(backends, ", ")+".")
 	f.StringVar(&c.Prefix, "bucket.prefix", "", "Put every object under this prefix (a \"directory\" of the bucket), so that several clusters can share one bucket. Empty means the bucket's root.")
 
-	f.StringVar(&c.Filesystem.Dir, "bucket.filesystem.dir", "./data/bucket", "Directory of the filesystem bucket.")
+	f.StringVar(&c.Filesystem.Dir, "bucket.filesystem.dir", "", "Directory of the filesystem bucket. Empty means <data.dir>/bucket.")
 
 	f.StringVar(&c.S3.Endpoint, "bucket.s3.endpoint", "", "S3 endpoint (host:port).")
 	f.StringVar(&c.S3.BucketName, "bucket.s3.bucket-name", "", "S3 bucket name.")

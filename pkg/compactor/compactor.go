@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/grafana/dskit/services"
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
@@ -41,7 +42,10 @@ func WithTenantFilter(owns func(tenant string) (bool, error)) Option {
 // on a tenant at a time (one compactor process, or a tenant filter that
 // shards tenants over several).
 type Compactor struct {
+	services.Service
+
 	cfg    Config
+	lc     Lifecycler
 	bkt    objstore.Bucket
 	limits *limits.Overrides
 	logger *slog.Logger
@@ -58,17 +62,21 @@ type Compactor struct {
 	metaMu    sync.Mutex
 	metaCache map[string]*blockMeta // "<tenant>/<ULID>" → meta; guarded by metaMu
 
-	lifeMu    sync.Mutex
-	cancel    context.CancelFunc // guarded by lifeMu
-	startOnce sync.Once
-	closeOnce sync.Once
-	done      chan struct{}
 }
 
-// New returns a compactor over bkt. It cleans the work directory; it does
-// not start working until Start (or Run, or RunOnce). lim may be nil (no
-// retention); reg and logger may be nil.
-func New(cfg Config, bkt objstore.Bucket, lim *limits.Overrides, reg prometheus.Registerer, logger *slog.Logger, opts ...Option) (*Compactor, error) {
+// Lifecycler announces the compactor in the compactor ring: Activate once
+// it works, Leave when it stops. The app passes the ring's lifecycler
+// (pkg/ring); nil means there is no ring (one compactor owns every tenant).
+type Lifecycler interface {
+	Activate(ctx context.Context) error
+	Leave(ctx context.Context) error
+}
+
+// New returns a compactor over bkt. It has no side effects: as a service,
+// its start cleans the work directory and activates lc (nil: no ring), and
+// it then runs (Run) until stopped; tests call RunOnce instead. lim may be
+// nil (no retention); reg and logger may be nil.
+func New(cfg Config, bkt objstore.Bucket, lim *limits.Overrides, lc Lifecycler, reg prometheus.Registerer, logger *slog.Logger, opts ...Option) (*Compactor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -78,14 +86,9 @@ func New(cfg Config, bkt objstore.Bucket, lim *limits.Overrides, reg prometheus.
 	if bkt == nil {
 		return nil, errors.New("the compactor needs a bucket")
 	}
-	if err := os.RemoveAll(cfg.DataDir); err != nil {
-		return nil, fmt.Errorf("cannot clean the compactor directory: %w", err)
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("cannot create the compactor directory: %w", err)
-	}
 	c := &Compactor{
 		cfg:         cfg,
+		lc:          lc,
 		bkt:         bkt,
 		limits:      lim,
 		logger:      logutil.OrNop(logger),
@@ -94,27 +97,48 @@ func New(cfg Config, bkt objstore.Bucket, lim *limits.Overrides, reg prometheus.
 		pool:        chunkenc.NewPool(),
 		tenantLocks: map[string]*sync.Mutex{},
 		metaCache:   map[string]*blockMeta{},
-		done:        make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(c)
 	}
+	c.Service = services.NewBasicService(c.starting, c.running, c.stopping)
 	return c, nil
 }
 
-// Start runs the compactor in the background until Close. It returns at
-// once: the compactor is "ready" as soon as it exists.
-func (c *Compactor) Start() {
-	c.startOnce.Do(func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		c.lifeMu.Lock()
-		c.cancel = cancel
-		c.lifeMu.Unlock()
-		go func() {
-			defer close(c.done)
-			c.Run(ctx)
-		}()
-	})
+// prepare cleans the work directory: everything there is scratch.
+func (c *Compactor) prepare() error {
+	if err := os.RemoveAll(c.cfg.DataDir); err != nil {
+		return fmt.Errorf("cannot clean the compactor directory: %w", err)
+	}
+	if err := os.MkdirAll(c.cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("cannot create the compactor directory: %w", err)
+	}
+	return nil
+}
+
+func (c *Compactor) starting(ctx context.Context) error {
+	if err := c.prepare(); err != nil {
+		return err
+	}
+	if c.lc != nil {
+		return c.lc.Activate(ctx)
+	}
+	return nil
+}
+
+func (c *Compactor) running(ctx context.Context) error {
+	c.Run(ctx)
+	return nil
+}
+
+// stopping runs once Run returned (a run in progress is interrupted):
+// only then does the compactor leave the ring, so that no other compactor
+// takes its tenants while it still works on them.
+func (c *Compactor) stopping(_ error) error {
+	if c.lc != nil {
+		return c.lc.Leave(context.Background())
+	}
+	return nil
 }
 
 // Run compacts every tenant now and every CompactionInterval, and runs a
@@ -141,25 +165,6 @@ func (c *Compactor) Run(ctx context.Context) {
 			run(false)
 		}
 	}
-}
-
-// Close stops Start's loop, interrupting a run in progress, and waits for
-// it. It is safe to call more than once, and without Start.
-func (c *Compactor) Close() error {
-	c.closeOnce.Do(func() {
-		started := false
-		c.startOnce.Do(func() { close(c.done) }) // never started: nothing to wait for
-		c.lifeMu.Lock()
-		if c.cancel != nil {
-			c.cancel()
-			started = true
-		}
-		c.lifeMu.Unlock()
-		if started {
-			<-c.done
-		}
-	})
-	return nil
 }
 
 // RunOnce compacts every tenant, then applies retention and deletions and

@@ -6,10 +6,14 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/grafana/dskit/services"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
@@ -451,22 +455,47 @@ func TestInterruptedDeletionAndDuplicates(t *testing.T) {
 	require.NotEqual(t, a, live[0].ULID)
 }
 
-func TestStartClose(t *testing.T) {
+func TestService(t *testing.T) {
 	e := newEnv(t, nil)
 	mint := e.dayStart(2)
 	s := span("m", mint, mint+2*hour, 60_000)
 	e.uploadBlock("t1", "ingester-1", mint, mint+2*hour, s)
 	e.uploadBlock("t1", "ingester-2", mint, mint+2*hour, s)
-	e.c.Start()
-	require.Eventually(t, func() bool { return testutil.ToFloat64(e.c.m.lastSuccess) > 0 }, 10*time.Second, 10*time.Millisecond)
-	require.NoError(t, e.c.Close())
-	require.NoError(t, e.c.Close())
+	lc := &recordingLifecycler{}
+	c, err := New(e.c.cfg, e.bkt, nil, lc, prometheus.NewRegistry(), nil, WithClock(e.now))
+	require.NoError(t, err)
+	require.NoError(t, services.StartAndAwaitRunning(context.Background(), c))
+	require.Equal(t, []string{"activate"}, lc.calls())
+	require.Eventually(t, func() bool { return testutil.ToFloat64(c.m.lastSuccess) > 0 }, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, services.StopAndAwaitTerminated(context.Background(), c))
+	require.NoError(t, services.StopAndAwaitTerminated(context.Background(), c), "safe twice")
+	require.Equal(t, []string{"activate", "leave"}, lc.calls(), "it leaves the ring only once its run stopped")
 	live, _ := e.blocks("t1")
 	require.Len(t, live, 1)
 
-	// Close without Start.
-	c2, err := New(testConfig(t), e.bkt, nil, nil, nil)
+	// A compactor that was never started stops cleanly.
+	c2, err := New(testConfig(t), e.bkt, nil, nil, nil, nil)
 	require.NoError(t, err)
-	require.NoError(t, c2.Close())
-	require.NoError(t, c2.Close())
+	require.NoError(t, services.StopAndAwaitTerminated(context.Background(), c2))
+}
+
+// recordingLifecycler records the ring transitions a component asks for.
+type recordingLifecycler struct {
+	mu  sync.Mutex
+	log []string
+}
+
+func (l *recordingLifecycler) Activate(context.Context) error { l.add("activate"); return nil }
+func (l *recordingLifecycler) Leave(context.Context) error    { l.add("leave"); return nil }
+
+func (l *recordingLifecycler) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.log = append(l.log, s)
+}
+
+func (l *recordingLifecycler) calls() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.log)
 }

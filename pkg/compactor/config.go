@@ -43,7 +43,7 @@ type Config struct {
 
 // RegisterFlags registers the compactor flags with their defaults.
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
-	f.StringVar(&c.DataDir, "compactor.data-dir", "", "Scratch directory of the compactor (blocks being compacted). Empty means <data.dir>/compactor. Its content is deleted at start.")
+	f.StringVar(&c.DataDir, "compactor.data-dir", "", "Scratch directory of the compactor (blocks being compacted). Empty means <data.dir>/compactor/work. Its content is deleted at start.")
 	// The 7-day level: every block repeats the index of its series, so
 	// months of history in 24h blocks cost about 8% more bytes per sample
 	// than Prometheus' larger blocks at a sparse scrape interval, and a

@@ -25,7 +25,7 @@ func TestConfigDefaultsAndFlags(t *testing.T) {
 	fs := flag.NewFlagSet("", flag.ContinueOnError)
 	noDir.RegisterFlags(fs)
 	require.NoError(t, noDir.Validate(), "the app fills in the data dir")
-	_, err := New(noDir, nil, nil, nil, nil)
+	_, err := New(noDir, nil, nil, nil, nil, nil)
 	require.Error(t, err)
 	f := func(args ...string) {
 		t.Helper()

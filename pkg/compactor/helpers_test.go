@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grafana/dskit/services"
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
@@ -76,9 +77,9 @@ func newEnv(t *testing.T, lim *limits.Overrides, args ...string) *env {
 	// whose windows start on Thursdays, their outcome does not depend on
 	// the day of the week. TestWeekLevel tests that level.
 	cfg := testConfig(t, append([]string{"-compactor.consistency-delay=0s", "-compactor.block-ranges=2h,12h,24h"}, args...)...)
-	e.c, err = New(cfg, bkt, lim, e.reg, nil, WithClock(e.now))
+	e.c, err = New(cfg, bkt, lim, nil, e.reg, nil, WithClock(e.now))
 	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, e.c.Close()) })
+	t.Cleanup(func() { require.NoError(t, services.StopAndAwaitTerminated(context.Background(), e.c)) })
 	return e
 }
 

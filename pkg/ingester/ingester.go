@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/grafana/dskit/services"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/prometheus/model/exemplar"
@@ -65,34 +66,47 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// Lifecycler announces the ingester in a ring: Activate once it can take
+// writes (its WAL replayed), Leave when it stops taking them. The app passes
+// the ring's lifecycler (pkg/ring); nil means there is no ring (all-in-one).
+type Lifecycler interface {
+	Activate(ctx context.Context) error
+	Leave(ctx context.Context) error
+}
+
 // Ingester stores pushed series per tenant. It implements wire.Pusher and
-// wire.Reader.
+// wire.Reader, and is a dskit service: starting reopens every tenant's
+// TSDB (replaying its WAL) and activates it in the ring, running ships
+// blocks, stopping drains the requests in flight, flushes if configured
+// and closes every TSDB.
 type Ingester struct {
+	services.Service
+
 	cfg    Config
 	limits *limits.Overrides
 	bucket objstore.Bucket
+	lc     Lifecycler
 	logger *slog.Logger
 	m      *metrics
 
-	mu      sync.RWMutex
-	tenants map[string]*tenantDB // guarded by mu
-	closed  bool                 // guarded by mu
-
-	stop     chan struct{}
-	loopDone sync.WaitGroup
-	closeErr error
-	closeOne sync.Once
+	mu        sync.RWMutex
+	tenants   map[string]*tenantDB // guarded by mu
+	accepting bool                 // guarded by mu: between the WAL replay and stopping
+	// inflight counts pushes and open queriers; stopping waits for them
+	// before it closes the TSDBs. Add only under mu.RLock with accepting.
+	inflight sync.WaitGroup
 }
 
-// New opens the ingester: it reopens (and replays the WAL of) every tenant
-// found under cfg.Dir, then starts the loops that cut and ship blocks.
-// bucket may be nil to keep blocks local only (tests).
-func New(cfg Config, lim *limits.Overrides, bucket objstore.Bucket, reg prometheus.Registerer, logger *slog.Logger) (*Ingester, error) {
+// New returns an ingester that keeps its tenants' TSDBs under cfg.Dir. It
+// has no side effects: the service's start opens the TSDBs. bucket may be
+// nil to keep blocks local only (tests); lc may be nil (no ring); reg and
+// logger may be nil.
+func New(cfg Config, lim *limits.Overrides, bucket objstore.Bucket, lc Lifecycler, reg prometheus.Registerer, logger *slog.Logger) (*Ingester, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("cannot create ingester directory: %w", err)
+	if cfg.Dir == "" {
+		return nil, errors.New("the ingester needs a directory")
 	}
 	if cfg.InstanceID == "" {
 		cfg.InstanceID, _ = os.Hostname()
@@ -104,50 +118,148 @@ func New(cfg Config, lim *limits.Overrides, bucket objstore.Bucket, reg promethe
 		cfg:     cfg,
 		limits:  lim,
 		bucket:  bucket,
+		lc:      lc,
 		logger:  logutil.OrNop(logger),
 		tenants: map[string]*tenantDB{},
-		stop:    make(chan struct{}),
 	}
 	i.m = newMetrics(reg, i)
-	entries, err := os.ReadDir(cfg.Dir)
+	i.Service = services.NewBasicService(i.starting, i.running, i.stopping)
+	return i, nil
+}
+
+// starting reopens (and replays the WAL of) every tenant found under
+// cfg.Dir, then takes writes and turns ACTIVE in the ring.
+func (i *Ingester) starting(ctx context.Context) error {
+	if err := os.MkdirAll(i.cfg.Dir, 0o755); err != nil {
+		return fmt.Errorf("cannot create ingester directory: %w", err)
+	}
+	entries, err := os.ReadDir(i.cfg.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("cannot list ingester directory: %w", err)
+		return fmt.Errorf("cannot list ingester directory: %w", err)
 	}
 	for _, e := range entries {
 		if !e.IsDir() || tenant.Validate(e.Name()) != nil {
 			continue
 		}
-		start := time.Now()
-		if _, err := i.getOrOpen(e.Name()); err != nil {
-			_ = i.Close()
-			return nil, err
+		if err := ctx.Err(); err != nil {
+			i.closeAll()
+			return err
 		}
+		start := time.Now()
+		t, err := openTenant(i, e.Name())
+		if err != nil {
+			i.closeAll()
+			return err
+		}
+		i.mu.Lock()
+		i.tenants[t.id] = t
+		i.mu.Unlock()
 		i.logger.Info("reopened tenant TSDB", "tenant", e.Name(), "duration", time.Since(start))
 	}
-	i.loopDone.Add(1)
-	go i.loop()
-	return i, nil
+	i.mu.Lock()
+	i.accepting = true
+	i.mu.Unlock()
+	if i.lc != nil {
+		if err := i.lc.Activate(ctx); err != nil {
+			i.stopAccepting()
+			i.closeAll()
+			return err
+		}
+	}
+	return nil
+}
+
+// running ships the blocks the TSDBs cut, until the service stops. Each
+// TSDB cuts its head itself, every head-compaction-interval (its block
+// reload interval) and when an append makes the head long enough; a second
+// caller of Compact would only race with it.
+func (i *Ingester) running(ctx context.Context) error {
+	ship := time.NewTicker(i.cfg.ShipInterval)
+	defer ship.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ship.C:
+			i.shipAll(ctx)
+		}
+	}
+}
+
+// stopping turns LEAVING in the ring so that distributors stop choosing
+// this ingester, refuses new requests and waits for those in flight, then
+// flushes (if configured) and closes every TSDB.
+func (i *Ingester) stopping(_ error) error {
+	var errs []error
+	if i.lc != nil {
+		if err := i.lc.Leave(context.Background()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	i.stopAccepting()
+	if i.cfg.FlushOnShutdown {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		if err := i.Flush(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		cancel()
+	}
+	errs = append(errs, i.closeAll())
+	return errors.Join(errs...)
+}
+
+// stopAccepting refuses new requests and waits for those in flight.
+func (i *Ingester) stopAccepting() {
+	i.mu.Lock()
+	i.accepting = false
+	i.mu.Unlock()
+	i.inflight.Wait()
+}
+
+// closeAll closes every TSDB; nothing may be in flight.
+func (i *Ingester) closeAll() error {
+	i.mu.Lock()
+	tenants := i.tenants
+	i.tenants = map[string]*tenantDB{}
+	i.mu.Unlock()
+	var errs []error
+	for _, t := range tenants {
+		if err := t.db.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("cannot close TSDB of tenant %s: %w", t.id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var errNotAccepting = wire.Errorf(wire.KindUnavailable, "", "ingester is not running (starting or shutting down)")
+
+// acquire counts a request in flight, or fails when the ingester is not
+// taking requests; release with i.inflight.Done.
+func (i *Ingester) acquire() error {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	if !i.accepting {
+		return errNotAccepting
+	}
+	i.inflight.Add(1)
+	return nil
 }
 
 // getOrOpen returns the TSDB of tenant, opening it on first use.
 func (i *Ingester) getOrOpen(id string) (*tenantDB, error) {
 	i.mu.RLock()
 	t, ok := i.tenants[id]
-	closed := i.closed
 	i.mu.RUnlock()
 	if ok {
 		return t, nil
-	}
-	if closed {
-		return nil, wire.Errorf(wire.KindUnavailable, "", "ingester is shutting down")
 	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if t, ok := i.tenants[id]; ok {
 		return t, nil
 	}
-	if i.closed {
-		return nil, wire.Errorf(wire.KindUnavailable, "", "ingester is shutting down")
+	if !i.accepting {
+		return nil, errNotAccepting
 	}
 	t, err := openTenant(i, id)
 	if err != nil {
@@ -171,6 +283,10 @@ func (i *Ingester) get(id string) *tenantDB {
 // are accepted silently, so a retried request stores nothing twice.
 func (i *Ingester) Push(ctx context.Context, id string, req *wire.PushRequest) (wire.PushResult, error) {
 	var res wire.PushResult
+	if err := i.acquire(); err != nil {
+		return res, err
+	}
+	defer i.inflight.Done()
 	t, err := i.getOrOpen(id)
 	if err != nil {
 		return res, err
@@ -313,24 +429,6 @@ func formatTS(t int64) string {
 	return time.UnixMilli(t).UTC().Format(time.RFC3339Nano)
 }
 
-// loop ships the blocks the TSDBs cut, until Close. Each TSDB cuts its
-// head itself, every head-compaction-interval (its block reload interval)
-// and when an append makes the head long enough; a second caller of
-// Compact would only race with it.
-func (i *Ingester) loop() {
-	defer i.loopDone.Done()
-	ship := time.NewTicker(i.cfg.ShipInterval)
-	defer ship.Stop()
-	for {
-		select {
-		case <-i.stop:
-			return
-		case <-ship.C:
-			i.shipAll(context.Background())
-		}
-	}
-}
-
 func (i *Ingester) snapshot() []*tenantDB {
 	i.mu.RLock()
 	defer i.mu.RUnlock()
@@ -379,35 +477,6 @@ func (i *Ingester) Flush(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// Close stops the loops, flushes if configured, and closes every TSDB. It
-// is safe to call more than once.
-func (i *Ingester) Close() error {
-	i.closeOne.Do(func() {
-		close(i.stop)
-		i.loopDone.Wait()
-		var errs []error
-		if i.cfg.FlushOnShutdown {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			if err := i.Flush(ctx); err != nil {
-				errs = append(errs, err)
-			}
-			cancel()
-		}
-		i.mu.Lock()
-		i.closed = true
-		tenants := i.tenants
-		i.tenants = map[string]*tenantDB{}
-		i.mu.Unlock()
-		for _, t := range tenants {
-			if err := t.db.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("cannot close TSDB of tenant %s: %w", t.id, err))
-			}
-		}
-		i.closeErr = errors.Join(errs...)
-	})
-	return i.closeErr
 }
 
 // TenantDir returns the directory of a tenant's TSDB.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grafana/dskit/services"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/stretchr/testify/require"
@@ -44,6 +45,20 @@ func testOverrides(t *testing.T, args ...string) *limits.Overrides {
 	return limits.NewOverrides(l, nil)
 }
 
+// startIngester runs an ingester (without a ring) until stopIngester.
+func startIngester(t *testing.T, cfg Config, lim *limits.Overrides, bkt objstore.Bucket) *Ingester {
+	t.Helper()
+	ing, err := New(cfg, lim, bkt, nil, nil, nil)
+	require.NoError(t, err)
+	require.NoError(t, services.StartAndAwaitRunning(context.Background(), ing))
+	return ing
+}
+
+// stopIngester stops ing as the app does on shutdown; safe twice.
+func stopIngester(ing *Ingester) error {
+	return services.StopAndAwaitTerminated(context.Background(), ing)
+}
+
 func pushSamples(t *testing.T, ing *Ingester, tenantID, name string, from, to, step int64) {
 	t.Helper()
 	req := &wire.PushRequest{Series: []wire.Series{{Labels: labels.FromStrings("__name__", name, "job", "j")}}}
@@ -75,16 +90,14 @@ func countSamples(t *testing.T, ing *Ingester, tenantID, name string, mint, maxt
 func TestWALReplayAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	lim := testOverrides(t)
-	ing, err := New(testConfig(t, dir), lim, nil, nil, nil)
-	require.NoError(t, err)
+	ing := startIngester(t, testConfig(t, dir), lim, nil)
 	now := time.Now().UnixMilli()
 	pushSamples(t, ing, "a", "m", now-60_000, now, 1000)
-	require.NoError(t, ing.Close())
-	require.NoError(t, ing.Close(), "Close is safe twice")
+	require.NoError(t, stopIngester(ing))
+	require.NoError(t, stopIngester(ing), "Close is safe twice")
 
-	ing, err = New(testConfig(t, dir), lim, nil, nil, nil)
-	require.NoError(t, err)
-	defer ing.Close()
+	ing = startIngester(t, testConfig(t, dir), lim, nil)
+	defer stopIngester(ing)
 	require.Equal(t, 61, countSamples(t, ing, "a", "m", 0, now+1))
 	require.Equal(t, 0, countSamples(t, ing, "b", "m", 0, now+1), "tenants are separate")
 }
@@ -95,9 +108,8 @@ func TestBlocksAreShippedWithTenantAndIngester(t *testing.T) {
 	bkt, err := filesystem.NewBucket(bdir)
 	require.NoError(t, err)
 	cfg := testConfig(t, dir, "-ingester.tsdb.block-ranges-period=1m", "-ingester.tsdb.ship-interval=50ms", "-ingester.tsdb.head-compaction-interval=50ms")
-	ing, err := New(cfg, testOverrides(t), bkt, nil, nil)
-	require.NoError(t, err)
-	defer ing.Close()
+	ing := startIngester(t, cfg, testOverrides(t), bkt)
+	defer stopIngester(ing)
 
 	// Four minutes of data: the head keeps the newest range and cuts the
 	// older ones into one-minute blocks.
@@ -144,9 +156,8 @@ func TestBlocksAreKeptUntilShipped(t *testing.T) {
 	cfg := testConfig(t, dir, "-ingester.tsdb.block-ranges-period=1m", "-ingester.tsdb.retention-period=0s",
 		"-ingester.tsdb.ship-interval=1h", "-ingester.tsdb.head-compaction-interval=50ms")
 	failing := &failingBucket{Bucket: objstore.NewInMemBucket()}
-	ing, err := New(cfg, testOverrides(t), failing, nil, nil)
-	require.NoError(t, err)
-	defer ing.Close()
+	ing := startIngester(t, cfg, testOverrides(t), failing)
+	defer stopIngester(ing)
 	now := time.Now().Truncate(time.Minute).UnixMilli()
 	pushSamples(t, ing, "a", "m", now-4*60_000, now, 5000)
 	require.Eventually(t, func() bool { return len(ing.get("a").db.Blocks()) >= 2 }, 20*time.Second, 50*time.Millisecond)
@@ -176,9 +187,8 @@ func (b *failingBucket) Upload(ctx context.Context, name string, r io.Reader, op
 }
 
 func TestSeriesPerMetricLimit(t *testing.T) {
-	ing, err := New(testConfig(t, t.TempDir()), testOverrides(t, "-ingester.max-series-per-metric=2"), nil, nil, nil)
-	require.NoError(t, err)
-	defer ing.Close()
+	ing := startIngester(t, testConfig(t, t.TempDir()), testOverrides(t, "-ingester.max-series-per-metric=2"), nil)
+	defer stopIngester(ing)
 	now := time.Now().UnixMilli()
 	req := &wire.PushRequest{}
 	for _, inst := range []string{"a", "b", "c"} {
@@ -186,7 +196,7 @@ func TestSeriesPerMetricLimit(t *testing.T) {
 	}
 	req.Series = append(req.Series, wire.Series{Labels: labels.FromStrings("__name__", "other"), Samples: []wire.Sample{{T: now, V: 1}}})
 	// Series are admitted one push at a time: the first two of m fit.
-	_, err = ing.Push(context.Background(), "t", &wire.PushRequest{Series: req.Series[:2]})
+	_, err := ing.Push(context.Background(), "t", &wire.PushRequest{Series: req.Series[:2]})
 	require.NoError(t, err)
 	res, err := ing.Push(context.Background(), "t", req)
 	require.Error(t, err)
@@ -200,9 +210,8 @@ func TestSeriesPerMetricLimit(t *testing.T) {
 func TestFlushCutsAlignedBlocks(t *testing.T) {
 	bkt := objstore.NewInMemBucket()
 	cfg := testConfig(t, t.TempDir(), "-ingester.tsdb.block-ranges-period=1m", "-ingester.tsdb.ship-interval=1h", "-ingester.tsdb.head-compaction-interval=1h")
-	ing, err := New(cfg, testOverrides(t), bkt, nil, nil)
-	require.NoError(t, err)
-	defer ing.Close()
+	ing := startIngester(t, cfg, testOverrides(t), bkt)
+	defer stopIngester(ing)
 	now := time.Now().Truncate(time.Minute).UnixMilli()
 	pushSamples(t, ing, "a", "m", now-150_000, now+30_000, 5000)
 	require.NoError(t, ing.Flush(context.Background()))

@@ -2,6 +2,7 @@ package ingester
 
 import (
 	"context"
+	"sync"
 
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
@@ -12,11 +13,46 @@ import (
 
 // Querier implements wire.Reader: the tenant's head and local blocks.
 func (i *Ingester) Querier(id string, mint, maxt int64) (storage.Querier, error) {
+	if err := i.acquire(); err != nil {
+		return nil, err
+	}
 	t := i.get(id)
 	if t == nil {
+		i.inflight.Done()
 		return storage.NoopQuerier(), nil
 	}
-	return t.db.Querier(mint, maxt)
+	q, err := t.db.Querier(mint, maxt)
+	if err != nil {
+		i.inflight.Done()
+		return nil, err
+	}
+	return &trackedQuerier{Querier: q, done: i.inflight.Done}, nil
+}
+
+// trackedQuerier and trackedChunkQuerier keep the ingester from closing
+// the TSDB under a querier: stopping waits until every one is closed.
+type trackedQuerier struct {
+	storage.Querier
+	done func()
+	once sync.Once
+}
+
+func (q *trackedQuerier) Close() error {
+	err := q.Querier.Close()
+	q.once.Do(q.done)
+	return err
+}
+
+type trackedChunkQuerier struct {
+	storage.ChunkQuerier
+	done func()
+	once sync.Once
+}
+
+func (q *trackedChunkQuerier) Close() error {
+	err := q.ChunkQuerier.Close()
+	q.once.Do(q.done)
+	return err
 }
 
 // ExemplarQuerier implements wire.Reader.
@@ -46,9 +82,18 @@ func (noExemplars) Select(int64, int64, ...[]*labels.Matcher) ([]exemplar.QueryR
 // ChunkQuerier implements wire.ChunkReader: the gRPC server streams the
 // TSDB's own chunks rather than re-encoding samples.
 func (i *Ingester) ChunkQuerier(id string, mint, maxt int64) (storage.ChunkQuerier, error) {
+	if err := i.acquire(); err != nil {
+		return nil, err
+	}
 	t := i.get(id)
 	if t == nil {
+		i.inflight.Done()
 		return storage.NoopChunkedQuerier(), nil
 	}
-	return t.db.ChunkQuerier(mint, maxt)
+	q, err := t.db.ChunkQuerier(mint, maxt)
+	if err != nil {
+		i.inflight.Done()
+		return nil, err
+	}
+	return &trackedChunkQuerier{ChunkQuerier: q, done: i.inflight.Done}, nil
 }

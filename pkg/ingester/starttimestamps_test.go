@@ -124,9 +124,8 @@ func TestStartTimestampsAreStoredAndQueried(t *testing.T) {
 	bkt := objstore.NewInMemBucket()
 	args := []string{"-ingester.tsdb.ship-interval=1h", "-ingester.tsdb.head-compaction-interval=1h"}
 	lim := testOverrides(t)
-	ing, err := New(testConfig(t, dir, args...), lim, bkt, nil, nil)
-	require.NoError(t, err)
-	defer func() { require.NoError(t, ing.Close()) }()
+	ing := startIngester(t, testConfig(t, dir, args...), lim, bkt)
+	defer func() { require.NoError(t, stopIngester(ing)) }()
 
 	base := time.Now().Truncate(time.Hour).Add(-time.Hour).UnixMilli()
 	req := stPush(base)
@@ -152,9 +151,8 @@ func TestStartTimestampsAreStoredAndQueried(t *testing.T) {
 	}
 	check("from the head")
 
-	require.NoError(t, ing.Close())
-	ing, err = New(testConfig(t, dir, args...), lim, bkt, nil, nil)
-	require.NoError(t, err)
+	require.NoError(t, stopIngester(ing))
+	ing = startIngester(t, testConfig(t, dir, args...), lim, bkt)
 	check("after replaying the WAL")
 
 	require.NoError(t, ing.Flush(context.Background()))
@@ -203,11 +201,10 @@ func TestStartTimestampsAreStoredAndQueried(t *testing.T) {
 // With start-timestamp storage off, the start timestamps pushed are dropped
 // and PromQL answers as for samples that never had them.
 func TestStartTimestampsDisabled(t *testing.T) {
-	ing, err := New(testConfig(t, t.TempDir(), "-ingester.tsdb.start-timestamps-enabled=false"), testOverrides(t), nil, nil, nil)
-	require.NoError(t, err)
-	defer func() { require.NoError(t, ing.Close()) }()
+	ing := startIngester(t, testConfig(t, t.TempDir(), "-ingester.tsdb.start-timestamps-enabled=false"), testOverrides(t), nil)
+	defer func() { require.NoError(t, stopIngester(ing)) }()
 	base := time.Now().Truncate(time.Hour).Add(-time.Hour).UnixMilli()
-	_, err = ing.Push(context.Background(), "a", stPush(base))
+	_, err := ing.Push(context.Background(), "a", stPush(base))
 	require.NoError(t, err)
 	require.Equal(t, []int64{0, 0, 0, 0, 0, 0}, rawStartTimestamps(t, ing, "a", "cumulative"))
 	require.Equal(t, stAnswers{}, queryST(t, ing, "a", base))
@@ -217,9 +214,8 @@ func TestStartTimestampsDisabled(t *testing.T) {
 // the distributor has nothing to validate in them (Prometheus' receiver
 // does not either).
 func TestStartTimestampsAnyValue(t *testing.T) {
-	ing, err := New(testConfig(t, t.TempDir()), testOverrides(t), nil, nil, nil)
-	require.NoError(t, err)
-	defer func() { require.NoError(t, ing.Close()) }()
+	ing := startIngester(t, testConfig(t, t.TempDir()), testOverrides(t), nil)
+	defer func() { require.NoError(t, stopIngester(ing)) }()
 	now := time.Now().UnixMilli()
 	sts := []int64{math.MinInt64, math.MaxInt64, -1, now + 1e12, 0, now - 5, math.MinInt64 + 1, 1}
 	fs := wire.Series{Labels: labels.FromStrings("__name__", "f")}
@@ -228,7 +224,7 @@ func TestStartTimestampsAnyValue(t *testing.T) {
 		fs.Samples = append(fs.Samples, wire.Sample{T: now + int64(i), V: 1, ST: st})
 		hs.Histograms = append(hs.Histograms, wire.Histogram{T: now + int64(i), H: &histogram.Histogram{Count: 1, ZeroCount: 1}, ST: st})
 	}
-	_, err = ing.Push(context.Background(), "a", &wire.PushRequest{Series: []wire.Series{fs, hs}})
+	_, err := ing.Push(context.Background(), "a", &wire.PushRequest{Series: []wire.Series{fs, hs}})
 	require.NoError(t, err)
 	require.Equal(t, sts, rawStartTimestamps(t, ing, "a", "f"))
 	require.Equal(t, sts, rawStartTimestamps(t, ing, "a", "h"))
@@ -282,12 +278,11 @@ func TestStartTimestampsTurnedOnAndOff(t *testing.T) {
 	}
 	f := func(enabled bool, from, to int, wantST []int64) {
 		t.Helper()
-		ing, err := New(testConfig(t, dir, "-ingester.tsdb.start-timestamps-enabled="+strconv.FormatBool(enabled)), lim, nil, nil, nil)
-		require.NoError(t, err)
-		defer func() { require.NoError(t, ing.Close()) }()
+		ing := startIngester(t, testConfig(t, dir, "-ingester.tsdb.start-timestamps-enabled="+strconv.FormatBool(enabled)), lim, nil)
+		defer func() { require.NoError(t, stopIngester(ing)) }()
 		s := all
 		s.Samples = all.Samples[from:to]
-		_, err = ing.Push(context.Background(), "a", &wire.PushRequest{Series: []wire.Series{s}})
+		_, err := ing.Push(context.Background(), "a", &wire.PushRequest{Series: []wire.Series{s}})
 		require.NoError(t, err)
 		require.Equal(t, wantST, rawStartTimestamps(t, ing, "a", "cumulative"))
 	}

@@ -293,7 +293,7 @@ func (c *IngesterConfig) RegisterFlags(f *flag.FlagSet) {
 	f.DurationVar(&c.HeartbeatTimeout, "ingester.ring.heartbeat-timeout", time.Minute, "An ingester whose heartbeat is older than this is unhealthy: not written to or read from.")
 	f.IntVar(&c.ReplicationFactor, "distributor.replication-factor", 3, "Number of ingesters each series is written to; writes and reads need a quorum (RF/2+1).")
 	f.BoolVar(&c.ZoneAwarenessEnabled, "distributor.zone-awareness-enabled", false, "Put the replicas of each series in distinct availability zones (needs at least RF zones).")
-	f.StringVar(&c.TokensFilePath, "ingester.ring.tokens-file-path", "", "File where the ingester keeps its ring tokens, so that a restarted ingester owns the same series. Empty keeps no file.")
+	f.StringVar(&c.TokensFilePath, "ingester.ring.tokens-file-path", "", "File where the ingester keeps its ring tokens, so that a restarted ingester owns the same series. Empty uses <data.dir>/ingester/ring-tokens.")
 	f.DurationVar(&c.AutoForgetUnhealthyPeriod, "ingester.ring.auto-forget-unhealthy-period", 0, "Remove instances from the ring whose heartbeat is older than this; 0 never removes them.")
 	f.BoolVar(&c.UnregisterOnShutdown, "ingester.ring.unregister-on-shutdown", true, "Remove the ingester from the ring on shutdown. false keeps it (LEAVING, then JOINING again) for a quick restart that replays its WAL.")
 }
@@ -356,7 +356,7 @@ func (c *ShardRingConfig) RegisterFlagsWithPrefix(f *flag.FlagSet, prefix string
 	if defaultRF > 0 {
 		f.IntVar(&c.ReplicationFactor, prefix+".sharding-replication-factor", defaultRF, "Number of "+prefix+"s that own each item; queries survive all but one of them failing.")
 	}
-	f.StringVar(&c.TokensFilePath, prefix+".ring.tokens-file-path", "", "File where the "+prefix+" keeps its ring tokens. Empty uses <data.dir>/"+prefix+"-ring-tokens.")
+	f.StringVar(&c.TokensFilePath, prefix+".ring.tokens-file-path", "", "File where the "+prefix+" keeps its ring tokens. Empty uses <data.dir>/"+prefix+"/ring-tokens.")
 }
 
 // Validate reports every setting that cannot work.

@@ -136,6 +136,16 @@ func (l *IngesterLifecycler) Activate(ctx context.Context) error {
 	return nil
 }
 
+// Leave moves the instance to LEAVING: distributors and queriers stop
+// choosing it for new work while it finishes what it has. Stopping the
+// lifecycler then unregisters it, or keeps it for a restart.
+func (l *IngesterLifecycler) Leave(ctx context.Context) error {
+	if err := l.ChangeState(ctx, dsring.LEAVING); err != nil {
+		return fmt.Errorf("cannot set the instance LEAVING in the ring: %w", err)
+	}
+	return nil
+}
+
 // SetUnregisterOnShutdown decides, up to the moment the lifecycler stops,
 // whether stopping removes the instance from the ring (true: its series
 // move to other ingesters) or keeps it, LEAVING, with its tokens (false: a

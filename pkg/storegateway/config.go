@@ -5,14 +5,11 @@ import (
 	"flag"
 	"time"
 
-	"github.com/oklog/ulid/v2"
-
 	"github.com/weft-io/weft/pkg/bucket"
 )
 
 // Config of the store-gateway. Dir is set by the app (a directory of the
-// store-gateway's own under -data.dir); ShardFilter is set by the app from
-// the store-gateway ring.
+// store-gateway's own under -data.dir).
 type Config struct {
 	// Dir holds the index headers of the blocks loaded from the bucket, as
 	// <Dir>/<tenant>/<ULID>/.
@@ -35,11 +32,6 @@ type Config struct {
 	// no query holds are unloaded first. 0 means no bound.
 	MaxLoadedBlocks int   `yaml:"max_loaded_blocks"`
 	MaxLoadedBytes  int64 `yaml:"max_loaded_bytes"`
-
-	// ShardFilter, when set, says whether this store-gateway owns a block
-	// (see BlockToken and RingShardFilter); nil owns every block. A block
-	// that is not owned is never loaded nor queried here.
-	ShardFilter func(tenant string, id ulid.ULID) bool `yaml:"-"`
 
 	// Cache keeps the ranges of block objects read from the bucket
 	// (postings, series, chunks, index headers) in memory or memcached (the

@@ -18,7 +18,7 @@
 // -store-gateway.sync-interval, and a query reads the blocks overlapping
 // its range, minus those marked for deletion longer ago than
 // -store-gateway.ignore-deletion-marks-delay (Finder.BlocksFor). Only
-// blocks that Config.ShardFilter owns are read; the app builds the filter
+// blocks that New's owns function accepts are read; the app builds it
 // from the store-gateway ring with RingShardFilter (owner = the instances
 // the ring gives for BlockToken(tenant, id) under RingOp, RF of them).
 //

@@ -31,7 +31,7 @@ var RingOp = dsring.NewOp(
 	func(s dsring.InstanceState) bool { return s != dsring.ACTIVE },
 )
 
-// RingShardFilter returns a Config.ShardFilter that owns the blocks whose
+// RingShardFilter returns the owns function of New that accepts the blocks whose
 // token (BlockToken) the ring r replicates to the instance instanceID.
 // When the ring cannot answer (empty, too few healthy instances) the block
 // is not owned; the querier's consistency check then reports it.

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/grafana/dskit/services"
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/thanos-io/objstore"
@@ -28,28 +29,36 @@ var errClosed = wire.Errorf(wire.KindUnavailable, "", "store-gateway is shutting
 // that it can be served by wire.RegisterIngesterServer). It is safe for
 // concurrent use.
 type StoreGateway struct {
+	services.Service
+
 	cfg    Config
 	bkt    objstore.Bucket
+	shard  func(tenant string, id ulid.ULID) bool // nil: every block
+	lc     Lifecycler
 	logger *slog.Logger
 	m      *metrics
 	finder *Finder
 	now    func() time.Time
 	loads  chan struct{} // a slot per concurrent block load
 
-	ctx    context.Context // cancelled by Close: ends the loop and the loads
+	ctx    context.Context // cancelled by stopping: ends the loads
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the loop and the load goroutines
 
-	mu      sync.Mutex
-	blocks  map[blockKey]*blockEntry // guarded by mu
-	loaded  int                      // entries with an open block, guarded by mu
-	bytes   int64                    // their bytes, guarded by mu
-	seq     uint64                   // names temporary directories, guarded by mu
-	started bool                     // guarded by mu
-	closed  bool                     // guarded by mu
+	mu     sync.Mutex
+	blocks map[blockKey]*blockEntry // guarded by mu
+	loaded int                      // entries with an open block, guarded by mu
+	bytes  int64                    // their bytes, guarded by mu
+	seq    uint64                   // names temporary directories, guarded by mu
+	closed bool                     // guarded by mu
+}
 
-	closeOnce sync.Once
-	closeErr  error
+// Lifecycler announces the store-gateway in its ring: Activate once it
+// serves, Leave when it stops. The app passes the ring's lifecycler
+// (pkg/ring); nil means there is no ring (all-in-one).
+type Lifecycler interface {
+	Activate(ctx context.Context) error
+	Leave(ctx context.Context) error
 }
 
 type blockKey struct {
@@ -73,26 +82,27 @@ type blockEntry struct {
 	unloaded bool      // removed from StoreGateway.blocks; guarded by StoreGateway.mu
 }
 
-// New returns a store-gateway serving the blocks of bkt, with nothing
-// loaded yet: blocks are loaded when a query first needs them. Whatever a
-// previous run left in cfg.Dir is removed. Start runs the sync loop.
-func New(cfg Config, bkt objstore.Bucket, reg prometheus.Registerer, logger *slog.Logger) (*StoreGateway, error) {
+// New returns a store-gateway serving the blocks of bkt that owns accepts
+// (see BlockToken and RingShardFilter; nil owns every block: a block not
+// owned is never loaded nor queried here), with nothing loaded yet: blocks
+// are loaded when a query first needs them. It has no side effects: the
+// service's start cleans what a previous run left in cfg.Dir and
+// activates lc (nil: no ring); running re-reads the block lists and
+// unloads blocks that are gone, no longer owned or idle; stopping leaves
+// the ring, aborts the loads and unloads every block.
+func New(cfg Config, bkt objstore.Bucket, owns func(tenant string, id ulid.ULID) bool, lc Lifecycler, reg prometheus.Registerer, logger *slog.Logger) (*StoreGateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if bkt == nil {
 		return nil, errors.New("store-gateway: no bucket")
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("cannot create store-gateway directory: %w", err)
-	}
-	if err := cleanDir(cfg.Dir); err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &StoreGateway{
 		cfg:    cfg,
 		bkt:    bkt,
+		shard:  owns,
+		lc:     lc,
 		logger: logutil.OrNop(logger),
 		m:      newMetrics(reg),
 		finder: NewFinder(bkt, cfg.SyncInterval, cfg.IgnoreDeletionMarksDelay),
@@ -102,7 +112,21 @@ func New(cfg Config, bkt objstore.Bucket, reg prometheus.Registerer, logger *slo
 		cancel: cancel,
 		blocks: map[blockKey]*blockEntry{},
 	}
+	s.Service = services.NewBasicService(s.starting, s.running, s.stopping)
 	return s, nil
+}
+
+func (s *StoreGateway) starting(ctx context.Context) error {
+	if err := os.MkdirAll(s.cfg.Dir, 0o755); err != nil {
+		return fmt.Errorf("cannot create store-gateway directory: %w", err)
+	}
+	if err := cleanDir(s.cfg.Dir); err != nil {
+		return err
+	}
+	if s.lc != nil {
+		return s.lc.Activate(ctx)
+	}
+	return nil
 }
 
 // cleanDir removes the block directories (and partial loads) of a
@@ -147,35 +171,20 @@ func (s *StoreGateway) BlocksFor(ctx context.Context, tenant string, mint, maxt 
 	return s.finder.BlocksFor(ctx, tenant, mint, maxt)
 }
 
-// Start runs the loop that re-reads the block lists and unloads blocks
-// that are gone, no longer owned or idle. Queries are served without it.
-func (s *StoreGateway) Start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return errClosed
-	}
-	if s.started {
-		return nil
-	}
-	s.started = true
-	s.wg.Add(1)
-	go s.loop()
-	return nil
-}
-
-func (s *StoreGateway) loop() {
-	defer s.wg.Done()
+// running re-reads the block lists and unloads blocks that are gone, no
+// longer owned or idle, until the service stops. Queries are served by
+// the callers' goroutines, not here.
+func (s *StoreGateway) running(ctx context.Context) error {
 	syncT := time.NewTicker(s.cfg.SyncInterval)
 	defer syncT.Stop()
 	idleT := time.NewTicker(max(min(s.cfg.IdleTimeout/2, s.cfg.SyncInterval), 10*time.Millisecond))
 	defer idleT.Stop()
 	for {
 		select {
-		case <-s.ctx.Done():
-			return
+		case <-ctx.Done():
+			return nil
 		case <-syncT.C:
-			s.sync(s.ctx)
+			s.sync(ctx)
 		case <-idleT.C:
 			s.unloadIdle()
 		}
@@ -251,7 +260,7 @@ func (s *StoreGateway) runAll(fs []func() error) error {
 }
 
 func (s *StoreGateway) owns(tenant string, id ulid.ULID) bool {
-	return s.cfg.ShardFilter == nil || s.cfg.ShardFilter(tenant, id)
+	return s.shard == nil || s.shard(tenant, id)
 }
 
 func (s *StoreGateway) blockDir(k blockKey) string {
@@ -428,25 +437,27 @@ func (s *StoreGateway) Loaded(tenant string) []ulid.ULID {
 	return out
 }
 
-// Close stops the loop, aborts loads in progress and unloads every block.
-// Queriers still open must be closed first (closing a block waits for its
-// readers). It is safe to call twice.
-func (s *StoreGateway) Close() error {
-	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-		s.cancel()
-		s.wg.Wait()
-		var toClose []func() error
-		s.mu.Lock()
-		for _, e := range s.blocks {
-			if e.block != nil {
-				toClose = append(toClose, s.unloadLocked(e, reasonClosed))
-			}
+// stopping leaves the ring, aborts loads in progress and unloads every
+// block. Queriers still open must be closed first (closing a block waits
+// for its readers): the app stops the querier before the store-gateway.
+func (s *StoreGateway) stopping(_ error) error {
+	var errs []error
+	if s.lc != nil {
+		errs = append(errs, s.lc.Leave(context.Background()))
+	}
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	var toClose []func() error
+	s.mu.Lock()
+	for _, e := range s.blocks {
+		if e.block != nil {
+			toClose = append(toClose, s.unloadLocked(e, reasonClosed))
 		}
-		s.mu.Unlock()
-		s.closeErr = s.runAll(toClose)
-	})
-	return s.closeErr
+	}
+	s.mu.Unlock()
+	errs = append(errs, s.runAll(toClose))
+	return errors.Join(errs...)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grafana/dskit/services"
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -188,12 +189,19 @@ func testConfig(t *testing.T) Config {
 	}
 }
 
+// newSG runs a store-gateway owning every block until the test ends.
 func newSG(t *testing.T, cfg Config, bkt objstore.Bucket) *StoreGateway {
-	sg, err := New(cfg, bkt, prometheus.NewRegistry(), nil)
+	return newShardSG(t, cfg, bkt, nil)
+}
+
+// newShardSG runs a store-gateway owning the blocks owns accepts.
+func newShardSG(t *testing.T, cfg Config, bkt objstore.Bucket, owns func(string, ulid.ULID) bool) *StoreGateway {
+	sg, err := New(cfg, bkt, owns, nil, prometheus.NewRegistry(), nil)
 	require.NoError(t, err)
+	require.NoError(t, services.StartAndAwaitRunning(context.Background(), sg))
 	t.Cleanup(func() {
-		require.NoError(t, sg.Close())
-		require.NoError(t, sg.Close()) // safe twice
+		require.NoError(t, services.StopAndAwaitTerminated(context.Background(), sg))
+		require.NoError(t, services.StopAndAwaitTerminated(context.Background(), sg)) // safe twice
 	})
 	return sg
 }
@@ -246,7 +254,6 @@ func TestLazyLoadingAndQueries(t *testing.T) {
 	b2 := f.addBlock("t1", 4*hour, 6*hour)
 	cfg := testConfig(t)
 	sg := newSG(t, cfg, f.bkt)
-	require.NoError(t, sg.Start())
 
 	// Nothing is loaded before the first query.
 	require.Empty(t, localBlocks(t, cfg.Dir))
@@ -427,9 +434,7 @@ func TestShardFilterSplitsBlocks(t *testing.T) {
 	}
 	var sgs [2]*StoreGateway
 	for i := range sgs {
-		cfg := testConfig(t)
-		cfg.ShardFilter = shard(uint32(i))
-		sgs[i] = newSG(t, cfg, f.bkt)
+		sgs[i] = newShardSG(t, testConfig(t), f.bkt, shard(uint32(i)))
 	}
 	mint, maxt := int64(0), 16*hour
 	var (
@@ -468,7 +473,6 @@ func TestUnloading(t *testing.T) {
 		cfg := testConfig(t)
 		cfg.IdleTimeout = 100 * time.Millisecond
 		sg := newSG(t, cfg, f.bkt)
-		require.NoError(t, sg.Start())
 		// A block held by an open querier is not unloaded.
 		q, err := sg.Querier("t1", 0, hour)
 		require.NoError(t, err)
@@ -510,7 +514,6 @@ func TestUnloading(t *testing.T) {
 		cfg := testConfig(t)
 		cfg.SyncInterval = 50 * time.Millisecond
 		sg := newSG(t, cfg, f.bkt)
-		require.NoError(t, sg.Start())
 		query(t, sg, "t1", 0, 4*hour)
 		require.ElementsMatch(t, []ulid.ULID{c0.ULID, c1.ULID}, sg.Loaded("t1"))
 		// The compactor marks c0 for deletion long ago.

@@ -1,0 +1,409 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strings"
+
+	"github.com/grafana/dskit/modules"
+	"github.com/grafana/dskit/runtimeconfig"
+	"github.com/grafana/dskit/services"
+	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/labels"
+	"google.golang.org/grpc"
+
+	"github.com/weft-io/weft/pkg/bucket"
+	"github.com/weft-io/weft/pkg/compactor"
+	"github.com/weft-io/weft/pkg/distributor"
+	"github.com/weft-io/weft/pkg/ingester"
+	"github.com/weft-io/weft/pkg/limits"
+	"github.com/weft-io/weft/pkg/logutil"
+	"github.com/weft-io/weft/pkg/querier"
+	"github.com/weft-io/weft/pkg/ring"
+	"github.com/weft-io/weft/pkg/storegateway"
+	"github.com/weft-io/weft/pkg/tenant"
+	"github.com/weft-io/weft/pkg/wire"
+)
+
+// TargetAll runs every role in one process.
+const TargetAll = "all"
+
+// Role names: the modules a -target may name.
+const (
+	RoleDistributor  = "distributor"
+	RoleIngester     = "ingester"
+	RoleQuerier      = "querier"
+	RoleStoreGateway = "store-gateway"
+	RoleCompactor    = "compactor"
+)
+
+// Names of the modules that roles depend on; they run only as dependencies.
+const (
+	modRuntimeConfig    = "runtime-config"
+	modBucket           = "bucket"
+	modKV               = "memberlist-kv"
+	modGRPCServer       = "grpc-server"
+	modIngesterRing     = "ingester-ring"
+	modIngesterLife     = "ingester-lifecycler"
+	modStoreGatewayRing = "store-gateway-ring"
+	modStoreGatewayLife = "store-gateway-lifecycler"
+	modCompactorRing    = "compactor-ring"
+	modCompactorLife    = "compactor-lifecycler"
+)
+
+// module is one entry of the module table.
+type module struct {
+	name string
+	// role: a user may name it in -target, and "all" runs it.
+	role bool
+	doc  string
+	// deps start before the module and stop after it.
+	deps []string
+	// local are roles the module calls directly when they run in the same
+	// process (the all-in-one): then they too start before it and stop
+	// after it. A role running elsewhere is reached over gRPC instead.
+	local []string
+	// init builds the module's service without side effects; nil means the
+	// module has nothing to run in this process (a ring in the all-in-one).
+	init func(a *App) (services.Service, error)
+}
+
+// rings are what every role of a distributed process depends on: the
+// status pages (/ring, /store-gateway/ring) are served by each of them.
+var rings = []string{modIngesterRing, modStoreGatewayRing}
+
+// moduleTable is every module of weft. Start order follows the
+// dependencies; stop order is its reverse, so a module stops only after
+// every module that calls it (the distributor before the ingester it
+// pushes to, the ingester before the ring lifecycler it leaves through,
+// the lifecycler before the KV store that gossips its state).
+var moduleTable = []module{
+	{name: modRuntimeConfig, doc: "loads and reloads the per-tenant limits", init: (*App).initRuntimeConfig},
+	{name: modBucket, doc: "the object storage bucket", init: (*App).initBucket},
+	{name: modKV, doc: "the KV store of the rings (memberlist gossip by default)", init: (*App).initKV},
+	{name: modGRPCServer, doc: "serves the gRPC services of ingesters and store-gateways", init: (*App).initGRPCServer},
+	{name: modIngesterRing, doc: "the ingester ring, as distributors and queriers read it", deps: []string{modKV}, init: (*App).initIngesterRing},
+	{name: modStoreGatewayRing, doc: "the store-gateway ring, as queriers read it", deps: []string{modKV}, init: (*App).initStoreGatewayRing},
+	{name: modCompactorRing, doc: "the compactor ring, which gives each tenant one compactor", deps: []string{modKV}, init: (*App).initCompactorRing},
+	{name: modIngesterLife, doc: "registers this ingester in the ingester ring", deps: []string{modKV}, init: (*App).initIngesterLifecycler},
+	{name: modStoreGatewayLife, doc: "registers this store-gateway in its ring", deps: []string{modKV}, init: (*App).initStoreGatewayLifecycler},
+	{name: modCompactorLife, doc: "registers this compactor in its ring", deps: []string{modKV}, init: (*App).initCompactorLifecycler},
+
+	{name: RoleStoreGateway, role: true, doc: "serves the blocks of the bucket",
+		deps: append([]string{modBucket, modGRPCServer, modStoreGatewayLife}, rings...), init: (*App).initStoreGateway},
+	{name: RoleCompactor, role: true, doc: "dedupes and compacts blocks, applies retention and deletions, keeps the bucket index",
+		deps: append([]string{modRuntimeConfig, modBucket, modCompactorRing, modCompactorLife}, rings...), init: (*App).initCompactor},
+	{name: RoleIngester, role: true, doc: "keeps one TSDB per tenant, ships blocks to the bucket",
+		deps: append([]string{modRuntimeConfig, modBucket, modGRPCServer, modIngesterLife}, rings...), init: (*App).initIngester},
+	{name: RoleQuerier, role: true, doc: "serves the Prometheus query API",
+		deps:  append([]string{modRuntimeConfig, modBucket}, rings...),
+		local: []string{RoleIngester, RoleStoreGateway}, init: (*App).initQuerier},
+	{name: RoleDistributor, role: true, doc: "receives remote write, validates, applies limits",
+		deps:  append([]string{modRuntimeConfig}, rings...),
+		local: []string{RoleIngester}, init: (*App).initDistributor},
+}
+
+// roleNames lists what -target accepts.
+func roleNames() []string {
+	out := []string{TargetAll}
+	for _, m := range moduleTable {
+		if m.role {
+			out = append(out, m.name)
+		}
+	}
+	return out
+}
+
+// parseTarget returns the set of roles of a -target value.
+func parseTarget(target string) (map[string]bool, error) {
+	set := map[string]bool{}
+	for _, t := range strings.Split(target, ",") {
+		t = strings.TrimSpace(t)
+		switch {
+		case t == TargetAll:
+			for _, m := range moduleTable {
+				if m.role {
+					set[m.name] = true
+				}
+			}
+		case t == "":
+		case t == "storegateway":
+			set[RoleStoreGateway] = true
+		case !slices.Contains(roleNames(), t):
+			return nil, fmt.Errorf("unknown target %q: use %s", t, strings.Join(roleNames(), ", "))
+		default:
+			set[t] = true
+		}
+	}
+	if len(set) == 0 {
+		return nil, fmt.Errorf("no target given: use %s", strings.Join(roleNames(), ", "))
+	}
+	if !allInOne(set) && set[RoleIngester] && set[RoleStoreGateway] {
+		return nil, fmt.Errorf("target %q: ingester and store-gateway serve the same gRPC service; run them in separate processes", target)
+	}
+	return set, nil
+}
+
+// allInOne reports whether set holds every role: then the roles call each
+// other directly, with no ring and no loopback gRPC.
+func allInOne(set map[string]bool) bool { return len(set) == len(roleNames())-1 }
+
+// newModuleManager registers the module table with dskit's module manager
+// for the roles of this process.
+func (a *App) newModuleManager() (*modules.Manager, error) {
+	mm := modules.NewManager(logutil.GoKit(a.logger))
+	for _, m := range moduleTable {
+		init := m.init
+		fn := func() (services.Service, error) { return init(a) }
+		if m.role {
+			mm.RegisterModule(m.name, fn)
+		} else {
+			mm.RegisterModule(m.name, fn, modules.UserInvisibleModule)
+		}
+	}
+	for _, m := range moduleTable {
+		deps := slices.Clone(m.deps)
+		for _, l := range m.local {
+			if a.roles[l] {
+				deps = append(deps, l)
+			}
+		}
+		if err := mm.AddDependency(m.name, deps...); err != nil {
+			return nil, err
+		}
+	}
+	return mm, nil
+}
+
+func (a *App) initRuntimeConfig() (services.Service, error) {
+	if a.cfg.RuntimeConfig.File == "" {
+		a.overrides = limits.NewOverrides(a.cfg.Limits, nil)
+		return nil, nil
+	}
+	defaults := a.cfg.Limits
+	rc := runtimeconfig.Config{ReloadPeriod: a.cfg.RuntimeConfig.Period, LoadPath: []string{a.cfg.RuntimeConfig.File}}
+	rc.Loader = func(r io.Reader) (any, error) {
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return nil, err
+		}
+		return limits.ParseRuntimeConfig(data, defaults)
+	}
+	m, err := runtimeconfig.New(rc, "weft", prometheus.WrapRegistererWithPrefix("weft_", a.reg), logutil.GoKit(a.logger))
+	if err != nil {
+		return nil, fmt.Errorf("cannot load runtime config: %w", err)
+	}
+	a.runtime = m
+	a.overrides = limits.NewOverrides(a.cfg.Limits, func() *limits.RuntimeConfig {
+		c, _ := m.GetConfig().(*limits.RuntimeConfig)
+		return c
+	})
+	return m, nil
+}
+
+func (a *App) initBucket() (services.Service, error) {
+	var err error
+	a.bucket, err = bucket.New(a.cfg.Bucket, "weft", a.reg, a.logger)
+	if err != nil {
+		return nil, err
+	}
+	return services.NewIdleService(nil, func(error) error { return a.bucket.Close() }), nil
+}
+
+func (a *App) initKV() (services.Service, error) {
+	if !a.distributed {
+		return nil, nil
+	}
+	var err error
+	a.kv, err = ring.NewKV(a.cfg.Ring, a.reg, a.logger.With("component", "kv"))
+	return a.kv, err
+}
+
+// initGRPCServer builds the server on which the ingester and the
+// store-gateway register their services; it listens when it starts, and
+// stops after them (they depend on it), gracefully.
+func (a *App) initGRPCServer() (services.Service, error) {
+	if !a.distributed {
+		return nil, nil
+	}
+	// A push carries at most one remote-write request's series.
+	a.grpcServer = grpc.NewServer(grpc.MaxRecvMsgSize(2 * a.cfg.Distributor.MaxRecvMsgSize))
+	var lis net.Listener
+	return services.NewBasicService(
+		func(context.Context) error {
+			var err error
+			lis, err = net.Listen("tcp", a.cfg.GRPCListenAddress)
+			if err != nil {
+				return fmt.Errorf("cannot listen on %s: %w", a.cfg.GRPCListenAddress, err)
+			}
+			return nil
+		},
+		func(ctx context.Context) error {
+			errc := make(chan error, 1)
+			go func() { errc <- a.grpcServer.Serve(lis) }()
+			select {
+			case <-ctx.Done():
+				return nil
+			case err := <-errc:
+				return fmt.Errorf("the gRPC server stopped: %w", err)
+			}
+		},
+		func(error) error {
+			a.grpcServer.GracefulStop()
+			return nil
+		}), nil
+}
+
+func (a *App) initIngesterRing() (services.Service, error) {
+	if !a.distributed {
+		return nil, nil
+	}
+	var err error
+	a.ingRing, err = ring.NewIngesterRing(a.cfg.Ring.Ring.Ingester, a.kv, a.reg, a.logger.With("component", "ring"))
+	return a.ingRing, err
+}
+
+func (a *App) initStoreGatewayRing() (services.Service, error) {
+	if !a.distributed {
+		return nil, nil
+	}
+	var err error
+	a.sgRing, err = ring.NewStoreGatewayRing(a.cfg.Ring.Ring.StoreGateway, a.kv, a.reg, a.logger.With("component", "store-gateway-ring"))
+	return a.sgRing, err
+}
+
+func (a *App) initCompactorRing() (services.Service, error) {
+	if !a.distributed {
+		return nil, nil
+	}
+	var err error
+	a.compRing, err = ring.NewCompactorRing(a.cfg.Ring.Ring.Compactor, a.kv, a.reg, a.logger.With("component", "compactor-ring"))
+	return a.compRing, err
+}
+
+func (a *App) initIngesterLifecycler() (services.Service, error) {
+	if !a.distributed {
+		return nil, nil
+	}
+	var err error
+	a.ingLife, err = ring.NewIngesterLifecycler(a.cfg.Ring.Ring.Ingester, a.kv, a.reg, a.logger.With("component", "lifecycler"))
+	return a.ingLife, err
+}
+
+func (a *App) initStoreGatewayLifecycler() (services.Service, error) {
+	if !a.distributed {
+		return nil, nil
+	}
+	var err error
+	a.sgLife, err = ring.NewStoreGatewayLifecycler(a.cfg.Ring.Ring.StoreGateway, a.kv, a.reg, a.logger.With("component", "store-gateway-lifecycler"))
+	return a.sgLife, err
+}
+
+func (a *App) initCompactorLifecycler() (services.Service, error) {
+	if !a.distributed {
+		return nil, nil
+	}
+	var err error
+	a.compLife, err = ring.NewCompactorLifecycler(a.cfg.Ring.Ring.Compactor, a.kv, a.reg, a.logger.With("component", "compactor-lifecycler"))
+	return a.compLife, err
+}
+
+func (a *App) initStoreGateway() (services.Service, error) {
+	var (
+		owns func(string, ulid.ULID) bool
+		lc   storegateway.Lifecycler
+	)
+	if a.distributed {
+		// Own the blocks the store-gateway ring gives this instance.
+		owns = storegateway.RingShardFilter(a.sgRing, a.cfg.Ring.Ring.StoreGateway.InstanceID)
+		lc = a.sgLife
+	}
+	// Only the store-gateway reads through the cache: what the others
+	// read is mutable (indexes, marks) and must not be served stale.
+	var err error
+	a.sgBucket, err = bucket.NewCachingBucket(a.bucket, a.cfg.StoreGateway.Cache,
+		prometheus.WrapRegistererWith(prometheus.Labels{"component": RoleStoreGateway}, a.reg), a.logger.With("role", RoleStoreGateway))
+	if err != nil {
+		return nil, err
+	}
+	a.sg, err = storegateway.New(a.cfg.StoreGateway, a.sgBucket, owns, lc, a.reg, a.logger.With("role", RoleStoreGateway))
+	if err != nil {
+		return nil, err
+	}
+	if a.distributed {
+		wire.RegisterIngesterServer(a.grpcServer, a.sg)
+	}
+	return a.sg, nil
+}
+
+func (a *App) initCompactor() (services.Service, error) {
+	var (
+		opts []compactor.Option
+		lc   compactor.Lifecycler
+	)
+	if a.distributed {
+		// Each tenant is compacted by exactly one compactor: the owner of
+		// the tenant's token in the compactor ring.
+		id := a.cfg.Ring.Ring.Compactor.InstanceID
+		opts = append(opts, compactor.WithTenantFilter(func(tenantID string) (bool, error) {
+			return ring.Owns(a.compRing, ring.TokenFor(tenantID, labels.EmptyLabels()), id), nil
+		}))
+		lc = a.compLife
+	}
+	var err error
+	a.compactor, err = compactor.New(a.cfg.Compactor, a.bucket, a.overrides, lc, a.reg, a.logger.With("role", RoleCompactor), opts...)
+	return a.compactor, err
+}
+
+func (a *App) initIngester() (services.Service, error) {
+	var lc ingester.Lifecycler
+	if a.distributed {
+		lc = a.ingLife
+	}
+	var err error
+	a.ingester, err = ingester.New(a.cfg.Ingester, a.overrides, a.bucket, lc, a.reg, a.logger.With("role", RoleIngester))
+	if err != nil {
+		return nil, err
+	}
+	if a.distributed {
+		wire.RegisterIngesterServer(a.grpcServer, a.ingester)
+	}
+	return a.ingester, nil
+}
+
+func (a *App) initQuerier() (services.Service, error) {
+	var reader wire.Reader = a.ingester
+	if a.distributed {
+		reader = querier.NewRingReader(a.ingRing, a.clients.reader, a.overrides, a.cfg.Ingester.BlockRange*2)
+	}
+	if store := a.storeReader(); store != nil {
+		reader = querier.NewSplitReader(reader, store, a.cfg.Querier.QueryIngestersWithin, a.cfg.Querier.QueryStoreAfter)
+	}
+	var err error
+	a.querier, err = querier.New(a.cfg.Querier, reader, a.overrides, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled},
+		querier.Version{Version: Version, Revision: Revision, Branch: Branch, GoVersion: goVersion()},
+		a.reg, a.logger.With("role", RoleQuerier))
+	if err != nil {
+		return nil, err
+	}
+	// The querier answers from the callers' goroutines; its service only
+	// orders its stop before that of the roles it reads.
+	return services.NewIdleService(nil, nil), nil
+}
+
+func (a *App) initDistributor() (services.Service, error) {
+	var pusher wire.Pusher = a.ingester
+	if a.distributed {
+		pusher = distributor.NewRingPusher(a.ingRing, a.clients.pusher, a.overrides, a.cfg.Distributor.RemoteTimeout)
+	}
+	var err error
+	a.dist, err = distributor.New(a.cfg.Distributor, a.overrides, pusher, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}, a.reg, a.logger.With("role", RoleDistributor))
+	if err != nil {
+		return nil, err
+	}
+	return services.NewIdleService(nil, nil), nil
+}
