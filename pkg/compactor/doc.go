@@ -12,7 +12,8 @@
 // mark <tenant>/tenant-deletion-mark.json. Locally it owns its work directory
 // (Config.DataDir): everything there is scratch and is removed at start.
 //
-// It may import pkg/bucketindex, pkg/limits, pkg/tenant, pkg/httpapi and
-// libraries (Prometheus' TSDB does the compaction itself), never another
+// Prometheus' TSDB does the compaction itself. It never imports another
 // component.
+//
+// Imports: pkg/bucketindex, pkg/httpapi, pkg/limits, pkg/logutil, pkg/tenant.
 package compactor

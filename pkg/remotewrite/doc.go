@@ -21,6 +21,5 @@
 // series-wide created timestamp of 2.0's experimental period fills in those
 // that have none, which is how its receivers used it.
 //
-// It may import only pkg/wire, the Prometheus model and prompb packages, and
-// the snappy codec; it must never import another weft component.
+// Imports: pkg/wire.
 package remotewrite

@@ -17,7 +17,8 @@
 //   - RunWrite and RunQuery: the load tool behind cmd/weft-load, with their configs
 //     (WriteConfig, QueryConfig) and reports (WriteReport, QueryReport).
 //
-// It may import only the standard library, prometheus' prompb and model packages,
-// and snappy. It must never import another weft package: it is a client and must
-// stay usable against Prometheus itself.
+// It must never import another weft package: it is a client and must stay usable
+// against Prometheus itself.
+//
+// Imports: none.
 package loadgen
