@@ -4,7 +4,7 @@
 //	weft-load write [flags]   push node-exporter-like series (remote write 1.0 or 2.0)
 //	weft-load query [flags]   replay dashboard-like range queries
 //
-// It only parses flags; the work is in pkg/loadgen.
+// It only parses flags; the work is in package loadgen (cmd/weft-load/loadgen).
 package main
 
 import (
@@ -16,7 +16,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/weft-io/weft/pkg/loadgen"
+	"github.com/weft-io/weft/cmd/weft-load/loadgen"
 )
 
 const usage = `usage: weft-load write|query [flags]

@@ -1,6 +1,3 @@
-// Package memcachedtest runs a real memcached (the Debian package
-// memcached) on a loopback port for tests of the caches that use it. It is
-// imported by tests only.
 package memcachedtest
 
 import (

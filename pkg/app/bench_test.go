@@ -9,9 +9,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/weft-io/weft/cmd/weft-load/loadgen"
 	"github.com/weft-io/weft/pkg/distributor"
 	"github.com/weft-io/weft/pkg/ingester"
-	"github.com/weft-io/weft/pkg/loadgen"
 	"github.com/weft-io/weft/pkg/tenant"
 )
 

@@ -16,10 +16,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 
+	"github.com/weft-io/weft/cmd/weft-load/loadgen"
 	"github.com/weft-io/weft/pkg/distributor"
 	"github.com/weft-io/weft/pkg/ingester"
 	"github.com/weft-io/weft/pkg/limits"
-	"github.com/weft-io/weft/pkg/loadgen"
 	"github.com/weft-io/weft/pkg/querier"
 	"github.com/weft-io/weft/pkg/ring"
 	"github.com/weft-io/weft/pkg/tenant"

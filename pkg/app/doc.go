@@ -1,5 +1,9 @@
 // Package app wires weft: the root configuration, the role table, the start
 // and stop order, the HTTP mux and the operational endpoints (/ready,
 // /config, /runtime_config, /services, /metrics). It is the only package
-// that imports every component.
+// that imports every component, and only cmd/weft imports it.
+//
+// Imports: pkg/bucket, pkg/compactor, pkg/distributor, pkg/httpapi,
+// pkg/ingester, pkg/limits, pkg/logutil, pkg/querier, pkg/ring,
+// pkg/storegateway, pkg/tenant, pkg/wire.
 package app

@@ -3,8 +3,8 @@
 // S3, GCS, Azure, Swift), and adds what weft needs on top of them: an
 // optional prefix, metrics, retries with backoff (WithRetries) and atomic
 // uploads on the filesystem backend. It owns the bucket layout:
-// <tenant>/<block ULID>/... plus per-tenant prefixes.
+// <tenant>/<block ULID>/... plus per-tenant prefixes. Components take the
+// objstore.Bucket it returns.
 //
-// It imports only objstore, client_golang and pkg/logutil; components
-// take the objstore.Bucket it returns.
+// Imports: pkg/logutil.
 package bucket

@@ -1,13 +1,3 @@
-// Package bucketindex owns the per-tenant bucket index and block markers:
-// what blocks a tenant has in the bucket, and which are marked for
-// deletion. The compactor writes the index; store-gateways and queriers read
-// it instead of listing the bucket. It imports only objstore, tsdb and ulid.
-//
-// Layout of a tenant's prefix:
-//
-//	<tenant>/<ULID>/meta.json, index, chunks/NNNNNN   a block (meta.json last)
-//	<tenant>/<ULID>/deletion-mark.json                the block is being deleted
-//	<tenant>/bucket-index.json.gz                     this index
 package bucketindex
 
 import (

@@ -1,18 +1,8 @@
-// Package compactor is the compactor role: per tenant, it merges the RF
-// copies of each block the ingesters ship into one deduplicated block
-// (vertical compaction), compacts small blocks into the configured larger
-// ranges (horizontal compaction), applies series-deletion requests and
-// retention, deletes blocks whose deletion mark is older than the deletion
-// delay, deletes tenants, and keeps each tenant's bucket index up to date.
+// Package compactor is the compactor role: per tenant, it deduplicates the RF
+// copies of the blocks the ingesters ship, compacts small blocks into larger
+// ranges, applies series deletions and retention, deletes marked blocks and
+// deleted tenants, and keeps the bucket index up to date. What it writes in the
+// bucket and on disk: docs/compactor.md. It never imports another component.
 //
-// It owns, in the bucket, the objects it writes under a tenant's prefix:
-// compacted blocks (source "compactor" in the "weft" section of meta.json),
-// deletion marks (through pkg/bucketindex), the bucket index, the
-// series-deletion requests under <tenant>/tombstones/ and the tenant deletion
-// mark <tenant>/tenant-deletion-mark.json. Locally it owns its work directory
-// (Config.DataDir): everything there is scratch and is removed at start.
-//
-// It may import pkg/bucketindex, pkg/limits, pkg/tenant, pkg/httpapi and
-// libraries (Prometheus' TSDB does the compaction itself), never another
-// component.
+// Imports: pkg/bucketindex, pkg/httpapi, pkg/limits, pkg/logutil, pkg/tenant.
 package compactor

@@ -1,6 +1,7 @@
 // Package ingester keeps one Prometheus TSDB per tenant (head in memory,
 // WAL on disk), appends pushed series to it, serves the recent window to
-// queriers, and ships every block the TSDB cuts to the bucket. It may import
-// pkg/wire, pkg/limits, pkg/tenant, pkg/bucket and libraries, never another
-// component.
+// queriers, and ships every block the TSDB cuts to the bucket. It never
+// imports another component.
+//
+// Imports: pkg/bucketindex, pkg/limits, pkg/logutil, pkg/tenant, pkg/wire.
 package ingester

@@ -14,6 +14,5 @@
 //
 // Start order: KV, then the lifecycler and the ring client; stop in reverse.
 //
-// The package imports dskit, Prometheus' labels and pkg/logutil; no weft
-// component.
+// Imports: pkg/logutil.
 package ring

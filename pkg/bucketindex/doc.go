@@ -1,0 +1,13 @@
+// Package bucketindex owns the per-tenant bucket index and block markers:
+// what blocks a tenant has in the bucket, and which are marked for
+// deletion. The compactor writes the index; store-gateways and queriers read
+// it instead of listing the bucket.
+//
+// Layout of a tenant's prefix:
+//
+//	<tenant>/<ULID>/meta.json, index, chunks/NNNNNN   a block (meta.json last)
+//	<tenant>/<ULID>/deletion-mark.json                the block is being deleted
+//	<tenant>/bucket-index.json.gz                     this index
+//
+// Imports: none.
+package bucketindex
