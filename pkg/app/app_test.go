@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,11 +30,17 @@ import (
 func startApp(t *testing.T, extra ...string) string {
 	t.Helper()
 	dir := t.TempDir()
-	args := append([]string{
-		"-http.listen-address=127.0.0.1:0",
-		"-data.dir=" + dir,
-		"-bucket.filesystem.dir=" + filepath.Join(dir, "bucket"),
-	}, extra...)
+	base, stop := runApp(t, append([]string{"-bucket.filesystem.dir=" + filepath.Join(dir, "bucket")}, extra...)...)
+	t.Cleanup(func() { require.NoError(t, stop()) })
+	return base
+}
+
+// runApp runs a weft (every role, data in a fresh directory unless args
+// give -data.dir) on a free loopback port until stop, and waits until it
+// is ready.
+func runApp(t *testing.T, args ...string) (base string, stop func() error) {
+	t.Helper()
+	args = append([]string{"-http.listen-address=127.0.0.1:0", "-data.dir=" + t.TempDir()}, args...)
 	cfg, _, err := ParseFlags(args, nil)
 	require.NoError(t, err)
 	a, err := New(cfg, logutil.Nop())
@@ -41,11 +48,14 @@ func startApp(t *testing.T, extra ...string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	base := "http://" + a.Addr()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	base = "http://" + a.Addr()
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(base + "/ready")
 		if err != nil {
@@ -54,7 +64,7 @@ func startApp(t *testing.T, extra ...string) string {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}, 30*time.Second, 10*time.Millisecond, "weft did not become ready")
-	return base
+	return base, stop
 }
 
 type pushResult struct {

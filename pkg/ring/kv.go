@@ -206,12 +206,23 @@ func (k *KV) GossipPort() int {
 // NewClient returns a client of the store for values encoded with c, under
 // -ring.prefix. name labels the client's metrics (kv_name) and must be
 // unique per process and registerer. With memberlist, c must have been
-// registered by NewKV, and the KV must be running: creating a client would
-// otherwise start a memberlist node that only the KV's stop can end.
+// registered by NewKV. A client made before the KV runs connects on first
+// use, so that rings and lifecyclers can be built before the KV starts
+// (they use their client only once started, after the KV): connecting
+// earlier would start a memberlist node that only the KV's stop can end.
 func (k *KV) NewClient(name string, c codec.Codec) (kv.Client, error) {
 	if k.ml != nil && k.State() != services.Running {
-		return nil, fmt.Errorf("cannot create %s KV client: the memberlist KV is %s; start it first", name, k.State())
+		return &lazyClient{connect: func() (kv.Client, error) {
+			if st := k.State(); st != services.Running {
+				return nil, fmt.Errorf("cannot use the %s KV client: the memberlist KV is %s", name, st)
+			}
+			return k.newClient(name, c)
+		}}, nil
 	}
+	return k.newClient(name, c)
+}
+
+func (k *KV) newClient(name string, c codec.Codec) (kv.Client, error) {
 	if k.inmem != nil {
 		var client kv.Client = k.inmem.WithCodec(c)
 		if k.cfg.Ring.Prefix != "" {
@@ -257,4 +268,72 @@ func (k *KV) MemberlistHandler() http.Handler {
 		}
 		k.ml.ServeHTTP(w, req)
 	})
+}
+
+// lazyClient is a kv.Client that connects on first use; a failed connect
+// is retried on the next use.
+type lazyClient struct {
+	connect func() (kv.Client, error)
+	mu      sync.Mutex
+	c       kv.Client // guarded by mu
+}
+
+func (l *lazyClient) get() (kv.Client, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.c == nil {
+		c, err := l.connect()
+		if err != nil {
+			return nil, err
+		}
+		l.c = c
+	}
+	return l.c, nil
+}
+
+func (l *lazyClient) List(ctx context.Context, prefix string) ([]string, error) {
+	c, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return c.List(ctx, prefix)
+}
+
+func (l *lazyClient) Get(ctx context.Context, key string) (any, error) {
+	c, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return c.Get(ctx, key)
+}
+
+func (l *lazyClient) Delete(ctx context.Context, key string) error {
+	c, err := l.get()
+	if err != nil {
+		return err
+	}
+	return c.Delete(ctx, key)
+}
+
+func (l *lazyClient) CAS(ctx context.Context, key string, f func(in any) (out any, retry bool, err error)) error {
+	c, err := l.get()
+	if err != nil {
+		return err
+	}
+	return c.CAS(ctx, key, f)
+}
+
+// WatchKey and WatchPrefix have no error to return: without a store they
+// return at once, as dskit's clients do when their context ends, and
+// their caller (the ring) watches again.
+func (l *lazyClient) WatchKey(ctx context.Context, key string, f func(any) bool) {
+	if c, err := l.get(); err == nil {
+		c.WatchKey(ctx, key, f)
+	}
+}
+
+func (l *lazyClient) WatchPrefix(ctx context.Context, prefix string, f func(string, any) bool) {
+	if c, err := l.get(); err == nil {
+		c.WatchPrefix(ctx, prefix, f)
+	}
 }

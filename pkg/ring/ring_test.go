@@ -394,14 +394,25 @@ func requireMetric(t *testing.T, g prometheus.Gatherer, name string) {
 // testLogger shows dskit's warnings and errors in the test output.
 var testLogger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-func TestMemberlistClientNeedsRunningKV(t *testing.T) {
+// A ring can be built before its memberlist KV runs (the app builds every
+// service before starting any); it connects when used, after the KV
+// started, and fails to start if the KV is not running by then.
+func TestMemberlistClientConnectsOnFirstUse(t *testing.T) {
 	cfg := defaults(t)
 	cfg.Memberlist.BindAddr = StringList{"127.0.0.1"}
 	cfg.Memberlist.BindPort = 0
 	k, err := NewKV(cfg, nil, nil)
 	require.NoError(t, err)
-	_, err = NewIngesterRing(ingesterConfig(t, "x", ""), k, nil, nil)
-	require.ErrorContains(t, err, "start it first")
+	early, err := NewIngesterRing(ingesterConfig(t, "x", ""), k, nil, nil)
+	require.NoError(t, err)
+	require.ErrorContains(t, services.StartAndAwaitRunning(context.Background(), early), "the memberlist KV is New")
+
+	r, err := NewIngesterRing(ingesterConfig(t, "x", ""), k, nil, nil)
+	require.NoError(t, err)
+	require.NoError(t, services.StartAndAwaitRunning(context.Background(), k))
+	t.Cleanup(func() { _ = services.StopAndAwaitTerminated(context.Background(), k) })
+	require.NoError(t, services.StartAndAwaitRunning(context.Background(), r))
+	require.NoError(t, services.StopAndAwaitTerminated(context.Background(), r))
 
 	// Without memberlist there is nothing to serve.
 	mem := newInMemoryKV(t)
