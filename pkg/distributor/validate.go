@@ -13,8 +13,7 @@ import (
 )
 
 // Reasons a sample is discarded; the "reason" label of
-// weft_distributor_discarded_samples_total. Each has a stable error ID
-// err-weft-<reason with dashes> documented in docs/errors.md.
+// weft_distributor_discarded_samples_total.
 const (
 	reasonMissingMetricName   = "missing_metric_name"
 	reasonInvalidMetricName   = "invalid_metric_name"
@@ -31,8 +30,43 @@ const (
 	reasonRateLimited         = "rate_limited"
 )
 
+// Stable IDs of the errors the distributor answers that are not built from
+// a validation reason (docs/errors.md).
+const (
+	errIDRateLimited     = "err-weft-ingestion-rate-limited"
+	errIDRequestTooLarge = "err-weft-request-too-large"
+)
+
+// validationReasons lists every reason a validator refuses data for. Each
+// has the stable error ID errID(reason), assembled at run time: this list is
+// what declares those IDs, and ErrorIDs hands it to the test that checks
+// docs/errors.md; a test of this package checks that validator.errf is
+// given no reason outside it.
+func validationReasons() []string {
+	return []string{
+		reasonMissingMetricName, reasonInvalidMetricName, reasonInvalidLabelName,
+		reasonInvalidLabelValue, reasonDuplicateLabelNames, reasonUnsortedLabels,
+		reasonTooManyLabels, reasonLabelNameTooLong, reasonLabelValueTooLong,
+		reasonTooFarInFuture, reasonTooOld, reasonMetadataTooLong,
+	}
+}
+
+// errID is the stable error ID of a validation reason:
+// err-weft-<reason with dashes>.
 func errID(reason string) string {
 	return "err-weft-" + strings.ReplaceAll(reason, "_", "-")
+}
+
+// ErrorIDs returns the stable error IDs the distributor assembles at run
+// time from its validation reasons, so that a test can check that
+// docs/errors.md documents each: the IDs written out in the source are found
+// by reading it, these are not.
+func ErrorIDs() []string {
+	var ids []string
+	for _, r := range validationReasons() {
+		ids = append(ids, errID(r))
+	}
+	return ids
 }
 
 // validator checks series against one tenant's limits at one instant.
