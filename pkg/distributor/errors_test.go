@@ -127,6 +127,7 @@ func TestPushErrorStatus(t *testing.T) {
 	f(ok, http.MethodPost, "t", nil, []byte("not snappy"), http.StatusBadRequest, "bad_data", "snappy")
 	f(ok, http.MethodPost, "t", nil, bytes.Repeat([]byte{0}, 5000), http.StatusBadRequest, "bad_data", "limit of 4096 bytes", errIDRequestTooLarge)
 	f(ok, http.MethodPost, "t", nil, v1Body(t, []string{"job", "a"}), http.StatusBadRequest, "bad_data", "has no metric name", errID(reasonMissingMetricName))
+	f(ok, http.MethodPost, "t", nil, v1Body(t, []string{"job", "a", "__name__", "up"}), http.StatusBadRequest, "bad_data", "labels are not sorted", errID(reasonUnsortedLabels))
 
 	// What the ingesters answer.
 	f(testDistributor(t, errPusher{wire.Errorf(wire.KindLimit, "err-weft-max-series-per-tenant", "too many series")}), http.MethodPost, "t", nil, good,
@@ -144,6 +145,23 @@ func TestPushErrorStatus(t *testing.T) {
 	f(testDistributor(t, &capturePusher{}, "-distributor.ingestion-rate-limit=1", "-distributor.ingestion-burst-size=1"), http.MethodPost, "t", nil,
 		v1Body(t, []string{"__name__", "a"}, []string{"__name__", "b"}),
 		http.StatusTooManyRequests, "too_many_requests", "rate limit", errIDRateLimited)
+}
+
+// A remote write 1.0 series whose labels are not sorted ({job="a",
+// __name__="up"}, in that order) is refused for that, and not for a missing
+// metric name that Labels.Get, which assumes sorted labels, would not find;
+// the sorted series of the same request is stored.
+func TestUnsortedSeriesOverRemoteWrite1(t *testing.T) {
+	p := &capturePusher{}
+	d := testDistributor(t, p)
+	a := doPush(t, d, http.MethodPost, "t", nil, v1Body(t, []string{"job", "a", "__name__", "up"}, []string{"__name__", "ok", "job", "a"}))
+	require.Equal(t, http.StatusBadRequest, a.code)
+	require.Equal(t, "bad_data", a.errorType)
+	require.Contains(t, a.error, `labels are not sorted: "__name__" comes after "job"`)
+	require.Contains(t, a.error, "err-weft-unsorted-labels")
+	require.NotContains(t, a.error, "no metric name")
+	require.Len(t, p.last.Series, 1)
+	require.Equal(t, "ok", p.last.Series[0].Labels.Get("__name__"))
 }
 
 // Every reason validator.errf turns into an error ID is declared in
