@@ -145,7 +145,10 @@ func TestPushErrorsOverHTTP(t *testing.T) {
 		series   []prompb.Label
 		contains []string
 	}{
-		{"unsorted labels", []prompb.Label{{Name: "__name__", Value: "unsorted_metric"}, {Name: "zone", Value: "z"}, {Name: "app", Value: "a"}}, []string{"unsorted_metric", "err-weft-unsorted-labels"}},
+		{"unsorted labels", []prompb.Label{{Name: "__name__", Value: "unsorted_metric"}, {Name: "zone", Value: "z"}, {Name: "app", Value: "a"}}, []string{"unsorted_metric", "labels are not sorted", "err-weft-unsorted-labels"}},
+		// The metric name after another label: the fault is the order, not
+		// a missing name.
+		{"metric name after a label", []prompb.Label{{Name: "job", Value: "a"}, {Name: "__name__", Value: "late_name_metric"}}, []string{"late_name_metric", `labels are not sorted: "__name__" comes after "job"`, "err-weft-unsorted-labels"}},
 		{"duplicate label names", []prompb.Label{{Name: "__name__", Value: "dup_metric"}, {Name: "app", Value: "a"}, {Name: "app", Value: "b"}}, []string{"dup_metric", `"app"`, "err-weft-duplicate-label-names"}},
 		// In the default utf8 name validation any valid UTF-8 is a valid
 		// name, so the invalid name has bytes that are not UTF-8.

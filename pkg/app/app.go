@@ -311,7 +311,7 @@ func (a *App) ready() bool { return !a.stopping.Load() && a.manager.IsHealthy() 
 func (a *App) whenRunning(name string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s := a.services[name]; s != nil && s.State() != services.Running {
-			httpapi.WriteError(w, http.StatusServiceUnavailable, "unavailable", fmt.Sprintf("the %s is %s", name, strings.ToLower(s.State().String())))
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "the %s is %s", name, strings.ToLower(s.State().String())))
 			return
 		}
 		h.ServeHTTP(w, r)

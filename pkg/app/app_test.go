@@ -200,7 +200,7 @@ func TestPushRejectsBadRequests(t *testing.T) {
 			require.Equal(t, "7", vectorValue(t, ans))
 		})
 	}
-	f("unsorted", series(now, 1, "__name__", "m", "zz", "1", "aa", "2"), `labels out of order`)
+	f("unsorted", series(now, 1, "__name__", "m", "zz", "1", "aa", "2"), `labels are not sorted: "aa" comes after "zz"`)
 	f("duplicate", series(now, 1, "__name__", "m", "a", "1", "a", "2"), `label name "a" more than once`)
 	f("noname", series(now, 1, "job", "x"), "no metric name")
 	f("badname", series(now, 1, "__name__", "m\xff"), "invalid metric name")
@@ -216,7 +216,7 @@ func TestPushRejectsBadRequests(t *testing.T) {
 
 	// The error names the offending series and a stable ID.
 	r := push(t, base, "t", ctV1, v1Body(t, series(now, 1, "__name__", "m", "zz", "1", "aa", "2")))
-	requireAPIError(t, r, 400, "bad_data", `series {__name__="m", zz="1", aa="2"} has labels out of order`)
+	requireAPIError(t, r, 400, "bad_data", `series {__name__="m", zz="1", aa="2"}: labels are not sorted`)
 	require.Contains(t, r.body, "err-weft-unsorted-labels")
 
 	// Out of order: a sample older than the series' newest.

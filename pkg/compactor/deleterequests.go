@@ -154,14 +154,14 @@ func DeleteSeriesHandler(bkt objstore.Bucket, resolveTenant func(*http.Request) 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tenantID, err := resolveTenant(r)
 		if err != nil {
-			httpapi.WriteError(w, http.StatusUnauthorized, httpapi.ErrUnauth, err.Error())
+			httpapi.WriteError(w, err)
 			return
 		}
 		switch r.Method {
 		case http.MethodGet:
 			reqs, err := ListDeleteRequests(r.Context(), bkt, tenantID)
 			if err != nil {
-				httpapi.WriteError(w, http.StatusInternalServerError, httpapi.ErrInternal, err.Error())
+				httpapi.WriteError(w, err)
 				return
 			}
 			httpapi.WriteData(w, reqs)
@@ -169,34 +169,35 @@ func DeleteSeriesHandler(bkt objstore.Bucket, resolveTenant func(*http.Request) 
 		case http.MethodPost, http.MethodPut:
 		default:
 			w.Header().Set("Allow", "GET, POST, PUT")
-			httpapi.WriteError(w, http.StatusMethodNotAllowed, httpapi.ErrBadData, "method not allowed")
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusMethodNotAllowed, "method not allowed: use POST or PUT to request a deletion, GET to list the requests"))
 			return
 		}
 		if err := r.ParseForm(); err != nil {
-			httpapi.WriteError(w, http.StatusBadRequest, httpapi.ErrBadData, "cannot parse form: "+err.Error())
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "cannot parse form: %w", err))
 			return
 		}
 		t := now()
 		mint, err := parseTimeParam(r, "start", math.MinInt64)
 		if err != nil {
-			httpapi.WriteError(w, http.StatusBadRequest, httpapi.ErrBadData, err.Error())
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "%w", err))
 			return
 		}
 		maxt, err := parseTimeParam(r, "end", t.UnixMilli())
 		if err != nil {
-			httpapi.WriteError(w, http.StatusBadRequest, httpapi.ErrBadData, err.Error())
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "%w", err))
 			return
 		}
 		if len(r.Form["match[]"]) == 0 {
-			httpapi.WriteError(w, http.StatusBadRequest, httpapi.ErrBadData, "no match[] parameter provided")
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "no match[] parameter provided"))
 			return
 		}
 		if _, err := AddDeleteRequest(r.Context(), bkt, tenantID, r.Form["match[]"], mint, maxt, t); err != nil {
-			if errors.Is(err, ErrBadDeleteRequest) || tenant.Validate(tenantID) != nil {
-				httpapi.WriteError(w, http.StatusBadRequest, httpapi.ErrBadData, err.Error())
-				return
+			// An invalid tenant is classified by the edge; a bad request
+			// is this package's to say.
+			if errors.Is(err, ErrBadDeleteRequest) {
+				err = &httpapi.StatusError{Code: http.StatusBadRequest, Err: err}
 			}
-			httpapi.WriteError(w, http.StatusInternalServerError, httpapi.ErrInternal, err.Error())
+			httpapi.WriteError(w, err)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)

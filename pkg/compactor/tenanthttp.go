@@ -24,30 +24,31 @@ func DeleteTenantHandler(bkt objstore.Bucket, resolveTenant func(*http.Request) 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := resolveTenant(r)
 		if err != nil {
-			httpapi.WriteError(w, http.StatusUnauthorized, httpapi.ErrUnauth, err.Error())
+			httpapi.WriteError(w, err)
 			return
 		}
 		switch r.Method {
 		case http.MethodPost:
 			if err := MarkTenantForDeletion(r.Context(), bkt, id, now()); err != nil {
-				httpapi.WriteError(w, http.StatusInternalServerError, httpapi.ErrInternal, err.Error())
+				httpapi.WriteError(w, err)
 				return
 			}
 			w.WriteHeader(http.StatusAccepted)
 		case http.MethodGet:
 			marked, err := bkt.Exists(r.Context(), path.Join(id, TenantDeletionMarkName))
 			if err != nil {
-				httpapi.WriteError(w, http.StatusInternalServerError, httpapi.ErrInternal, err.Error())
+				httpapi.WriteError(w, err)
 				return
 			}
 			blocks, err := hasBlocks(r.Context(), bkt, id)
 			if err != nil {
-				httpapi.WriteError(w, http.StatusInternalServerError, httpapi.ErrInternal, err.Error())
+				httpapi.WriteError(w, err)
 				return
 			}
 			httpapi.WriteData(w, map[string]any{"tenant": id, "marked_for_deletion": marked, "blocks_deleted": !blocks})
 		default:
-			httpapi.WriteError(w, http.StatusMethodNotAllowed, httpapi.ErrBadData, "use POST to delete the tenant, GET for its status")
+			w.Header().Set("Allow", "GET, POST")
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusMethodNotAllowed, "method not allowed: use POST to delete the tenant, GET for its status"))
 		}
 	})
 }

@@ -117,26 +117,22 @@ func (d *Distributor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (int, string) {
 	if r.Method != http.MethodPost {
-		return d.fail(w, http.StatusMethodNotAllowed, "remote write needs POST"), "unknown"
+		return d.fail(w, httpapi.Errorf(http.StatusMethodNotAllowed, "remote write needs POST")), "unknown"
 	}
 	id, err := d.resolver.FromRequest(r)
 	if err != nil {
-		code := http.StatusUnauthorized
-		if errors.Is(err, tenant.ErrInvalid) {
-			code = http.StatusBadRequest
-		}
-		return d.fail(w, code, err.Error()), "unknown"
+		return d.fail(w, err), "unknown"
 	}
 	v, err := remotewrite.ParseContentType(r.Header.Get("Content-Type"))
 	if err != nil {
-		return d.fail(w, http.StatusUnsupportedMediaType, err.Error()), "unknown"
+		return d.fail(w, &httpapi.StatusError{Code: http.StatusUnsupportedMediaType, Err: err}), "unknown"
 	}
 	version := "1.0"
 	if v == remotewrite.V2 {
 		version = "2.0"
 	}
 	if enc := r.Header.Get("Content-Encoding"); enc != "" && enc != "snappy" {
-		return d.fail(w, http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Encoding %q: remote write uses snappy", enc)), version
+		return d.fail(w, httpapi.Errorf(http.StatusUnsupportedMediaType, "unsupported Content-Encoding %q: remote write uses snappy", enc)), version
 	}
 
 	body := d.bodies.Get().(*bytes.Buffer)
@@ -144,10 +140,10 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (int, string
 	body.Reset()
 	n, err := body.ReadFrom(io.LimitReader(r.Body, int64(d.cfg.MaxRecvMsgSize)+1))
 	if err != nil {
-		return d.fail(w, http.StatusBadRequest, fmt.Sprintf("cannot read request body: %v", err)), version
+		return d.fail(w, httpapi.Errorf(http.StatusBadRequest, "cannot read request body: %w", err)), version
 	}
 	if n > int64(d.cfg.MaxRecvMsgSize) {
-		return d.fail(w, http.StatusBadRequest, fmt.Sprintf("request body is larger than the limit of %d bytes (raise -distributor.max-recv-msg-size) (err-weft-request-too-large)", d.cfg.MaxRecvMsgSize)), version
+		return d.fail(w, wire.Errorf(wire.KindBadData, errIDRequestTooLarge, "request body is larger than the limit of %d bytes (raise -distributor.max-recv-msg-size)", d.cfg.MaxRecvMsgSize)), version
 	}
 
 	req := d.requests.Get().(*wire.PushRequest)
@@ -162,7 +158,7 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (int, string
 	err = dec.Decode(req, body.Bytes(), v, d.cfg.MaxRecvMsgSize)
 	d.decoders.Put(dec)
 	if err != nil {
-		return d.fail(w, http.StatusBadRequest, err.Error()), version
+		return d.fail(w, httpapi.Errorf(http.StatusBadRequest, "%w", err)), version
 	}
 
 	res, err := d.push(r, id, req, func() { released = true }, release)
@@ -174,7 +170,7 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (int, string
 		h.Set("X-Prometheus-Remote-Write-Exemplars-Written", strconv.Itoa(res.Exemplars))
 	}
 	if err != nil {
-		return d.fail(w, statusOf(err), err.Error()), version
+		return d.fail(w, err), version
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return http.StatusNoContent, version
@@ -255,7 +251,7 @@ func (d *Distributor) push(r *http.Request, id string, req *wire.PushRequest, ha
 	samples, histograms, exemplars := req.Counts()
 	if total := samples + histograms; total > 0 && !d.allow(id, lim, total) {
 		d.discarded.WithLabelValues(id, reasonRateLimited).Add(float64(total))
-		return wire.PushResult{}, wire.Errorf(wire.KindLimit, errID("ingestion_rate_limited"),
+		return wire.PushResult{}, wire.Errorf(wire.KindLimit, errIDRateLimited,
 			"tenant %s is over its ingestion rate limit of %g samples/s with burst %d; %d samples refused (raise ingestion_rate / -distributor.ingestion-rate-limit)", id, lim.IngestionRate, lim.IngestionBurstSize, total)
 	}
 	d.received.WithLabelValues(id, "float").Add(float64(samples))
@@ -302,22 +298,12 @@ func (d *Distributor) allow(id string, lim *limits.Limits, n int) bool {
 	return l.AllowN(d.now(), n)
 }
 
-func statusOf(err error) int {
-	switch wire.KindOf(err) {
-	case wire.KindBadData:
-		return http.StatusBadRequest
-	case wire.KindLimit:
-		return http.StatusTooManyRequests
-	case wire.KindUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-func (d *Distributor) fail(w http.ResponseWriter, code int, msg string) int {
+// fail answers err at the error edge (httpapi.WriteError picks the status)
+// and returns the status for the request metrics.
+func (d *Distributor) fail(w http.ResponseWriter, err error) int {
+	code := httpapi.WriteError(w, err)
 	if code >= 500 {
-		d.logger.Warn("push failed", "status", code, "err", msg)
+		d.logger.Warn("push failed", "status", code, "err", err)
 	}
-	httpapi.WriteError(w, code, httpapi.ErrorTypeFor(code), msg)
 	return code
 }

@@ -13,8 +13,7 @@ import (
 )
 
 // Reasons a sample is discarded; the "reason" label of
-// weft_distributor_discarded_samples_total. Each has a stable error ID
-// err-weft-<reason with dashes> documented in docs/errors.md.
+// weft_distributor_discarded_samples_total.
 const (
 	reasonMissingMetricName   = "missing_metric_name"
 	reasonInvalidMetricName   = "invalid_metric_name"
@@ -31,8 +30,43 @@ const (
 	reasonRateLimited         = "rate_limited"
 )
 
+// Stable IDs of the errors the distributor answers that are not built from
+// a validation reason (docs/errors.md).
+const (
+	errIDRateLimited     = "err-weft-ingestion-rate-limited"
+	errIDRequestTooLarge = "err-weft-request-too-large"
+)
+
+// validationReasons lists every reason a validator refuses data for. Each
+// has the stable error ID errID(reason), assembled at run time: this list is
+// what declares those IDs, and ErrorIDs hands it to the test that checks
+// docs/errors.md; a test of this package checks that validator.errf is
+// given no reason outside it.
+func validationReasons() []string {
+	return []string{
+		reasonMissingMetricName, reasonInvalidMetricName, reasonInvalidLabelName,
+		reasonInvalidLabelValue, reasonDuplicateLabelNames, reasonUnsortedLabels,
+		reasonTooManyLabels, reasonLabelNameTooLong, reasonLabelValueTooLong,
+		reasonTooFarInFuture, reasonTooOld, reasonMetadataTooLong,
+	}
+}
+
+// errID is the stable error ID of a validation reason:
+// err-weft-<reason with dashes>.
 func errID(reason string) string {
 	return "err-weft-" + strings.ReplaceAll(reason, "_", "-")
+}
+
+// ErrorIDs returns the stable error IDs the distributor assembles at run
+// time from its validation reasons, so that a test can check that
+// docs/errors.md documents each: the IDs written out in the source are found
+// by reading it, these are not.
+func ErrorIDs() []string {
+	var ids []string
+	for _, r := range validationReasons() {
+		ids = append(ids, errID(r))
+	}
+	return ids
 }
 
 // validator checks series against one tenant's limits at one instant.
@@ -55,44 +89,84 @@ func newValidator(lim *limits.Limits, scheme model.ValidationScheme, tenantID st
 	return v
 }
 
-// series validates the labels of s; it does not allocate unless it fails.
+// series validates the labels of s as sent, in one pass; it does not
+// allocate unless it fails. Names out of order or repeated are reported
+// before any other fault, because they hide the others: labels.Get assumes
+// sorted names and would not find the __name__ of {job="a", __name__="up"},
+// so checking the name first would report "no metric name" for a series
+// whose only fault is its order.
 func (v *validator) series(s *wire.Series) (string, *wire.Error) {
 	ls := s.Labels
-	if ls.IsEmpty() || ls.Get(labels.MetricName) == "" {
+	var (
+		prev, name  string
+		first       = true
+		orderReason string // reasonUnsortedLabels or reasonDuplicateLabelNames
+		orderName   string // the label name out of place
+		badReason   string // the first fault of one label
+		bad         labels.Label
+	)
+	ls.Range(func(l labels.Label) {
+		if orderReason != "" {
+			return
+		}
+		switch {
+		case !first && l.Name == prev:
+			orderReason, orderName = reasonDuplicateLabelNames, l.Name
+			return
+		case !first && l.Name < prev:
+			orderReason, orderName = reasonUnsortedLabels, l.Name
+			return
+		}
+		if l.Name == labels.MetricName {
+			name = l.Value
+		}
+		if badReason == "" {
+			badReason, bad = v.label(l), l
+		}
+		prev, first = l.Name, false
+	})
+	switch orderReason {
+	case reasonDuplicateLabelNames:
+		return orderReason, v.errf(reasonDuplicateLabelNames, "series %s has the label name %q more than once", ls, orderName)
+	case reasonUnsortedLabels:
+		return orderReason, v.errf(reasonUnsortedLabels, "series %s: labels are not sorted: %q comes after %q (remote write requires labels sorted by name)", ls, orderName, prev)
+	}
+	if name == "" {
 		return reasonMissingMetricName, v.errf(reasonMissingMetricName, "series %s has no metric name", ls)
 	}
 	if n := ls.Len(); n > v.lim.MaxLabelNamesPerSeries {
 		return reasonTooManyLabels, v.errf(reasonTooManyLabels, "series %s has %d labels, more than the limit of %d (raise max_label_names_per_series / -validation.max-label-names-per-series)", ls, n, v.lim.MaxLabelNamesPerSeries)
 	}
-	var (
-		reason string
-		err    *wire.Error
-		prev   string
-		first  = true
-	)
-	ls.Range(func(l labels.Label) {
-		if err != nil {
-			return
-		}
-		switch {
-		case !first && l.Name == prev:
-			reason, err = reasonDuplicateLabelNames, v.errf(reasonDuplicateLabelNames, "series %s has the label name %q more than once", ls, l.Name)
-		case !first && l.Name < prev:
-			reason, err = reasonUnsortedLabels, v.errf(reasonUnsortedLabels, "series %s has labels out of order: %q comes after %q (labels must be sorted by name)", ls, l.Name, prev)
-		case l.Name == labels.MetricName && !v.scheme.IsValidMetricName(l.Value):
-			reason, err = reasonInvalidMetricName, v.errf(reasonInvalidMetricName, "series %s has the invalid metric name %q", ls, l.Value)
-		case l.Name != labels.MetricName && !v.scheme.IsValidLabelName(l.Name):
-			reason, err = reasonInvalidLabelName, v.errf(reasonInvalidLabelName, "series %s has the invalid label name %q", ls, l.Name)
-		case len(l.Name) > v.lim.MaxLabelNameLength:
-			reason, err = reasonLabelNameTooLong, v.errf(reasonLabelNameTooLong, "series %s has a label name of %d bytes, longer than the limit of %d (raise max_label_name_length / -validation.max-length-label-name)", ls, len(l.Name), v.lim.MaxLabelNameLength)
-		case len(l.Value) > v.lim.MaxLabelValueLength:
-			reason, err = reasonLabelValueTooLong, v.errf(reasonLabelValueTooLong, "series %s has a value of %d bytes for label %q, longer than the limit of %d (raise max_label_value_length / -validation.max-length-label-value)", ls, len(l.Value), l.Name, v.lim.MaxLabelValueLength)
-		case !utf8.ValidString(l.Value):
-			reason, err = reasonInvalidLabelValue, v.errf(reasonInvalidLabelValue, "series %s has a value for label %q that is not valid UTF-8", ls, l.Name)
-		}
-		prev, first = l.Name, false
-	})
-	return reason, err
+	switch badReason {
+	case reasonInvalidMetricName:
+		return badReason, v.errf(reasonInvalidMetricName, "series %s has the invalid metric name %q", ls, bad.Value)
+	case reasonInvalidLabelName:
+		return badReason, v.errf(reasonInvalidLabelName, "series %s has the invalid label name %q", ls, bad.Name)
+	case reasonLabelNameTooLong:
+		return badReason, v.errf(reasonLabelNameTooLong, "series %s has a label name of %d bytes, longer than the limit of %d (raise max_label_name_length / -validation.max-length-label-name)", ls, len(bad.Name), v.lim.MaxLabelNameLength)
+	case reasonLabelValueTooLong:
+		return badReason, v.errf(reasonLabelValueTooLong, "series %s has a value of %d bytes for label %q, longer than the limit of %d (raise max_label_value_length / -validation.max-length-label-value)", ls, len(bad.Value), bad.Name, v.lim.MaxLabelValueLength)
+	case reasonInvalidLabelValue:
+		return badReason, v.errf(reasonInvalidLabelValue, "series %s has a value for label %q that is not valid UTF-8", ls, bad.Name)
+	}
+	return "", nil
+}
+
+// label returns the reason l is refused for, or "".
+func (v *validator) label(l labels.Label) string {
+	switch {
+	case l.Name == labels.MetricName && !v.scheme.IsValidMetricName(l.Value):
+		return reasonInvalidMetricName
+	case l.Name != labels.MetricName && !v.scheme.IsValidLabelName(l.Name):
+		return reasonInvalidLabelName
+	case len(l.Name) > v.lim.MaxLabelNameLength:
+		return reasonLabelNameTooLong
+	case len(l.Value) > v.lim.MaxLabelValueLength:
+		return reasonLabelValueTooLong
+	case !utf8.ValidString(l.Value):
+		return reasonInvalidLabelValue
+	}
+	return ""
 }
 
 // timestamp validates one sample timestamp of series ls.

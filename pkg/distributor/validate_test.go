@@ -54,6 +54,12 @@ func TestValidateSeries(t *testing.T) {
 	f(model.UTF8Validation, labels.EmptyLabels(), reasonMissingMetricName)
 	f(model.UTF8Validation, unsorted("__name__", "m", "b", "1", "a", "2"), reasonUnsortedLabels)
 	f(model.UTF8Validation, unsorted("__name__", "m", "a", "1", "a", "2"), reasonDuplicateLabelNames)
+	// The order is the fault, whatever else is wrong: a metric name
+	// after other labels is still found.
+	f(model.UTF8Validation, unsorted("job", "a", "__name__", "up"), reasonUnsortedLabels)
+	f(model.UTF8Validation, unsorted("b", "1", "a", "2"), reasonUnsortedLabels)
+	f(model.UTF8Validation, unsorted("__name__", "m", "z", "\xff", "a", "1"), reasonUnsortedLabels)
+	f(model.UTF8Validation, unsorted("__name__", "m", "a", "\xff", "b", strings.Repeat("v", 2049)), reasonInvalidLabelValue)
 	f(model.UTF8Validation, unsorted("__name__", "m\xff"), reasonInvalidMetricName)
 	f(model.UTF8Validation, unsorted("__name__", "m", "a", "\xff"), reasonInvalidLabelValue)
 	f(model.UTF8Validation, unsorted("__name__", "m", strings.Repeat("n", 1025), "v"), reasonLabelNameTooLong)
@@ -92,4 +98,17 @@ func TestValidateDoesNotAllocate(t *testing.T) {
 		}
 	})
 	require.Zero(t, allocs)
+}
+
+// BenchmarkValidateSeries validates one typical valid series: it runs once
+// per series of every push.
+func BenchmarkValidateSeries(b *testing.B) {
+	v := newValidator(defaultLimits(b), model.UTF8Validation, "t", time.Now())
+	s := &wire.Series{Labels: labels.FromStrings("__name__", "node_cpu_seconds_total", "cpu", "0", "instance", "host-1:9100", "job", "node", "mode", "idle")}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.series(s); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -140,23 +140,22 @@ func New(cfg Config, reader wire.Reader, lim *limits.Overrides, resolver tenant.
 	mux.Handle(Prefix+"/label/", router)
 	mux.Handle(Prefix+"/metadata", metadataHandler{reader})
 	mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
-		httpapi.WriteError(w, http.StatusNotFound, httpapi.ErrNotFound, fmt.Sprintf("%s is not an endpoint of the weft query API", r.URL.Path))
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusNotFound, "%s is not an endpoint of the weft query API", r.URL.Path))
 	})
 	limiter := make(chan struct{}, cfg.MaxConcurrent)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := resolver.FromRequest(r)
 		if err != nil {
-			code := http.StatusUnauthorized
-			if errors.Is(err, tenant.ErrInvalid) {
-				code = http.StatusBadRequest
-			}
-			httpapi.WriteError(w, code, httpapi.ErrorTypeFor(code), err.Error())
+			httpapi.WriteError(w, err)
 			return
 		}
 		select {
 		case limiter <- struct{}{}:
 			defer func() { <-limiter }()
 		case <-r.Context().Done():
+			// Gave up waiting for a slot: 499 if the client left, 503
+			// if a deadline passed.
+			httpapi.WriteError(w, fmt.Errorf("cannot start the query: %w", r.Context().Err()))
 			return
 		}
 		mux.ServeHTTP(w, r.WithContext(tenant.With(r.Context(), id)))
@@ -201,14 +200,14 @@ type metadataHandler struct{ reader wire.Reader }
 
 func (h metadataHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
-		httpapi.WriteError(w, http.StatusBadRequest, httpapi.ErrBadData, err.Error())
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "cannot parse form: %w", err))
 		return
 	}
 	limit := -1
 	if s := r.FormValue("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
-			httpapi.WriteError(w, http.StatusBadRequest, httpapi.ErrBadData, "limit must be a number")
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "limit must be a number"))
 			return
 		}
 		limit = n
@@ -216,7 +215,7 @@ func (h metadataHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id, _ := tenant.From(r.Context())
 	md, err := h.reader.Metadata(r.Context(), id, r.FormValue("metric"), 0)
 	if err != nil {
-		httpapi.WriteError(w, http.StatusInternalServerError, httpapi.ErrInternal, err.Error())
+		httpapi.WriteError(w, err)
 		return
 	}
 	type entry struct {
