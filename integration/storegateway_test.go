@@ -63,7 +63,7 @@ func TestStoreGatewayRing(t *testing.T) {
 
 const (
 	sgrHeartbeatTimeout = 6 * time.Second
-	sgrTokensFile       = "store-gateway-ring-tokens"
+	sgrTokensFile       = "store-gateway/ring-tokens"
 	sgrConsistencyErrID = "err-weft-store-consistency-check-failed"
 )
 

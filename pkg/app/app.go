@@ -153,7 +153,7 @@ func (a *App) closeUnstarted() {
 // storeReader returns the reader of the bucket's blocks for queriers: the
 // local store-gateway, or the configured remote ones; each query then fails
 // when a block that should cover it was read by none of them.
-func (a *App) storeReader() wire.Reader {
+func (a *App) storeReader(finder *storegateway.Finder) wire.Reader {
 	var store wire.Reader
 	switch {
 	case a.sg != nil:
@@ -172,7 +172,6 @@ func (a *App) storeReader() wire.Reader {
 		return nil
 	}
 	sgc := a.cfg.StoreGateway
-	finder := storegateway.NewFinder(a.bucket, sgc.SyncInterval, sgc.IgnoreDeletionMarksDelay)
 	// Blocks newer than a store-gateway's sync may not be known to it yet;
 	// the ingesters still answer for their range.
 	grace := sgc.SyncInterval + sgc.SyncInterval/2

@@ -380,8 +380,11 @@ func (a *App) initQuerier() (services.Service, error) {
 	if a.distributed {
 		reader = querier.NewRingReader(a.ingRing, a.clients.reader, a.overrides, a.cfg.Ingester.BlockRange*2)
 	}
-	if store := a.storeReader(); store != nil {
-		reader = querier.NewSplitReader(reader, store, a.cfg.Querier.QueryIngestersWithin, a.cfg.Querier.QueryStoreAfter)
+	// The blocks a querier must read, by the same rule as the store-gateways.
+	sgc := a.cfg.StoreGateway
+	finder := storegateway.NewFinder(a.bucket, sgc.SyncInterval, sgc.IgnoreDeletionMarksDelay)
+	if store := a.storeReader(finder); store != nil {
+		reader = querier.NewSplitReader(reader, store, finder.BlocksFor, a.cfg.Querier.QueryIngestersWithin, a.cfg.Querier.QueryStoreAfter)
 	}
 	var err error
 	a.querier, err = querier.New(a.cfg.Querier, reader, a.overrides, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled},

@@ -42,7 +42,7 @@ func TestSplitReaderMergesIngestersAndStore(t *testing.T) {
 	// The store holds 20h..11h ago; the ingesters 14h ago..now.
 	pushRange(t, store, now.Add(-20*time.Hour), now.Add(-11*time.Hour), step)
 	pushRange(t, recent, now.Add(-14*time.Hour), now, step)
-	r := querier.NewSplitReader(recent, store, 13*time.Hour, 12*time.Hour)
+	r := querier.NewSplitReader(recent, store, nil, 13*time.Hour, 12*time.Hour)
 
 	count := func(mint, maxt time.Time) []int64 {
 		q, err := r.Querier("t", mint.UnixMilli(), maxt.UnixMilli())

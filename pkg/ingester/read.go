@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
@@ -96,4 +97,24 @@ func (i *Ingester) ChunkQuerier(id string, mint, maxt int64) (storage.ChunkQueri
 		return nil, err
 	}
 	return &trackedChunkQuerier{ChunkQuerier: q, done: i.inflight.Done}, nil
+}
+
+// HeldBlocks returns the blocks of the tenant's TSDB on local disk, shipped
+// or not: a querier reads from the bucket the recent blocks that no live
+// ingester holds (after a restart on an empty disk, for example).
+func (i *Ingester) HeldBlocks(_ context.Context, id string) ([]ulid.ULID, error) {
+	if err := i.acquire(); err != nil {
+		return nil, err
+	}
+	defer i.inflight.Done()
+	t := i.get(id)
+	if t == nil {
+		return nil, nil
+	}
+	blocks := t.db.Blocks()
+	out := make([]ulid.ULID, 0, len(blocks))
+	for _, b := range blocks {
+		out = append(out, b.Meta().ULID)
+	}
+	return out, nil
 }

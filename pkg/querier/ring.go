@@ -4,9 +4,11 @@ import (
 	"context"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	dsring "github.com/grafana/dskit/ring"
+	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
@@ -303,3 +305,41 @@ func (l *listSeriesSet) Err() error                        { return nil }
 func (l *listSeriesSet) Warnings() annotations.Annotations { return l.warnings }
 
 var _ wire.Reader = (*RingReader)(nil)
+
+// HeldBlocks implements BlockHolder: the blocks that the instances of the
+// tenant's replication set hold. An instance that does not answer holds
+// nothing, so that its blocks are read from the store instead.
+func (r *RingReader) HeldBlocks(ctx context.Context, tenant string) ([]ulid.ULID, error) {
+	rs, err := r.replicationSet(tenant)
+	if err != nil {
+		return nil, wire.Errorf(wire.KindUnavailable, "", "cannot find the ingesters of tenant %s: %v", tenant, err)
+	}
+	var (
+		mu  sync.Mutex
+		out []ulid.ULID
+		wg  sync.WaitGroup
+	)
+	for _, inst := range rs.Instances {
+		wg.Add(1)
+		go func(addr string) {
+			defer wg.Done()
+			c, err := r.clients(addr)
+			if err != nil {
+				return
+			}
+			h, ok := c.(BlockHolder)
+			if !ok {
+				return
+			}
+			ids, err := h.HeldBlocks(ctx, tenant)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			out = append(out, ids...)
+			mu.Unlock()
+		}(inst.Addr)
+	}
+	wg.Wait()
+	return out, nil
+}

@@ -2,12 +2,35 @@ package querier
 
 import (
 	"context"
+	"sync"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/prometheus/storage"
 
+	"github.com/weft-io/weft/pkg/bucketindex"
 	"github.com/weft-io/weft/pkg/wire"
 )
+
+// BlockHolder is implemented by readers of ingesters that can say which
+// blocks the live ingesters hold for a tenant: their local blocks, shipped
+// or not, by ULID (a shipped block keeps its ULID in the bucket).
+type BlockHolder interface {
+	HeldBlocks(ctx context.Context, tenant string) ([]ulid.ULID, error)
+}
+
+// BucketBlocks lists the blocks of a tenant in the bucket that overlap
+// [mint, maxt] and that queriers read (the store-gateways' view).
+type BucketBlocks func(ctx context.Context, tenant string, mint, maxt int64) ([]bucketindex.Block, error)
+
+// heldTTL is how long the blocks the ingesters hold are remembered per
+// tenant: a dashboard's panels ask once, not once each. A block cut since
+// is only read twice (merged), never missed.
+const heldTTL = 5 * time.Second
+
+// checkTimeout bounds the lookups of the bucket's and the ingesters'
+// blocks when a querier opens.
+const checkTimeout = 10 * time.Second
 
 // SplitReader reads a tenant's recent series from the ingesters and older
 // ones from the bucket's blocks (the store-gateways): ingesters for the
@@ -15,19 +38,111 @@ import (
 // storeAfter < ingestersWithin gives an overlap in which both answer, so a
 // block being shipped is never missed; the copies are merged and each
 // sample kept once.
+//
+// A block shipped within the last storeAfter is read from the store too
+// when no live ingester holds it: after a restart on an empty disk, a
+// scale-down, or the loss of an ingester's disk, the ingesters no longer
+// have what they shipped, and history must not hide until it is older than
+// storeAfter. The store's range then extends to the newest such block.
 type SplitReader struct {
 	ingesters       wire.Reader
 	store           wire.Reader
+	blocks          BucketBlocks
 	ingestersWithin time.Duration
 	storeAfter      time.Duration
 	now             func() time.Time
+
+	mu   sync.Mutex
+	held map[string]heldBlocks // by tenant; guarded by mu
+}
+
+type heldBlocks struct {
+	at  time.Time
+	ids map[ulid.ULID]struct{}
 }
 
 // NewSplitReader returns the reader over ingesters and store. A zero
 // ingestersWithin asks the ingesters for all time; a zero storeAfter asks
-// the store for all time.
-func NewSplitReader(ingesters, store wire.Reader, ingestersWithin, storeAfter time.Duration) *SplitReader {
-	return &SplitReader{ingesters: ingesters, store: store, ingestersWithin: ingestersWithin, storeAfter: storeAfter, now: time.Now}
+// the store for all time. blocks lists the bucket's blocks; with nil, or
+// when the ingesters reader is no BlockHolder, blocks shipped within
+// storeAfter are read from the ingesters only.
+func NewSplitReader(ingesters, store wire.Reader, blocks BucketBlocks, ingestersWithin, storeAfter time.Duration) *SplitReader {
+	return &SplitReader{
+		ingesters: ingesters, store: store, blocks: blocks,
+		ingestersWithin: ingestersWithin, storeAfter: storeAfter, now: time.Now,
+		held: map[string]heldBlocks{},
+	}
+}
+
+// unheldUntil returns the end of the newest block of the tenant in the
+// bucket overlapping [mint, maxt] that no live ingester holds, or
+// math.MinInt64 when every such block is held. A block is held when all of
+// its sources are (the compactor's merge of the replicas' blocks names
+// them as sources). When the lookups fail it returns maxt: reading the
+// store for the whole range can cost time, never data.
+func (r *SplitReader) unheldUntil(tenant string, mint, maxt int64) int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+	defer cancel()
+	blocks, err := r.blocks(ctx, tenant, mint, maxt)
+	if err != nil {
+		return maxt
+	}
+	if len(blocks) == 0 {
+		return minInt64
+	}
+	held, err := r.heldBy(ctx, tenant)
+	if err != nil {
+		return maxt
+	}
+	until := int64(minInt64)
+	for _, b := range blocks {
+		sources := b.Sources
+		if len(sources) == 0 {
+			sources = []ulid.ULID{b.ID}
+		}
+		for _, id := range sources {
+			if _, ok := held[id]; !ok {
+				until = max(until, b.MaxTime)
+				break
+			}
+		}
+	}
+	return until
+}
+
+const minInt64 = -1 << 63
+
+// heldBy returns the blocks the live ingesters hold for tenant, from the
+// last heldTTL when asked lately.
+func (r *SplitReader) heldBy(ctx context.Context, tenant string) (map[ulid.ULID]struct{}, error) {
+	now := r.now()
+	r.mu.Lock()
+	h, ok := r.held[tenant]
+	r.mu.Unlock()
+	if ok && now.Sub(h.at) < heldTTL {
+		return h.ids, nil
+	}
+	holder, ok := r.ingesters.(BlockHolder)
+	if !ok {
+		return nil, nil
+	}
+	ids, err := holder.HeldBlocks(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	set := make(map[ulid.ULID]struct{}, len(ids))
+	for _, id := range ids {
+		set[id] = struct{}{}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for t, h := range r.held { // forget tenants not asked about lately
+		if now.Sub(h.at) >= heldTTL {
+			delete(r.held, t)
+		}
+	}
+	r.held[tenant] = heldBlocks{at: now, ids: set}
+	return set, nil
 }
 
 // Querier implements wire.Reader.
@@ -48,6 +163,13 @@ func (r *SplitReader) Querier(tenant string, mint, maxt int64) (storage.Querier,
 	smax := maxt
 	if r.storeAfter > 0 {
 		smax = min(maxt, now.Add(-r.storeAfter).UnixMilli())
+		if r.store != nil && r.blocks != nil && smax < maxt {
+			if _, ok := r.ingesters.(BlockHolder); ok {
+				if until := r.unheldUntil(tenant, max(mint, smax+1), maxt); until != minInt64 {
+					smax = max(smax, min(maxt, until-1)) // block ranges end exclusively
+				}
+			}
+		}
 	}
 	if r.store != nil && mint <= smax {
 		q, err := r.store.Querier(tenant, mint, smax)
