@@ -74,9 +74,9 @@ func NewSplitReader(ingesters, store wire.Reader, blocks BucketBlocks, ingesters
 	}
 }
 
-// unheldUntil returns the end of the newest block of the tenant in the
-// bucket overlapping [mint, maxt] that no live ingester holds, or
-// math.MinInt64 when every such block is held. A block is held when all of
+// unheldUntil returns the last millisecond of the newest block of the
+// tenant in the bucket overlapping [mint, maxt] that no live ingester
+// holds, or minInt64 when every such block is held. A block is held when all of
 // its sources are (the compactor's merge of the replicas' blocks names
 // them as sources). When the lookups fail it returns maxt: reading the
 // store for the whole range can cost time, never data.
@@ -102,7 +102,7 @@ func (r *SplitReader) unheldUntil(tenant string, mint, maxt int64) int64 {
 		}
 		for _, id := range sources {
 			if _, ok := held[id]; !ok {
-				until = max(until, b.MaxTime)
+				until = max(until, b.MaxTime-1) // block ranges end exclusively
 				break
 			}
 		}
@@ -166,7 +166,7 @@ func (r *SplitReader) Querier(tenant string, mint, maxt int64) (storage.Querier,
 		if r.store != nil && r.blocks != nil && smax < maxt {
 			if _, ok := r.ingesters.(BlockHolder); ok {
 				if until := r.unheldUntil(tenant, max(mint, smax+1), maxt); until != minInt64 {
-					smax = max(smax, min(maxt, until-1)) // block ranges end exclusively
+					smax = max(smax, min(maxt, until))
 				}
 			}
 		}
