@@ -313,20 +313,49 @@ func formatTS(t int64) string {
 	return time.UnixMilli(t).UTC().Format(time.RFC3339Nano)
 }
 
-// loop ships the blocks the TSDBs cut, until Close. Each TSDB cuts its
-// head itself, every head-compaction-interval (its block reload interval)
-// and when an append makes the head long enough; a second caller of
-// Compact would only race with it.
+// loop ships the blocks the TSDBs cut, and applies changed limits to the
+// open TSDBs, until Close. Each TSDB cuts its head itself, every
+// head-compaction-interval (its block reload interval) and when an append
+// makes the head long enough; a second caller of Compact would only race
+// with it.
 func (i *Ingester) loop() {
 	defer i.loopDone.Done()
 	ship := time.NewTicker(i.cfg.ShipInterval)
 	defer ship.Stop()
+	lim := time.NewTicker(limitsCheckInterval(i.cfg))
+	defer lim.Stop()
 	for {
 		select {
 		case <-i.stop:
 			return
 		case <-ship.C:
 			i.shipAll(context.Background())
+		case <-lim.C:
+			i.applyLimits()
+		}
+	}
+}
+
+// limitsCheckInterval is how often the loop compares each tenant's limits
+// with those in force in its TSDB: as often as the runtime file is reloaded
+// by default, or each head compaction when that is more frequent.
+func limitsCheckInterval(cfg Config) time.Duration {
+	return min(cfg.HeadCompactPeriod, 10*time.Second)
+}
+
+// applyLimits applies each open tenant's current out-of-order window and
+// exemplar storage size to its TSDB: the TSDB enforces these itself, from
+// the options it was opened with, so a runtime-file change would otherwise
+// wait for a restart.
+func (i *Ingester) applyLimits() {
+	for _, t := range i.snapshot() {
+		want := tsdbLimitsOf(i.limits.For(t.id))
+		changed, err := t.applyLimits(want)
+		if err != nil {
+			i.logger.Warn("cannot apply changed limits, will retry", "tenant", t.id, "err", err)
+		} else if changed {
+			i.logger.Info("applied changed limits to tenant TSDB", "tenant", t.id,
+				"out_of_order_time_window", time.Duration(want.oooWindow)*time.Millisecond, "max_exemplars_per_tenant", want.maxExemplars)
 		}
 	}
 }
