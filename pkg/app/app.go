@@ -176,9 +176,7 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 	if a.roles[RoleIngester] {
 		icfg := cfg.Ingester
 		icfg.Dir = filepath.Join(cfg.DataDir, "tsdb")
-		if icfg.InstanceID == "" && distributed {
-			icfg.InstanceID = cfg.Ring.Ring.Ingester.InstanceID
-		}
+		icfg.InstanceID = cfg.Ring.Ring.Ingester.InstanceID
 		a.ingester, err = ingester.New(icfg, a.overrides, bkt, a.reg, logger.With("role", RoleIngester))
 		if err != nil {
 			return nil, err
@@ -617,6 +615,9 @@ func Main(ctx context.Context, args []string) error {
 	logger, err := logutil.New(os.Stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return err
+	}
+	for _, w := range cfg.Deprecations() {
+		logger.Warn(w)
 	}
 	a, err := New(cfg, logger)
 	if err != nil {

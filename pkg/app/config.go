@@ -45,7 +45,15 @@ type Config struct {
 	Compactor     compactor.Config    `yaml:"compactor"`
 	Limits        limits.Limits       `yaml:"limits"`
 	Ring          ring.Config         `yaml:",inline"`
+
+	// deprecations are the warnings of the parse that built this config,
+	// one for each deprecated name it used.
+	deprecations []string
 }
+
+// Deprecations returns a warning for each deprecated flag or YAML key that
+// built this config, for the log at start.
+func (c *Config) Deprecations() []string { return c.deprecations }
 
 // RuntimeConfigConfig locates the runtime file of per-tenant overrides.
 type RuntimeConfigConfig struct {
@@ -100,7 +108,7 @@ func (c *Config) Validate() error {
 func ParseFlags(args []string, stderr *os.File) (*Config, *flag.FlagSet, error) {
 	first := &Config{}
 	fs := newFlagSet(first, stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlagSet(fs, first, args); err != nil {
 		return nil, nil, err
 	}
 	if fs.NArg() > 0 {
@@ -119,14 +127,35 @@ func ParseFlags(args []string, stderr *os.File) (*Config, *flag.FlagSet, error) 
 	if err := LoadYAML(data, cfg); err != nil {
 		return nil, nil, fmt.Errorf("cannot parse config file %s: %w", first.ConfigFile, err)
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlagSet(fs, cfg, args); err != nil {
 		return nil, nil, err
 	}
 	return cfg, fs, nil
 }
 
-// LoadYAML applies a YAML document to cfg; unknown keys are errors.
+// parseFlagSet parses args into fs, whose flags set cfg, and resolves the
+// deprecated flags among them.
+func parseFlagSet(fs *flag.FlagSet, cfg *Config, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	warnings, err := resolveFlagAliases(fs)
+	if err != nil {
+		return err
+	}
+	cfg.deprecations = append(cfg.deprecations, warnings...)
+	return nil
+}
+
+// LoadYAML applies a YAML document to cfg; unknown keys are errors, and
+// deprecated keys are read under their new names, with a warning in
+// cfg.Deprecations.
 func LoadYAML(data []byte, cfg *Config) error {
+	data, warnings, err := resolveYAMLAliases(data)
+	if err != nil {
+		return err
+	}
+	cfg.deprecations = append(cfg.deprecations, warnings...)
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && err.Error() != "EOF" {
@@ -141,6 +170,7 @@ func newFlagSet(cfg *Config, stderr *os.File) *flag.FlagSet {
 		fs.SetOutput(stderr)
 	}
 	cfg.RegisterFlags(fs)
+	registerAliases(fs)
 	return fs
 }
 

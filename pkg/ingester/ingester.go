@@ -24,10 +24,13 @@ import (
 	"github.com/weft-io/weft/pkg/wire"
 )
 
-// Config of the ingester. Dir is set by the app from -data.dir.
+// Config of the ingester. Dir is set by the app from -data.dir, and
+// InstanceID, which names the ingester in the meta.json of every block it
+// ships, from its ring ID (-ingester.ring.instance-id): an ingester has one
+// identity.
 type Config struct {
 	Dir               string        `yaml:"-"`
-	InstanceID        string        `yaml:"instance_id"`
+	InstanceID        string        `yaml:"-"`
 	BlockRange        time.Duration `yaml:"block_range_period"`
 	Retention         time.Duration `yaml:"retention_period"`
 	ShipInterval      time.Duration `yaml:"ship_interval"`
@@ -40,7 +43,6 @@ type Config struct {
 
 // RegisterFlags registers the ingester flags.
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
-	f.StringVar(&c.InstanceID, "ingester.instance-id", "", "Name of this ingester, recorded in the meta.json of every block it ships. Empty means the host name.")
 	f.DurationVar(&c.BlockRange, "ingester.tsdb.block-ranges-period", 2*time.Hour, "Time range of the blocks the TSDB cuts from its head and ships to the bucket.")
 	f.DurationVar(&c.Retention, "ingester.tsdb.retention-period", 24*time.Hour, "How long shipped blocks stay on local disk (queriers ask ingesters only for -querier.query-ingesters-within). A block is never deleted before its upload is confirmed.")
 	f.DurationVar(&c.ShipInterval, "ingester.tsdb.ship-interval", time.Minute, "How often new blocks are uploaded to the bucket.")
