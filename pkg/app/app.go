@@ -84,6 +84,9 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
+	// Every reader of a ring ID (lifecyclers, shard filters, the ingester's
+	// block metadata) must see the same one, unique on this host.
+	cfg.Ring.SetDefaultInstanceIDs(cfg.GRPCListenAddress)
 	a := &App{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), started: time.Now()}
 	a.roles, _ = parseTarget(cfg.Target)
 	defer func() {
@@ -251,9 +254,6 @@ func (a *App) startRing() error {
 	if cfg.Ring.StoreGateway.TokensFilePath == "" && a.roles[RoleStoreGateway] {
 		cfg.Ring.StoreGateway.TokensFilePath = filepath.Join(a.cfg.DataDir, "store-gateway-ring-tokens")
 	}
-	if cfg.Ring.StoreGateway.InstanceID == "" {
-		cfg.Ring.StoreGateway.InstanceID, _ = os.Hostname()
-	}
 	a.sgRing, err = ring.NewStoreGatewayRing(cfg.Ring.StoreGateway, a.kv, a.reg, a.logger.With("component", "store-gateway-ring"))
 	if err != nil {
 		return err
@@ -300,9 +300,6 @@ func (a *App) joinCompactorRing() error {
 	cfg.GRPCListenAddress = a.cfg.GRPCListenAddress
 	if cfg.TokensFilePath == "" {
 		cfg.TokensFilePath = filepath.Join(a.cfg.DataDir, "compactor-ring-tokens")
-	}
-	if cfg.InstanceID == "" {
-		cfg.InstanceID, _ = os.Hostname()
 	}
 	var err error
 	a.compRing, err = ring.NewCompactorRing(*cfg, a.kv, a.reg, a.logger.With("component", "compactor-ring"))

@@ -66,7 +66,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.ConfigFile, "config.file", "", "YAML file with this configuration; flags given on the command line override it.")
 	f.StringVar(&c.Target, "target", TargetAll, "Comma-separated roles this process runs: "+strings.Join(roleNames(), ", ")+".")
 	f.StringVar(&c.HTTPListenAddress, "http.listen-address", ":9009", "Address of the HTTP server (APIs, status pages, UI).")
-	f.StringVar(&c.GRPCListenAddress, "grpc.listen-address", ":9095", "Address of the gRPC server between roles.")
+	f.StringVar(&c.GRPCListenAddress, "grpc.listen-address", fmt.Sprintf(":%d", ring.DefaultGRPCPort), "Address of the gRPC server between roles.")
 	f.StringVar(&c.DataDir, "data.dir", "./data", "Directory of local state (TSDB heads, WALs, blocks not yet shipped).")
 	f.BoolVar(&c.MultitenancyEnabled, "auth.multitenancy-enabled", true, "Require the X-Scope-OrgID header on every request. When false, every request belongs to the tenant \"anonymous\".")
 	f.StringVar(&c.LogLevel, "log.level", "info", "Log level: debug, info, warn, error.")
