@@ -450,7 +450,7 @@ func TestBlocksShippedToBucket(t *testing.T) {
 		"-ingester.tsdb.block-ranges-period=1m",
 		"-ingester.tsdb.head-compaction-interval=1s",
 		"-ingester.tsdb.ship-interval=1s",
-		"-ingester.instance-id=" + instanceID,
+		"-ingester.ring.instance-id=" + instanceID,
 	}})
 	ctx := testContext(t, 3*time.Minute)
 	c := w.Client(tenant)

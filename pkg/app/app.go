@@ -440,6 +440,9 @@ func Main(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Deprecations() {
+		logger.Warn(w)
+	}
 	a, err := New(cfg, logger)
 	if err != nil {
 		return err

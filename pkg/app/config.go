@@ -46,7 +46,15 @@ type Config struct {
 	Compactor     compactor.Config    `yaml:"compactor"`
 	Limits        limits.Limits       `yaml:"limits"`
 	Ring          ring.Config         `yaml:",inline"`
+
+	// deprecations are the warnings of the parse that built this config,
+	// one for each deprecated name it used.
+	deprecations []string
 }
+
+// Deprecations returns a warning for each deprecated flag or YAML key that
+// built this config, for the log at start.
+func (c *Config) Deprecations() []string { return c.deprecations }
 
 // RuntimeConfigConfig locates the runtime file of per-tenant overrides.
 type RuntimeConfigConfig struct {
@@ -59,7 +67,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.ConfigFile, "config.file", "", "YAML file with this configuration; flags given on the command line override it.")
 	f.StringVar(&c.Target, "target", TargetAll, "Comma-separated roles this process runs: "+strings.Join(roleNames(), ", ")+".")
 	f.StringVar(&c.HTTPListenAddress, "http.listen-address", ":9009", "Address of the HTTP server (APIs, status pages, UI).")
-	f.StringVar(&c.GRPCListenAddress, "grpc.listen-address", ":9095", "Address of the gRPC server between roles.")
+	f.StringVar(&c.GRPCListenAddress, "grpc.listen-address", fmt.Sprintf(":%d", ring.DefaultGRPCPort), "Address of the gRPC server between roles.")
 	f.StringVar(&c.DataDir, "data.dir", "./data", "Directory of local state (TSDB heads, WALs, blocks not yet shipped).")
 	f.BoolVar(&c.MultitenancyEnabled, "auth.multitenancy-enabled", true, "Require the X-Scope-OrgID header on every request. When false, every request belongs to the tenant \"anonymous\".")
 	f.StringVar(&c.LogLevel, "log.level", "info", "Log level: debug, info, warn, error.")
@@ -130,15 +138,10 @@ func (c *Config) applyDefaults() {
 	if r.Compactor.TokensFilePath == "" {
 		r.Compactor.TokensFilePath = filepath.Join(c.DataDir, RoleCompactor, "ring-tokens")
 	}
-	host, _ := os.Hostname()
-	for _, id := range []*string{&r.Ingester.InstanceID, &r.StoreGateway.InstanceID, &r.Compactor.InstanceID} {
-		if *id == "" {
-			*id = host
-		}
-	}
-	if c.Ingester.InstanceID == "" {
-		c.Ingester.InstanceID = r.Ingester.InstanceID
-	}
+	// Every reader of a ring ID (lifecyclers, shard filters, the
+	// ingester's block metadata) must see the same one, unique on this host.
+	c.Ring.SetDefaultInstanceIDs(c.GRPCListenAddress)
+	c.Ingester.InstanceID = r.Ingester.InstanceID
 }
 
 // ParseFlags builds the configuration from defaults, the YAML file named by
@@ -146,7 +149,7 @@ func (c *Config) applyDefaults() {
 func ParseFlags(args []string, stderr *os.File) (*Config, *flag.FlagSet, error) {
 	first := &Config{}
 	fs := newFlagSet(first, stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlagSet(fs, first, args); err != nil {
 		return nil, nil, err
 	}
 	if fs.NArg() > 0 {
@@ -165,14 +168,35 @@ func ParseFlags(args []string, stderr *os.File) (*Config, *flag.FlagSet, error) 
 	if err := LoadYAML(data, cfg); err != nil {
 		return nil, nil, fmt.Errorf("cannot parse config file %s: %w", first.ConfigFile, err)
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlagSet(fs, cfg, args); err != nil {
 		return nil, nil, err
 	}
 	return cfg, fs, nil
 }
 
-// LoadYAML applies a YAML document to cfg; unknown keys are errors.
+// parseFlagSet parses args into fs, whose flags set cfg, and resolves the
+// deprecated flags among them.
+func parseFlagSet(fs *flag.FlagSet, cfg *Config, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	warnings, err := resolveFlagAliases(fs)
+	if err != nil {
+		return err
+	}
+	cfg.deprecations = append(cfg.deprecations, warnings...)
+	return nil
+}
+
+// LoadYAML applies a YAML document to cfg; unknown keys are errors, and
+// deprecated keys are read under their new names, with a warning in
+// cfg.Deprecations.
 func LoadYAML(data []byte, cfg *Config) error {
+	data, warnings, err := resolveYAMLAliases(data)
+	if err != nil {
+		return err
+	}
+	cfg.deprecations = append(cfg.deprecations, warnings...)
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && err.Error() != "EOF" {
@@ -187,6 +211,7 @@ func newFlagSet(cfg *Config, stderr *os.File) *flag.FlagSet {
 		fs.SetOutput(stderr)
 	}
 	cfg.RegisterFlags(fs)
+	registerAliases(fs)
 	return fs
 }
 

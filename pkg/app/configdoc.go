@@ -64,5 +64,6 @@ func ConfigReference() string {
 			fmt.Fprintf(&b, "| (flag only) | `-%s` | `%s` | %s |\n", f.Name, f.DefValue, f.Usage)
 		}
 	})
+	b.WriteString(deprecatedReference())
 	return b.String()
 }

@@ -25,10 +25,13 @@ import (
 	"github.com/weft-io/weft/pkg/wire"
 )
 
-// Config of the ingester. Dir is set by the app from -data.dir.
+// Config of the ingester. Dir is set by the app from -data.dir, and
+// InstanceID, which names the ingester in the meta.json of every block it
+// ships, from its ring ID (-ingester.ring.instance-id): an ingester has one
+// identity.
 type Config struct {
 	Dir               string        `yaml:"-"`
-	InstanceID        string        `yaml:"instance_id"`
+	InstanceID        string        `yaml:"-"`
 	BlockRange        time.Duration `yaml:"block_range_period"`
 	Retention         time.Duration `yaml:"retention_period"`
 	ShipInterval      time.Duration `yaml:"ship_interval"`
@@ -41,7 +44,6 @@ type Config struct {
 
 // RegisterFlags registers the ingester flags.
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
-	f.StringVar(&c.InstanceID, "ingester.instance-id", "", "Name of this ingester, recorded in the meta.json of every block it ships. Empty means the host name.")
 	f.DurationVar(&c.BlockRange, "ingester.tsdb.block-ranges-period", 2*time.Hour, "Time range of the blocks the TSDB cuts from its head and ships to the bucket.")
 	f.DurationVar(&c.Retention, "ingester.tsdb.retention-period", 24*time.Hour, "How long shipped blocks stay on local disk (queriers ask ingesters only for -querier.query-ingesters-within). A block is never deleted before its upload is confirmed.")
 	f.DurationVar(&c.ShipInterval, "ingester.tsdb.ship-interval", time.Minute, "How often new blocks are uploaded to the bucket.")
@@ -169,19 +171,24 @@ func (i *Ingester) starting(ctx context.Context) error {
 	return nil
 }
 
-// running ships the blocks the TSDBs cut, until the service stops. Each
+// running ships the blocks the TSDBs cut, and applies changed limits to
+// the open TSDBs, until the service stops. Each
 // TSDB cuts its head itself, every head-compaction-interval (its block
 // reload interval) and when an append makes the head long enough; a second
 // caller of Compact would only race with it.
 func (i *Ingester) running(ctx context.Context) error {
 	ship := time.NewTicker(i.cfg.ShipInterval)
 	defer ship.Stop()
+	lim := time.NewTicker(limitsCheckInterval(i.cfg))
+	defer lim.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-ship.C:
 			i.shipAll(ctx)
+		case <-lim.C:
+			i.applyLimits()
 		}
 	}
 }
@@ -427,6 +434,30 @@ func reasonOf(err error) string {
 
 func formatTS(t int64) string {
 	return time.UnixMilli(t).UTC().Format(time.RFC3339Nano)
+}
+
+// limitsCheckInterval is how often the loop compares each tenant's limits
+// with those in force in its TSDB: as often as the runtime file is reloaded
+// by default, or each head compaction when that is more frequent.
+func limitsCheckInterval(cfg Config) time.Duration {
+	return min(cfg.HeadCompactPeriod, 10*time.Second)
+}
+
+// applyLimits applies each open tenant's current out-of-order window and
+// exemplar storage size to its TSDB: the TSDB enforces these itself, from
+// the options it was opened with, so a runtime-file change would otherwise
+// wait for a restart.
+func (i *Ingester) applyLimits() {
+	for _, t := range i.snapshot() {
+		want := tsdbLimitsOf(i.limits.For(t.id))
+		changed, err := t.applyLimits(want)
+		if err != nil {
+			i.logger.Warn("cannot apply changed limits, will retry", "tenant", t.id, "err", err)
+		} else if changed {
+			i.logger.Info("applied changed limits to tenant TSDB", "tenant", t.id,
+				"out_of_order_time_window", time.Duration(want.oooWindow)*time.Millisecond, "max_exemplars_per_tenant", want.maxExemplars)
+		}
+	}
 }
 
 func (i *Ingester) snapshot() []*tenantDB {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
@@ -37,6 +38,10 @@ type tenantDB struct {
 	shipMu  sync.Mutex // serialises shipping of this tenant
 	shipped *shippedFile
 
+	// applied are the limits in force in db. After open only the
+	// ingester's loop reads and changes it.
+	applied tsdbLimits
+
 	metaMu   sync.RWMutex
 	metadata map[string]wire.Metadata // guarded by metaMu
 }
@@ -60,9 +65,19 @@ func openTenant(i *Ingester, id string) (*tenantDB, error) {
 	opts.MaxBlockDuration = rangeMs
 	opts.RetentionDuration = 0
 	opts.BlocksToDelete = t.blocksToDelete
-	opts.OutOfOrderTimeWindow = time.Duration(lim.OutOfOrderTimeWindow).Milliseconds()
-	opts.EnableExemplarStorage = lim.MaxExemplarsPerTenant > 0
-	opts.MaxExemplars = int64(lim.MaxExemplarsPerTenant)
+	// The out-of-order window and the exemplar storage size follow the
+	// tenant's limits at run time (applyLimits), which needs two things at
+	// open. The TSDB opens its out-of-order log (WBL) only when it opens
+	// with a window, and later installs it without a lock, racing with
+	// appends: so it always opens with one, and the tenant's own window is
+	// applied below, before any append. And it resizes the exemplar
+	// storage only when that was enabled at open: so it always is, if of
+	// size 0, which stores nothing and costs nothing.
+	want := tsdbLimitsOf(lim)
+	t.applied = tsdbLimits{oooWindow: max(want.oooWindow, 1), maxExemplars: want.maxExemplars}
+	opts.OutOfOrderTimeWindow = t.applied.oooWindow
+	opts.EnableExemplarStorage = true
+	opts.MaxExemplars = t.applied.maxExemplars
 	opts.EnableOverlappingCompaction = false
 	// Reloading blocks is what deletes shipped ones past retention.
 	opts.BlockReloadInterval = max(i.cfg.HeadCompactPeriod, tsdb.MinBlockReloadInterval)
@@ -82,7 +97,49 @@ func openTenant(i *Ingester, id string) (*tenantDB, error) {
 		return nil, fmt.Errorf("cannot open TSDB of tenant %s: %w", id, err)
 	}
 	t.db = db
+	if _, err := t.applyLimits(want); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	return t, nil
+}
+
+// tsdbLimits are the per-tenant limits that the TSDB enforces itself, from
+// its own configuration, rather than the ingester on each push.
+type tsdbLimits struct {
+	oooWindow    int64 // out-of-order time window in milliseconds
+	maxExemplars int64 // size of the exemplar storage
+}
+
+func tsdbLimitsOf(l *limits.Limits) tsdbLimits {
+	return tsdbLimits{
+		oooWindow:    max(time.Duration(l.OutOfOrderTimeWindow).Milliseconds(), 0),
+		maxExemplars: max(int64(l.MaxExemplarsPerTenant), 0),
+	}
+}
+
+// applyLimits brings the TSDB's out-of-order window and exemplar storage
+// size to want, the tenant's current limits, which the runtime file may
+// have changed since the TSDB opened, and reports whether they changed. It
+// is cheap when nothing changed. Only openTenant and then the ingester's
+// loop call it, so calls never overlap.
+func (t *tenantDB) applyLimits(want tsdbLimits) (bool, error) {
+	if want == t.applied {
+		return false, nil
+	}
+	// Only these two settings are given. The others ApplyConfig reads keep
+	// the values the TSDB opened with: a nil retention and an empty chunk
+	// encoding change nothing, and the stale-series compaction threshold
+	// is 0 as in the options of openTenant.
+	conf := &config.Config{StorageConfig: config.StorageConfig{
+		TSDBConfig:      &config.TSDBConfig{OutOfOrderTimeWindow: want.oooWindow},
+		ExemplarsConfig: &config.ExemplarsConfig{MaxExemplars: want.maxExemplars},
+	}}
+	if err := t.db.ApplyConfig(conf); err != nil {
+		return false, fmt.Errorf("cannot apply the limits of tenant %s to its TSDB: %w", t.id, err)
+	}
+	t.applied = want
+	return true, nil
 }
 
 // blocksToDelete keeps every block until it is shipped and older than the

@@ -285,7 +285,7 @@ type IngesterConfig struct {
 
 // RegisterFlags registers the ingester ring's flags.
 func (c *IngesterConfig) RegisterFlags(f *flag.FlagSet) {
-	f.StringVar(&c.InstanceID, "ingester.ring.instance-id", "", "Unique ID of this ingester in the ring; must stay the same across restarts. Empty uses the hostname.")
+	f.StringVar(&c.InstanceID, "ingester.ring.instance-id", "", "Unique ID of this ingester in the ring and in the meta.json of the blocks it ships; must stay the same across restarts. Empty uses the host name, followed by -<port> when -grpc.listen-address is not on port 9095, so that processes on one host differ.")
 	f.StringVar(&c.InstanceAddr, "ingester.ring.instance-addr", "", "host:port other roles dial to reach this ingester over gRPC. Empty uses -grpc.listen-address, with an unspecified host replaced by the first private network address.")
 	f.StringVar(&c.AvailabilityZone, "ingester.availability-zone", "", "Availability zone of this ingester; with -distributor.zone-awareness-enabled, replicas of a series go to distinct zones.")
 	f.IntVar(&c.NumTokens, "ingester.ring.num-tokens", 128, "Number of tokens this ingester owns in the ring.")
@@ -346,7 +346,7 @@ type ShardRingConfig struct {
 // the replication factor is 1 (one owner per item).
 func (c *ShardRingConfig) RegisterFlagsWithPrefix(f *flag.FlagSet, prefix string, defaultRF int) {
 	c.prefix = prefix
-	f.StringVar(&c.InstanceID, prefix+".ring.instance-id", "", "Unique ID of this "+prefix+" in its ring. Empty uses the hostname.")
+	f.StringVar(&c.InstanceID, prefix+".ring.instance-id", "", "Unique ID of this "+prefix+" in its ring; must stay the same across restarts. Empty uses the host name, followed by -<port> when -grpc.listen-address is not on port 9095.")
 	f.StringVar(&c.InstanceAddr, prefix+".ring.instance-addr", "", "host:port other roles dial to reach this "+prefix+" over gRPC. Empty uses -grpc.listen-address.")
 	f.StringVar(&c.AvailabilityZone, prefix+".availability-zone", "", "Availability zone of this "+prefix+".")
 	f.IntVar(&c.NumTokens, prefix+".ring.num-tokens", 128, "Number of tokens this "+prefix+" owns in its ring.")

@@ -77,10 +77,10 @@ func newLifecycler(cfg IngesterConfig, name, key string, kv *KV, reg prometheus.
 		return nil, err
 	}
 	if cfg.InstanceID == "" {
-		cfg.InstanceID, _ = os.Hostname()
+		cfg.InstanceID = DefaultInstanceID(cfg.GRPCListenAddress)
 	}
 	if cfg.InstanceID == "" {
-		return nil, errors.New("ingester.ring.instance-id must be set (the hostname could not be read)")
+		return nil, fmt.Errorf("%s.ring.instance-id must be set (the host name could not be read)", name)
 	}
 	if cfg.ZoneAwarenessEnabled && cfg.AvailabilityZone == "" {
 		return nil, errors.New("ingester.availability-zone must be set with -distributor.zone-awareness-enabled")
