@@ -1,23 +1,58 @@
 // Package wire holds the messages that cross role boundaries (distributor →
-// ingester, querier → ingester) and the interfaces that each side implements.
-// In the all-in-one process they are passed by direct call; the distributed
-// build puts gRPC behind the same interfaces. It imports only Prometheus
-// model and storage packages and gRPC, never another weft component.
+// ingester, querier → ingester and store-gateway) and the interfaces that
+// each side implements. In the all-in-one process they are passed by direct
+// call; the distributed build puts gRPC behind the same interfaces. It
+// imports only Prometheus model and storage packages, oklog/ulid and gRPC,
+// never another weft component.
 //
 // # The gRPC transport
 //
-// RegisterIngesterServer serves an ingester (Pusher, Reader and ChunkReader)
-// as the gRPC service weft.Ingester; NewIngesterClient returns an
-// IngesterClient that implements the same three interfaces over a
-// *grpc.ClientConn, so the distributor and the querier use a remote ingester
-// exactly as they use the local one.
+// Two services, registered side by side on a process's one gRPC server
+// (Register):
 //
-//	Push         unary             PushRequest        → PushResponse
-//	Select       server streaming  SelectRequest      → stream of ChunkedReadResponse
-//	LabelNames   unary             LabelsRequest      → LabelsResponse
-//	LabelValues  unary             LabelsRequest      → LabelsResponse
-//	Metadata     unary             MetadataRequest    → MetadataResponse
-//	Exemplars    unary             ExemplarsRequest   → ExemplarsResponse
+//   - weft.Writer serves a Pusher (an ingester); WriteClient calls it.
+//   - weft.Store serves stores of series (Reader and ChunkReader): the
+//     ingester's and the store-gateway's. A process that runs both serves
+//     both on one weft.Store (Stores), and each read names the store it
+//     asks for (field 13: StoreIngester, StoreGateway); a read naming no
+//     store is answered by the only one, a read naming a store the process
+//     does not serve fails (Internal). StoreClient calls it for one named
+//     store.
+//
+// A store-gateway serves only weft.Store. IngesterClient is a WriteClient
+// and a StoreClient of the ingester's store, so the distributor and the
+// querier use a remote ingester exactly as they use the local one.
+//
+//	weft.Writer/Push         unary             PushRequest        → PushResponse
+//	weft.Store/Select        server streaming  SelectRequest      → stream of ChunkedReadResponse
+//	weft.Store/LabelNames    unary             LabelsRequest      → LabelsResponse
+//	weft.Store/LabelValues   unary             LabelsRequest      → LabelsResponse
+//	weft.Store/Metadata      unary             MetadataRequest    → MetadataResponse
+//	weft.Store/Exemplars     unary             ExemplarsRequest   → ExemplarsResponse
+//
+// # Queried blocks
+//
+// A store-gateway says which blocks it read, so that the querier can fail
+// a query that missed one (querier.NewCheckedStoreReader): the last message
+// of a Select stream and the LabelsResponse carry the blocks' IDs in a
+// repeated bytes field (16 bytes each, field 13 and field 3). In Go the IDs
+// travel in a BlockReport that the caller puts in the call's context: a
+// store-gateway in the same process adds to it directly, StoreClient adds
+// what the answer carries, and the server fills the field from a report of
+// its own, so both paths report the same way.
+//
+// # Rolling upgrade
+//
+// Builds before the split served every method on one service,
+// weft.Ingester, and reported a store-gateway's blocks as a warning
+// ("weft-store-gateway-queried-blocks: " and the ULIDs, comma-separated).
+// Until every process runs a build with both services, Register also
+// serves weft.Ingester (RegisterLegacyIngesterServer: the same methods
+// under the old names, blocks reported as that warning; a store-gateway's
+// has no Push), and the clients fall back to the old names when the new
+// ones answer Unimplemented, remembering it per client of a connection and
+// probing again when the names in use answer Unimplemented. All of it is
+// in legacy.go and goes in v0.2.0.
 //
 // There is no generated code: the messages are protobuf, encoded and decoded
 // by hand with protowire straight from and into this package's types, and
@@ -45,19 +80,23 @@
 //	PushResponse      = {1: samples, 2: histograms, 3: exemplars}
 //	LabelMatcher      = {1: type (labels.MatchType), 2: name, 3: value}
 //	SelectRequest     = Query{1: mint, 2: maxt, 3: repeated LabelMatcher, 4: hints}
-//	                    + 14: sort series, 15: tenant
+//	                    + 13: store, 14: sort series, 15: tenant
 //	hints             = ReadHints{1: step, 2: func, 3: start, 4: end, 5: grouping,
 //	                    6: by, 7: range} + 8: limit, 9: shard count, 10: shard index,
 //	                    11: disable trimming, 12: projection labels, 13: projection include
 //	ChunkedReadResponse = {1: repeated ChunkedSeries{1: labels, 2: repeated
 //	                    Chunk{1: min time, 2: max time, 3: encoding (chunkenc.Encoding),
-//	                    4: bytes}}} + 14: repeated warning (in the last message)
+//	                    4: bytes}}} + in the last message: 13: repeated queried block
+//	                    (16-byte ULID), 14: repeated warning
 //	LabelsRequest     = {1: mint, 2: maxt, 3: repeated LabelMatcher, 4: label name
-//	                    (empty for LabelNames), 5: limit, 6: limit smallest, 15: tenant}
-//	LabelsResponse    = {1: repeated value, 2: repeated warning}
-//	MetadataRequest   = {1: metric, 2: limit, 15: tenant}
+//	                    (empty for LabelNames), 5: limit, 6: limit smallest, 13: store,
+//	                    15: tenant}
+//	LabelsResponse    = {1: repeated value, 2: repeated warning, 3: repeated queried
+//	                    block (16-byte ULID)}
+//	MetadataRequest   = {1: metric, 2: limit, 13: store, 15: tenant}
 //	MetadataResponse  = {1: repeated MetricMetadata}
-//	ExemplarsRequest  = {1: start, 2: end, 3: repeated {1: repeated LabelMatcher}, 15: tenant}
+//	ExemplarsRequest  = {1: start, 2: end, 3: repeated {1: repeated LabelMatcher},
+//	                    13: store, 15: tenant}
 //	ExemplarsResponse = {1: repeated {1: series labels, 2: repeated Exemplar{1: labels,
 //	                    2: value, 3: timestamp, 4: has timestamp}}}
 //
