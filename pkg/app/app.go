@@ -18,7 +18,6 @@ import (
 	dsring "github.com/grafana/dskit/ring"
 	"github.com/grafana/dskit/runtimeconfig"
 	"github.com/grafana/dskit/services"
-	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -135,7 +134,7 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 			return nil, err
 		}
 		if distributed {
-			if err := a.startGRPC(a.sg); err != nil {
+			if err := a.startGRPC(); err != nil {
 				return nil, err
 			}
 			a.sgLife, err = ring.NewStoreGatewayLifecycler(cfg.Ring.Ring.StoreGateway, a.kv, a.reg, logger.With("component", "store-gateway-lifecycler"))
@@ -184,7 +183,7 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 			return nil, err
 		}
 		if distributed {
-			if err := a.startGRPC(a.ingester); err != nil {
+			if err := a.startGRPC(); err != nil {
 				return nil, err
 			}
 			if err := a.joinIngesterRing(); err != nil {
@@ -217,6 +216,7 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 			return nil, err
 		}
 	}
+	a.serveGRPC()
 	a.listener, err = net.Listen("tcp", cfg.HTTPListenAddress)
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %s: %w", cfg.HTTPListenAddress, err)
@@ -267,9 +267,13 @@ func (a *App) startRing() error {
 	return nil
 }
 
-// startGRPC serves impl (an ingester, or a store-gateway answering the same
-// questions for older data) over gRPC.
-func (a *App) startGRPC(impl wire.IngesterServer) error {
+// startGRPC binds the gRPC listener between roles, once for every role
+// that other processes call (ingester, store-gateway); calls arriving
+// before serveGRPC wait in the listen queue.
+func (a *App) startGRPC() error {
+	if a.grpcServer != nil {
+		return nil
+	}
 	var err error
 	a.grpcLis, err = net.Listen("tcp", a.cfg.GRPCListenAddress)
 	if err != nil {
@@ -277,9 +281,26 @@ func (a *App) startGRPC(impl wire.IngesterServer) error {
 	}
 	// A push carries at most one remote-write request's series.
 	a.grpcServer = grpc.NewServer(grpc.MaxRecvMsgSize(2 * a.cfg.Distributor.MaxRecvMsgSize))
-	wire.RegisterIngesterServer(a.grpcServer, impl)
-	go func() { _ = a.grpcServer.Serve(a.grpcLis) }()
 	return nil
+}
+
+// serveGRPC serves the ingester's writes and reads and the store-gateway's
+// reads, whichever run here, on the one gRPC server: gRPC takes no service
+// once it serves, so this runs after every role is built.
+func (a *App) serveGRPC() {
+	if a.grpcServer == nil {
+		return
+	}
+	var pusher wire.Pusher
+	stores := wire.Stores{}
+	if a.ingester != nil {
+		pusher, stores[wire.StoreIngester] = a.ingester, a.ingester
+	}
+	if a.sg != nil {
+		stores[wire.StoreGateway] = a.sg
+	}
+	wire.Register(a.grpcServer, pusher, stores)
+	go func() { _ = a.grpcServer.Serve(a.grpcLis) }()
 }
 
 // joinIngesterRing registers the ingester in the ring: JOINING, then
@@ -339,34 +360,14 @@ func (a *App) storeReader(bkt objstore.Bucket) wire.Reader {
 				addrs = append(addrs, s)
 			}
 		}
-		store = querier.NewStaticReader(addrs, a.clients.reader)
+		store = querier.NewStaticReader(addrs, a.clients.storeGateway)
 	case a.sgRing != nil:
-		store = querier.NewShardedStoreReader(a.sgRing, a.clients.reader)
+		store = querier.NewShardedStoreReader(a.sgRing, a.clients.storeGateway)
 	default:
 		return nil
 	}
 	sgc := a.cfg.StoreGateway
-	finder := storegateway.NewFinder(bkt, sgc.SyncInterval, sgc.IgnoreDeletionMarksDelay)
-	// Blocks newer than a store-gateway's sync may not be known to it yet;
-	// the ingesters still answer for their range.
-	grace := sgc.SyncInterval + sgc.SyncInterval/2
-	return querier.CheckedReader(store, querier.BlockCheck{
-		Required: func(ctx context.Context, tenant string, mint, maxt int64) ([]ulid.ULID, error) {
-			blocks, err := finder.BlocksFor(ctx, tenant, mint, maxt)
-			if err != nil {
-				return nil, err
-			}
-			cutoff := time.Now().Add(-grace).Unix()
-			var ids []ulid.ULID
-			for _, b := range blocks {
-				if b.UploadedAt <= cutoff {
-					ids = append(ids, b.ID)
-				}
-			}
-			return ids, nil
-		},
-		Queried: storegateway.QueriedBlocksFromWarnings,
-	})
+	return querier.NewCheckedStoreReader(store, storegateway.NewFinder(bkt, sgc.SyncInterval, sgc.IgnoreDeletionMarksDelay).RequiredBlocks)
 }
 
 func (a *App) startRuntimeConfig() error {
@@ -447,6 +448,7 @@ func (a *App) stop(context.Context) error {
 	}
 	if a.grpcServer != nil {
 		a.grpcServer.GracefulStop()
+		_ = a.grpcLis.Close() // not served yet when New failed
 	}
 	// 2. The ingester flushes (if configured) and closes its TSDBs; the
 	//    store-gateway and compactor close their blocks.

@@ -67,9 +67,6 @@ func parseTarget(target string) (map[string]bool, error) {
 	if len(set) == 0 {
 		return nil, fmt.Errorf("no target given: use %s", strings.Join(roleNames(), ", "))
 	}
-	if !allInOne(set) && set[RoleIngester] && set[RoleStoreGateway] {
-		return nil, fmt.Errorf("target %q: ingester and store-gateway serve the same gRPC service; run them in separate processes", target)
-	}
 	return set, nil
 }
 

@@ -1,11 +1,11 @@
 // Package storegateway is the store-gateway role (-target=store-gateway):
 // it serves the tenants' blocks in the bucket to queriers, for the time
 // ranges that ingesters no longer hold. It implements wire.Reader and
-// wire.ChunkReader (and a wire.Pusher that refuses writes), so an app
-// serves it with wire.RegisterIngesterServer — the same gRPC service as an
-// ingester, since it answers the same questions for older data — and a
-// querier reaches a remote one with wire.NewIngesterClient. It imports
-// pkg/bucketindex, pkg/wire, pkg/tenant, pkg/logutil and libraries
+// wire.ChunkReader (a wire.StoreServer), so an app serves it as the store
+// wire.StoreGateway of the weft.Store service (wire.Register), next to an
+// ingester's store when one runs in the same process, and a querier
+// reaches a remote one with wire.NewStoreClient. It serves no writes. It
+// imports pkg/bucketindex, pkg/wire, pkg/tenant, pkg/logutil and libraries
 // (Prometheus' TSDB, objstore, dskit's ring), never another component.
 //
 // # Finding blocks
@@ -76,34 +76,27 @@
 //
 // A querier must not answer from part of the data without saying so. For a
 // query of [mint, maxt] it lists the blocks that must be covered with a
-// Finder over the same bucket (Finder.BlocksFor, the same rule the
+// Finder over the same bucket (Finder.RequiredBlocks, by the same rule the
 // store-gateways use), asks the store-gateways that own them, and compares
-// with what they read: each querier of a store-gateway reports the blocks
-// it read
+// with what they read. Each Select, LabelNames and LabelValues of a
+// store-gateway's querier adds the blocks it read to the wire.BlockReport
+// of its context; over gRPC the report travels in the answer's typed
+// queried-blocks field and lands in the caller's report the same way (see
+// pkg/wire).
 //
-//   - in one process, through BlockReporter.QueriedBlocks on the querier
-//     that Querier or ChunkQuerier returned;
-//   - over gRPC (and in one process too), as one warning in the warnings of
-//     every Select (the last message of the stream), LabelNames and
-//     LabelValues: QueriedBlocksWarning followed by the ULIDs separated by
-//     commas. QueriedBlocksFromWarnings extracts the list and returns the
-//     other warnings; the querier must strip the warning before warnings
-//     reach a user.
-//
-// A block of BlocksFor that no store-gateway reported is an error naming
-// the block (KindUnavailable, so the query may be retried), never a silent
+// A required block that no store-gateway reported is an error naming the
+// block (KindUnavailable, so the query may be retried), never a silent
 // gap. A store-gateway re-reads a tenant's block list only every sync
 // interval, so a block uploaded since may not be visible to it yet; such a
 // block's data is still held by the ingesters (queried for the last
-// -querier.query-ingesters-within, 13h, much longer than the sync interval),
-// so the querier should only require blocks whose UploadedAt is older than
-// -store-gateway.sync-interval plus a margin. A store-gateway that cannot
-// load a block fails the query (KindUnavailable) rather than skipping it.
+// -querier.query-ingesters-within, 13h, much longer than the sync
+// interval), so RequiredBlocks leaves out blocks uploaded within the last
+// one and a half sync intervals. A store-gateway that cannot load a block
+// fails the query (KindUnavailable) rather than skipping it.
 //
-// The querier may not import this package: the app hands it
-// Finder.BlocksFor as a function value, and the warning's format above is
-// the contract (QueriedBlocksWarning and QueriedBlocksFromWarnings belong in
-// pkg/wire once its owner takes them).
+// The check itself is the querier's (querier.NewCheckedStoreReader), which
+// may not import this package: the app hands it Finder.RequiredBlocks as a
+// function value, and the two meet in wire.BlockReport.
 //
 // # Lifecycle
 //
