@@ -13,10 +13,12 @@ import (
 
 // This file holds what a rolling upgrade from builds that served the one
 // service weft.Ingester needs, until every process runs a build with
-// weft.Writer and weft.Store: the old service on the servers, the fallback
-// to its method names in the clients, and the warning through which its
-// store-gateways reported the blocks they read. Remove it in v0.2.0, once
-// v0.1.0 (the first release with both) has been deployed everywhere.
+// weft.Writer and weft.Store: the old service on the servers, the state of
+// the clients' fallback to its method names (used by rpc.call and
+// streamSeriesSet.recv in client.go), and the warning through which its
+// store-gateways reported the blocks they read. Remove it, and the
+// fallback in client.go, in v0.2.0, once v0.1.0 (the first release with
+// both) has been deployed everywhere.
 
 // Names of the deprecated weft.Ingester service and its methods.
 const (
@@ -40,7 +42,10 @@ const (
 // Its Push is pusher's; a server without a pusher (a store-gateway) has no
 // Push, and gRPC answers it Unimplemented. Its reads are those of
 // weft.Store, except that the blocks a store read go out as the warning
-// older queriers read them from.
+// older queriers read them from. Older clients name no store, so a server
+// of two stores (an ingester and a store-gateway in one process) answers
+// their reads with an error: run both roles in one process only once every
+// querier runs a build with weft.Store.
 //
 // Deprecated: remove in v0.2.0 with the clients' fallback.
 func RegisterLegacyIngesterServer(s *grpc.Server, pusher Pusher, stores Stores) {
