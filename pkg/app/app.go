@@ -17,7 +17,6 @@ import (
 
 	"github.com/grafana/dskit/runtimeconfig"
 	"github.com/grafana/dskit/services"
-	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -165,33 +164,13 @@ func (a *App) storeReader(finder *storegateway.Finder) wire.Reader {
 				addrs = append(addrs, s)
 			}
 		}
-		store = querier.NewStaticReader(addrs, a.clients.reader)
+		store = querier.NewStaticReader(addrs, a.clients.storeGateway)
 	case a.sgRing != nil:
-		store = querier.NewShardedStoreReader(a.sgRing, a.clients.reader)
+		store = querier.NewShardedStoreReader(a.sgRing, a.clients.storeGateway)
 	default:
 		return nil
 	}
-	sgc := a.cfg.StoreGateway
-	// Blocks newer than a store-gateway's sync may not be known to it yet;
-	// the ingesters still answer for their range.
-	grace := sgc.SyncInterval + sgc.SyncInterval/2
-	return querier.CheckedReader(store, querier.BlockCheck{
-		Required: func(ctx context.Context, tenant string, mint, maxt int64) ([]ulid.ULID, error) {
-			blocks, err := finder.BlocksFor(ctx, tenant, mint, maxt)
-			if err != nil {
-				return nil, err
-			}
-			cutoff := time.Now().Add(-grace).Unix()
-			var ids []ulid.ULID
-			for _, b := range blocks {
-				if b.UploadedAt <= cutoff {
-					ids = append(ids, b.ID)
-				}
-			}
-			return ids, nil
-		},
-		Queried: storegateway.QueriedBlocksFromWarnings,
-	})
+	return querier.NewCheckedStoreReader(store, finder.RequiredBlocks)
 }
 
 // Addr is the bound HTTP address (useful with port 0).

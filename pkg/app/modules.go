@@ -142,9 +142,6 @@ func parseTarget(target string) (map[string]bool, error) {
 	if len(set) == 0 {
 		return nil, fmt.Errorf("no target given: use %s", strings.Join(roleNames(), ", "))
 	}
-	if !allInOne(set) && set[RoleIngester] && set[RoleStoreGateway] {
-		return nil, fmt.Errorf("target %q: ingester and store-gateway serve the same gRPC service; run them in separate processes", target)
-	}
 	return set, nil
 }
 
@@ -235,6 +232,19 @@ func (a *App) initGRPCServer() (services.Service, error) {
 	var lis net.Listener
 	return services.NewBasicService(
 		func(context.Context) error {
+			// Every module's init ran in New: the services of this
+			// process are all known, and gRPC takes them only before it
+			// serves. Calls that arrive while a role starts are refused
+			// by the role (Unavailable) and retried by the caller.
+			var pusher wire.Pusher
+			stores := wire.Stores{}
+			if a.ingester != nil {
+				pusher, stores[wire.StoreIngester] = a.ingester, a.ingester
+			}
+			if a.sg != nil {
+				stores[wire.StoreGateway] = a.sg
+			}
+			wire.Register(a.grpcServer, pusher, stores)
 			var err error
 			lis, err = net.Listen("tcp", a.cfg.GRPCListenAddress)
 			if err != nil {
@@ -334,9 +344,6 @@ func (a *App) initStoreGateway() (services.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.distributed {
-		wire.RegisterIngesterServer(a.grpcServer, a.sg)
-	}
 	return a.sg, nil
 }
 
@@ -368,9 +375,6 @@ func (a *App) initIngester() (services.Service, error) {
 	a.ingester, err = ingester.New(a.cfg.Ingester, a.overrides, a.bucket, lc, a.reg, a.logger.With("role", RoleIngester))
 	if err != nil {
 		return nil, err
-	}
-	if a.distributed {
-		wire.RegisterIngesterServer(a.grpcServer, a.ingester)
 	}
 	return a.ingester, nil
 }

@@ -15,25 +15,24 @@ import (
 	"github.com/weft-io/weft/pkg/wire"
 )
 
-// BlockCheck makes a store reader fail a query, rather than return a silent
-// gap, when a block that should cover the query's range was not read by
-// any store-gateway.
-type BlockCheck struct {
-	// Required lists the blocks a query of [mint, maxt] must read.
-	Required func(ctx context.Context, tenant string, mint, maxt int64) ([]ulid.ULID, error)
-	// Queried extracts the blocks the store reported as read from a
-	// result's warnings, and returns the other warnings.
-	Queried func(annotations.Annotations) ([]ulid.ULID, annotations.Annotations)
-}
+// RequiredBlocks lists the blocks that a query of [mint, maxt] of a tenant
+// must read; the store-gateways' Finder.RequiredBlocks is one.
+type RequiredBlocks func(ctx context.Context, tenant string, mint, maxt int64) ([]ulid.ULID, error)
 
-// CheckedReader wraps store with the check.
-func CheckedReader(store wire.Reader, check BlockCheck) wire.Reader {
-	return checkedReader{Reader: store, check: check}
+// NewCheckedStoreReader wraps store (the store-gateways, local or remote)
+// with the block check: each Select, LabelNames and LabelValues collects
+// the blocks the store-gateways report having read (a wire.BlockReport in
+// its context) and compares them with required. A Select that missed a
+// block fails with err-weft-store-consistency-check-failed (a storage
+// error, so the query API answers 5xx and the query may be retried) rather
+// than return a silent gap; a label call gets the same error as a warning.
+func NewCheckedStoreReader(store wire.Reader, required RequiredBlocks) wire.Reader {
+	return checkedReader{Reader: store, required: required}
 }
 
 type checkedReader struct {
 	wire.Reader
-	check BlockCheck
+	required RequiredBlocks
 }
 
 func (r checkedReader) Querier(tenant string, mint, maxt int64) (storage.Querier, error) {
@@ -41,12 +40,12 @@ func (r checkedReader) Querier(tenant string, mint, maxt int64) (storage.Querier
 	if err != nil {
 		return nil, err
 	}
-	return checkedQuerier{Querier: q, check: r.check, tenant: tenant, mint: mint, maxt: maxt}, nil
+	return checkedQuerier{Querier: q, required: r.required, tenant: tenant, mint: mint, maxt: maxt}, nil
 }
 
 type checkedQuerier struct {
 	storage.Querier
-	check      BlockCheck
+	required   RequiredBlocks
 	tenant     string
 	mint, maxt int64
 }
@@ -56,69 +55,70 @@ func (q checkedQuerier) Select(ctx context.Context, sortSeries bool, hints *stor
 	if hints != nil {
 		mint, maxt = max(mint, hints.Start), min(maxt, hints.End)
 	}
-	return &checkedSet{SeriesSet: q.Querier.Select(ctx, sortSeries, hints, ms...), q: q, ctx: ctx, mint: mint, maxt: maxt}
+	ctx, report := wire.WithBlockReport(ctx)
+	return &checkedSet{SeriesSet: q.Querier.Select(ctx, sortSeries, hints, ms...), q: q, ctx: ctx, report: report, mint: mint, maxt: maxt}
 }
 
 func (q checkedQuerier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	ctx, report := wire.WithBlockReport(ctx)
 	vals, warns, err := q.Querier.LabelValues(ctx, name, hints, ms...)
 	if err != nil {
 		return nil, warns, err
 	}
-	return vals, q.verify(ctx, q.mint, q.maxt, warns), nil
+	return vals, q.verify(ctx, report, warns), nil
 }
 
 func (q checkedQuerier) LabelNames(ctx context.Context, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	ctx, report := wire.WithBlockReport(ctx)
 	names, warns, err := q.Querier.LabelNames(ctx, hints, ms...)
 	if err != nil {
 		return nil, warns, err
 	}
-	return names, q.verify(ctx, q.mint, q.maxt, warns), nil
+	return names, q.verify(ctx, report, warns), nil
 }
 
-// verify removes the queried-blocks report from warns; a missing block
-// becomes a warning here (label APIs), and an error in Select.
-func (q checkedQuerier) verify(ctx context.Context, mint, maxt int64, warns annotations.Annotations) annotations.Annotations {
-	_, rest, err := q.missing(ctx, mint, maxt, warns)
-	if err != nil {
-		rest.Add(err)
+// verify adds a missed block to warns as a warning: the label APIs have no
+// other way to say their answer may be short.
+func (q checkedQuerier) verify(ctx context.Context, report *wire.BlockReport, warns annotations.Annotations) annotations.Annotations {
+	if err := q.check(ctx, q.mint, q.maxt, report); err != nil {
+		warns = warns.Add(err)
 	}
-	return rest
+	return warns
 }
 
-func (q checkedQuerier) missing(ctx context.Context, mint, maxt int64, warns annotations.Annotations) ([]ulid.ULID, annotations.Annotations, error) {
-	queried, rest := q.check.Queried(warns)
-	required, err := q.check.Required(ctx, q.tenant, mint, maxt)
+// check returns an error naming the blocks of [mint, maxt] that are
+// required but missing from report.
+func (q checkedQuerier) check(ctx context.Context, mint, maxt int64, report *wire.BlockReport) error {
+	required, err := q.required(ctx, q.tenant, mint, maxt)
 	if err != nil {
-		return nil, rest, err
+		return err
 	}
-	var missing []ulid.ULID
+	queried := report.Blocks()
+	var missing []string
 	for _, id := range required {
-		if !slices.Contains(queried, id) {
-			missing = append(missing, id)
+		if _, found := slices.BinarySearchFunc(queried, id, func(a, b ulid.ULID) int { return a.Compare(b) }); !found {
+			missing = append(missing, id.String())
 		}
 	}
 	if len(missing) == 0 {
-		return nil, rest, nil
-	}
-	ids := make([]string, len(missing))
-	for i, id := range missing {
-		ids[i] = id.String()
+		return nil
 	}
 	// A storage error makes the query API answer 5xx: retrying can help.
-	return missing, rest, promql.ErrStorage{Err: wire.Errorf(wire.KindUnavailable, "err-weft-store-consistency-check-failed",
+	return promql.ErrStorage{Err: wire.Errorf(wire.KindUnavailable, "err-weft-store-consistency-check-failed",
 		"no store-gateway answered for %d block(s) of tenant %s in %s..%s: %s; the query would miss their data, retry later",
-		len(missing), q.tenant, time.UnixMilli(mint).UTC().Format(time.RFC3339), time.UnixMilli(maxt).UTC().Format(time.RFC3339), strings.Join(ids, ","))}
+		len(missing), q.tenant, time.UnixMilli(mint).UTC().Format(time.RFC3339), time.UnixMilli(maxt).UTC().Format(time.RFC3339), strings.Join(missing, ","))}
 }
 
-// checkedSet runs the check once the store's series are exhausted.
+// checkedSet runs the check once the store's series are exhausted, when
+// every store-gateway has reported its blocks.
 type checkedSet struct {
 	storage.SeriesSet
 	q          checkedQuerier
 	ctx        context.Context
+	report     *wire.BlockReport
 	mint, maxt int64
 	done       bool
 	err        error
-	warns      annotations.Annotations
 }
 
 func (s *checkedSet) Next() bool {
@@ -133,7 +133,7 @@ func (s *checkedSet) Next() bool {
 		s.err = err
 		return false
 	}
-	_, s.warns, s.err = s.q.missing(s.ctx, s.mint, s.maxt, s.SeriesSet.Warnings())
+	s.err = s.q.check(s.ctx, s.mint, s.maxt, s.report)
 	return false
 }
 
@@ -142,12 +142,4 @@ func (s *checkedSet) Err() error {
 		return s.err
 	}
 	return s.SeriesSet.Err()
-}
-
-func (s *checkedSet) Warnings() annotations.Annotations {
-	if s.done {
-		return s.warns
-	}
-	_, rest := s.q.check.Queried(s.SeriesSet.Warnings())
-	return rest
 }

@@ -196,6 +196,28 @@ func (f *Finder) BlocksFor(ctx context.Context, tenant string, mint, maxt int64)
 	return idx.Queryable(mint, maxt, f.ignoreDeletionMarksDelay, f.now()), nil
 }
 
+// RequiredBlocks returns the blocks that the store-gateways must have read
+// to answer a query of [mint, maxt] of the tenant: those of BlocksFor,
+// except blocks uploaded within the last one and a half TTLs. The TTL is
+// the store-gateways' sync interval, so such a block may not be known to
+// them yet; its data is still in the ingesters, which answer for a range
+// (-querier.query-ingesters-within) much longer than that. The querier's
+// block check requires these blocks (querier.NewCheckedStoreReader).
+func (f *Finder) RequiredBlocks(ctx context.Context, tenant string, mint, maxt int64) ([]ulid.ULID, error) {
+	blocks, err := f.BlocksFor(ctx, tenant, mint, maxt)
+	if err != nil {
+		return nil, err
+	}
+	cutoff := f.now().Add(-(f.ttl + f.ttl/2)).Unix()
+	var ids []ulid.ULID
+	for _, b := range blocks {
+		if b.UploadedAt <= cutoff {
+			ids = append(ids, b.ID)
+		}
+	}
+	return ids, nil
+}
+
 // known returns the tenants asked about since before, forgetting those not
 // asked about for longer than forget.
 func (f *Finder) known(forget time.Duration) []string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/oklog/ulid/v2"
@@ -18,77 +17,7 @@ import (
 	"github.com/weft-io/weft/pkg/wire"
 )
 
-var (
-	_ wire.IngesterServer = (*StoreGateway)(nil)
-	_ BlockReporter       = (*blockQuerier)(nil)
-	_ BlockReporter       = (*blockChunkQuerier)(nil)
-)
-
-// BlockReporter is implemented by the queriers that Querier and
-// ChunkQuerier return: QueriedBlocks lists the blocks the querier read
-// (sorted), known once its first Select, LabelNames or LabelValues has
-// returned.
-type BlockReporter interface {
-	QueriedBlocks() []ulid.ULID
-}
-
-// QueriedBlocksWarning starts the warning through which a querier of the
-// store-gateway reports the blocks it read, in the warnings of every
-// Select (as the last warnings of the stream over gRPC), LabelNames and
-// LabelValues: the prefix, then the blocks' ULIDs separated by commas. The
-// querier must take it out (QueriedBlocksFromWarnings) before warnings
-// reach a user.
-const QueriedBlocksWarning = "weft-store-gateway-queried-blocks: "
-
-// QueriedBlocksFromWarnings returns the blocks reported in warns and the
-// other warnings. warns is not modified.
-func QueriedBlocksFromWarnings(warns annotations.Annotations) ([]ulid.ULID, annotations.Annotations) {
-	var (
-		ids  []ulid.ULID
-		rest annotations.Annotations
-	)
-	for text, err := range warns {
-		list, ok := strings.CutPrefix(text, QueriedBlocksWarning)
-		if !ok {
-			rest.Add(err)
-			continue
-		}
-		for _, s := range strings.Split(list, ",") {
-			if id, err := ulid.ParseStrict(s); err == nil {
-				ids = append(ids, id)
-			}
-		}
-	}
-	slices.SortFunc(ids, func(a, b ulid.ULID) int { return a.Compare(b) })
-	return slices.Compact(ids), rest
-}
-
-func queriedBlocksWarning(ids []ulid.ULID) string {
-	if len(ids) == 0 {
-		return ""
-	}
-	var b strings.Builder
-	b.WriteString(QueriedBlocksWarning)
-	for i, id := range ids {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(id.String())
-	}
-	return b.String()
-}
-
-// withWarning returns warns plus the warning w (when not empty), leaving
-// warns unmodified.
-func withWarning(warns annotations.Annotations, w string) annotations.Annotations {
-	if w == "" {
-		return warns
-	}
-	var out annotations.Annotations
-	out.Merge(warns)
-	out.Add(errors.New(w))
-	return out
-}
+var _ wire.StoreServer = (*StoreGateway)(nil)
 
 func checkTenant(id string) error {
 	if err := tenant.Validate(id); err != nil {
@@ -101,7 +30,9 @@ func checkTenant(id string) error {
 // overlap [mint, maxt] and that this store-gateway owns. The blocks are
 // found and loaded at the querier's first use (under that call's
 // context); the series of overlapping blocks (RF copies not yet
-// compacted) are merged, equal samples once. It implements BlockReporter.
+// compacted) are merged, equal samples once. Each Select, LabelNames and
+// LabelValues adds the blocks it read to the wire.BlockReport of its
+// context.
 func (s *StoreGateway) Querier(tenant string, mint, maxt int64) (storage.Querier, error) {
 	if err := checkTenant(tenant); err != nil {
 		return nil, err
@@ -111,7 +42,7 @@ func (s *StoreGateway) Querier(tenant string, mint, maxt int64) (storage.Querier
 
 // ChunkQuerier implements wire.ChunkReader as Querier does, serving the
 // blocks' chunks as they are (overlapping chunks of RF copies are merged).
-// It implements BlockReporter.
+// Its queriers report the blocks they read as Querier's do.
 func (s *StoreGateway) ChunkQuerier(tenant string, mint, maxt int64) (storage.ChunkQuerier, error) {
 	if err := checkTenant(tenant); err != nil {
 		return nil, err
@@ -132,12 +63,6 @@ func (s *StoreGateway) Metadata(_ context.Context, tenant, _ string, _ int) ([]w
 	return nil, checkTenant(tenant)
 }
 
-// Push implements wire.Pusher so that the store-gateway can be served as
-// the weft.Ingester service; it refuses every write.
-func (s *StoreGateway) Push(context.Context, string, *wire.PushRequest) (wire.PushResult, error) {
-	return wire.PushResult{}, wire.Errorf(wire.KindBadData, "", "a store-gateway does not accept writes")
-}
-
 type noExemplars struct{}
 
 func (noExemplars) Select(int64, int64, ...[]*labels.Matcher) ([]exemplar.QueryResult, error) {
@@ -153,8 +78,7 @@ type blockSet struct {
 
 	mu      sync.Mutex
 	entries []*blockEntry // guarded by mu
-	ids     []ulid.ULID   // guarded by mu
-	warning string        // guarded by mu
+	ids     []ulid.ULID   // sorted; guarded by mu
 	opened  bool          // guarded by mu
 	closed  bool          // guarded by mu
 }
@@ -198,18 +122,8 @@ func (bs *blockSet) openLocked(ctx context.Context) error {
 	}
 	slices.SortFunc(ids, func(a, b ulid.ULID) int { return a.Compare(b) })
 	s.m.queriedBlocks.Add(float64(len(ids)))
-	bs.entries, bs.ids, bs.warning, bs.opened = entries, ids, queriedBlocksWarning(ids), true
+	bs.entries, bs.ids, bs.opened = entries, ids, true
 	return nil
-}
-
-// QueriedBlocks implements BlockReporter.
-func (bs *blockSet) QueriedBlocks() []ulid.ULID {
-	bs.mu.Lock()
-	defer bs.mu.Unlock()
-	if len(bs.ids) == 0 {
-		return nil
-	}
-	return slices.Clone(bs.ids)
 }
 
 // closeLocked closes the inner querier (when there is one) and releases
@@ -242,16 +156,19 @@ type lazyQuerier[Q storage.LabelQuerier] struct {
 	ready bool // inner is set; guarded by mu
 }
 
-func (q *lazyQuerier[Q]) get(ctx context.Context) (Q, string, error) {
+// get returns the merged querier, opening it at the first call, and
+// reports the blocks it reads to the wire.BlockReport of ctx.
+func (q *lazyQuerier[Q]) get(ctx context.Context) (Q, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var none Q
 	if q.ready {
-		return q.inner, q.warning, nil
+		wire.BlockReportFrom(ctx).Add(q.ids...)
+		return q.inner, nil
 	}
 	if !q.opened {
 		if err := q.openLocked(ctx); err != nil {
-			return none, "", err
+			return none, err
 		}
 	}
 	qs := make([]Q, 0, len(q.entries))
@@ -261,30 +178,29 @@ func (q *lazyQuerier[Q]) get(ctx context.Context) (Q, string, error) {
 			for _, x := range qs {
 				_ = x.Close()
 			}
-			return none, "", err
+			return none, err
 		}
 		qs = append(qs, bq)
 	}
 	q.inner, q.ready = q.merge(qs), true
-	return q.inner, q.warning, nil
+	wire.BlockReportFrom(ctx).Add(q.ids...)
+	return q.inner, nil
 }
 
 func (q *lazyQuerier[Q]) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	inner, warning, err := q.get(ctx)
+	inner, err := q.get(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	vals, warns, err := inner.LabelValues(ctx, name, hints, ms...)
-	return vals, withWarning(warns, warning), err
+	return inner.LabelValues(ctx, name, hints, ms...)
 }
 
 func (q *lazyQuerier[Q]) LabelNames(ctx context.Context, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	inner, warning, err := q.get(ctx)
+	inner, err := q.get(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	names, warns, err := inner.LabelNames(ctx, hints, ms...)
-	return names, withWarning(warns, warning), err
+	return inner.LabelNames(ctx, hints, ms...)
 }
 
 func (q *lazyQuerier[Q]) Close() error {
@@ -319,11 +235,11 @@ func newBlockQuerier(s *StoreGateway, tenant string, mint, maxt int64) *blockQue
 }
 
 func (q *blockQuerier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
-	inner, warning, err := q.get(ctx)
+	inner, err := q.get(ctx)
 	if err != nil {
 		return storage.ErrSeriesSet(err)
 	}
-	return reportingSeriesSet{inner.Select(ctx, sortSeries, hints, ms...), warning}
+	return inner.Select(ctx, sortSeries, hints, ms...)
 }
 
 // blockChunkQuerier is the storage.ChunkQuerier of ChunkQuerier; the
@@ -349,28 +265,9 @@ func newBlockChunkQuerier(s *StoreGateway, tenant string, mint, maxt int64) *blo
 }
 
 func (q *blockChunkQuerier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.ChunkSeriesSet {
-	inner, warning, err := q.get(ctx)
+	inner, err := q.get(ctx)
 	if err != nil {
 		return storage.ErrChunkSeriesSet(err)
 	}
-	return reportingChunkSeriesSet{inner.Select(ctx, sortSeries, hints, ms...), warning}
-}
-
-// reportingSeriesSet adds the queried-blocks warning to a set's warnings.
-type reportingSeriesSet struct {
-	storage.SeriesSet
-	warning string
-}
-
-func (s reportingSeriesSet) Warnings() annotations.Annotations {
-	return withWarning(s.SeriesSet.Warnings(), s.warning)
-}
-
-type reportingChunkSeriesSet struct {
-	storage.ChunkSeriesSet
-	warning string
-}
-
-func (s reportingChunkSeriesSet) Warnings() annotations.Annotations {
-	return withWarning(s.ChunkSeriesSet.Warnings(), s.warning)
+	return inner.Select(ctx, sortSeries, hints, ms...)
 }

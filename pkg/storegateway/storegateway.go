@@ -25,8 +25,7 @@ import (
 var errClosed = wire.Errorf(wire.KindUnavailable, "", "store-gateway is shutting down")
 
 // StoreGateway serves the blocks of the bucket to queriers. It implements
-// wire.Reader and wire.ChunkReader (and wire.Pusher, refusing writes, so
-// that it can be served by wire.RegisterIngesterServer). It is safe for
+// wire.Reader and wire.ChunkReader: a wire.StoreServer. It is safe for
 // concurrent use.
 type StoreGateway struct {
 	services.Service

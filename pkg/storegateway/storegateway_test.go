@@ -27,7 +27,9 @@ import (
 	"github.com/thanos-io/objstore/providers/filesystem"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/weft-io/weft/pkg/bucketindex"
 	"github.com/weft-io/weft/pkg/logutil"
@@ -214,14 +216,11 @@ func query(t *testing.T, r wire.Reader, tenant string, mint, maxt int64) (map[st
 	q, err := r.Querier(tenant, mint, maxt)
 	require.NoError(t, err)
 	defer q.Close()
-	ss := q.Select(context.Background(), true, nil, all)
+	ctx, report := wire.WithBlockReport(context.Background())
+	ss := q.Select(ctx, true, nil, all)
 	got := collect(t, ss)
-	ids, rest := QueriedBlocksFromWarnings(ss.Warnings())
-	require.Empty(t, rest)
-	if br, ok := q.(BlockReporter); ok {
-		require.Equal(t, ids, br.QueriedBlocks())
-	}
-	return got, ids
+	require.Empty(t, ss.Warnings())
+	return got, report.Blocks()
 }
 
 func localBlocks(t *testing.T, dir string) []string {
@@ -289,22 +288,22 @@ func TestLazyLoadingAndQueries(t *testing.T) {
 
 	cq, err := sg.ChunkQuerier("t1", mint, maxt)
 	require.NoError(t, err)
-	css := cq.Select(context.Background(), true, nil, all)
+	ctx, report := wire.WithBlockReport(context.Background())
+	css := cq.Select(ctx, true, nil, all)
 	require.Equal(t, want, collect(t, storage.NewSeriesSetFromChunkSeriesSet(css)))
-	blocks, _ := QueriedBlocksFromWarnings(css.Warnings())
-	require.Equal(t, ids(b0, b1, b2), blocks)
-	require.Equal(t, ids(b0, b1, b2), cq.(BlockReporter).QueriedBlocks())
+	require.Equal(t, ids(b0, b1, b2), report.Blocks())
+	require.Empty(t, css.Warnings())
 	require.NoError(t, cq.Close())
 
 	// Label APIs.
 	q, err := sg.Querier("t1", mint, maxt)
 	require.NoError(t, err)
-	names, warns, err := q.LabelNames(context.Background(), nil)
+	ctx, report = wire.WithBlockReport(context.Background())
+	names, warns, err := q.LabelNames(ctx, nil)
 	require.NoError(t, err)
 	require.Equal(t, []string{"__name__", "i", "owner"}, names)
-	blocks, rest := QueriedBlocksFromWarnings(warns)
-	require.Equal(t, ids(b0, b1, b2), blocks)
-	require.Empty(t, rest)
+	require.Equal(t, ids(b0, b1, b2), report.Blocks())
+	require.Empty(t, warns)
 	vals, _, err := q.LabelValues(context.Background(), "i", nil)
 	require.NoError(t, err)
 	require.Equal(t, []string{"0", "1", "2", "3", "4"}, vals)
@@ -360,6 +359,32 @@ func TestDeletionMarksAndListing(t *testing.T) {
 	require.NotContains(t, sg2.Loaded("t1"), c0.ULID)
 }
 
+func TestRequiredBlocksLeaveOutRecentUploads(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	b0 := f.addBlock("t1", 0, 2*hour)
+	b1 := f.addBlock("t1", 2*hour, 4*hour)
+	fd := NewFinder(f.bkt, time.Minute, time.Hour)
+	now := time.Now()
+	at := func(d time.Duration) { fd.now = func() time.Time { return now.Add(d) } }
+
+	// Just uploaded (no index: the upload time is the ULID's): a
+	// store-gateway may not have synced them yet, so none is required.
+	at(0)
+	got, err := fd.RequiredBlocks(ctx, "t1", 0, 4*hour)
+	require.NoError(t, err)
+	require.Empty(t, got)
+
+	// One and a half sync intervals later every store-gateway knows them.
+	at(91 * time.Second)
+	got, err = fd.RequiredBlocks(ctx, "t1", 0, 4*hour)
+	require.NoError(t, err)
+	require.ElementsMatch(t, ids(b0, b1), got)
+	got, err = fd.RequiredBlocks(ctx, "t1", 3*hour, 4*hour)
+	require.NoError(t, err)
+	require.Equal(t, ids(b1), got)
+}
+
 func TestTenantsNeverMix(t *testing.T) {
 	f := newFixture(t)
 	f.addBlock("alpha", 0, 2*hour)
@@ -391,13 +416,13 @@ func TestGRPCAnswersAsDirect(t *testing.T) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	srv := grpc.NewServer()
-	wire.RegisterIngesterServer(srv, sg)
+	wire.Register(srv, nil, wire.Stores{wire.StoreGateway: sg})
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
-	client := wire.NewIngesterClient(conn)
+	client := wire.NewStoreClient(conn, wire.StoreGateway)
 
 	for _, r := range [][2]int64{{0, 4 * hour}, {hour, 3 * hour}, {3 * hour, 5 * hour}, {10 * hour, 12 * hour}} {
 		direct, directBlocks := query(t, sg, "t1", r[0], r[1])
@@ -407,16 +432,20 @@ func TestGRPCAnswersAsDirect(t *testing.T) {
 	}
 	q, err := client.Querier("t1", 0, 4*hour)
 	require.NoError(t, err)
-	vals, warns, err := q.LabelValues(context.Background(), "i", nil)
+	ctx, report := wire.WithBlockReport(context.Background())
+	vals, warns, err := q.LabelValues(ctx, "i", nil)
 	require.NoError(t, err)
 	require.Equal(t, []string{"0", "1", "2", "3", "4"}, vals)
-	blocks, _ := QueriedBlocksFromWarnings(warns)
-	require.Len(t, blocks, 2)
+	require.Empty(t, warns)
+	require.Len(t, report.Blocks(), 2)
 	require.NoError(t, q.Close())
 
-	_, err = client.Push(context.Background(), "t1", &wire.PushRequest{})
-	require.Error(t, err)
-	require.Equal(t, wire.KindBadData, wire.KindOf(err))
+	// A store-gateway serves no writes, under either service name.
+	_, err = wire.NewWriteClient(conn).Push(context.Background(), "t1", &wire.PushRequest{})
+	require.Equal(t, codes.Unimplemented, status.Code(err), "%v", err)
+	// A client asking for the ingester's store is told it is not here.
+	_, err = wire.NewStoreClient(conn, wire.StoreIngester).Metadata(context.Background(), "t1", "", 0)
+	require.ErrorContains(t, err, `cannot serve a read of store "ingester": this process serves store-gateway`)
 	md, err := client.Metadata(context.Background(), "t1", "", 0)
 	require.NoError(t, err)
 	require.Empty(t, md)

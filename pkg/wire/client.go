@@ -17,47 +17,96 @@ import (
 	"google.golang.org/grpc"
 )
 
-// IngesterClient is a remote ingester behind the interfaces of a local one:
-// it implements Pusher, Reader and ChunkReader by calling the weft.Ingester
-// service over conn. It is safe for concurrent use; closing conn is the
-// caller's business.
-type IngesterClient struct {
+// rpc is one client's side of a connection: the call options and which
+// method names the server answers (fallback).
+type rpc struct {
 	conn *grpc.ClientConn
 	opts []grpc.CallOption
+	fb   fallback
 }
 
-var _ IngesterServer = (*IngesterClient)(nil)
-
-// NewIngesterClient returns a client of the weft.Ingester service on conn.
-func NewIngesterClient(conn *grpc.ClientConn) *IngesterClient {
-	return &IngesterClient{conn: conn, opts: []grpc.CallOption{grpc.ForceCodecV2(codec{})}}
+func newRPC(conn *grpc.ClientConn) rpc {
+	return rpc{conn: conn, opts: []grpc.CallOption{grpc.ForceCodecV2(codec{})}}
 }
-
-var selectStreamDesc = grpc.StreamDesc{StreamName: "Select", ServerStreams: true}
 
 // call runs a unary method with an encoded request and returns the encoded
-// answer, which belongs to the caller.
-func (c *IngesterClient) call(ctx context.Context, method string, req *outMsg) ([]byte, PushResult, error) {
+// answer, which belongs to the caller, and whether the deprecated method
+// legacy answered it (see fallback). Until the client knows which names the
+// server answers, it keeps a copy of the request to send again under the
+// legacy name.
+func (c *rpc) call(ctx context.Context, method, legacy string, req *outMsg) ([]byte, bool, PushResult, error) {
+	state := c.fb.state.Load()
+	if state != probing {
+		m := method
+		if state == callLegacy {
+			m = legacy
+		}
+		b, err := c.invoke(ctx, m, req)
+		if isUnimplemented(err) {
+			c.fb.state.CompareAndSwap(state, probing)
+		}
+		partial, err := c.rpcError(ctx, err)
+		return b, state == callLegacy, partial, err
+	}
+	spare := newOutMsg()
+	*spare.b = append(*spare.b, *req.b...)
+	b, err := c.invoke(ctx, method, req)
+	if !isUnimplemented(err) {
+		bufPool.Put(spare.b)
+		if err == nil {
+			c.fb.state.CompareAndSwap(probing, callNew)
+		}
+		partial, err := c.rpcError(ctx, err)
+		return b, false, partial, err
+	}
+	b, err = c.invoke(ctx, legacy, spare)
+	if err == nil {
+		c.fb.state.CompareAndSwap(probing, callLegacy)
+	}
+	partial, err := c.rpcError(ctx, err)
+	return b, true, partial, err
+}
+
+func (c *rpc) invoke(ctx context.Context, method string, req *outMsg) ([]byte, error) {
 	var resp inMsg
 	if err := c.conn.Invoke(ctx, method, req, &resp, c.opts...); err != nil {
-		partial, err := rpcError(ctx, c.conn.Target(), err)
-		return nil, partial, err
+		return nil, err
 	}
-	return resp.b, PushResult{}, nil
+	return resp.b, nil
+}
+
+func (c *rpc) rpcError(ctx context.Context, err error) (PushResult, error) {
+	if err == nil {
+		return PushResult{}, nil
+	}
+	return rpcError(ctx, c.conn.Target(), err)
+}
+
+// WriteClient is a remote ingester behind the Pusher interface: it calls
+// the weft.Writer service over conn, or the deprecated weft.Ingester of a
+// server that answers weft.Writer Unimplemented (an older build). It is
+// safe for concurrent use; closing conn is the caller's business.
+type WriteClient struct{ rpc }
+
+var _ Pusher = (*WriteClient)(nil)
+
+// NewWriteClient returns a client of the weft.Writer service on conn.
+func NewWriteClient(conn *grpc.ClientConn) *WriteClient {
+	return &WriteClient{newRPC(conn)}
 }
 
 // Push implements Pusher. A classified error of the ingester comes back as
 // the same *Error (or an error with the ingester's text wrapping it),
 // together with the part of the push that was stored.
-func (c *IngesterClient) Push(ctx context.Context, tenant string, req *PushRequest) (PushResult, error) {
+func (c *WriteClient) Push(ctx context.Context, tenant string, req *PushRequest) (PushResult, error) {
 	out := newOutMsg()
 	*out.b = appendPushRequest(*out.b, tenant, req)
 	return c.push(ctx, out)
 }
 
 // push sends an encoded push request and decodes the answer.
-func (c *IngesterClient) push(ctx context.Context, out *outMsg) (PushResult, error) {
-	b, partial, err := c.call(ctx, methodPush, out)
+func (c *WriteClient) push(ctx context.Context, out *outMsg) (PushResult, error) {
+	b, _, partial, err := c.call(ctx, methodPush, legacyMethodPush, out)
 	if err != nil {
 		return partial, err
 	}
@@ -71,7 +120,7 @@ func (c *IngesterClient) push(ctx context.Context, out *outMsg) (PushResult, err
 // PushEncoded is Push with the series and metadata already encoded by
 // AppendSeriesMessage and AppendMetadataMessage, concatenated in parts;
 // parts are only read during the call.
-func (c *IngesterClient) PushEncoded(ctx context.Context, tenant string, parts ...[]byte) (PushResult, error) {
+func (c *WriteClient) PushEncoded(ctx context.Context, tenant string, parts ...[]byte) (PushResult, error) {
 	out := newOutMsg()
 	*out.b = appendStringField(*out.b, fieldTenant, tenant)
 	for _, p := range parts {
@@ -80,28 +129,66 @@ func (c *IngesterClient) PushEncoded(ctx context.Context, tenant string, parts .
 	return c.push(ctx, out)
 }
 
+// StoreClient is a remote store (an ingester or a store-gateway) behind
+// the Reader and ChunkReader interfaces of a local one: it calls the
+// weft.Store service over conn, asking for the store named store (a
+// process may serve two), or the deprecated weft.Ingester of a server that
+// answers weft.Store Unimplemented (an older build). The blocks that a
+// store-gateway reports having read go to the BlockReport of the call's
+// context. It is safe for concurrent use; closing conn is the caller's
+// business.
+type StoreClient struct {
+	rpc
+	store string
+}
+
+var _ StoreServer = (*StoreClient)(nil)
+
+// NewStoreClient returns a client of the store named store (StoreIngester,
+// StoreGateway) of the weft.Store service on conn.
+func NewStoreClient(conn *grpc.ClientConn, store string) *StoreClient {
+	return &StoreClient{rpc: newRPC(conn), store: store}
+}
+
+// IngesterClient is a remote ingester behind the interfaces of a local
+// one: a WriteClient and a StoreClient of the store StoreIngester over the
+// same connection.
+type IngesterClient struct {
+	*WriteClient
+	*StoreClient
+}
+
+var _ IngesterServer = (*IngesterClient)(nil)
+
+// NewIngesterClient returns a client of the ingester served on conn.
+func NewIngesterClient(conn *grpc.ClientConn) *IngesterClient {
+	return &IngesterClient{NewWriteClient(conn), NewStoreClient(conn, StoreIngester)}
+}
+
+var selectStreamDesc = grpc.StreamDesc{StreamName: "Select", ServerStreams: true}
+
 // Querier implements Reader: Select streams the series' chunks and decodes
 // them into samples as they are iterated.
-func (c *IngesterClient) Querier(tenant string, mint, maxt int64) (storage.Querier, error) {
+func (c *StoreClient) Querier(tenant string, mint, maxt int64) (storage.Querier, error) {
 	return &querier{chunkQuerier{c: c, tenant: tenant, mint: mint, maxt: maxt}}, nil
 }
 
 // ChunkQuerier implements ChunkReader: Select streams the series' chunks
 // without decoding them.
-func (c *IngesterClient) ChunkQuerier(tenant string, mint, maxt int64) (storage.ChunkQuerier, error) {
+func (c *StoreClient) ChunkQuerier(tenant string, mint, maxt int64) (storage.ChunkQuerier, error) {
 	return &chunkQuerier{c: c, tenant: tenant, mint: mint, maxt: maxt}, nil
 }
 
 // ExemplarQuerier implements Reader; its Select runs under ctx.
-func (c *IngesterClient) ExemplarQuerier(ctx context.Context, tenant string) (storage.ExemplarQuerier, error) {
+func (c *StoreClient) ExemplarQuerier(ctx context.Context, tenant string) (storage.ExemplarQuerier, error) {
 	return &exemplarQuerier{ctx: ctx, c: c, tenant: tenant}, nil
 }
 
 // Metadata implements Reader.
-func (c *IngesterClient) Metadata(ctx context.Context, tenant, metric string, limit int) ([]Metadata, error) {
+func (c *StoreClient) Metadata(ctx context.Context, tenant, metric string, limit int) ([]Metadata, error) {
 	out := newOutMsg()
-	*out.b = appendMetadataRequest(*out.b, tenant, metric, limit)
-	b, _, err := c.call(ctx, methodMetadata, out)
+	*out.b = appendStoreName(appendMetadataRequest(*out.b, tenant, metric, limit), c.store)
+	b, _, _, err := c.call(ctx, methodMetadata, legacyMethodMetadata, out)
 	if err != nil {
 		return nil, err
 	}
@@ -127,14 +214,14 @@ func (c *IngesterClient) Metadata(ctx context.Context, tenant, metric string, li
 
 type exemplarQuerier struct {
 	ctx    context.Context
-	c      *IngesterClient
+	c      *StoreClient
 	tenant string
 }
 
 func (q *exemplarQuerier) Select(start, end int64, matchers ...[]*labels.Matcher) ([]exemplar.QueryResult, error) {
 	out := newOutMsg()
-	*out.b = appendExemplarsRequest(*out.b, &exemplarsRequest{tenant: q.tenant, start: start, end: end, matchers: matchers})
-	b, _, err := q.c.call(q.ctx, methodExemplars, out)
+	*out.b = appendStoreName(appendExemplarsRequest(*out.b, &exemplarsRequest{tenant: q.tenant, start: start, end: end, matchers: matchers}), q.c.store)
+	b, _, _, err := q.c.call(q.ctx, methodExemplars, legacyMethodExemplars, out)
 	if err != nil {
 		return nil, err
 	}
@@ -216,10 +303,10 @@ func decodeQueriedExemplar(b []byte) (exemplar.Exemplar, error) {
 }
 
 // chunkQuerier is a storage.ChunkQuerier over one tenant's series of a
-// remote ingester. Close cancels the streams of its selects that are still
+// remote store. Close cancels the streams of its selects that are still
 // open.
 type chunkQuerier struct {
-	c          *IngesterClient
+	c          *StoreClient
 	tenant     string
 	mint, maxt int64
 
@@ -239,34 +326,34 @@ func (q *chunkQuerier) Select(ctx context.Context, sortSeries bool, hints *stora
 	q.cancels = append(q.cancels, cancel)
 	q.mu.Unlock()
 
-	stream, err := q.c.conn.NewStream(ctx, &selectStreamDesc, methodSelect, q.c.opts...)
-	if err == nil {
-		out := newOutMsg()
-		*out.b = appendSelectRequest(*out.b, &selectRequest{tenant: q.tenant, mint: q.mint, maxt: q.maxt, matchers: matchers, hints: hints, sort: sortSeries})
-		if err = stream.SendMsg(out); err == nil {
-			err = stream.CloseSend()
-		}
+	set := &streamSeriesSet{
+		ctx:    ctx,
+		c:      q.c,
+		req:    &selectRequest{tenant: q.tenant, mint: q.mint, maxt: q.maxt, matchers: matchers, hints: hints, sort: sortSeries},
+		cancel: cancel,
+		report: BlockReportFrom(ctx),
+		legacy: q.c.fb.state.Load() == callLegacy,
 	}
-	if err != nil {
+	if err := set.open(); err != nil {
 		cancel()
-		_, err = rpcError(ctx, q.c.conn.Target(), err)
+		_, err = q.c.rpcError(ctx, err)
 		return storage.ErrChunkSeriesSet(err)
 	}
-	return &streamSeriesSet{ctx: ctx, target: q.c.conn.Target(), stream: stream, cancel: cancel}
+	return set
 }
 
 func (q *chunkQuerier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, matchers ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	return q.labels(ctx, methodLabelValues, name, hints, matchers)
+	return q.labels(ctx, methodLabelValues, legacyMethodLabelValues, name, hints, matchers)
 }
 
 func (q *chunkQuerier) LabelNames(ctx context.Context, hints *storage.LabelHints, matchers ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	return q.labels(ctx, methodLabelNames, "", hints, matchers)
+	return q.labels(ctx, methodLabelNames, legacyMethodLabelNames, "", hints, matchers)
 }
 
-func (q *chunkQuerier) labels(ctx context.Context, method, name string, hints *storage.LabelHints, matchers []*labels.Matcher) ([]string, annotations.Annotations, error) {
+func (q *chunkQuerier) labels(ctx context.Context, method, legacyMethod, name string, hints *storage.LabelHints, matchers []*labels.Matcher) ([]string, annotations.Annotations, error) {
 	out := newOutMsg()
-	*out.b = appendLabelsRequest(*out.b, &labelsRequest{tenant: q.tenant, mint: q.mint, maxt: q.maxt, matchers: matchers, name: name, hints: hints})
-	b, _, err := q.c.call(ctx, method, out)
+	*out.b = appendStoreName(appendLabelsRequest(*out.b, &labelsRequest{tenant: q.tenant, mint: q.mint, maxt: q.maxt, matchers: matchers, name: name, hints: hints}), q.c.store)
+	b, legacy, _, err := q.c.call(ctx, method, legacyMethod, out)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -274,6 +361,7 @@ func (q *chunkQuerier) labels(ctx context.Context, method, name string, hints *s
 		values []string
 		warns  annotations.Annotations
 		f      field
+		report = BlockReportFrom(ctx)
 	)
 	for len(b) > 0 {
 		if b, err = nextField(b, &f); err != nil {
@@ -285,7 +373,17 @@ func (q *chunkQuerier) labels(ctx context.Context, method, name string, hints *s
 			// strings may point into it.
 			values = append(values, unsafe.String(unsafe.SliceData(f.b), len(f.b)))
 		case f.num == 2 && f.isBytes():
+			if ids, ok := parseLegacyBlocksWarning(string(f.b)); ok && legacy {
+				report.Add(ids...)
+				continue
+			}
 			warns.Add(errors.New(string(f.b)))
+		case f.num == fieldLabelsQueriedBlocks && f.isBytes():
+			id, err := decodeQueriedBlock(f.b)
+			if err != nil {
+				return nil, nil, fmt.Errorf("cannot decode label response: %w", err)
+			}
+			report.Add(id)
 		}
 	}
 	return values, warns, nil
@@ -343,12 +441,18 @@ func (s *sampleSeries) Iterator(it chunkenc.Iterator) chunkenc.Iterator {
 
 // streamSeriesSet decodes the series of a Select stream one message at a
 // time. Each message is received into a buffer of its own that its series'
-// chunks point into, so a series stays usable after Next.
+// chunks point into, so a series stays usable after Next. The blocks the
+// store reports go to report.
 type streamSeriesSet struct {
-	ctx    context.Context
-	target string
-	stream grpc.ClientStream
-	cancel context.CancelFunc
+	ctx      context.Context
+	c        *StoreClient
+	req      *selectRequest
+	stream   grpc.ClientStream
+	cancel   context.CancelFunc
+	report   *BlockReport
+	legacy   bool // the stream calls the deprecated weft.Ingester/Select
+	received bool // a message or the end of the stream came
+	retried  bool // the stream was opened again under the other name
 
 	rest   []byte // the undecoded rest of the current message
 	sb     labels.ScratchBuilder
@@ -360,6 +464,54 @@ type streamSeriesSet struct {
 	done   bool
 }
 
+// open sends the request on a new stream, under the name s.legacy says.
+func (s *streamSeriesSet) open() error {
+	method := methodSelect
+	if s.legacy {
+		method = legacyMethodSelect
+	}
+	stream, err := s.c.conn.NewStream(s.ctx, &selectStreamDesc, method, s.c.opts...)
+	if err != nil {
+		return err
+	}
+	out := newOutMsg()
+	*out.b = appendStoreName(appendSelectRequest(*out.b, s.req), s.c.store)
+	if err := stream.SendMsg(out); err != nil {
+		return err
+	}
+	if err := stream.CloseSend(); err != nil {
+		return err
+	}
+	s.stream = stream
+	return nil
+}
+
+// recv receives the next message of the stream. A server that answers
+// the stream's method Unimplemented before any message is asked once
+// under the other name (see fallback); the name that answers is kept for
+// the client's next selects.
+func (s *streamSeriesSet) recv(in *inMsg) error {
+	for {
+		err := s.stream.RecvMsg(in)
+		if !s.received && isUnimplemented(err) && !s.retried {
+			s.retried, s.legacy = true, !s.legacy
+			if err := s.open(); err != nil {
+				return err
+			}
+			continue
+		}
+		if !s.received && (err == nil || err == io.EOF) {
+			s.received = true
+			if s.legacy {
+				s.c.fb.state.Store(callLegacy)
+			} else {
+				s.c.fb.state.Store(callNew)
+			}
+		}
+		return err
+	}
+}
+
 func (s *streamSeriesSet) Next() bool {
 	for s.err == nil {
 		if len(s.rest) == 0 {
@@ -367,11 +519,11 @@ func (s *streamSeriesSet) Next() bool {
 				return false
 			}
 			var in inMsg
-			if err := s.stream.RecvMsg(&in); err != nil {
+			if err := s.recv(&in); err != nil {
 				s.done = true
 				s.cancel()
 				if err != io.EOF {
-					_, s.err = rpcError(s.ctx, s.target, err)
+					_, s.err = s.c.rpcError(s.ctx, err)
 				}
 				return false
 			}
@@ -394,14 +546,25 @@ func (s *streamSeriesSet) Next() bool {
 			}
 			return true
 		case f.num == 14 && f.isBytes():
+			if ids, ok := parseLegacyBlocksWarning(string(f.b)); ok && s.legacy {
+				s.report.Add(ids...)
+				continue
+			}
 			s.warns.Add(errors.New(string(f.b)))
+		case f.num == fieldSelectQueriedBlocks && f.isBytes():
+			id, err := decodeQueriedBlock(f.b)
+			if err != nil {
+				s.fail(err)
+				return false
+			}
+			s.report.Add(id)
 		}
 	}
 	return false
 }
 
 func (s *streamSeriesSet) fail(err error) {
-	s.err = fmt.Errorf("cannot decode series from ingester %s: %w", s.target, err)
+	s.err = fmt.Errorf("cannot decode series from %s: %w", s.c.conn.Target(), err)
 	s.cancel()
 }
 

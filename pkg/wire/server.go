@@ -3,8 +3,11 @@ package wire
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
@@ -16,97 +19,194 @@ import (
 
 // ChunkReader serves a tenant's stored series as encoded chunks, which the
 // gRPC transport streams to the querier without decoding them; the ingester
-// implements it next to Reader (with tsdb.DB.ChunkQuerier) and
-// IngesterClient implements it for a remote ingester. A tenant with no data
-// yields an empty querier, not an error.
+// implements it next to Reader (with tsdb.DB.ChunkQuerier), and so do the
+// store-gateway and StoreClient. A tenant with no data yields an empty
+// querier, not an error.
 type ChunkReader interface {
 	ChunkQuerier(tenant string, mint, maxt int64) (storage.ChunkQuerier, error)
 }
 
-// IngesterServer is what RegisterIngesterServer serves: an ingester.
-type IngesterServer interface {
-	Pusher
+// StoreServer is a store of series that the weft.Store service serves: an
+// ingester or a store-gateway.
+type StoreServer interface {
 	Reader
 	ChunkReader
 }
 
-// Names of the weft.Ingester service and its methods.
-const (
-	IngesterServiceName = "weft.Ingester"
+// IngesterServer is an ingester: the writes of weft.Writer and the reads of
+// weft.Store.
+type IngesterServer interface {
+	Pusher
+	StoreServer
+}
 
-	methodPush        = "/weft.Ingester/Push"
-	methodSelect      = "/weft.Ingester/Select"
-	methodLabelNames  = "/weft.Ingester/LabelNames"
-	methodLabelValues = "/weft.Ingester/LabelValues"
-	methodMetadata    = "/weft.Ingester/Metadata"
-	methodExemplars   = "/weft.Ingester/Exemplars"
+// Stores are the stores that one weft.Store service serves, by the name a
+// request gives (field 13): a process that runs an ingester and a
+// store-gateway serves both on its one gRPC server, and each read says
+// which it asks, since both answer for the same tenants and times.
+type Stores map[string]StoreServer
+
+// Names of the stores a weft.Store request may ask for.
+const (
+	StoreIngester = "ingester"
+	StoreGateway  = "store-gateway"
+)
+
+// Names of the services and their methods.
+const (
+	WriteServiceName = "weft.Writer"
+	StoreServiceName = "weft.Store"
+
+	methodPush        = "/weft.Writer/Push"
+	methodSelect      = "/weft.Store/Select"
+	methodLabelNames  = "/weft.Store/LabelNames"
+	methodLabelValues = "/weft.Store/LabelValues"
+	methodMetadata    = "/weft.Store/Metadata"
+	methodExemplars   = "/weft.Store/Exemplars"
 )
 
 // selectBatchBytes is the size from which a Select stream message is sent:
 // series are batched until the message reaches it.
 const selectBatchBytes = 1 << 20
 
-// RegisterIngesterServer serves impl as the weft.Ingester service on s.
+// Register serves a process's roles on s: pusher (an ingester; nil when the
+// process runs none) as weft.Writer, stores as weft.Store, and both as the
+// deprecated weft.Ingester service for the clients of older builds
+// (RegisterLegacyIngesterServer). It is the one call a process needs.
 // The server must not force a codec (grpc.ForceServerCodec): calls use the
 // "weft" content-subtype, whose codec this package registers.
+func Register(s *grpc.Server, pusher Pusher, stores Stores) {
+	if pusher != nil {
+		RegisterWriteServer(s, pusher)
+	}
+	if len(stores) > 0 {
+		RegisterStoreServer(s, stores)
+	}
+	RegisterLegacyIngesterServer(s, pusher, stores)
+}
+
+// RegisterIngesterServer serves one ingester on s: Register with impl as
+// the pusher and as the store named StoreIngester.
 func RegisterIngesterServer(s *grpc.Server, impl IngesterServer) {
-	s.RegisterService(&ingesterServiceDesc, &ingesterServer{impl: impl})
+	Register(s, impl, Stores{StoreIngester: impl})
 }
 
-type ingesterServer struct {
-	impl   IngesterServer
+// RegisterWriteServer serves impl as the weft.Writer service on s.
+func RegisterWriteServer(s *grpc.Server, impl Pusher) {
+	w := &writeServer{impl: impl}
+	s.RegisterService(&grpc.ServiceDesc{
+		ServiceName: WriteServiceName,
+		HandlerType: (*any)(nil),
+		Methods:     []grpc.MethodDesc{{MethodName: "Push", Handler: unary(&w.ins, methodPush, w.push)}},
+		Metadata:    "pkg/wire/doc.go",
+	}, w)
+}
+
+// RegisterStoreServer serves stores as the weft.Store service on s. A
+// request that names no store (a client of an older build) is answered by
+// the only store; one that names a store s does not serve fails.
+func RegisterStoreServer(s *grpc.Server, stores Stores) {
+	st := &storeServer{stores: stores}
+	s.RegisterService(st.serviceDesc(StoreServiceName, methodSelect, methodLabelNames, methodLabelValues, methodMetadata, methodExemplars), st)
+}
+
+// serviceDesc describes the store service under a name with its methods'
+// full names.
+func (s *storeServer) serviceDesc(name, sel, names, values, md, ex string) *grpc.ServiceDesc {
+	return &grpc.ServiceDesc{
+		ServiceName: name,
+		HandlerType: (*any)(nil),
+		Methods:     s.methods(names, values, md, ex),
+		Streams: []grpc.StreamDesc{{
+			StreamName:    "Select",
+			Handler:       func(_ any, stream grpc.ServerStream) error { return s.selectStream(stream) },
+			ServerStreams: true,
+		}},
+		Metadata: "pkg/wire/doc.go",
+	}
+}
+
+func (s *storeServer) methods(names, values, md, ex string) []grpc.MethodDesc {
+	return []grpc.MethodDesc{
+		{MethodName: "LabelNames", Handler: unary(&s.ins, names, s.labels)},
+		{MethodName: "LabelValues", Handler: unary(&s.ins, values, s.labels)},
+		{MethodName: "Metadata", Handler: unary(&s.ins, md, s.metadata)},
+		{MethodName: "Exemplars", Handler: unary(&s.ins, ex, s.exemplars)},
+	}
+}
+
+// writeServer serves a Pusher.
+type writeServer struct {
+	impl   Pusher
 	pushes sync.Pool // *pushState
-	ins    sync.Pool // *inMsg
+	ins    inPool
 }
 
-// ingesterHandler is the handler type of ingesterServiceDesc.
-type ingesterHandler interface{ handlesIngester() }
-
-func (*ingesterServer) handlesIngester() {}
-
-var ingesterServiceDesc = grpc.ServiceDesc{
-	ServiceName: IngesterServiceName,
-	HandlerType: (*ingesterHandler)(nil),
-	Methods: []grpc.MethodDesc{
-		{MethodName: "Push", Handler: unary(methodPush, (*ingesterServer).push)},
-		{MethodName: "LabelNames", Handler: unary(methodLabelNames, (*ingesterServer).labels)},
-		{MethodName: "LabelValues", Handler: unary(methodLabelValues, (*ingesterServer).labels)},
-		{MethodName: "Metadata", Handler: unary(methodMetadata, (*ingesterServer).metadata)},
-		{MethodName: "Exemplars", Handler: unary(methodExemplars, (*ingesterServer).exemplars)},
-	},
-	Streams: []grpc.StreamDesc{
-		{StreamName: "Select", Handler: selectHandler, ServerStreams: true},
-	},
-	Metadata: "pkg/wire/doc.go",
+// storeServer serves stores.
+type storeServer struct {
+	stores Stores
+	// legacy is set on the deprecated weft.Ingester service: the queried
+	// blocks go out as the warning its clients expect.
+	legacy bool
+	ins    inPool
 }
 
-// unary adapts a method of ingesterServer to a grpc.MethodHandler, running
-// the server's interceptor if there is one.
-func unary(name string, fn func(*ingesterServer, context.Context, *inMsg) (*outMsg, error)) grpc.MethodHandler {
+// inPool recycles request buffers: a request's buffer is reused once its
+// method has returned, since nothing decoded from it refers to it.
+type inPool struct{ p sync.Pool }
+
+func (p *inPool) get() *inMsg {
+	if in, ok := p.p.Get().(*inMsg); ok {
+		return in
+	}
+	return &inMsg{}
+}
+
+func (p *inPool) put(in *inMsg) {
+	if cap(in.b) <= maxPooledBuf {
+		p.p.Put(in)
+	}
+}
+
+// unary adapts a method to a grpc.MethodHandler, running the server's
+// interceptor if there is one.
+func unary(pool *inPool, name string, fn func(context.Context, *inMsg) (*outMsg, error)) grpc.MethodHandler {
 	return func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-		s := srv.(*ingesterServer)
-		// The request's buffer is reused once the method has returned:
-		// nothing decoded from it refers to it.
-		in, _ := s.ins.Get().(*inMsg)
-		if in == nil {
-			in = &inMsg{}
-		}
-		defer func() {
-			if cap(in.b) <= maxPooledBuf {
-				s.ins.Put(in)
-			}
-		}()
+		in := pool.get()
+		defer pool.put(in)
 		if err := dec(in); err != nil {
 			return nil, err
 		}
 		if interceptor == nil {
-			return fn(s, ctx, in)
+			return fn(ctx, in)
 		}
 		info := &grpc.UnaryServerInfo{Server: srv, FullMethod: name}
 		return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
-			return fn(s, ctx, req.(*inMsg))
+			return fn(ctx, req.(*inMsg))
 		})
 	}
+}
+
+// store returns the store a request asks for (field 13).
+func (s *storeServer) store(req []byte) (StoreServer, error) {
+	name, err := storeNameOf(req)
+	if err != nil {
+		return nil, errDecode("store", err)
+	}
+	if st, ok := s.stores[name]; ok {
+		return st, nil
+	}
+	if name == "" && len(s.stores) == 1 {
+		for _, st := range s.stores {
+			return st, nil
+		}
+	}
+	served := make([]string, 0, len(s.stores))
+	for n := range s.stores {
+		served = append(served, n)
+	}
+	slices.Sort(served)
+	return nil, statusError(Errorf(KindInternal, "", "cannot serve a read of store %q: this process serves %s", name, strings.Join(served, ", ")), PushResult{})
 }
 
 func errNoTenant() error {
@@ -123,7 +223,7 @@ type pushState struct {
 	sb  labels.ScratchBuilder
 }
 
-func (s *ingesterServer) push(ctx context.Context, in *inMsg) (*outMsg, error) {
+func (s *writeServer) push(ctx context.Context, in *inMsg) (*outMsg, error) {
 	st, _ := s.pushes.Get().(*pushState)
 	if st == nil {
 		st = &pushState{sb: labels.NewScratchBuilder(16)}
@@ -148,7 +248,7 @@ func (s *ingesterServer) push(ctx context.Context, in *inMsg) (*outMsg, error) {
 	return &outMsg{b: &b}, nil
 }
 
-func (s *ingesterServer) labels(ctx context.Context, in *inMsg) (*outMsg, error) {
+func (s *storeServer) labels(ctx context.Context, in *inMsg) (*outMsg, error) {
 	r, err := decodeLabelsRequest(in.b)
 	if err != nil {
 		return nil, errDecode("labels", err)
@@ -156,11 +256,16 @@ func (s *ingesterServer) labels(ctx context.Context, in *inMsg) (*outMsg, error)
 	if r.tenant == "" {
 		return nil, errNoTenant()
 	}
-	q, err := s.impl.Querier(r.tenant, r.mint, r.maxt)
+	st, err := s.store(in.b)
+	if err != nil {
+		return nil, err
+	}
+	q, err := st.Querier(r.tenant, r.mint, r.maxt)
 	if err != nil {
 		return nil, statusError(err, PushResult{})
 	}
 	defer q.Close()
+	ctx, report := WithBlockReport(ctx)
 	var (
 		values []string
 		warns  annotations.Annotations
@@ -175,8 +280,19 @@ func (s *ingesterServer) labels(ctx context.Context, in *inMsg) (*outMsg, error)
 	}
 	out := newOutMsg()
 	b := appendRepeatedString(*out.b, 1, values)
-	*out.b = appendWarnings(b, 2, warns)
+	b = appendWarnings(b, 2, warns)
+	*out.b = s.appendBlocks(b, fieldLabelsQueriedBlocks, 2, report.Blocks())
 	return out, nil
+}
+
+// appendBlocks appends the blocks a store read as the answer's
+// queried-blocks field num, or on the deprecated weft.Ingester service as
+// the warning (field warnNum) that its clients read them from.
+func (s *storeServer) appendBlocks(b []byte, num, warnNum protowire.Number, ids []ulid.ULID) []byte {
+	if s.legacy {
+		return appendLegacyBlocksWarning(b, warnNum, ids)
+	}
+	return appendQueriedBlocks(b, num, ids)
 }
 
 func appendWarnings(b []byte, num protowire.Number, warns annotations.Annotations) []byte {
@@ -187,7 +303,7 @@ func appendWarnings(b []byte, num protowire.Number, warns annotations.Annotation
 	return b
 }
 
-func (s *ingesterServer) metadata(ctx context.Context, in *inMsg) (*outMsg, error) {
+func (s *storeServer) metadata(ctx context.Context, in *inMsg) (*outMsg, error) {
 	tenant, metric, limit, err := decodeMetadataRequest(in.b)
 	if err != nil {
 		return nil, errDecode("metadata", err)
@@ -195,7 +311,11 @@ func (s *ingesterServer) metadata(ctx context.Context, in *inMsg) (*outMsg, erro
 	if tenant == "" {
 		return nil, errNoTenant()
 	}
-	md, err := s.impl.Metadata(ctx, tenant, metric, limit)
+	st, err := s.store(in.b)
+	if err != nil {
+		return nil, err
+	}
+	md, err := st.Metadata(ctx, tenant, metric, limit)
 	if err != nil {
 		return nil, statusError(err, PushResult{})
 	}
@@ -211,7 +331,7 @@ func (s *ingesterServer) metadata(ctx context.Context, in *inMsg) (*outMsg, erro
 	return out, nil
 }
 
-func (s *ingesterServer) exemplars(ctx context.Context, in *inMsg) (*outMsg, error) {
+func (s *storeServer) exemplars(ctx context.Context, in *inMsg) (*outMsg, error) {
 	r, err := decodeExemplarsRequest(in.b)
 	if err != nil {
 		return nil, errDecode("exemplars", err)
@@ -219,7 +339,11 @@ func (s *ingesterServer) exemplars(ctx context.Context, in *inMsg) (*outMsg, err
 	if r.tenant == "" {
 		return nil, errNoTenant()
 	}
-	q, err := s.impl.ExemplarQuerier(ctx, r.tenant)
+	st, err := s.store(in.b)
+	if err != nil {
+		return nil, err
+	}
+	q, err := st.ExemplarQuerier(ctx, r.tenant)
 	if err != nil {
 		return nil, statusError(err, PushResult{})
 	}
@@ -253,8 +377,7 @@ func appendExemplarResults(b []byte, res []exemplar.QueryResult) []byte {
 	return b
 }
 
-func selectHandler(srv any, stream grpc.ServerStream) error {
-	s := srv.(*ingesterServer)
+func (s *storeServer) selectStream(stream grpc.ServerStream) error {
 	var in inMsg
 	if err := stream.RecvMsg(&in); err != nil {
 		return err
@@ -266,17 +389,23 @@ func selectHandler(srv any, stream grpc.ServerStream) error {
 	if r.tenant == "" {
 		return errNoTenant()
 	}
-	return s.selectSeries(stream.Context(), r, stream)
+	st, err := s.store(in.b)
+	if err != nil {
+		return err
+	}
+	return s.selectSeries(stream.Context(), st, r, stream)
 }
 
 // selectSeries streams the series of r as ChunkedReadResponse messages of
-// about selectBatchBytes each; the last one carries the warnings (field 14).
-func (s *ingesterServer) selectSeries(ctx context.Context, r *selectRequest, stream grpc.ServerStream) error {
-	q, err := s.impl.ChunkQuerier(r.tenant, r.mint, r.maxt)
+// about selectBatchBytes each; the last one carries the warnings (field 14)
+// and the blocks the store read (field 13).
+func (s *storeServer) selectSeries(ctx context.Context, st StoreServer, r *selectRequest, stream grpc.ServerStream) error {
+	q, err := st.ChunkQuerier(r.tenant, r.mint, r.maxt)
 	if err != nil {
 		return statusError(err, PushResult{})
 	}
 	defer q.Close()
+	ctx, report := WithBlockReport(ctx)
 	set := q.Select(ctx, r.sort, r.hints, r.matchers...)
 	var (
 		out = newOutMsg()
@@ -305,6 +434,7 @@ func (s *ingesterServer) selectSeries(ctx context.Context, r *selectRequest, str
 		return statusError(err, PushResult{})
 	}
 	*out.b = appendWarnings(*out.b, 14, set.Warnings())
+	*out.b = s.appendBlocks(*out.b, fieldSelectQueriedBlocks, 14, report.Blocks())
 	if len(*out.b) == 0 {
 		bufPool.Put(out.b)
 		return nil
