@@ -21,13 +21,15 @@ func defaultConfig(t testing.TB) Config {
 }
 
 // parse applies YAML then flags over the defaults, as weft's main does,
-// rejecting unknown YAML keys.
+// rejecting unknown YAML keys. The filesystem directory starts as the app
+// derives it from -data.dir.
 func parse(t *testing.T, doc string, args ...string) Config {
 	t.Helper()
 	var c Config
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	c.RegisterFlags(fs)
 	require.NoError(t, fs.Parse(nil))
+	c.Filesystem.Dir = "./data/bucket"
 	dec := yaml.NewDecoder(strings.NewReader(doc))
 	dec.KnownFields(true)
 	require.NoError(t, dec.Decode(&c))
@@ -38,9 +40,11 @@ func parse(t *testing.T, doc string, args ...string) Config {
 func TestConfigDefaults(t *testing.T) {
 	c := defaultConfig(t)
 	require.Equal(t, Filesystem, c.Backend)
-	require.Equal(t, "./data/bucket", c.Filesystem.Dir)
+	require.Empty(t, c.Filesystem.Dir, "the app derives it from -data.dir")
+	require.ErrorContains(t, c.Validate(), "-bucket.filesystem.dir")
 	require.Equal(t, "blob.core.windows.net", c.Azure.EndpointSuffix)
 	require.Equal(t, DefaultRetryOptions(), c.RetryOptions())
+	c.Filesystem.Dir = "./data/bucket"
 	require.NoError(t, c.Validate())
 }
 
