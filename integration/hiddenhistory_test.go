@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -61,4 +62,58 @@ func TestShippedHistoryIsReadableAtOnce(t *testing.T) {
 	if diffs := hd.verifyRange(ctx, cl, 0, 0); len(diffs) > 0 {
 		t.Errorf("after the restart on an empty disk, samples hide (query_range): %v", diffs)
 	}
+}
+
+// The same in the distributed build: an ingester that shipped its head on
+// shutdown comes back on an empty disk, and the querier asks the
+// store-gateway for the blocks that the ingester no longer holds (over
+// gRPC: weft.Store/HeldBlocks).
+func TestShippedHistoryIsReadableAtOnceDistributed(t *testing.T) {
+	const (
+		nSeries = 10
+		step    = time.Minute
+		span    = 8 * time.Hour
+		perPush = 30
+		tenant  = "hist"
+	)
+	ctx := testContext(t, 3*time.Minute)
+	c := newCluster(t, 3,
+		"-auth.multitenancy-enabled=true",
+		"-distributor.replication-factor=1",
+		"-store-gateway.sharding-replication-factor=1",
+		"-store-gateway.sync-interval=1s",
+		"-ingester.ring.heartbeat-period=2s",
+	)
+	ing := c.startIngester("ing-1", "-ingester.flush-on-shutdown=true")
+	c.start("sg-1", "store-gateway", "-store-gateway.ring.instance-id=sg-1")
+	dq := c.start("distributor-querier", "distributor,querier")
+	waitRing(t, 30*time.Second, "the ingester ACTIVE", allActive("ing-1"), dq)
+
+	nRounds := int(span / step)
+	hd := historyData{metric: "hidden_history", nSeries: nSeries, base: time.Now().Add(-span).Truncate(time.Minute).UnixMilli(), step: step.Milliseconds(), rounds: nRounds}
+	cl := dq.Client(tenant)
+	for r := 0; r < nRounds; r += perPush {
+		if err := cl.Push(ctx, hd.request(0, r, min(r+perPush, nRounds))); err != nil {
+			t.Fatalf("push of rounds %d-%d: %v", r, r+perPush-1, err)
+		}
+	}
+
+	ing.Stop()
+	if n := len(bucketBlocks(t, c.bucket, tenant)); n == 0 {
+		t.Fatal("the shutdown flush shipped no block")
+	}
+	if err := os.RemoveAll(ing.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	ing.Restart()
+	waitRing(t, 30*time.Second, "the ingester ACTIVE again", allActive("ing-1"), dq)
+	eventually(t, 30*time.Second, 500*time.Millisecond, "every sample reads back", func() error {
+		if diffs := hd.verify(ctx, cl, 0, 0); len(diffs) > 0 {
+			return fmt.Errorf("samples hide: %v", diffs)
+		}
+		if diffs := hd.verifyRange(ctx, cl, 0, 0); len(diffs) > 0 {
+			return fmt.Errorf("samples hide (query_range): %v", diffs)
+		}
+		return nil
+	})
 }

@@ -132,3 +132,29 @@ func storeNameOf(b []byte) (string, error) {
 	}
 	return name, nil
 }
+
+// BlockHolder is a store that keeps blocks on local disk (an ingester) and
+// can say which it holds for a tenant: a querier reads from the bucket the
+// recent blocks that no live ingester holds.
+type BlockHolder interface {
+	HeldBlocks(ctx context.Context, tenant string) ([]ulid.ULID, error)
+}
+
+// HeldBlocksRequest = {13: store, 15: tenant}; its answer is
+// {1: repeated block (16-byte ULID)}.
+func appendHeldBlocksRequest(b []byte, tenant string) []byte {
+	return appendStringField(b, fieldTenant, tenant)
+}
+
+func decodeHeldBlocksRequest(b []byte) (tenant string, err error) {
+	var f field
+	for len(b) > 0 {
+		if b, err = nextField(b, &f); err != nil {
+			return "", err
+		}
+		if f.num == fieldTenant {
+			tenant = string(f.b)
+		}
+	}
+	return tenant, nil
+}

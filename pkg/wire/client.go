@@ -8,6 +8,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
@@ -210,6 +211,37 @@ func (c *StoreClient) Metadata(ctx context.Context, tenant, metric string, limit
 		md = append(md, m)
 	}
 	return md, nil
+}
+
+// HeldBlocks implements BlockHolder: the blocks the remote ingester holds
+// for tenant. A server of an older build answers Unimplemented, an error:
+// the caller then counts nothing as held. It has no legacy name, so it
+// calls the new name whatever the fallback state.
+func (c *StoreClient) HeldBlocks(ctx context.Context, tenant string) ([]ulid.ULID, error) {
+	out := newOutMsg()
+	*out.b = appendStoreName(appendHeldBlocksRequest(*out.b, tenant), c.store)
+	b, err := c.invoke(ctx, methodHeldBlocks, out)
+	if _, err := c.rpcError(ctx, err); err != nil {
+		return nil, err
+	}
+	var (
+		ids []ulid.ULID
+		f   field
+	)
+	for len(b) > 0 {
+		if b, err = nextField(b, &f); err != nil {
+			return nil, fmt.Errorf("cannot decode held blocks response: %w", err)
+		}
+		if f.num != 1 || !f.isBytes() {
+			continue
+		}
+		id, err := decodeQueriedBlock(f.b)
+		if err != nil {
+			return nil, fmt.Errorf("cannot decode held blocks response: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
 }
 
 type exemplarQuerier struct {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
@@ -830,4 +831,38 @@ func BenchmarkSelect(b *testing.B) {
 			run(b, q)
 		}
 	})
+}
+
+// holdingStore is a store that holds local blocks, as an ingester does.
+type holdingStore struct {
+	*store
+	held map[string][]ulid.ULID
+}
+
+func (s holdingStore) HeldBlocks(_ context.Context, tenant string) ([]ulid.ULID, error) {
+	if tenant == "broken" {
+		return nil, wire.Errorf(wire.KindUnavailable, "", "disk gone")
+	}
+	return s.held[tenant], nil
+}
+
+// The blocks an ingester holds reach the querier over gRPC; a store that
+// holds none answers an empty list, and an error keeps its kind.
+func TestHeldBlocksRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	a, b := ulid.MustNew(1, nil), ulid.MustNew(2, nil)
+	c := serve(t, holdingStore{newStore(t), map[string][]ulid.ULID{"t1": {a, b}}}, nil)
+	got, err := c.HeldBlocks(ctx, "t1")
+	require.NoError(t, err)
+	require.Equal(t, []ulid.ULID{a, b}, got)
+	got, err = c.HeldBlocks(ctx, "t2")
+	require.NoError(t, err)
+	require.Empty(t, got)
+	_, err = c.HeldBlocks(ctx, "broken")
+	require.Equal(t, wire.KindUnavailable, wire.KindOf(err))
+
+	plain := serve(t, newStore(t), nil)
+	got, err = plain.HeldBlocks(ctx, "t1")
+	require.NoError(t, err)
+	require.Empty(t, got, "a store without local blocks holds none")
 }

@@ -63,6 +63,7 @@ const (
 	methodLabelValues = "/weft.Store/LabelValues"
 	methodMetadata    = "/weft.Store/Metadata"
 	methodExemplars   = "/weft.Store/Exemplars"
+	methodHeldBlocks  = "/weft.Store/HeldBlocks"
 )
 
 // selectBatchBytes is the size from which a Select stream message is sent:
@@ -107,7 +108,9 @@ func RegisterWriteServer(s *grpc.Server, impl Pusher) {
 // the only store; one that names a store s does not serve fails.
 func RegisterStoreServer(s *grpc.Server, stores Stores) {
 	st := &storeServer{stores: stores}
-	s.RegisterService(st.serviceDesc(StoreServiceName, methodSelect, methodLabelNames, methodLabelValues, methodMetadata, methodExemplars), st)
+	desc := st.serviceDesc(StoreServiceName, methodSelect, methodLabelNames, methodLabelValues, methodMetadata, methodExemplars)
+	desc.Methods = append(desc.Methods, grpc.MethodDesc{MethodName: "HeldBlocks", Handler: unary(&st.ins, methodHeldBlocks, st.heldBlocks)})
+	s.RegisterService(desc, st)
 }
 
 // serviceDesc describes the store service under a name with its methods'
@@ -328,6 +331,31 @@ func (s *storeServer) metadata(ctx context.Context, in *inMsg) (*outMsg, error) 
 		b = endMsg(b, m)
 	}
 	*out.b = b
+	return out, nil
+}
+
+// heldBlocks answers which blocks the store holds for a tenant: an
+// ingester's local blocks; a store without local blocks holds none.
+func (s *storeServer) heldBlocks(ctx context.Context, in *inMsg) (*outMsg, error) {
+	tenant, err := decodeHeldBlocksRequest(in.b)
+	if err != nil {
+		return nil, errDecode("held blocks", err)
+	}
+	if tenant == "" {
+		return nil, errNoTenant()
+	}
+	st, err := s.store(in.b)
+	if err != nil {
+		return nil, err
+	}
+	var ids []ulid.ULID
+	if h, ok := st.(BlockHolder); ok {
+		if ids, err = h.HeldBlocks(ctx, tenant); err != nil {
+			return nil, statusError(err, PushResult{})
+		}
+	}
+	out := newOutMsg()
+	*out.b = appendQueriedBlocks(*out.b, 1, ids)
 	return out, nil
 }
 
