@@ -227,6 +227,15 @@ func (w *weftProcess) Restart() {
 // unless it exited with status 0.
 func (w *weftProcess) Stop() {
 	w.t.Helper()
+	if err := w.StopErr(); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// StopErr is Stop that returns, rather than fails the test with, an exit
+// status other than 0.
+func (w *weftProcess) StopErr() error {
+	w.t.Helper()
 	cmd, exited := w.running()
 	if cmd == nil {
 		w.t.Fatalf("weft is not running")
@@ -243,8 +252,9 @@ func (w *weftProcess) Stop() {
 	}
 	w.clear()
 	if code := cmd.ProcessState.ExitCode(); code != 0 {
-		w.t.Fatalf("weft exited with %s after SIGTERM, want exit status 0", cmd.ProcessState)
+		return fmt.Errorf("weft exited with %s after SIGTERM, want exit status 0", cmd.ProcessState)
 	}
+	return nil
 }
 
 // Kill kills the process with SIGKILL (no chance to flush or close
