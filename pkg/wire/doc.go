@@ -2,7 +2,8 @@
 // ingester, querier → ingester) and the interfaces that each side implements.
 // In the all-in-one process they are passed by direct call; the distributed
 // build puts gRPC behind the same interfaces. It imports only Prometheus
-// model and storage packages and gRPC, never another weft component.
+// model and storage packages, gRPC and protobuf, and pkg/protocodec, never
+// another weft component.
 //
 // # The gRPC transport
 //
@@ -20,7 +21,8 @@
 //	Exemplars    unary             ExemplarsRequest   → ExemplarsResponse
 //
 // There is no generated code: the messages are protobuf, encoded and decoded
-// by hand with protowire straight from and into this package's types, and
+// by hand with pkg/protocodec straight from and into this package's types
+// (the series of a push by the same decoder as remote write 1.0's), and
 // a codec (content-subtype "weft", registered by this package; clients force
 // it per call) hands the encoded bytes to gRPC and back without a second
 // marshaling. Encode buffers are pooled and returned by gRPC once written.
