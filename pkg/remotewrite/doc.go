@@ -4,7 +4,12 @@
 //
 // It owns the wire format of the push path and nothing else: picking the
 // protocol version from the Content-Type header, the size bound on the
-// decompressed body, and the protobuf decoding. Validation (label names and
+// decompressed body, and the protobuf decoding of the requests: 1.0's
+// WriteRequest, and 2.0's whole layout with its symbols table. The messages
+// that 1.0 shares with weft's own Push message (TimeSeries, Sample,
+// Exemplar, Histogram, MetricMetadata), the Sample and Histogram that 2.0
+// shares with 1.0, and the wire-format primitives are pkg/protocodec's,
+// written once for both. Validation (label names and
 // order, duplicates, limits) is the caller's: the decoder hands labels over
 // exactly as the client sent them, unsorted and not deduplicated, so that the
 // caller can reject what the protocol forbids instead of silently repairing it.
@@ -21,6 +26,7 @@
 // series-wide created timestamp of 2.0's experimental period fills in those
 // that have none, which is how its receivers used it.
 //
-// It may import only pkg/wire, the Prometheus model and prompb packages, and
-// the snappy codec; it must never import another weft component.
+// It may import only pkg/wire, pkg/protocodec, protowire (for its wire-type
+// names), the Prometheus model and prompb packages, and the snappy codec; it
+// must never import another weft component.
 package remotewrite
