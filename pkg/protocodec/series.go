@@ -87,10 +87,10 @@ type SeriesDecoder struct {
 // SeriesOptions are the differences between the producers of the layout
 // that a SeriesDecoder reads.
 type SeriesOptions struct {
-	// StartTimestamps reads start timestamps where remote write 2.0 has
-	// them (Sample field 3, Histogram field 17), as weft's Push message
-	// carries them. Remote write 1.0 has no such fields: without this
-	// option they are skipped as unknown fields.
+	// StartTimestamps makes DecodeSeries read start timestamps where remote
+	// write 2.0 has them (Sample field 3, Histogram field 17), as weft's
+	// Push message carries them. Remote write 1.0 has no such fields:
+	// without this option they are skipped as unknown fields.
 	StartTimestamps bool
 	// SpansAlwaysSet makes a histogram's span lists non-nil even when the
 	// message has none, as prompb's ToIntHistogram and ToFloatHistogram
