@@ -10,6 +10,7 @@ import (
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
 
+	"github.com/weft-io/weft/pkg/protocodec"
 	"github.com/weft-io/weft/pkg/wire"
 )
 
@@ -81,7 +82,7 @@ func benchRequestV2(n int, startTimestamps bool) *writev2.Request {
 // After one warm-up request, decoding allocates one labels.Labels per series
 // and a constant handful of things per request, nothing per sample.
 func TestDecodeSteadyStateAllocs(t *testing.T) {
-	if cloneLabelStrings {
+	if protocodec.CloneLabelStrings {
 		t.Skip("the slicelabels and dedupelabels builds copy every label string")
 	}
 	f := func(name string, body []byte, v Version) {

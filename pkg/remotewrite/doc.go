@@ -5,5 +5,5 @@
 // so labels are handed over exactly as the client sent them. Why it decodes by
 // hand, and how start timestamps are filled in: docs/remote-write.md.
 //
-// Imports: pkg/wire.
+// Imports: pkg/protocodec, pkg/wire.
 package remotewrite

@@ -9,6 +9,7 @@ import (
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
 
+	"github.com/weft-io/weft/pkg/protocodec"
 	"github.com/weft-io/weft/pkg/wire"
 )
 
@@ -70,7 +71,7 @@ func FuzzDecode(f *testing.F) {
 			// protobuf allows (gogo takes them up to 2^31-1, and wraps larger
 			// ones onto small numbers), and packed doubles whose length is
 			// not a multiple of 8 (gogo reads past the field's end).
-			if errors.Is(err, errFieldNumber) || errors.Is(err, errPackedLength) {
+			if errors.Is(err, protocodec.ErrFieldNumber) || errors.Is(err, protocodec.ErrPackedLength) {
 				return
 			}
 			t.Fatalf("prompb accepts what Decode refuses: %v", err)

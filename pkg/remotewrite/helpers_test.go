@@ -468,21 +468,21 @@ func (g *gen) requestV2() *writev2.Request {
 // Raw protobuf building, for messages the generated code cannot produce
 // (unknown fields in chosen places, fields out of order, bad refs).
 
-func appendTag(b []byte, num int, wt int) []byte {
+func appendTag(b []byte, num int, wt protowire.Type) []byte {
 	return binary.AppendUvarint(b, uint64(num)<<3|uint64(wt))
 }
 
 func appendVarintField(b []byte, num int, v uint64) []byte {
-	return binary.AppendUvarint(appendTag(b, num, wtVarint), v)
+	return binary.AppendUvarint(appendTag(b, num, protowire.VarintType), v)
 }
 
 func appendBytesField(b []byte, num int, v []byte) []byte {
-	b = binary.AppendUvarint(appendTag(b, num, wtBytes), uint64(len(v)))
+	b = binary.AppendUvarint(appendTag(b, num, protowire.BytesType), uint64(len(v)))
 	return append(b, v...)
 }
 
 func appendDoubleField(b []byte, num int, v float64) []byte {
-	return binary.LittleEndian.AppendUint64(appendTag(b, num, wtFixed64), math.Float64bits(v))
+	return binary.LittleEndian.AppendUint64(appendTag(b, num, protowire.Fixed64Type), math.Float64bits(v))
 }
 
 // unknownFields returns one unknown field of every wire type, including a
@@ -490,15 +490,15 @@ func appendDoubleField(b []byte, num int, v float64) []byte {
 func unknownFields(num int) []byte {
 	var b []byte
 	b = appendVarintField(b, num, 12345)
-	b = binary.LittleEndian.AppendUint64(appendTag(b, num+1, wtFixed64), 42)
+	b = binary.LittleEndian.AppendUint64(appendTag(b, num+1, protowire.Fixed64Type), 42)
 	b = appendBytesField(b, num+2, []byte("future"))
-	b = binary.LittleEndian.AppendUint32(appendTag(b, num+3, wtFixed32), 7)
-	b = appendTag(b, num+4, wtStart)
+	b = binary.LittleEndian.AppendUint32(appendTag(b, num+3, protowire.Fixed32Type), 7)
+	b = appendTag(b, num+4, protowire.StartGroupType)
 	b = appendVarintField(b, 1, 1)
-	b = appendTag(b, 2, wtStart)
+	b = appendTag(b, 2, protowire.StartGroupType)
 	b = appendBytesField(b, 3, []byte("x"))
-	b = appendTag(b, 2, wtEnd)
-	b = appendTag(b, num+4, wtEnd)
+	b = appendTag(b, 2, protowire.EndGroupType)
+	b = appendTag(b, num+4, protowire.EndGroupType)
 	return b
 }
 

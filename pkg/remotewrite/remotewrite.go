@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/golang/snappy"
-	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/weft-io/weft/pkg/protocodec"
 	"github.com/weft-io/weft/pkg/wire"
 )
 
@@ -109,17 +109,16 @@ func ParseContentType(ct string) (Version, error) {
 type Decoder struct {
 	buf []byte // the decompressed body of the current request
 
-	sb  labels.ScratchBuilder // series labels
-	esb labels.ScratchBuilder // exemplar labels, which may interleave with series labels
+	// series decodes 1.0's TimeSeries and the histograms of both versions,
+	// and its scratch builders build 2.0's labels.
+	series *protocodec.SeriesDecoder
 
 	// symbols is the 2.0 symbols table of the current request. Its strings
-	// alias buf unless cloneLabelStrings says the labels implementation keeps
-	// the strings it is given.
+	// alias buf unless protocodec.CloneLabelStrings says the labels
+	// implementation keeps the strings it is given.
 	symbols []string
 	refs    []uint32 // scratch: a series' labels_refs
 	erefs   []uint32 // scratch: an exemplar's labels_refs
-
-	hist histScratch
 
 	// interned holds metadata strings (family names, help, units) from earlier
 	// requests: Prometheus sends the same metadata again and again, and
@@ -133,8 +132,9 @@ type Decoder struct {
 // largest request seen and are kept.
 func NewDecoder() *Decoder {
 	return &Decoder{
-		sb:       labels.NewScratchBuilder(16),
-		esb:      labels.NewScratchBuilder(4),
+		// 1.0 has no start timestamps; histograms are handed over as
+		// Prometheus' own receiver gives them to its TSDB.
+		series:   protocodec.NewSeriesDecoder(protocodec.SeriesOptions{SpansAlwaysSet: true}),
 		interned: make(map[string]string),
 	}
 }
@@ -221,41 +221,4 @@ func (d *Decoder) intern(s string) string {
 	d.interned[c] = c
 	d.internedBytes += len(c)
 	return c
-}
-
-// metricTypeNames maps the metric type enums of both versions (they have the
-// same numbers) to the names Prometheus uses; an unknown number is "unknown".
-var metricTypeNames = [...]wire.MetricType{
-	0: "unknown",
-	1: "counter",
-	2: "gauge",
-	3: "histogram",
-	4: "gaugehistogram",
-	5: "summary",
-	6: "info",
-	7: "stateset",
-}
-
-func metricTypeName(t int32) wire.MetricType {
-	if t < 0 || int(t) >= len(metricTypeNames) {
-		return metricTypeNames[0]
-	}
-	return metricTypeNames[t]
-}
-
-// nextSeries extends r.Series by one, reusing the element (and its slices)
-// left in the backing array by an earlier request.
-func nextSeries(r *wire.PushRequest) *wire.Series {
-	if len(r.Series) < cap(r.Series) {
-		r.Series = r.Series[:len(r.Series)+1]
-	} else {
-		r.Series = append(r.Series, wire.Series{})
-	}
-	s := &r.Series[len(r.Series)-1]
-	// Reset cleared it already, unless the caller shortened Series by hand.
-	s.Labels = labels.EmptyLabels()
-	s.Samples = s.Samples[:0]
-	s.Histograms = s.Histograms[:0]
-	s.Exemplars = s.Exemplars[:0]
-	return s
 }

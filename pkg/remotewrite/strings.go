@@ -1,9 +1,6 @@
 package remotewrite
 
-import (
-	"strings"
-	"unsafe"
-)
+import "unsafe"
 
 // unsafeString returns b as a string without copying. The string aliases b:
 // it may only be used while b is not overwritten, that is until the next
@@ -13,14 +10,4 @@ func unsafeString(b []byte) string {
 		return ""
 	}
 	return unsafe.String(unsafe.SliceData(b), len(b))
-}
-
-// labelString returns b as a string to hand to labels.ScratchBuilder.Add (or
-// to keep in the 2.0 symbols table): without a copy when the labels
-// implementation copies anyway.
-func labelString(b []byte) string {
-	if cloneLabelStrings {
-		return strings.Clone(unsafeString(b))
-	}
-	return unsafeString(b)
 }

@@ -4,7 +4,9 @@ import (
 	"fmt"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/weft-io/weft/pkg/protocodec"
 	"github.com/weft-io/weft/pkg/wire"
 )
 
@@ -43,44 +45,44 @@ func (d *Decoder) decodeV2(dst *wire.PushRequest, b []byte) error {
 	// checks the framing of every top-level field.
 	d.symbols = d.symbols[:0]
 	for i := 0; i < len(b); {
-		num, wt, next, err := consumeTag(b, i)
+		num, wt, next, err := protocodec.ConsumeTag(b, i)
 		if err != nil {
 			return err
 		}
 		i = next
 		if num != v2RequestSymbols {
-			if i, err = skipField(b, i, wt); err != nil {
+			if i, err = protocodec.SkipField(b, i, wt); err != nil {
 				return err
 			}
 			continue
 		}
-		if wt != wtBytes {
-			return wireTypeError("symbols", wt)
+		if wt != protowire.BytesType {
+			return protocodec.WireTypeError("symbols", wt)
 		}
 		var s []byte
-		if s, i, err = consumeBytes(b, i); err != nil {
+		if s, i, err = protocodec.ConsumeBytes(b, i); err != nil {
 			return fmt.Errorf("symbols %d: %w", len(d.symbols), err)
 		}
-		d.symbols = append(d.symbols, labelString(s))
+		d.symbols = append(d.symbols, protocodec.LabelString(s))
 	}
 
 	for i := 0; i < len(b); {
-		num, wt, next, err := consumeTag(b, i)
+		num, wt, next, err := protocodec.ConsumeTag(b, i)
 		if err != nil {
 			return err
 		}
 		i = next
 		if num != v2RequestTimeseries {
-			if i, err = skipField(b, i, wt); err != nil {
+			if i, err = protocodec.SkipField(b, i, wt); err != nil {
 				return err
 			}
 			continue
 		}
-		if wt != wtBytes {
-			return wireTypeError("timeseries", wt)
+		if wt != protowire.BytesType {
+			return protocodec.WireTypeError("timeseries", wt)
 		}
 		var msg []byte
-		if msg, i, err = consumeBytes(b, i); err != nil {
+		if msg, i, err = protocodec.ConsumeBytes(b, i); err != nil {
 			return fmt.Errorf("timeseries %d: %w", len(dst.Series), err)
 		}
 		if err := d.decodeSeriesV2(dst, msg); err != nil {
@@ -99,55 +101,55 @@ type v2Metadata struct {
 // decodeSeriesV2 decodes one TimeSeries into a new element of dst.Series
 // and, when it carries metadata, appends that to dst.Metadata.
 func (d *Decoder) decodeSeriesV2(dst *wire.PushRequest, b []byte) error {
-	s := nextSeries(dst)
+	s := protocodec.NextSeries(&dst.Series)
 	d.refs = d.refs[:0]
 	var (
 		md       v2Metadata
 		legacyCT int64
 	)
 	for i := 0; i < len(b); {
-		num, wt, next, err := consumeTag(b, i)
+		num, wt, next, err := protocodec.ConsumeTag(b, i)
 		if err != nil {
 			return err
 		}
 		i = next
 		switch num {
 		case v2SeriesLabelsRefs:
-			if d.refs, i, err = appendUint32s(d.refs, b, i, wt); err != nil {
+			if d.refs, i, err = protocodec.ConsumeRepeatedUint32(d.refs, b, i, wt); err != nil {
 				return fmt.Errorf("labels_refs: %w", err)
 			}
 		case v2SeriesSamples:
-			if wt != wtBytes {
-				return wireTypeError("samples", wt)
+			if wt != protowire.BytesType {
+				return protocodec.WireTypeError("samples", wt)
 			}
 			var msg []byte
-			if msg, i, err = consumeBytes(b, i); err != nil {
+			if msg, i, err = protocodec.ConsumeBytes(b, i); err != nil {
 				return fmt.Errorf("samples %d: %w", len(s.Samples), err)
 			}
-			smp, err := decodeSample(msg, true)
+			smp, err := protocodec.DecodeSample(msg, true)
 			if err != nil {
 				return fmt.Errorf("samples %d: %w", len(s.Samples), err)
 			}
 			s.Samples = append(s.Samples, smp)
 		case v2SeriesHistograms:
-			if wt != wtBytes {
-				return wireTypeError("histograms", wt)
+			if wt != protowire.BytesType {
+				return protocodec.WireTypeError("histograms", wt)
 			}
 			var msg []byte
-			if msg, i, err = consumeBytes(b, i); err != nil {
+			if msg, i, err = protocodec.ConsumeBytes(b, i); err != nil {
 				return fmt.Errorf("histograms %d: %w", len(s.Histograms), err)
 			}
-			h, err := d.decodeHistogram(msg, true)
+			h, err := d.series.DecodeHistogram(msg, true)
 			if err != nil {
 				return fmt.Errorf("histograms %d: %w", len(s.Histograms), err)
 			}
 			s.Histograms = append(s.Histograms, h)
 		case v2SeriesExemplars:
-			if wt != wtBytes {
-				return wireTypeError("exemplars", wt)
+			if wt != protowire.BytesType {
+				return protocodec.WireTypeError("exemplars", wt)
 			}
 			var msg []byte
-			if msg, i, err = consumeBytes(b, i); err != nil {
+			if msg, i, err = protocodec.ConsumeBytes(b, i); err != nil {
 				return fmt.Errorf("exemplars %d: %w", len(s.Exemplars), err)
 			}
 			e, err := d.decodeExemplarV2(msg)
@@ -156,11 +158,11 @@ func (d *Decoder) decodeSeriesV2(dst *wire.PushRequest, b []byte) error {
 			}
 			s.Exemplars = append(s.Exemplars, e)
 		case v2SeriesMetadata:
-			if wt != wtBytes {
-				return wireTypeError("metadata", wt)
+			if wt != protowire.BytesType {
+				return protocodec.WireTypeError("metadata", wt)
 			}
 			var msg []byte
-			if msg, i, err = consumeBytes(b, i); err != nil {
+			if msg, i, err = protocodec.ConsumeBytes(b, i); err != nil {
 				return fmt.Errorf("metadata: %w", err)
 			}
 			// A message field sent twice is merged, so md is not reset.
@@ -168,27 +170,27 @@ func (d *Decoder) decodeSeriesV2(dst *wire.PushRequest, b []byte) error {
 				return fmt.Errorf("metadata: %w", err)
 			}
 		case v2SeriesCreatedTimestamp:
-			if wt != wtVarint {
+			if wt != protowire.VarintType {
 				// Not the legacy field: skip it like any unknown field.
-				if i, err = skipField(b, i, wt); err != nil {
+				if i, err = protocodec.SkipField(b, i, wt); err != nil {
 					return err
 				}
 				continue
 			}
 			var v uint64
-			if v, i, err = consumeVarint(b, i); err != nil {
+			if v, i, err = protocodec.ConsumeVarint(b, i); err != nil {
 				return err
 			}
 			legacyCT = int64(v)
 		default:
-			if i, err = skipField(b, i, wt); err != nil {
+			if i, err = protocodec.SkipField(b, i, wt); err != nil {
 				return err
 			}
 		}
 	}
 
 	var err error
-	if s.Labels, err = d.symbolize(&d.sb, d.refs); err != nil {
+	if s.Labels, err = d.symbolize(&d.series.SB, d.refs); err != nil {
 		return fmt.Errorf("labels_refs: %w", err)
 	}
 
@@ -223,7 +225,7 @@ func (d *Decoder) decodeSeriesV2(dst *wire.PushRequest, b []byte) error {
 	}
 	m := wire.Metadata{
 		MetricFamily: d.intern(family),
-		Type:         metricTypeName(md.typ),
+		Type:         protocodec.MetricTypeName(md.typ),
 		Help:         d.intern(d.symbols[md.helpRef]),
 		Unit:         d.intern(d.symbols[md.unitRef]),
 	}
@@ -271,39 +273,39 @@ func (d *Decoder) symbolize(sb *labels.ScratchBuilder, refs []uint32) (labels.La
 func (d *Decoder) decodeExemplarV2(b []byte) (e wire.Exemplar, err error) {
 	d.erefs = d.erefs[:0]
 	for i := 0; i < len(b); {
-		num, wt, next, err := consumeTag(b, i)
+		num, wt, next, err := protocodec.ConsumeTag(b, i)
 		if err != nil {
 			return e, err
 		}
 		i = next
 		switch num {
 		case v2ExemplarLabelsRefs:
-			if d.erefs, i, err = appendUint32s(d.erefs, b, i, wt); err != nil {
+			if d.erefs, i, err = protocodec.ConsumeRepeatedUint32(d.erefs, b, i, wt); err != nil {
 				return e, fmt.Errorf("labels_refs: %w", err)
 			}
 		case v2ExemplarValue:
-			if wt != wtFixed64 {
-				return e, wireTypeError("value", wt)
+			if wt != protowire.Fixed64Type {
+				return e, protocodec.WireTypeError("value", wt)
 			}
-			if e.V, i, err = consumeDouble(b, i); err != nil {
+			if e.V, i, err = protocodec.ConsumeDouble(b, i); err != nil {
 				return e, err
 			}
 		case v2ExemplarTimestamp:
-			if wt != wtVarint {
-				return e, wireTypeError("timestamp", wt)
+			if wt != protowire.VarintType {
+				return e, protocodec.WireTypeError("timestamp", wt)
 			}
 			var v uint64
-			if v, i, err = consumeVarint(b, i); err != nil {
+			if v, i, err = protocodec.ConsumeVarint(b, i); err != nil {
 				return e, err
 			}
 			e.T = int64(v)
 		default:
-			if i, err = skipField(b, i, wt); err != nil {
+			if i, err = protocodec.SkipField(b, i, wt); err != nil {
 				return e, err
 			}
 		}
 	}
-	if e.Labels, err = d.symbolize(&d.esb, d.erefs); err != nil {
+	if e.Labels, err = d.symbolize(&d.series.ESB, d.erefs); err != nil {
 		return e, fmt.Errorf("labels_refs: %w", err)
 	}
 	return e, nil
@@ -311,18 +313,18 @@ func (d *Decoder) decodeExemplarV2(b []byte) (e wire.Exemplar, err error) {
 
 func decodeMetadataV2(md *v2Metadata, b []byte) error {
 	for i := 0; i < len(b); {
-		num, wt, next, err := consumeTag(b, i)
+		num, wt, next, err := protocodec.ConsumeTag(b, i)
 		if err != nil {
 			return err
 		}
 		i = next
 		switch num {
 		case v2MetadataType, v2MetadataHelpRef, v2MetadataUnitRef:
-			if wt != wtVarint {
-				return wireTypeError("metadata", wt)
+			if wt != protowire.VarintType {
+				return protocodec.WireTypeError("metadata", wt)
 			}
 			var v uint64
-			if v, i, err = consumeVarint(b, i); err != nil {
+			if v, i, err = protocodec.ConsumeVarint(b, i); err != nil {
 				return err
 			}
 			switch num {
@@ -334,7 +336,7 @@ func decodeMetadataV2(md *v2Metadata, b []byte) error {
 				md.unitRef = uint32(v)
 			}
 		default:
-			if i, err = skipField(b, i, wt); err != nil {
+			if i, err = protocodec.SkipField(b, i, wt); err != nil {
 				return err
 			}
 		}

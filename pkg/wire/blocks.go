@@ -8,6 +8,8 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/weft-io/weft/pkg/protocodec"
 )
 
 // BlockReport collects the IDs of the blocks that stores read to answer one
@@ -78,8 +80,8 @@ const (
 // its 16 bytes.
 func appendQueriedBlocks(b []byte, num protowire.Number, ids []ulid.ULID) []byte {
 	for i := range ids {
-		b = protowire.AppendTag(b, num, protowire.BytesType)
-		b = protowire.AppendBytes(b, ids[i][:])
+		b = protocodec.AppendTag(b, num, protowire.BytesType)
+		b = protocodec.AppendBytes(b, ids[i][:])
 	}
 	return b
 }
@@ -104,8 +106,8 @@ func appendStoreName(b []byte, name string) []byte {
 	if name == "" {
 		return b
 	}
-	b = protowire.AppendTag(b, fieldStore, protowire.BytesType)
-	return protowire.AppendString(b, name)
+	b = protocodec.AppendTag(b, fieldStore, protowire.BytesType)
+	return protocodec.AppendString(b, name)
 }
 
 // storeNameOf returns the store a request names, "" when it names none.
@@ -143,17 +145,17 @@ type BlockHolder interface {
 // HeldBlocksRequest = {13: store, 15: tenant}; its answer is
 // {1: repeated block (16-byte ULID)}.
 func appendHeldBlocksRequest(b []byte, tenant string) []byte {
-	return appendStringField(b, fieldTenant, tenant)
+	return protocodec.AppendStringField(b, fieldTenant, tenant)
 }
 
 func decodeHeldBlocksRequest(b []byte) (tenant string, err error) {
-	var f field
+	var f protocodec.Field
 	for len(b) > 0 {
-		if b, err = nextField(b, &f); err != nil {
+		if b, err = protocodec.NextField(b, &f); err != nil {
 			return "", err
 		}
-		if f.num == fieldTenant {
-			tenant = string(f.b)
+		if f.Num == fieldTenant {
+			tenant = string(f.B)
 		}
 	}
 	return tenant, nil

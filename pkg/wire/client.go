@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/prometheus/tsdb/chunks"
 	"github.com/prometheus/prometheus/util/annotations"
 	"google.golang.org/grpc"
+
+	"github.com/weft-io/weft/pkg/protocodec"
 )
 
 // rpc is one client's side of a connection: the call options and which
@@ -123,7 +125,7 @@ func (c *WriteClient) push(ctx context.Context, out *outMsg) (PushResult, error)
 // parts are only read during the call.
 func (c *WriteClient) PushEncoded(ctx context.Context, tenant string, parts ...[]byte) (PushResult, error) {
 	out := newOutMsg()
-	*out.b = appendStringField(*out.b, fieldTenant, tenant)
+	*out.b = protocodec.AppendStringField(*out.b, fieldTenant, tenant)
 	for _, p := range parts {
 		*out.b = append(*out.b, p...)
 	}
@@ -195,17 +197,17 @@ func (c *StoreClient) Metadata(ctx context.Context, tenant, metric string, limit
 	}
 	var (
 		md []Metadata
-		f  field
+		f  protocodec.Field
 	)
 	for len(b) > 0 {
-		if b, err = nextField(b, &f); err != nil {
+		if b, err = protocodec.NextField(b, &f); err != nil {
 			return nil, fmt.Errorf("cannot decode metadata response: %w", err)
 		}
-		if f.num != 1 || !f.isBytes() {
+		if f.Num != 1 || !f.IsBytes() {
 			continue
 		}
 		var m Metadata
-		if err := decodeMetadata(f.b, &m); err != nil {
+		if err := decodeMetadata(f.B, &m); err != nil {
 			return nil, fmt.Errorf("cannot decode metadata response: %w", err)
 		}
 		md = append(md, m)
@@ -226,16 +228,16 @@ func (c *StoreClient) HeldBlocks(ctx context.Context, tenant string) ([]ulid.ULI
 	}
 	var (
 		ids []ulid.ULID
-		f   field
+		f   protocodec.Field
 	)
 	for len(b) > 0 {
-		if b, err = nextField(b, &f); err != nil {
+		if b, err = protocodec.NextField(b, &f); err != nil {
 			return nil, fmt.Errorf("cannot decode held blocks response: %w", err)
 		}
-		if f.num != 1 || !f.isBytes() {
+		if f.Num != 1 || !f.IsBytes() {
 			continue
 		}
-		id, err := decodeQueriedBlock(f.b)
+		id, err := decodeQueriedBlock(f.B)
 		if err != nil {
 			return nil, fmt.Errorf("cannot decode held blocks response: %w", err)
 		}
@@ -267,33 +269,33 @@ func (q *exemplarQuerier) Select(start, end int64, matchers ...[]*labels.Matcher
 func decodeExemplarResults(b []byte) ([]exemplar.QueryResult, error) {
 	var (
 		res []exemplar.QueryResult
-		f   field
+		f   protocodec.Field
 		err error
 		sb  = labels.NewScratchBuilder(16)
 	)
 	for len(b) > 0 {
-		if b, err = nextField(b, &f); err != nil {
+		if b, err = protocodec.NextField(b, &f); err != nil {
 			return nil, err
 		}
-		if f.num != 1 || !f.isBytes() {
+		if f.Num != 1 || !f.IsBytes() {
 			continue
 		}
 		var (
 			r exemplar.QueryResult
-			g field
+			g protocodec.Field
 		)
 		sb.Reset()
-		for m := f.b; len(m) > 0; {
-			if m, err = nextField(m, &g); err != nil {
+		for m := f.B; len(m) > 0; {
+			if m, err = protocodec.NextField(m, &g); err != nil {
 				return nil, err
 			}
 			switch {
-			case g.num == 1 && g.isBytes():
-				if err := decodeLabel(g.b, &sb); err != nil {
+			case g.Num == 1 && g.IsBytes():
+				if err := protocodec.AddLabel(&sb, g.B); err != nil {
 					return nil, err
 				}
-			case g.num == 2 && g.isBytes():
-				e, err := decodeQueriedExemplar(g.b)
+			case g.Num == 2 && g.IsBytes():
+				e, err := decodeQueriedExemplar(g.B)
 				if err != nil {
 					return nil, err
 				}
@@ -309,25 +311,25 @@ func decodeExemplarResults(b []byte) ([]exemplar.QueryResult, error) {
 func decodeQueriedExemplar(b []byte) (exemplar.Exemplar, error) {
 	var (
 		e   exemplar.Exemplar
-		f   field
+		f   protocodec.Field
 		err error
 		sb  = labels.NewScratchBuilder(2)
 	)
 	for len(b) > 0 {
-		if b, err = nextField(b, &f); err != nil {
+		if b, err = protocodec.NextField(b, &f); err != nil {
 			return e, err
 		}
-		switch f.num {
+		switch f.Num {
 		case 1:
-			if err := decodeLabel(f.b, &sb); err != nil {
+			if err := protocodec.AddLabel(&sb, f.B); err != nil {
 				return e, err
 			}
 		case 2:
-			e.Value = f.float()
+			e.Value = f.Float()
 		case 3:
-			e.Ts = f.int64()
+			e.Ts = f.Int64()
 		case 4:
-			e.HasTs = f.u != 0
+			e.HasTs = f.U != 0
 		}
 	}
 	e.Labels = sb.Labels()
@@ -392,26 +394,26 @@ func (q *chunkQuerier) labels(ctx context.Context, method, legacyMethod, name st
 	var (
 		values []string
 		warns  annotations.Annotations
-		f      field
+		f      protocodec.Field
 		report = BlockReportFrom(ctx)
 	)
 	for len(b) > 0 {
-		if b, err = nextField(b, &f); err != nil {
+		if b, err = protocodec.NextField(b, &f); err != nil {
 			return nil, nil, fmt.Errorf("cannot decode label response: %w", err)
 		}
 		switch {
-		case f.num == 1 && f.isBytes():
+		case f.Num == 1 && f.IsBytes():
 			// b is this call's own buffer, never written again: the
 			// strings may point into it.
-			values = append(values, unsafe.String(unsafe.SliceData(f.b), len(f.b)))
-		case f.num == 2 && f.isBytes():
-			if ids, ok := parseLegacyBlocksWarning(string(f.b)); ok && legacy {
+			values = append(values, unsafe.String(unsafe.SliceData(f.B), len(f.B)))
+		case f.Num == 2 && f.IsBytes():
+			if ids, ok := parseLegacyBlocksWarning(string(f.B)); ok && legacy {
 				report.Add(ids...)
 				continue
 			}
-			warns.Add(errors.New(string(f.b)))
-		case f.num == fieldLabelsQueriedBlocks && f.isBytes():
-			id, err := decodeQueriedBlock(f.b)
+			warns.Add(errors.New(string(f.B)))
+		case f.Num == fieldLabelsQueriedBlocks && f.IsBytes():
+			id, err := decodeQueriedBlock(f.B)
 			if err != nil {
 				return nil, nil, fmt.Errorf("cannot decode label response: %w", err)
 			}
@@ -563,28 +565,28 @@ func (s *streamSeriesSet) Next() bool {
 			continue
 		}
 		var (
-			f   field
+			f   protocodec.Field
 			err error
 		)
-		if s.rest, err = nextField(s.rest, &f); err != nil {
+		if s.rest, err = protocodec.NextField(s.rest, &f); err != nil {
 			s.fail(err)
 			return false
 		}
 		switch {
-		case f.num == 1 && f.isBytes():
-			if err := s.decodeSeries(f.b); err != nil {
+		case f.Num == 1 && f.IsBytes():
+			if err := s.decodeSeries(f.B); err != nil {
 				s.fail(err)
 				return false
 			}
 			return true
-		case f.num == 14 && f.isBytes():
-			if ids, ok := parseLegacyBlocksWarning(string(f.b)); ok && s.legacy {
+		case f.Num == 14 && f.IsBytes():
+			if ids, ok := parseLegacyBlocksWarning(string(f.B)); ok && s.legacy {
 				s.report.Add(ids...)
 				continue
 			}
-			s.warns.Add(errors.New(string(f.b)))
-		case f.num == fieldSelectQueriedBlocks && f.isBytes():
-			id, err := decodeQueriedBlock(f.b)
+			s.warns.Add(errors.New(string(f.B)))
+		case f.Num == fieldSelectQueriedBlocks && f.IsBytes():
+			id, err := decodeQueriedBlock(f.B)
 			if err != nil {
 				s.fail(err)
 				return false
@@ -609,20 +611,20 @@ func (s *streamSeriesSet) decodeSeries(b []byte) error {
 	first := len(s.metas)
 	s.sb.Reset()
 	var (
-		f   field
+		f   protocodec.Field
 		err error
 	)
 	for len(b) > 0 {
-		if b, err = nextField(b, &f); err != nil {
+		if b, err = protocodec.NextField(b, &f); err != nil {
 			return err
 		}
 		switch {
-		case f.num == 1 && f.isBytes():
-			if err := decodeLabel(f.b, &s.sb); err != nil {
+		case f.Num == 1 && f.IsBytes():
+			if err := protocodec.AddLabel(&s.sb, f.B); err != nil {
 				return err
 			}
-		case f.num == 2 && f.isBytes():
-			meta, err := decodeChunk(f.b)
+		case f.Num == 2 && f.IsBytes():
+			meta, err := decodeChunk(f.B)
 			if err != nil {
 				return err
 			}
@@ -646,22 +648,22 @@ func decodeChunk(b []byte) (chunks.Meta, error) {
 		meta chunks.Meta
 		enc  chunkenc.Encoding
 		data []byte
-		f    field
+		f    protocodec.Field
 		err  error
 	)
 	for len(b) > 0 {
-		if b, err = nextField(b, &f); err != nil {
+		if b, err = protocodec.NextField(b, &f); err != nil {
 			return meta, err
 		}
-		switch f.num {
+		switch f.Num {
 		case 1:
-			meta.MinTime = f.int64()
+			meta.MinTime = f.Int64()
 		case 2:
-			meta.MaxTime = f.int64()
+			meta.MaxTime = f.Int64()
 		case 3:
-			enc = chunkenc.Encoding(f.u)
+			enc = chunkenc.Encoding(f.U)
 		case 4:
-			data = f.b
+			data = f.B
 		}
 	}
 	if len(data) < 2 {

@@ -8,6 +8,8 @@ import (
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/prometheus/prometheus/tsdb/tsdbutil"
 	"github.com/stretchr/testify/require"
+
+	"github.com/weft-io/weft/pkg/protocodec"
 )
 
 // The Push body is a remote-write 1.0 WriteRequest: Prometheus' own
@@ -38,8 +40,7 @@ func TestPushRequestIsAWriteRequest(t *testing.T) {
 	b, err := wr.Marshal()
 	require.NoError(t, err)
 	var got PushRequest
-	sb := labels.NewScratchBuilder(0)
-	tenant, err := decodePushRequest(b, &got, &sb)
+	tenant, err := decodePushRequest(b, &got, newPushDecoder())
 	require.NoError(t, err)
 	require.Equal(t, "tenant", tenant) // gogo keeps the unknown field
 	require.Equal(t, req, &got)
@@ -55,25 +56,25 @@ func TestStartTimestampsAreRemoteWrite2Fields(t *testing.T) {
 		Histograms: []Histogram{{T: 3000, H: h, ST: -20}},
 	}
 	var (
-		f, g    field
+		f, g    protocodec.Field
 		err     error
 		samples []writev2.Sample
 		hists   []writev2.Histogram
 	)
 	b := AppendSeriesMessage(nil, &s)
-	_, err = nextField(b, &f)
+	_, err = protocodec.NextField(b, &f)
 	require.NoError(t, err)
-	for m := f.b; len(m) > 0; {
-		m, err = nextField(m, &g)
+	for m := f.B; len(m) > 0; {
+		m, err = protocodec.NextField(m, &g)
 		require.NoError(t, err)
-		switch g.num {
+		switch g.Num {
 		case 2:
 			var smp writev2.Sample
-			require.NoError(t, smp.Unmarshal(g.b))
+			require.NoError(t, smp.Unmarshal(g.B))
 			samples = append(samples, smp)
 		case 4:
 			var wh writev2.Histogram
-			require.NoError(t, wh.Unmarshal(g.b))
+			require.NoError(t, wh.Unmarshal(g.B))
 			hists = append(hists, wh)
 		}
 	}
@@ -87,15 +88,14 @@ func TestStartTimestampsAreRemoteWrite2Fields(t *testing.T) {
 	// created timestamp in field 15, which is ignored: the samples' start
 	// timestamps stay unknown.
 	s.Samples[0].ST, s.Histograms[0].ST = 0, 0
-	_, err = nextField(AppendSeriesMessage(nil, &s), &f)
+	_, err = protocodec.NextField(AppendSeriesMessage(nil, &s), &f)
 	require.NoError(t, err)
-	old, pos := beginMsg(nil, 1)
-	old = append(old, f.b...)
-	old = appendInt64Field(old, 15, 1234)
-	old = endMsg(old, pos)
+	old, pos := protocodec.BeginMessage(nil, 1)
+	old = append(old, f.B...)
+	old = protocodec.AppendInt64Field(old, 15, 1234)
+	old = protocodec.EndMessage(old, pos)
 	var got PushRequest
-	sb := labels.NewScratchBuilder(0)
-	_, err = decodePushRequest(old, &got, &sb)
+	_, err = decodePushRequest(old, &got, newPushDecoder())
 	require.NoError(t, err)
 	require.Equal(t, []Series{s}, got.Series)
 }

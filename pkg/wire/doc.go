@@ -8,5 +8,5 @@
 // upgrade from weft.Ingester, streaming and errors are described in
 // docs/wire-protocol.md.
 //
-// Imports: none.
+// Imports: pkg/protocodec.
 package wire

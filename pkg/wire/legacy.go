@@ -9,6 +9,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/weft-io/weft/pkg/protocodec"
 )
 
 // This file holds what a rolling upgrade from builds that served the one
@@ -89,8 +91,8 @@ func appendLegacyBlocksWarning(b []byte, num protowire.Number, ids []ulid.ULID) 
 		}
 		w.WriteString(id.String())
 	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendString(b, w.String())
+	b = protocodec.AppendTag(b, num, protowire.BytesType)
+	return protocodec.AppendString(b, w.String())
 }
 
 // parseLegacyBlocksWarning returns the blocks a legacy blocks warning

@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/weft-io/weft/pkg/protocodec"
 )
 
 // Field numbers shared by every request.
@@ -19,7 +21,7 @@ const fieldTenant protowire.Number = 15
 // tenant in field 15 and start timestamps where remote write 2.0 has them
 // (Sample field 3, Histogram field 17).
 func appendPushRequest(b []byte, tenant string, req *PushRequest) []byte {
-	b = appendStringField(b, fieldTenant, tenant)
+	b = protocodec.AppendStringField(b, fieldTenant, tenant)
 	for i := range req.Series {
 		b = AppendSeriesMessage(b, &req.Series[i])
 	}
@@ -35,87 +37,71 @@ func appendPushRequest(b []byte, tenant string, req *PushRequest) []byte {
 // bytes to every replica with IngesterClient.PushEncoded.
 func AppendSeriesMessage(b []byte, s *Series) []byte {
 	var ms int
-	b, ms = beginMsg(b, 1)
-	b = appendLabels(b, 1, s.Labels)
+	b, ms = protocodec.BeginMessage(b, 1)
+	b = protocodec.AppendLabels(b, 1, s.Labels)
 	for _, smp := range s.Samples {
 		var m int
-		b, m = beginMsg(b, 2)
-		b = appendDoubleField(b, 1, smp.V)
-		b = appendInt64Field(b, 2, smp.T)
-		b = appendInt64Field(b, 3, smp.ST)
-		b = endMsg(b, m)
+		b, m = protocodec.BeginMessage(b, 2)
+		b = protocodec.AppendDoubleField(b, 1, smp.V)
+		b = protocodec.AppendInt64Field(b, 2, smp.T)
+		b = protocodec.AppendInt64Field(b, 3, smp.ST)
+		b = protocodec.EndMessage(b, m)
 	}
 	for _, e := range s.Exemplars {
 		var m int
-		b, m = beginMsg(b, 3)
-		b = appendLabels(b, 1, e.Labels)
-		b = appendDoubleField(b, 2, e.V)
-		b = appendInt64Field(b, 3, e.T)
-		b = endMsg(b, m)
+		b, m = protocodec.BeginMessage(b, 3)
+		b = protocodec.AppendLabels(b, 1, e.Labels)
+		b = protocodec.AppendDoubleField(b, 2, e.V)
+		b = protocodec.AppendInt64Field(b, 3, e.T)
+		b = protocodec.EndMessage(b, m)
 	}
 	for j := range s.Histograms {
 		var m int
-		b, m = beginMsg(b, 4)
+		b, m = protocodec.BeginMessage(b, 4)
 		b = appendHistogram(b, &s.Histograms[j])
-		b = endMsg(b, m)
+		b = protocodec.EndMessage(b, m)
 	}
-	b = endMsg(b, ms)
+	b = protocodec.EndMessage(b, ms)
 	return b
 }
 
 // AppendMetadataMessage appends m as one metadata entry of a push message.
 func AppendMetadataMessage(b []byte, m *Metadata) []byte {
 	var pos int
-	b, pos = beginMsg(b, 3)
+	b, pos = protocodec.BeginMessage(b, 3)
 	b = appendMetadata(b, m)
-	return endMsg(b, pos)
+	return protocodec.EndMessage(b, pos)
 }
-
-// metricTypes are remote write's MetricMetadata.MetricType names by number.
-var metricTypes = [...]string{"unknown", "counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset"}
 
 // appendMetadata encodes m as a MetricMetadata; a type that has no number
 // travels as a string in field 15.
 func appendMetadata(b []byte, m *Metadata) []byte {
-	known := false
-	for i, t := range metricTypes {
-		if m.Type == t {
-			b = appendVarintField(b, 1, uint64(i))
-			known = true
-			break
-		}
+	t, known := protocodec.MetricTypeNumber(m.Type)
+	if known {
+		b = protocodec.AppendVarintField(b, 1, uint64(t))
 	}
-	b = appendStringField(b, 2, m.MetricFamily)
-	b = appendStringField(b, 4, m.Help)
-	b = appendStringField(b, 5, m.Unit)
+	b = protocodec.AppendStringField(b, 2, m.MetricFamily)
+	b = protocodec.AppendStringField(b, 4, m.Help)
+	b = protocodec.AppendStringField(b, 5, m.Unit)
 	if !known {
-		b = appendStringField(b, 15, m.Type)
+		b = protocodec.AppendStringField(b, 15, m.Type)
 	}
 	return b
 }
 
 func decodeMetadata(b []byte, m *Metadata) error {
-	*m = Metadata{Type: metricTypes[0]}
-	var f field
-	for len(b) > 0 {
-		var err error
-		if b, err = nextField(b, &f); err != nil {
-			return err
-		}
-		switch {
-		case f.num == 1 && f.isVarint():
-			if f.u < uint64(len(metricTypes)) {
-				m.Type = metricTypes[f.u]
-			}
-		case f.num == 2 && f.isBytes():
-			m.MetricFamily = string(f.b)
-		case f.num == 4 && f.isBytes():
-			m.Help = string(f.b)
-		case f.num == 5 && f.isBytes():
-			m.Unit = string(f.b)
-		case f.num == 15 && f.isBytes():
-			m.Type = string(f.b)
-		}
+	md, err := protocodec.DecodeMetricMetadata(b)
+	if err != nil {
+		return err
+	}
+	*m = Metadata{
+		MetricFamily: string(md.FamilyName),
+		Type:         protocodec.MetricTypeName(md.Type),
+		Help:         string(md.Help),
+		Unit:         string(md.Unit),
+	}
+	if md.TypeName != nil {
+		m.Type = string(md.TypeName)
 	}
 	return nil
 }
@@ -136,170 +122,82 @@ func appendHistogram(b []byte, h *Histogram) []byte {
 	switch {
 	case h.H != nil:
 		x := h.H
-		b = protowire.AppendTag(b, 1, protowire.VarintType)
-		b = protowire.AppendVarint(b, x.Count)
+		b = protocodec.AppendTag(b, 1, protowire.VarintType)
+		b = protocodec.AppendVarint(b, x.Count)
 		schema, zeroThreshold, sum, hint, pos, neg, custom = x.Schema, x.ZeroThreshold, x.Sum, x.CounterResetHint, x.PositiveSpans, x.NegativeSpans, x.CustomValues
-		b = appendDoubleField(b, 3, sum)
-		b = appendSintField(b, 4, int64(schema))
-		b = appendDoubleField(b, 5, zeroThreshold)
-		b = protowire.AppendTag(b, 6, protowire.VarintType)
-		b = protowire.AppendVarint(b, x.ZeroCount)
+		b = protocodec.AppendDoubleField(b, 3, sum)
+		b = protocodec.AppendSint64Field(b, 4, int64(schema))
+		b = protocodec.AppendDoubleField(b, 5, zeroThreshold)
+		b = protocodec.AppendTag(b, 6, protowire.VarintType)
+		b = protocodec.AppendVarint(b, x.ZeroCount)
 		b = appendSpans(b, 8, neg)
-		b = appendPackedSints(b, 9, x.NegativeBuckets)
+		b = protocodec.AppendPackedSint64(b, 9, x.NegativeBuckets)
 		b = appendSpans(b, 11, pos)
-		b = appendPackedSints(b, 12, x.PositiveBuckets)
+		b = protocodec.AppendPackedSint64(b, 12, x.PositiveBuckets)
 	case h.FH != nil:
 		x := h.FH
-		b = protowire.AppendTag(b, 2, protowire.Fixed64Type)
-		b = protowire.AppendFixed64(b, math.Float64bits(x.Count))
+		b = protocodec.AppendTag(b, 2, protowire.Fixed64Type)
+		b = protocodec.AppendFixed64(b, math.Float64bits(x.Count))
 		schema, zeroThreshold, sum, hint, pos, neg, custom = x.Schema, x.ZeroThreshold, x.Sum, x.CounterResetHint, x.PositiveSpans, x.NegativeSpans, x.CustomValues
-		b = appendDoubleField(b, 3, sum)
-		b = appendSintField(b, 4, int64(schema))
-		b = appendDoubleField(b, 5, zeroThreshold)
-		b = protowire.AppendTag(b, 7, protowire.Fixed64Type)
-		b = protowire.AppendFixed64(b, math.Float64bits(x.ZeroCount))
+		b = protocodec.AppendDoubleField(b, 3, sum)
+		b = protocodec.AppendSint64Field(b, 4, int64(schema))
+		b = protocodec.AppendDoubleField(b, 5, zeroThreshold)
+		b = protocodec.AppendTag(b, 7, protowire.Fixed64Type)
+		b = protocodec.AppendFixed64(b, math.Float64bits(x.ZeroCount))
 		b = appendSpans(b, 8, neg)
-		b = appendPackedDoubles(b, 10, x.NegativeBuckets)
+		b = protocodec.AppendPackedDouble(b, 10, x.NegativeBuckets)
 		b = appendSpans(b, 11, pos)
-		b = appendPackedDoubles(b, 13, x.PositiveBuckets)
+		b = protocodec.AppendPackedDouble(b, 13, x.PositiveBuckets)
 	}
-	b = appendVarintField(b, 14, uint64(hint))
-	b = appendInt64Field(b, 15, h.T)
-	b = appendPackedDoubles(b, 16, custom)
-	b = appendInt64Field(b, 17, h.ST)
+	b = protocodec.AppendVarintField(b, 14, uint64(hint))
+	b = protocodec.AppendInt64Field(b, 15, h.T)
+	b = protocodec.AppendPackedDouble(b, 16, custom)
+	b = protocodec.AppendInt64Field(b, 17, h.ST)
 	return b
 }
 
 func appendSpans(b []byte, num protowire.Number, spans []histogram.Span) []byte {
 	for _, s := range spans {
 		var m int
-		b, m = beginMsg(b, num)
-		b = appendSintField(b, 1, int64(s.Offset))
-		b = appendVarintField(b, 2, uint64(s.Length))
-		b = endMsg(b, m)
+		b, m = protocodec.BeginMessage(b, num)
+		b = protocodec.AppendSint64Field(b, 1, int64(s.Offset))
+		b = protocodec.AppendVarintField(b, 2, uint64(s.Length))
+		b = protocodec.EndMessage(b, m)
 	}
 	return b
 }
 
-func decodeSpan(b []byte) (histogram.Span, error) {
-	var s histogram.Span
-	var f field
-	for len(b) > 0 {
-		var err error
-		if b, err = nextField(b, &f); err != nil {
-			return s, err
-		}
-		switch {
-		case f.num == 1 && f.isVarint():
-			s.Offset = int32(protowire.DecodeZigZag(f.u))
-		case f.num == 2 && f.isVarint():
-			s.Length = uint32(f.u)
-		}
-	}
-	return s, nil
-}
-
-func decodeHistogram(b []byte, h *Histogram) error {
-	var (
-		ih      histogram.Histogram
-		fh      histogram.FloatHistogram
-		isFloat bool
-		f       field
-		err     error
-	)
-	*h = Histogram{}
-	for len(b) > 0 {
-		if b, err = nextField(b, &f); err != nil {
-			return err
-		}
-		switch f.num {
-		case 1:
-			ih.Count = f.u
-		case 2:
-			isFloat, fh.Count = true, f.float()
-		case 3:
-			ih.Sum = f.float()
-		case 4:
-			ih.Schema = int32(protowire.DecodeZigZag(f.u))
-		case 5:
-			ih.ZeroThreshold = f.float()
-		case 6:
-			ih.ZeroCount = f.u
-		case 7:
-			isFloat, fh.ZeroCount = true, f.float()
-		case 8, 11:
-			if !f.isBytes() {
-				continue
-			}
-			s, err := decodeSpan(f.b)
-			if err != nil {
-				return err
-			}
-			if f.num == 8 {
-				ih.NegativeSpans = append(ih.NegativeSpans, s)
-			} else {
-				ih.PositiveSpans = append(ih.PositiveSpans, s)
-			}
-		case 9:
-			ih.NegativeBuckets, err = appendSints(ih.NegativeBuckets, &f)
-		case 10:
-			fh.NegativeBuckets, err = appendDoubles(fh.NegativeBuckets, &f)
-		case 12:
-			ih.PositiveBuckets, err = appendSints(ih.PositiveBuckets, &f)
-		case 13:
-			fh.PositiveBuckets, err = appendDoubles(fh.PositiveBuckets, &f)
-		case 14:
-			ih.CounterResetHint = histogram.CounterResetHint(f.u)
-		case 15:
-			h.T = f.int64()
-		case 16:
-			ih.CustomValues, err = appendDoubles(ih.CustomValues, &f)
-		case 17:
-			h.ST = f.int64()
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if !isFloat {
-		h.H = &ih
-		return nil
-	}
-	fh.CounterResetHint, fh.Schema, fh.ZeroThreshold, fh.Sum = ih.CounterResetHint, ih.Schema, ih.ZeroThreshold, ih.Sum
-	fh.PositiveSpans, fh.NegativeSpans, fh.CustomValues = ih.PositiveSpans, ih.NegativeSpans, ih.CustomValues
-	h.FH = &fh
-	return nil
-}
-
 // decodePushRequest decodes b into req (reusing its slices) and returns the
-// tenant. Labels are built with sb and do not refer to b; nothing in req
-// does once decodePushRequest returns.
-func decodePushRequest(b []byte, req *PushRequest, sb *labels.ScratchBuilder) (string, error) {
+// tenant. Series are decoded by d, with start timestamps and with span
+// lists left nil when absent, exactly as they were sent; labels are built
+// freshly and nothing in req refers to b once decodePushRequest returns.
+//
+// TimeSeries field 15, a series-wide created timestamp sent by distributors
+// older than per-sample start timestamps, is skipped as an unknown field: it
+// was only the first start timestamp of the request, wrong for every later
+// sample of a delta series, and ingesters of that time never stored it
+// either.
+func decodePushRequest(b []byte, req *PushRequest, d *protocodec.SeriesDecoder) (string, error) {
 	var (
 		tenant string
-		f      field
+		f      protocodec.Field
 		err    error
 	)
 	for len(b) > 0 {
-		if b, err = nextField(b, &f); err != nil {
+		if b, err = protocodec.NextField(b, &f); err != nil {
 			return "", err
 		}
 		switch {
-		case f.num == fieldTenant && f.isBytes():
-			tenant = string(f.b)
-		case f.num == 1 && f.isBytes():
+		case f.Num == fieldTenant && f.IsBytes():
+			tenant = string(f.B)
+		case f.Num == 1 && f.IsBytes():
 			n := len(req.Series)
-			if n < cap(req.Series) {
-				req.Series = req.Series[:n+1]
-			} else {
-				req.Series = append(req.Series, Series{})
-			}
-			if err := decodeSeries(f.b, &req.Series[n], sb); err != nil {
+			if err := d.DecodeSeries(protocodec.NextSeries(&req.Series), f.B); err != nil {
 				return "", fmt.Errorf("series %d: %w", n, err)
 			}
-		case f.num == 3 && f.isBytes():
+		case f.Num == 3 && f.IsBytes():
 			var m Metadata
-			if err := decodeMetadata(f.b, &m); err != nil {
+			if err := decodeMetadata(f.B, &m); err != nil {
 				return "", err
 			}
 			req.Metadata = append(req.Metadata, m)
@@ -308,113 +206,34 @@ func decodePushRequest(b []byte, req *PushRequest, sb *labels.ScratchBuilder) (s
 	return tenant, nil
 }
 
-// decodeSeries decodes a TimeSeries into s, whose slices are empty but may
-// have capacity from an earlier request.
-//
-// TimeSeries field 15, a series-wide created timestamp sent by distributors
-// older than per-sample start timestamps, is skipped: it was only the first
-// start timestamp of the request, wrong for every later sample of a delta
-// series, and ingesters of that time never stored it either.
-func decodeSeries(b []byte, s *Series, sb *labels.ScratchBuilder) error {
-	var (
-		f   field
-		err error
-	)
-	s.Samples, s.Histograms, s.Exemplars = s.Samples[:0], s.Histograms[:0], s.Exemplars[:0]
-	sb.Reset()
-	for len(b) > 0 {
-		if b, err = nextField(b, &f); err != nil {
-			return err
-		}
-		switch {
-		case f.num == 1 && f.isBytes():
-			if err := decodeLabel(f.b, sb); err != nil {
-				return err
-			}
-		case f.num == 2 && f.isBytes():
-			var smp Sample
-			var g field
-			for m := f.b; len(m) > 0; {
-				if m, err = nextField(m, &g); err != nil {
-					return err
-				}
-				switch g.num {
-				case 1:
-					smp.V = g.float()
-				case 2:
-					smp.T = g.int64()
-				case 3:
-					smp.ST = g.int64()
-				}
-			}
-			s.Samples = append(s.Samples, smp)
-		case f.num == 3 && f.isBytes():
-			e, err := decodeExemplar(f.b)
-			if err != nil {
-				return err
-			}
-			s.Exemplars = append(s.Exemplars, e)
-		case f.num == 4 && f.isBytes():
-			var h Histogram
-			if err := decodeHistogram(f.b, &h); err != nil {
-				return err
-			}
-			s.Histograms = append(s.Histograms, h)
-		}
-	}
-	s.Labels = sb.Labels()
-	return nil
-}
-
-func decodeExemplar(b []byte) (Exemplar, error) {
-	var (
-		e   Exemplar
-		f   field
-		err error
-		sb  = labels.NewScratchBuilder(2)
-	)
-	for len(b) > 0 {
-		if b, err = nextField(b, &f); err != nil {
-			return e, err
-		}
-		switch {
-		case f.num == 1 && f.isBytes():
-			if err := decodeLabel(f.b, &sb); err != nil {
-				return e, err
-			}
-		case f.num == 2:
-			e.V = f.float()
-		case f.num == 3:
-			e.T = f.int64()
-		}
-	}
-	e.Labels = sb.Labels()
-	return e, nil
+// newPushDecoder returns the SeriesDecoder that decodePushRequest needs.
+func newPushDecoder() *protocodec.SeriesDecoder {
+	return protocodec.NewSeriesDecoder(protocodec.SeriesOptions{StartTimestamps: true})
 }
 
 func appendPushResult(b []byte, r PushResult) []byte {
-	b = appendVarintField(b, 1, uint64(r.Samples))
-	b = appendVarintField(b, 2, uint64(r.Histograms))
-	return appendVarintField(b, 3, uint64(r.Exemplars))
+	b = protocodec.AppendVarintField(b, 1, uint64(r.Samples))
+	b = protocodec.AppendVarintField(b, 2, uint64(r.Histograms))
+	return protocodec.AppendVarintField(b, 3, uint64(r.Exemplars))
 }
 
 func decodePushResult(b []byte) (PushResult, error) {
 	var (
 		r   PushResult
-		f   field
+		f   protocodec.Field
 		err error
 	)
 	for len(b) > 0 {
-		if b, err = nextField(b, &f); err != nil {
+		if b, err = protocodec.NextField(b, &f); err != nil {
 			return r, err
 		}
-		switch f.num {
+		switch f.Num {
 		case 1:
-			r.Samples = int(f.u)
+			r.Samples = int(f.U)
 		case 2:
-			r.Histograms = int(f.u)
+			r.Histograms = int(f.U)
 		case 3:
-			r.Exemplars = int(f.u)
+			r.Exemplars = int(f.U)
 		}
 	}
 	return r, nil
@@ -427,11 +246,11 @@ func decodePushResult(b []byte) (PushResult, error) {
 func appendMatchers(b []byte, num protowire.Number, ms []*labels.Matcher) []byte {
 	for _, m := range ms {
 		var s int
-		b, s = beginMsg(b, num)
-		b = appendVarintField(b, 1, uint64(m.Type))
-		b = appendStringField(b, 2, m.Name)
-		b = appendStringField(b, 3, m.Value)
-		b = endMsg(b, s)
+		b, s = protocodec.BeginMessage(b, num)
+		b = protocodec.AppendVarintField(b, 1, uint64(m.Type))
+		b = protocodec.AppendStringField(b, 2, m.Name)
+		b = protocodec.AppendStringField(b, 3, m.Value)
+		b = protocodec.EndMessage(b, s)
 	}
 	return b
 }
@@ -440,23 +259,23 @@ func decodeMatcher(b []byte) (*labels.Matcher, error) {
 	var (
 		t           labels.MatchType
 		name, value string
-		f           field
+		f           protocodec.Field
 		err         error
 	)
 	for len(b) > 0 {
-		if b, err = nextField(b, &f); err != nil {
+		if b, err = protocodec.NextField(b, &f); err != nil {
 			return nil, err
 		}
 		switch {
-		case f.num == 1 && f.isVarint():
-			if f.u > uint64(labels.MatchNotRegexp) {
-				return nil, fmt.Errorf("unknown matcher type %d", f.u)
+		case f.Num == 1 && f.IsVarint():
+			if f.U > uint64(labels.MatchNotRegexp) {
+				return nil, fmt.Errorf("unknown matcher type %d", f.U)
 			}
-			t = labels.MatchType(f.u)
-		case f.num == 2 && f.isBytes():
-			name = string(f.b)
-		case f.num == 3 && f.isBytes():
-			value = string(f.b)
+			t = labels.MatchType(f.U)
+		case f.Num == 2 && f.IsBytes():
+			name = string(f.B)
+		case f.Num == 3 && f.IsBytes():
+			value = string(f.B)
 		}
 	}
 	return labels.NewMatcher(t, name, value)
@@ -465,58 +284,58 @@ func decodeMatcher(b []byte) (*labels.Matcher, error) {
 // appendSelectHints encodes h as remote read's ReadHints (1-7) with weft's
 // additions (8-13).
 func appendSelectHints(b []byte, h *storage.SelectHints) []byte {
-	b = appendInt64Field(b, 1, h.Step)
-	b = appendStringField(b, 2, h.Func)
-	b = appendInt64Field(b, 3, h.Start)
-	b = appendInt64Field(b, 4, h.End)
-	b = appendRepeatedString(b, 5, h.Grouping)
-	b = appendBoolField(b, 6, h.By)
-	b = appendInt64Field(b, 7, h.Range)
-	b = appendInt64Field(b, 8, int64(h.Limit))
-	b = appendVarintField(b, 9, h.ShardCount)
-	b = appendVarintField(b, 10, h.ShardIndex)
-	b = appendBoolField(b, 11, h.DisableTrimming)
-	b = appendRepeatedString(b, 12, h.ProjectionLabels)
-	return appendBoolField(b, 13, h.ProjectionInclude)
+	b = protocodec.AppendInt64Field(b, 1, h.Step)
+	b = protocodec.AppendStringField(b, 2, h.Func)
+	b = protocodec.AppendInt64Field(b, 3, h.Start)
+	b = protocodec.AppendInt64Field(b, 4, h.End)
+	b = protocodec.AppendRepeatedString(b, 5, h.Grouping)
+	b = protocodec.AppendBoolField(b, 6, h.By)
+	b = protocodec.AppendInt64Field(b, 7, h.Range)
+	b = protocodec.AppendInt64Field(b, 8, int64(h.Limit))
+	b = protocodec.AppendVarintField(b, 9, h.ShardCount)
+	b = protocodec.AppendVarintField(b, 10, h.ShardIndex)
+	b = protocodec.AppendBoolField(b, 11, h.DisableTrimming)
+	b = protocodec.AppendRepeatedString(b, 12, h.ProjectionLabels)
+	return protocodec.AppendBoolField(b, 13, h.ProjectionInclude)
 }
 
 func decodeSelectHints(b []byte) (*storage.SelectHints, error) {
 	var (
 		h   storage.SelectHints
-		f   field
+		f   protocodec.Field
 		err error
 	)
 	for len(b) > 0 {
-		if b, err = nextField(b, &f); err != nil {
+		if b, err = protocodec.NextField(b, &f); err != nil {
 			return nil, err
 		}
-		switch f.num {
+		switch f.Num {
 		case 1:
-			h.Step = f.int64()
+			h.Step = f.Int64()
 		case 2:
-			h.Func = string(f.b)
+			h.Func = string(f.B)
 		case 3:
-			h.Start = f.int64()
+			h.Start = f.Int64()
 		case 4:
-			h.End = f.int64()
+			h.End = f.Int64()
 		case 5:
-			h.Grouping = append(h.Grouping, string(f.b))
+			h.Grouping = append(h.Grouping, string(f.B))
 		case 6:
-			h.By = f.u != 0
+			h.By = f.U != 0
 		case 7:
-			h.Range = f.int64()
+			h.Range = f.Int64()
 		case 8:
-			h.Limit = int(f.int64())
+			h.Limit = int(f.Int64())
 		case 9:
-			h.ShardCount = f.u
+			h.ShardCount = f.U
 		case 10:
-			h.ShardIndex = f.u
+			h.ShardIndex = f.U
 		case 11:
-			h.DisableTrimming = f.u != 0
+			h.DisableTrimming = f.U != 0
 		case 12:
-			h.ProjectionLabels = append(h.ProjectionLabels, string(f.b))
+			h.ProjectionLabels = append(h.ProjectionLabels, string(f.B))
 		case 13:
-			h.ProjectionInclude = f.u != 0
+			h.ProjectionInclude = f.U != 0
 		}
 	}
 	return &h, nil
@@ -535,48 +354,48 @@ type selectRequest struct {
 }
 
 func appendSelectRequest(b []byte, r *selectRequest) []byte {
-	b = appendStringField(b, fieldTenant, r.tenant)
-	b = appendInt64Field(b, 1, r.mint)
-	b = appendInt64Field(b, 2, r.maxt)
+	b = protocodec.AppendStringField(b, fieldTenant, r.tenant)
+	b = protocodec.AppendInt64Field(b, 1, r.mint)
+	b = protocodec.AppendInt64Field(b, 2, r.maxt)
 	b = appendMatchers(b, 3, r.matchers)
 	if r.hints != nil {
 		var m int
-		b, m = beginMsg(b, 4)
+		b, m = protocodec.BeginMessage(b, 4)
 		b = appendSelectHints(b, r.hints)
-		b = endMsg(b, m)
+		b = protocodec.EndMessage(b, m)
 	}
-	return appendBoolField(b, 14, r.sort)
+	return protocodec.AppendBoolField(b, 14, r.sort)
 }
 
 func decodeSelectRequest(b []byte) (*selectRequest, error) {
 	var (
 		r   selectRequest
-		f   field
+		f   protocodec.Field
 		err error
 	)
 	for len(b) > 0 {
-		if b, err = nextField(b, &f); err != nil {
+		if b, err = protocodec.NextField(b, &f); err != nil {
 			return nil, err
 		}
-		switch f.num {
+		switch f.Num {
 		case fieldTenant:
-			r.tenant = string(f.b)
+			r.tenant = string(f.B)
 		case 1:
-			r.mint = f.int64()
+			r.mint = f.Int64()
 		case 2:
-			r.maxt = f.int64()
+			r.maxt = f.Int64()
 		case 3:
-			m, err := decodeMatcher(f.b)
+			m, err := decodeMatcher(f.B)
 			if err != nil {
 				return nil, err
 			}
 			r.matchers = append(r.matchers, m)
 		case 4:
-			if r.hints, err = decodeSelectHints(f.b); err != nil {
+			if r.hints, err = decodeSelectHints(f.B); err != nil {
 				return nil, err
 			}
 		case 14:
-			r.sort = f.u != 0
+			r.sort = f.U != 0
 		}
 	}
 	return &r, nil
@@ -594,14 +413,14 @@ type labelsRequest struct {
 }
 
 func appendLabelsRequest(b []byte, r *labelsRequest) []byte {
-	b = appendStringField(b, fieldTenant, r.tenant)
-	b = appendInt64Field(b, 1, r.mint)
-	b = appendInt64Field(b, 2, r.maxt)
+	b = protocodec.AppendStringField(b, fieldTenant, r.tenant)
+	b = protocodec.AppendInt64Field(b, 1, r.mint)
+	b = protocodec.AppendInt64Field(b, 2, r.maxt)
 	b = appendMatchers(b, 3, r.matchers)
-	b = appendStringField(b, 4, r.name)
+	b = protocodec.AppendStringField(b, 4, r.name)
 	if r.hints != nil {
-		b = appendInt64Field(b, 5, int64(r.hints.Limit))
-		b = appendBoolField(b, 6, r.hints.LimitSmallest)
+		b = protocodec.AppendInt64Field(b, 5, int64(r.hints.Limit))
+		b = protocodec.AppendBoolField(b, 6, r.hints.LimitSmallest)
 	}
 	return b
 }
@@ -610,32 +429,32 @@ func decodeLabelsRequest(b []byte) (*labelsRequest, error) {
 	var (
 		r   labelsRequest
 		h   storage.LabelHints
-		f   field
+		f   protocodec.Field
 		err error
 	)
 	for len(b) > 0 {
-		if b, err = nextField(b, &f); err != nil {
+		if b, err = protocodec.NextField(b, &f); err != nil {
 			return nil, err
 		}
-		switch f.num {
+		switch f.Num {
 		case fieldTenant:
-			r.tenant = string(f.b)
+			r.tenant = string(f.B)
 		case 1:
-			r.mint = f.int64()
+			r.mint = f.Int64()
 		case 2:
-			r.maxt = f.int64()
+			r.maxt = f.Int64()
 		case 3:
-			m, err := decodeMatcher(f.b)
+			m, err := decodeMatcher(f.B)
 			if err != nil {
 				return nil, err
 			}
 			r.matchers = append(r.matchers, m)
 		case 4:
-			r.name = string(f.b)
+			r.name = string(f.B)
 		case 5:
-			h.Limit = int(f.int64())
+			h.Limit = int(f.Int64())
 		case 6:
-			h.LimitSmallest = f.u != 0
+			h.LimitSmallest = f.U != 0
 		}
 	}
 	if h != (storage.LabelHints{}) {
@@ -647,24 +466,24 @@ func decodeLabelsRequest(b []byte) (*labelsRequest, error) {
 // ---- Metadata ----
 
 func appendMetadataRequest(b []byte, tenant, metric string, limit int) []byte {
-	b = appendStringField(b, fieldTenant, tenant)
-	b = appendStringField(b, 1, metric)
-	return appendInt64Field(b, 2, int64(limit))
+	b = protocodec.AppendStringField(b, fieldTenant, tenant)
+	b = protocodec.AppendStringField(b, 1, metric)
+	return protocodec.AppendInt64Field(b, 2, int64(limit))
 }
 
 func decodeMetadataRequest(b []byte) (tenant, metric string, limit int, err error) {
-	var f field
+	var f protocodec.Field
 	for len(b) > 0 {
-		if b, err = nextField(b, &f); err != nil {
+		if b, err = protocodec.NextField(b, &f); err != nil {
 			return "", "", 0, err
 		}
-		switch f.num {
+		switch f.Num {
 		case fieldTenant:
-			tenant = string(f.b)
+			tenant = string(f.B)
 		case 1:
-			metric = string(f.b)
+			metric = string(f.B)
 		case 2:
-			limit = int(f.int64())
+			limit = int(f.Int64())
 		}
 	}
 	return tenant, metric, limit, nil
@@ -679,14 +498,14 @@ type exemplarsRequest struct {
 }
 
 func appendExemplarsRequest(b []byte, r *exemplarsRequest) []byte {
-	b = appendStringField(b, fieldTenant, r.tenant)
-	b = appendInt64Field(b, 1, r.start)
-	b = appendInt64Field(b, 2, r.end)
+	b = protocodec.AppendStringField(b, fieldTenant, r.tenant)
+	b = protocodec.AppendInt64Field(b, 1, r.start)
+	b = protocodec.AppendInt64Field(b, 2, r.end)
 	for _, ms := range r.matchers {
 		var m int
-		b, m = beginMsg(b, 3)
+		b, m = protocodec.BeginMessage(b, 3)
 		b = appendMatchers(b, 1, ms)
-		b = endMsg(b, m)
+		b = protocodec.EndMessage(b, m)
 	}
 	return b
 }
@@ -694,31 +513,31 @@ func appendExemplarsRequest(b []byte, r *exemplarsRequest) []byte {
 func decodeExemplarsRequest(b []byte) (*exemplarsRequest, error) {
 	var (
 		r   exemplarsRequest
-		f   field
+		f   protocodec.Field
 		err error
 	)
 	for len(b) > 0 {
-		if b, err = nextField(b, &f); err != nil {
+		if b, err = protocodec.NextField(b, &f); err != nil {
 			return nil, err
 		}
-		switch f.num {
+		switch f.Num {
 		case fieldTenant:
-			r.tenant = string(f.b)
+			r.tenant = string(f.B)
 		case 1:
-			r.start = f.int64()
+			r.start = f.Int64()
 		case 2:
-			r.end = f.int64()
+			r.end = f.Int64()
 		case 3:
 			var ms []*labels.Matcher
-			var g field
-			for m := f.b; len(m) > 0; {
-				if m, err = nextField(m, &g); err != nil {
+			var g protocodec.Field
+			for m := f.B; len(m) > 0; {
+				if m, err = protocodec.NextField(m, &g); err != nil {
 					return nil, err
 				}
-				if g.num != 1 {
+				if g.Num != 1 {
 					continue
 				}
-				mt, err := decodeMatcher(g.b)
+				mt, err := decodeMatcher(g.B)
 				if err != nil {
 					return nil, err
 				}

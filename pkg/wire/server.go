@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/prometheus/util/annotations"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/weft-io/weft/pkg/protocodec"
 )
 
 // ChunkReader serves a tenant's stored series as encoded chunks, which the
@@ -223,19 +225,19 @@ func errDecode(what string, err error) error {
 // pushState is what one Push decodes into, reused between pushes.
 type pushState struct {
 	req PushRequest
-	sb  labels.ScratchBuilder
+	dec *protocodec.SeriesDecoder
 }
 
 func (s *writeServer) push(ctx context.Context, in *inMsg) (*outMsg, error) {
 	st, _ := s.pushes.Get().(*pushState)
 	if st == nil {
-		st = &pushState{sb: labels.NewScratchBuilder(16)}
+		st = &pushState{dec: newPushDecoder()}
 	}
 	defer func() {
 		st.req.Reset()
 		s.pushes.Put(st)
 	}()
-	tenant, err := decodePushRequest(in.b, &st.req, &st.sb)
+	tenant, err := decodePushRequest(in.b, &st.req, st.dec)
 	if err != nil {
 		return nil, errDecode("push", err)
 	}
@@ -282,7 +284,7 @@ func (s *storeServer) labels(ctx context.Context, in *inMsg) (*outMsg, error) {
 		return nil, statusError(err, PushResult{})
 	}
 	out := newOutMsg()
-	b := appendRepeatedString(*out.b, 1, values)
+	b := protocodec.AppendRepeatedString(*out.b, 1, values)
 	b = appendWarnings(b, 2, warns)
 	*out.b = s.appendBlocks(b, fieldLabelsQueriedBlocks, 2, report.Blocks())
 	return out, nil
@@ -300,8 +302,8 @@ func (s *storeServer) appendBlocks(b []byte, num, warnNum protowire.Number, ids 
 
 func appendWarnings(b []byte, num protowire.Number, warns annotations.Annotations) []byte {
 	for _, w := range warns {
-		b = protowire.AppendTag(b, num, protowire.BytesType)
-		b = protowire.AppendString(b, w.Error())
+		b = protocodec.AppendTag(b, num, protowire.BytesType)
+		b = protocodec.AppendString(b, w.Error())
 	}
 	return b
 }
@@ -326,9 +328,9 @@ func (s *storeServer) metadata(ctx context.Context, in *inMsg) (*outMsg, error) 
 	b := *out.b
 	for i := range md {
 		var m int
-		b, m = beginMsg(b, 1)
+		b, m = protocodec.BeginMessage(b, 1)
 		b = appendMetadata(b, &md[i])
-		b = endMsg(b, m)
+		b = protocodec.EndMessage(b, m)
 	}
 	*out.b = b
 	return out, nil
@@ -389,18 +391,18 @@ func (s *storeServer) exemplars(ctx context.Context, in *inMsg) (*outMsg, error)
 func appendExemplarResults(b []byte, res []exemplar.QueryResult) []byte {
 	for _, r := range res {
 		var m int
-		b, m = beginMsg(b, 1)
-		b = appendLabels(b, 1, r.SeriesLabels)
+		b, m = protocodec.BeginMessage(b, 1)
+		b = protocodec.AppendLabels(b, 1, r.SeriesLabels)
 		for _, e := range r.Exemplars {
 			var me int
-			b, me = beginMsg(b, 2)
-			b = appendLabels(b, 1, e.Labels)
-			b = appendDoubleField(b, 2, e.Value)
-			b = appendInt64Field(b, 3, e.Ts)
-			b = appendBoolField(b, 4, e.HasTs)
-			b = endMsg(b, me)
+			b, me = protocodec.BeginMessage(b, 2)
+			b = protocodec.AppendLabels(b, 1, e.Labels)
+			b = protocodec.AppendDoubleField(b, 2, e.Value)
+			b = protocodec.AppendInt64Field(b, 3, e.Ts)
+			b = protocodec.AppendBoolField(b, 4, e.HasTs)
+			b = protocodec.EndMessage(b, me)
 		}
-		b = endMsg(b, m)
+		b = protocodec.EndMessage(b, m)
 	}
 	return b
 }
@@ -476,8 +478,8 @@ func (s *storeServer) selectSeries(ctx context.Context, st StoreServer, r *selec
 // numbered as chunkenc.Encoding.
 func appendChunkedSeries(b []byte, ls labels.Labels, it chunks.Iterator) ([]byte, error) {
 	var ms int
-	b, ms = beginMsg(b, 1)
-	b = appendLabels(b, 1, ls)
+	b, ms = protocodec.BeginMessage(b, 1)
+	b = protocodec.AppendLabels(b, 1, ls)
 	for it.Next() {
 		meta := it.At()
 		if meta.Chunk == nil {
@@ -485,16 +487,16 @@ func appendChunkedSeries(b []byte, ls labels.Labels, it chunks.Iterator) ([]byte
 		}
 		data := meta.Chunk.Bytes()
 		var m int
-		b, m = beginMsg(b, 2)
-		b = appendInt64Field(b, 1, meta.MinTime)
-		b = appendInt64Field(b, 2, meta.MaxTime)
-		b = appendVarintField(b, 3, uint64(meta.Chunk.Encoding()))
-		b = protowire.AppendTag(b, 4, protowire.BytesType)
-		b = protowire.AppendBytes(b, data)
-		b = endMsg(b, m)
+		b, m = protocodec.BeginMessage(b, 2)
+		b = protocodec.AppendInt64Field(b, 1, meta.MinTime)
+		b = protocodec.AppendInt64Field(b, 2, meta.MaxTime)
+		b = protocodec.AppendVarintField(b, 3, uint64(meta.Chunk.Encoding()))
+		b = protocodec.AppendTag(b, 4, protowire.BytesType)
+		b = protocodec.AppendBytes(b, data)
+		b = protocodec.EndMessage(b, m)
 	}
 	if err := it.Err(); err != nil {
 		return b, err
 	}
-	return endMsg(b, ms), nil
+	return protocodec.EndMessage(b, ms), nil
 }

@@ -7,6 +7,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/weft-io/weft/pkg/protocodec"
 )
 
 // errorTypeURL names the status detail that carries a classified error:
@@ -41,14 +43,14 @@ func statusError(err error, partial PushResult) error {
 	if we, ok := errors.AsType[*Error](err); ok {
 		kind, id, msg = we.Kind, we.ID, we.Msg
 	}
-	d := appendVarintField(nil, 1, uint64(kind))
-	d = appendStringField(d, 2, id)
-	d = appendStringField(d, 3, msg)
+	d := protocodec.AppendVarintField(nil, 1, uint64(kind))
+	d = protocodec.AppendStringField(d, 2, id)
+	d = protocodec.AppendStringField(d, 3, msg)
 	if partial != (PushResult{}) {
 		var m int
-		d, m = beginMsg(d, 4)
+		d, m = protocodec.BeginMessage(d, 4)
 		d = appendPushResult(d, partial)
-		d = endMsg(d, m)
+		d = protocodec.EndMessage(d, m)
 	}
 	p := status.New(codeOf(kind), err.Error()).Proto()
 	p.Details = append(p.Details, &anypb.Any{TypeUrl: errorTypeURL, Value: d})
@@ -84,23 +86,23 @@ func rpcError(ctx context.Context, target string, err error) (PushResult, error)
 		var (
 			we      Error
 			partial PushResult
-			f       field
+			f       protocodec.Field
 			b       = d.GetValue()
 			derr    error
 		)
 		for len(b) > 0 && derr == nil {
-			if b, derr = nextField(b, &f); derr != nil {
+			if b, derr = protocodec.NextField(b, &f); derr != nil {
 				break
 			}
-			switch f.num {
+			switch f.Num {
 			case 1:
-				we.Kind = ErrorKind(f.u)
+				we.Kind = ErrorKind(f.U)
 			case 2:
-				we.ID = string(f.b)
+				we.ID = string(f.B)
 			case 3:
-				we.Msg = string(f.b)
+				we.Msg = string(f.B)
 			case 4:
-				partial, derr = decodePushResult(f.b)
+				partial, derr = decodePushResult(f.B)
 			}
 		}
 		if derr != nil {

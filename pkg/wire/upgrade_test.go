@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/weft-io/weft/pkg/protocodec"
 	"github.com/weft-io/weft/pkg/wire"
 )
 
@@ -230,8 +231,8 @@ func fieldsOf(t *testing.T, b []byte, num protowire.Number) []string {
 }
 
 func withTenant(b []byte, tenant string) []byte {
-	b = protowire.AppendTag(b, 15, protowire.BytesType)
-	return protowire.AppendString(b, tenant)
+	b = protocodec.AppendTag(b, 15, protowire.BytesType)
+	return protocodec.AppendString(b, tenant)
 }
 
 // oldSelect selects every series of tenant as an old querier did: the
@@ -308,7 +309,7 @@ func TestOldClientsWorkAgainstANewServer(t *testing.T) {
 	want := "weft-store-gateway-queried-blocks: " + ids[0].String() + "," + ids[1].String()
 	require.Equal(t, []string{want}, warns)
 
-	req = withTenant(protowire.AppendVarint(protowire.AppendTag(nil, 2, protowire.VarintType), 1<<40), "a")
+	req = withTenant(protocodec.AppendVarint(protocodec.AppendTag(nil, 2, protowire.VarintType), 1<<40), "a")
 	require.NoError(t, sgConn.Invoke(context.Background(), "/weft.Ingester/LabelNames", &req, &resp, grpc.ForceCodecV2(rawCodec{})))
 	require.Equal(t, []string{"__name__", "job"}, fieldsOf(t, resp, 1))
 	require.Equal(t, []string{want}, fieldsOf(t, resp, 2))

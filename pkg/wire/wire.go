@@ -3,45 +3,27 @@ package wire
 import (
 	"context"
 
-	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
+
+	"github.com/weft-io/weft/pkg/protocodec"
 )
 
-// Sample is one float sample.
-type Sample struct {
-	T int64   // milliseconds since epoch
-	V float64 // value
-	// ST is the sample's start timestamp in milliseconds (remote write 2.0
-	// start_timestamp): when the counter or delta that V measures started
-	// accumulating. 0 means unknown, as in remote write; PromQL then falls
-	// back to counter-reset detection and extrapolation.
-	ST int64
-}
-
-// Histogram is one native histogram sample: exactly one of H and FH is set.
-type Histogram struct {
-	T  int64
-	H  *histogram.Histogram
-	FH *histogram.FloatHistogram
-	ST int64 // start timestamp in milliseconds, as Sample.ST; 0 is unknown
-}
-
-// Exemplar is one exemplar attached to a series.
-type Exemplar struct {
-	Labels labels.Labels
-	T      int64
-	V      float64
-}
-
-// Series is one series of a push with its samples in the order the client
-// sent them.
-type Series struct {
-	Labels     labels.Labels
-	Samples    []Sample
-	Histograms []Histogram
-	Exemplars  []Exemplar
-}
+// The series of a push are laid out as remote write 1.0's TimeSeries, and
+// decoded by protocodec (for remote write and for weft's own Push message
+// alike) straight into these types, which it therefore defines.
+type (
+	// Sample is one float sample with its optional start timestamp.
+	Sample = protocodec.Sample
+	// Histogram is one native histogram sample: exactly one of H and FH is
+	// set.
+	Histogram = protocodec.Histogram
+	// Exemplar is one exemplar attached to a series.
+	Exemplar = protocodec.Exemplar
+	// Series is one series of a push with its samples in the order the
+	// client sent them.
+	Series = protocodec.Series
+)
 
 // MetricType mirrors the remote-write metric type names ("counter", "gauge",
 // "histogram", "gaugehistogram", "summary", "info", "stateset", "unknown").

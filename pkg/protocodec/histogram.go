@@ -1,16 +1,15 @@
-package remotewrite
+package protocodec
 
 import (
 	"fmt"
 	"slices"
 
 	"github.com/prometheus/prometheus/model/histogram"
-
-	"github.com/weft-io/weft/pkg/wire"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// Field numbers of Histogram and BucketSpan, the same in both versions;
-// start_timestamp is 2.0 only.
+// Field numbers of Histogram and BucketSpan, the same in both remote-write
+// versions; start_timestamp is 2.0's, which weft's Push message also uses.
 const (
 	histCountInt       = 1
 	histCountFloat     = 2
@@ -51,12 +50,14 @@ type histScratch struct {
 	custom               []float64
 }
 
-// decodeHistogram decodes a Histogram of either version into a freshly
-// allocated histogram.Histogram (integer count) or histogram.FloatHistogram
-// (float count), converted exactly as prompb's ToIntHistogram and
-// ToFloatHistogram do. h.ST is the 2.0 start_timestamp (0 for 1.0, where
-// field 17 is unknown).
-func (d *Decoder) decodeHistogram(b []byte, v2 bool) (h wire.Histogram, err error) {
+// DecodeHistogram decodes a Histogram message of either remote-write version
+// into a freshly allocated histogram.Histogram (integer count) or
+// histogram.FloatHistogram (float count), converted as prompb's
+// ToIntHistogram and ToFloatHistogram do (see SeriesOptions.SpansAlwaysSet
+// for the one difference). h.ST is the start_timestamp when startTimestamp
+// is set (2.0, or weft's Push message), and always 0 otherwise, field 17
+// being unknown to 1.0.
+func (d *SeriesDecoder) DecodeHistogram(b []byte, startTimestamp bool) (h Histogram, err error) {
 	var (
 		countKind, zeroKind   int
 		countInt, zeroInt     uint64
@@ -71,7 +72,7 @@ func (d *Decoder) decodeHistogram(b []byte, v2 bool) (h wire.Histogram, err erro
 	sc.custom = sc.custom[:0]
 
 	for i := 0; i < len(b); {
-		num, wt, next, err := consumeTag(b, i)
+		num, wt, next, err := ConsumeTag(b, i)
 		if err != nil {
 			return h, err
 		}
@@ -79,10 +80,10 @@ func (d *Decoder) decodeHistogram(b []byte, v2 bool) (h wire.Histogram, err erro
 		var v uint64
 		switch num {
 		case histCountInt, histZeroCountInt, histSchema, histResetHint, histTimestamp:
-			if wt != wtVarint {
-				return h, wireTypeError(histFieldName(num), wt)
+			if wt != protowire.VarintType {
+				return h, WireTypeError(histFieldName(num), wt)
 			}
-			if v, i, err = consumeVarint(b, i); err != nil {
+			if v, i, err = ConsumeVarint(b, i); err != nil {
 				return h, err
 			}
 			switch num {
@@ -91,32 +92,32 @@ func (d *Decoder) decodeHistogram(b []byte, v2 bool) (h wire.Histogram, err erro
 			case histZeroCountInt:
 				zeroKind, zeroInt = oneofInt, v
 			case histSchema:
-				schema = zigzag32(v)
+				schema = DecodeZigZag32(v)
 			case histResetHint:
 				resetHint = int32(v)
 			default:
 				h.T = int64(v)
 			}
 		case histStartTimestamp:
-			if !v2 {
-				if i, err = skipField(b, i, wt); err != nil {
+			if !startTimestamp {
+				if i, err = SkipField(b, i, wt); err != nil {
 					return h, err
 				}
 				continue
 			}
-			if wt != wtVarint {
-				return h, wireTypeError(histFieldName(num), wt)
+			if wt != protowire.VarintType {
+				return h, WireTypeError(histFieldName(num), wt)
 			}
-			if v, i, err = consumeVarint(b, i); err != nil {
+			if v, i, err = ConsumeVarint(b, i); err != nil {
 				return h, err
 			}
 			h.ST = int64(v)
 		case histCountFloat, histSum, histZeroThreshold, histZeroCountFloat:
-			if wt != wtFixed64 {
-				return h, wireTypeError(histFieldName(num), wt)
+			if wt != protowire.Fixed64Type {
+				return h, WireTypeError(histFieldName(num), wt)
 			}
 			var f float64
-			if f, i, err = consumeDouble(b, i); err != nil {
+			if f, i, err = ConsumeDouble(b, i); err != nil {
 				return h, err
 			}
 			switch num {
@@ -130,11 +131,11 @@ func (d *Decoder) decodeHistogram(b []byte, v2 bool) (h wire.Histogram, err erro
 				zeroThreshold = f
 			}
 		case histNegativeSpans, histPositiveSpans:
-			if wt != wtBytes {
-				return h, wireTypeError(histFieldName(num), wt)
+			if wt != protowire.BytesType {
+				return h, WireTypeError(histFieldName(num), wt)
 			}
 			var msg []byte
-			if msg, i, err = consumeBytes(b, i); err != nil {
+			if msg, i, err = ConsumeBytes(b, i); err != nil {
 				return h, err
 			}
 			span, err := decodeSpan(msg)
@@ -147,17 +148,17 @@ func (d *Decoder) decodeHistogram(b []byte, v2 bool) (h wire.Histogram, err erro
 				sc.posSpans = append(sc.posSpans, span)
 			}
 		case histNegativeDeltas:
-			sc.negDeltas, i, err = appendSint64s(sc.negDeltas, b, i, wt)
+			sc.negDeltas, i, err = ConsumeRepeatedSint64(sc.negDeltas, b, i, wt)
 		case histPositiveDeltas:
-			sc.posDeltas, i, err = appendSint64s(sc.posDeltas, b, i, wt)
+			sc.posDeltas, i, err = ConsumeRepeatedSint64(sc.posDeltas, b, i, wt)
 		case histNegativeCounts:
-			sc.negCounts, i, err = appendDoubles(sc.negCounts, b, i, wt)
+			sc.negCounts, i, err = ConsumeRepeatedDouble(sc.negCounts, b, i, wt)
 		case histPositiveCounts:
-			sc.posCounts, i, err = appendDoubles(sc.posCounts, b, i, wt)
+			sc.posCounts, i, err = ConsumeRepeatedDouble(sc.posCounts, b, i, wt)
 		case histCustomValues:
-			sc.custom, i, err = appendDoubles(sc.custom, b, i, wt)
+			sc.custom, i, err = ConsumeRepeatedDouble(sc.custom, b, i, wt)
 		default:
-			i, err = skipField(b, i, wt)
+			i, err = SkipField(b, i, wt)
 		}
 		if err != nil {
 			return h, fmt.Errorf("%s: %w", histFieldName(num), err)
@@ -165,9 +166,10 @@ func (d *Decoder) decodeHistogram(b []byte, v2 bool) (h wire.Histogram, err erro
 	}
 
 	// What prompb's conversions produce, field for field: spans are always
-	// non-nil, bucket slices and custom values nil when absent, and a oneof
-	// member that is not the one set counts as zero.
-	posSpans, negSpans := cloneSpans(sc.posSpans, sc.negSpans)
+	// non-nil (unless the options say otherwise), bucket slices and custom
+	// values nil when absent, and a oneof member that is not the one set
+	// counts as zero.
+	posSpans, negSpans := cloneSpans(sc.posSpans, sc.negSpans, d.opts.SpansAlwaysSet)
 	var custom []float64
 	if len(sc.custom) > 0 {
 		custom = slices.Clone(sc.custom)
@@ -209,12 +211,22 @@ func (d *Decoder) decodeHistogram(b []byte, v2 bool) (h wire.Histogram, err erro
 }
 
 // cloneSpans copies both span lists into one allocation; the capacity of
-// each is capped so that appending to one cannot overwrite the other.
-func cloneSpans(pos, neg []histogram.Span) (p, n []histogram.Span) {
+// each is capped so that appending to one cannot overwrite the other. An
+// empty list is nil unless alwaysSet.
+func cloneSpans(pos, neg []histogram.Span, alwaysSet bool) (p, n []histogram.Span) {
 	all := make([]histogram.Span, len(pos)+len(neg))
 	copy(all, pos)
 	copy(all[len(pos):], neg)
-	return all[:len(pos):len(pos)], all[len(pos):]
+	p, n = all[:len(pos):len(pos)], all[len(pos):]
+	if !alwaysSet {
+		if len(pos) == 0 {
+			p = nil
+		}
+		if len(neg) == 0 {
+			n = nil
+		}
+	}
+	return p, n
 }
 
 // clonePair copies two bucket lists into one allocation, leaving an empty
@@ -237,27 +249,27 @@ func clonePair[T int64 | float64](pos, neg []T) (p, n []T) {
 
 func decodeSpan(b []byte) (s histogram.Span, err error) {
 	for i := 0; i < len(b); {
-		num, wt, next, err := consumeTag(b, i)
+		num, wt, next, err := ConsumeTag(b, i)
 		if err != nil {
 			return s, err
 		}
 		i = next
 		switch num {
 		case spanOffset, spanLength:
-			if wt != wtVarint {
-				return s, wireTypeError("span", wt)
+			if wt != protowire.VarintType {
+				return s, WireTypeError("span", wt)
 			}
 			var v uint64
-			if v, i, err = consumeVarint(b, i); err != nil {
+			if v, i, err = ConsumeVarint(b, i); err != nil {
 				return s, err
 			}
 			if num == spanOffset {
-				s.Offset = zigzag32(v)
+				s.Offset = DecodeZigZag32(v)
 			} else {
 				s.Length = uint32(v)
 			}
 		default:
-			if i, err = skipField(b, i, wt); err != nil {
+			if i, err = SkipField(b, i, wt); err != nil {
 				return s, err
 			}
 		}
@@ -266,7 +278,7 @@ func decodeSpan(b []byte) (s histogram.Span, err error) {
 }
 
 // histFieldName names a Histogram field in error messages.
-func histFieldName(num uint32) string {
+func histFieldName(num protowire.Number) string {
 	switch num {
 	case histCountInt:
 		return "count_int"
