@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weft-io/weft/pkg/distributor"
-	"github.com/weft-io/weft/pkg/ingester"
 	"github.com/weft-io/weft/pkg/loadgen"
 	"github.com/weft-io/weft/pkg/tenant"
 )
@@ -28,12 +27,7 @@ func BenchmarkPushPath(b *testing.B) {
 func benchmarkPushPath(b *testing.B, proto loadgen.Protocol) {
 	const seriesN, perReq = 20000, 2000
 	lim := testLimits(b)
-	var icfg ingester.Config
-	icfg.RegisterFlags(flagSet(b))
-	icfg.Dir = b.TempDir()
-	ing, err := ingester.New(icfg, lim, nil, nil, nil)
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = ing.Close() })
+	ing := startIngester(b, testIngesterConfig(b), lim, nil)
 	var dcfg distributor.Config
 	dcfg.RegisterFlags(flagSet(b))
 	d, err := distributor.New(dcfg, lim, ing, tenant.Resolver{MultiTenancy: true}, nil, nil)

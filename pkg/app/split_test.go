@@ -14,13 +14,7 @@ import (
 )
 
 func newTestIngester(t *testing.T) *ingester.Ingester {
-	var cfg ingester.Config
-	cfg.RegisterFlags(flagSet(t))
-	cfg.Dir = t.TempDir()
-	ing, err := ingester.New(cfg, testLimits(t), nil, nil, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = ing.Close() })
-	return ing
+	return startIngester(t, testIngesterConfig(t), testLimits(t), nil)
 }
 
 func pushRange(t *testing.T, ing *ingester.Ingester, from, to time.Time, step time.Duration) int {
