@@ -11,7 +11,7 @@ import (
 
 	"github.com/weft-io/weft/cmd/weft-load/loadgen"
 	"github.com/weft-io/weft/pkg/distributor"
-	"github.com/weft-io/weft/pkg/ingester"
+
 	"github.com/weft-io/weft/pkg/tenant"
 )
 
@@ -28,10 +28,7 @@ func BenchmarkPushPath(b *testing.B) {
 func benchmarkPushPath(b *testing.B, proto loadgen.Protocol) {
 	const seriesN, perReq = 20000, 2000
 	lim := testLimits(b)
-	var icfg ingester.Config
-	icfg.RegisterFlags(flagSet(b))
-	icfg.Dir = b.TempDir()
-	ing := startIngester(b, icfg, lim)
+	ing := startIngester(b, testIngesterConfig(b), lim, nil)
 	var dcfg distributor.Config
 	dcfg.RegisterFlags(flagSet(b))
 	d, err := distributor.New(dcfg, lim, ing, tenant.Resolver{MultiTenancy: true}, nil, nil)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,12 +34,20 @@ type cluster struct {
 	ingesters []*ingester.Ingester
 	servers   []*grpc.Server
 	dist      *distributor.Distributor
+	pusher    *distributor.RingPusher // the distributor's, for pushes without HTTP
 	reader    *querier.RingReader
 	ring      *ring.Ring
+
+	stops    []func() // undo the start, in reverse order
+	stopOnce sync.Once
 }
 
-func newCluster(tb testing.TB, n, rf int, lim *limits.Overrides) *cluster {
+// newCluster starts the cluster; ingesterArgs are flags of every
+// ingester. It stops when the test ends, or before with stop.
+func newCluster(tb testing.TB, n, rf int, lim *limits.Overrides, ingesterArgs ...string) *cluster {
 	tb.Helper()
+	c := &cluster{}
+	tb.Cleanup(c.stop) // if the start fails half-way
 	var rcfg ring.Config
 	rcfg.RegisterFlags(flagSet(tb))
 	rcfg.Ring.Store = ring.StoreInMemory
@@ -48,21 +57,18 @@ func newCluster(tb testing.TB, n, rf int, lim *limits.Overrides) *cluster {
 	require.NoError(tb, err)
 	start := func(s services.Service) {
 		require.NoError(tb, services.StartAndAwaitRunning(context.Background(), s))
-		tb.Cleanup(func() { _ = services.StopAndAwaitTerminated(context.Background(), s) })
+		c.stops = append(c.stops, func() { _ = services.StopAndAwaitTerminated(context.Background(), s) })
 	}
 	start(kv)
-	c := &cluster{}
 	for i := 0; i < n; i++ {
-		var icfg ingester.Config
-		icfg.RegisterFlags(flagSet(tb))
-		icfg.Dir = tb.TempDir()
-		ing := startIngester(tb, icfg, lim)
+		ing := startIngester(tb, testIngesterConfig(tb, ingesterArgs...), lim, nil)
+		c.stops = append(c.stops, func() { stopIngester(tb, ing) })
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(tb, err)
 		srv := grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
 		wire.RegisterIngesterServer(srv, ing)
 		go func() { _ = srv.Serve(lis) }()
-		tb.Cleanup(srv.Stop)
+		c.stops = append(c.stops, srv.Stop)
 		lcfg := rcfg.Ring.Ingester
 		lcfg.InstanceID = fmt.Sprintf("ingester-%d", i)
 		lcfg.InstanceAddr = lis.Addr().String()
@@ -81,13 +87,27 @@ func newCluster(tb testing.TB, n, rf int, lim *limits.Overrides) *cluster {
 		return err == nil && len(rs.Instances) == n
 	}, 10*time.Second, 10*time.Millisecond)
 	pool := newClientPool(32 << 20)
-	tb.Cleanup(pool.close)
+	c.stops = append(c.stops, pool.close)
 	var dcfg distributor.Config
 	dcfg.RegisterFlags(flagSet(tb))
-	c.dist, err = distributor.New(dcfg, lim, distributor.NewRingPusher(c.ring, pool.pusher, lim, 5*time.Second), tenant.Resolver{MultiTenancy: true}, nil, nil)
+	c.pusher = distributor.NewRingPusher(c.ring, pool.pusher, lim, 5*time.Second)
+	c.dist, err = distributor.New(dcfg, lim, c.pusher, tenant.Resolver{MultiTenancy: true}, nil, nil)
 	require.NoError(tb, err)
 	c.reader = querier.NewRingReader(c.ring, pool.reader, lim, 0)
+	// Registered last, so run first: the whole cluster stops in order
+	// before the ingesters' own cleanups find them stopped.
+	tb.Cleanup(c.stop)
 	return c
+}
+
+// stop stops everything the cluster started, last started first; a second
+// call does nothing.
+func (c *cluster) stop() {
+	c.stopOnce.Do(func() {
+		for i := len(c.stops) - 1; i >= 0; i-- {
+			c.stops[i]()
+		}
+	})
 }
 
 func TestReplicatedWritesAndDeduplicatedReads(t *testing.T) {

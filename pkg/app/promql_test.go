@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/prometheus/storage"
 	"github.com/stretchr/testify/require"
 
-	"github.com/weft-io/weft/pkg/ingester"
 	"github.com/weft-io/weft/pkg/limits"
 	"github.com/weft-io/weft/pkg/querier"
 	"github.com/weft-io/weft/pkg/tenant"
@@ -30,15 +29,20 @@ const promqlTenant = "promqltest"
 // limit-applying engine, so every answer weft gives is checked against the
 // answers Prometheus expects of itself.
 func TestPrometheusPromQLSuite(t *testing.T) {
+	lim := testLimits(t)
+	promqltest.RunBuiltinTestsWithStorage(t, promqlEngine(t, lim), func(tb testing.TB) storage.Storage {
+		return newPushStorage(tb, lim)
+	})
+}
+
+// promqlEngine is the querier's engine as the suites run it: every
+// feature the scripts use, and the test tenant put in each query.
+func promqlEngine(t *testing.T, lim *limits.Overrides) promql.QueryEngine {
 	var qcfg querier.Config
 	fs := flag.NewFlagSet("", flag.ContinueOnError)
 	qcfg.RegisterFlags(fs)
 	require.NoError(t, fs.Parse([]string{"-querier.promql-experimental-features", "-querier.timeout=100s", "-querier.lookback-delta=5m"}))
-	lim := testLimits(t)
-	eng := tenantInjectingEngine{querier.NewEngine(qcfg, lim, nil, nil)}
-	promqltest.RunBuiltinTestsWithStorage(t, eng, func(tb testing.TB) storage.Storage {
-		return newPushStorage(tb, lim)
-	})
+	return tenantInjectingEngine{querier.NewEngine(qcfg, lim, nil, nil)}
 }
 
 func testLimits(t testing.TB) *limits.Overrides {
@@ -74,21 +78,25 @@ func (q tenantQuery) Exec(ctx context.Context) *promql.Result {
 }
 
 // pushStorage is a storage.Storage whose appends become wire.PushRequests
-// to a real ingester and whose reads go through weft's tenant queryable.
+// to a real ingester (or a distributor's ring pusher) and whose reads go
+// through weft's tenant queryable.
 type pushStorage struct {
 	storage.Queryable
-	ing *ingester.Ingester
+	pusher wire.Pusher
+	// committed, when set, runs after each commit (a load command).
+	committed func(context.Context) error
+	// close, when set, stops what the storage started (the suite closes
+	// a storage at each clear command).
+	close func() error
 }
 
+// promqlIngesterArgs are the flags of the suites' ingesters: the scripts'
+// data spans days around 1970, so they keep every block.
+var promqlIngesterArgs = []string{"-ingester.tsdb.retention-period=1000000h"}
+
 func newPushStorage(tb testing.TB, lim *limits.Overrides) *pushStorage {
-	var cfg ingester.Config
-	fs := flag.NewFlagSet("", flag.ContinueOnError)
-	cfg.RegisterFlags(fs)
-	// The scripts' data spans days around 1970: keep every block.
-	require.NoError(tb, fs.Parse([]string{"-ingester.tsdb.retention-period=1000000h"}))
-	cfg.Dir = tb.TempDir()
-	ing := startIngester(tb, cfg, lim)
-	return &pushStorage{Queryable: querier.NewQueryable(ing, lim), ing: ing}
+	ing := startIngester(tb, testIngesterConfig(tb, promqlIngesterArgs...), lim, nil)
+	return &pushStorage{Queryable: querier.NewQueryable(ing, lim), pusher: ing}
 }
 
 func (s *pushStorage) ChunkQuerier(int64, int64) (storage.ChunkQuerier, error) {
@@ -96,14 +104,19 @@ func (s *pushStorage) ChunkQuerier(int64, int64) (storage.ChunkQuerier, error) {
 }
 func (s *pushStorage) Appender(context.Context) storage.Appender { return nil }
 func (s *pushStorage) AppenderV2(ctx context.Context) storage.AppenderV2 {
-	return &pushAppender{ctx: ctx, ing: s.ing, idx: map[string]int{}}
+	return &pushAppender{ctx: ctx, s: s, idx: map[string]int{}}
 }
 func (s *pushStorage) StartTime() (int64, error) { return 0, nil }
-func (s *pushStorage) Close() error              { return nil }
+func (s *pushStorage) Close() error {
+	if s.close == nil {
+		return nil
+	}
+	return s.close()
+}
 
 type pushAppender struct {
 	ctx context.Context
-	ing *ingester.Ingester
+	s   *pushStorage
 	req wire.PushRequest
 	idx map[string]int
 }
@@ -137,8 +150,13 @@ func (a *pushAppender) AppendExemplars(storage.SeriesRef, labels.Labels, []exemp
 }
 
 func (a *pushAppender) Commit() error {
-	_, err := a.ing.Push(a.ctx, promqlTenant, &a.req)
-	return err
+	if _, err := a.s.pusher.Push(a.ctx, promqlTenant, &a.req); err != nil {
+		return err
+	}
+	if a.s.committed != nil {
+		return a.s.committed(a.ctx)
+	}
+	return nil
 }
 
 func (a *pushAppender) Rollback() error { return nil }

@@ -5,22 +5,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grafana/dskit/services"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
 	"github.com/weft-io/weft/pkg/ingester"
-	"github.com/weft-io/weft/pkg/limits"
 	"github.com/weft-io/weft/pkg/querier"
 	"github.com/weft-io/weft/pkg/wire"
 )
 
 func newTestIngester(t *testing.T) *ingester.Ingester {
-	var cfg ingester.Config
-	cfg.RegisterFlags(flagSet(t))
-	cfg.Dir = t.TempDir()
-	ing := startIngester(t, cfg, testLimits(t))
-	return ing
+	return startIngester(t, testIngesterConfig(t), testLimits(t), nil)
 }
 
 func pushRange(t *testing.T, ing *ingester.Ingester, from, to time.Time, step time.Duration) int {
@@ -69,14 +63,4 @@ func TestSplitReaderMergesIngestersAndStore(t *testing.T) {
 	// alone: the recent ingester's 14h..13h samples are not asked for.
 	old := count(now.Add(-20*time.Hour), now.Add(-13*time.Hour-time.Minute))
 	require.Len(t, old, int(7*time.Hour/step))
-}
-
-// startIngester runs an ingester without a ring until the test ends.
-func startIngester(tb testing.TB, cfg ingester.Config, lim *limits.Overrides) *ingester.Ingester {
-	tb.Helper()
-	ing, err := ingester.New(cfg, lim, nil, nil, nil, nil)
-	require.NoError(tb, err)
-	require.NoError(tb, services.StartAndAwaitRunning(context.Background(), ing))
-	tb.Cleanup(func() { require.NoError(tb, services.StopAndAwaitTerminated(context.Background(), ing)) })
-	return ing
 }

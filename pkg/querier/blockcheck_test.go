@@ -25,20 +25,20 @@ type fakeStore struct {
 }
 
 func (s *fakeStore) Querier(string, int64, int64) (storage.Querier, error) {
-	return &fakeQuerier{s: s}, nil
+	return &blockFakeQuerier{s: s}, nil
 }
 
-type fakeQuerier struct {
+type blockFakeQuerier struct {
 	storage.Querier
 	s *fakeStore
 }
 
-func (q *fakeQuerier) report(ctx context.Context) {
+func (q *blockFakeQuerier) report(ctx context.Context) {
 	q.s.calls++
 	wire.BlockReportFrom(ctx).Add(q.s.reads(q.s.calls)...)
 }
 
-func (q *fakeQuerier) Select(ctx context.Context, _ bool, _ *storage.SelectHints, _ ...*labels.Matcher) storage.SeriesSet {
+func (q *blockFakeQuerier) Select(ctx context.Context, _ bool, _ *storage.SelectHints, _ ...*labels.Matcher) storage.SeriesSet {
 	q.report(ctx)
 	return &oneSeries{s: storage.NewListSeries(labels.FromStrings("__name__", "m"), nil)}
 }
@@ -59,12 +59,12 @@ func (o *oneSeries) At() storage.Series                { return o.s }
 func (o *oneSeries) Err() error                        { return nil }
 func (o *oneSeries) Warnings() annotations.Annotations { return nil }
 
-func (q *fakeQuerier) LabelNames(ctx context.Context, _ *storage.LabelHints, _ ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+func (q *blockFakeQuerier) LabelNames(ctx context.Context, _ *storage.LabelHints, _ ...*labels.Matcher) ([]string, annotations.Annotations, error) {
 	q.report(ctx)
 	return []string{"__name__"}, nil, nil
 }
 
-func (q *fakeQuerier) Close() error { return nil }
+func (q *blockFakeQuerier) Close() error { return nil }
 
 func TestCheckedStoreReader(t *testing.T) {
 	b1, b2 := ulid.MustParse("01J0000000000000000000000A"), ulid.MustParse("01J0000000000000000000000B")

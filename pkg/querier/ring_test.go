@@ -1,0 +1,413 @@
+package querier
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	dsring "github.com/grafana/dskit/ring"
+	"github.com/grafana/dskit/services"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/exemplar"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/stretchr/testify/require"
+
+	"github.com/weft-io/weft/pkg/limits"
+	weftring "github.com/weft-io/weft/pkg/ring"
+	"github.com/weft-io/weft/pkg/wire"
+)
+
+// testRing is a real dskit ring in an in-memory KV, with n instances
+// registered ACTIVE, each answered by a fakeReader at its address.
+type testRing struct {
+	ring    *weftring.Ring
+	addrs   []string
+	readers map[string]*fakeReader // by address; set by the test
+}
+
+func newTestRing(t *testing.T, n, rf int) *testRing {
+	t.Helper()
+	var cfg weftring.Config
+	fs := flag.NewFlagSet(t.Name(), flag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	require.NoError(t, fs.Parse(nil))
+	cfg.Ring.Store = weftring.StoreInMemory
+	cfg.Ring.Ingester.ReplicationFactor = rf
+	start := func(s services.Service) {
+		require.NoError(t, services.StartAndAwaitRunning(context.Background(), s))
+		t.Cleanup(func() { require.NoError(t, services.StopAndAwaitTerminated(context.Background(), s)) })
+	}
+	kv, err := weftring.NewKV(cfg, prometheus.NewRegistry(), nil)
+	require.NoError(t, err)
+	start(kv)
+	r := &testRing{readers: map[string]*fakeReader{}}
+	for i := range n {
+		lcfg := cfg.Ring.Ingester
+		lcfg.InstanceID = fmt.Sprintf("ingester-%d", i)
+		lcfg.InstanceAddr = fmt.Sprintf("10.0.0.%d:9095", i)
+		lc, err := weftring.NewIngesterLifecycler(lcfg, kv, nil, nil)
+		require.NoError(t, err)
+		start(lc)
+		require.NoError(t, lc.Activate(context.Background()))
+		r.addrs = append(r.addrs, lcfg.InstanceAddr)
+	}
+	r.ring, err = weftring.NewIngesterRing(cfg.Ring.Ingester, kv, nil, nil)
+	require.NoError(t, err)
+	start(r.ring)
+	require.Eventually(t, func() bool {
+		rs, err := r.ring.GetAllHealthy(dsring.Read)
+		return n == 0 && errors.Is(err, dsring.ErrEmptyRing) || err == nil && len(rs.Instances) == n
+	}, 10*time.Second, 10*time.Millisecond)
+	return r
+}
+
+func (r *testRing) clients(addr string) (wire.Reader, error) {
+	if f, ok := r.readers[addr]; ok {
+		return f, nil
+	}
+	return nil, fmt.Errorf("no client for %s", addr)
+}
+
+// askedAddrs returns the addresses whose reader was asked anything.
+func (r *testRing) askedAddrs() []string {
+	var out []string
+	for _, a := range r.addrs {
+		if f := r.readers[a]; f != nil && len(f.asked()) > 0 {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// testOverrides returns the default limits with per-tenant changes.
+func testOverrides(t *testing.T, tenants map[string]func(*limits.Limits)) *limits.Overrides {
+	t.Helper()
+	var def limits.Limits
+	fs := flag.NewFlagSet(t.Name(), flag.ContinueOnError)
+	def.RegisterFlags(fs)
+	require.NoError(t, fs.Parse(nil))
+	rc := &limits.RuntimeConfig{Overrides: map[string]*limits.Limits{}}
+	for id, f := range tenants {
+		l := def
+		f(&l)
+		rc.Overrides[id] = &l
+	}
+	return limits.NewOverrides(def, func() *limits.RuntimeConfig { return rc })
+}
+
+var allSeries = labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".+")
+
+// replicas fills the three readers of r as quorum writes leave them: every
+// sample of the two series is on two of the three replicas, replica k
+// lacking the samples i with i%3 == k.
+func replicas(t *testing.T, r *testRing, tenant string, ts []int64) map[string][]sample {
+	series := []labels.Labels{labels.FromStrings(labels.MetricName, "a"), labels.FromStrings(labels.MetricName, "b", "x", "1")}
+	for k, addr := range r.addrs {
+		f := newFakeReader(t, tenant)
+		for _, ls := range series {
+			var mine []int64
+			for i, x := range ts {
+				if i%3 != k {
+					mine = append(mine, x)
+				}
+			}
+			f.add(t, ls, ident, mine...)
+		}
+		r.readers[addr] = f
+	}
+	want := map[string][]sample{}
+	for _, ls := range series {
+		want[ls.String()] = samplesAt(ident, ts...)
+	}
+	return want
+}
+
+func TestRingReaderMergesReplicasEachSampleOnce(t *testing.T) {
+	r := newTestRing(t, 3, 3)
+	ts := span(0, 99*minute, minute)
+	want := replicas(t, r, "t", ts)
+	rr := NewRingReader(r.ring, r.clients, testOverrides(t, nil), 0)
+	// Which two replicas answer first varies: the answer must not.
+	for range 20 {
+		q, err := rr.Querier("t", 0, 99*minute)
+		require.NoError(t, err)
+		got, _, err := selectAll(q)
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+		require.NoError(t, q.Close())
+	}
+	// Every replica was asked, for the tenant and range of the query.
+	require.Eventually(t, func() bool { return len(r.askedAddrs()) == 3 }, 5*time.Second, 10*time.Millisecond)
+	for _, a := range r.addrs {
+		require.Contains(t, r.readers[a].asked(), readCall{"t", 0, 99 * minute})
+	}
+	// And each replica's querier is closed once read.
+	require.Eventually(t, func() bool {
+		for _, a := range r.addrs {
+			if r.readers[a].openQueriers() != 0 {
+				return false
+			}
+		}
+		return true
+	}, 5*time.Second, 10*time.Millisecond)
+
+	// Another tenant sees nothing of it.
+	q, err := rr.Querier("other", 0, 99*minute)
+	require.NoError(t, err)
+	got, _, err := selectAll(q)
+	require.NoError(t, err)
+	require.Empty(t, got)
+}
+
+func TestRingReaderToleratesOneFailedReplica(t *testing.T) {
+	boom := errors.New("replica down")
+	for _, how := range []string{"querier", "select", "unreachable"} {
+		t.Run(how, func(t *testing.T) {
+			r := newTestRing(t, 3, 3)
+			ts := span(0, 29*minute, minute)
+			want := replicas(t, r, "t", ts)
+			switch bad := r.readers[r.addrs[1]]; how {
+			case "querier":
+				bad.fail(boom, nil)
+			case "select":
+				bad.fail(nil, boom)
+			case "unreachable":
+				delete(r.readers, r.addrs[1])
+			}
+			rr := NewRingReader(r.ring, r.clients, testOverrides(t, nil), 0)
+			for range 5 {
+				q, err := rr.Querier("t", 0, 29*minute)
+				require.NoError(t, err)
+				got, _, err := selectAll(q)
+				require.NoError(t, err)
+				require.Equal(t, want, got, "the two live replicas hold every sample")
+				names, _, err := q.LabelNames(context.Background(), nil)
+				require.NoError(t, err)
+				require.Equal(t, []string{labels.MetricName, "x"}, names)
+			}
+		})
+	}
+}
+
+func TestRingReaderFailsWithoutQuorum(t *testing.T) {
+	r := newTestRing(t, 3, 3)
+	replicas(t, r, "t", span(0, 9*minute, minute))
+	boom := errors.New("replica down")
+	r.readers[r.addrs[0]].fail(boom, nil)
+	r.readers[r.addrs[2]].fail(nil, boom)
+	rr := NewRingReader(r.ring, r.clients, testOverrides(t, nil), 0)
+	q, err := rr.Querier("t", 0, 9*minute)
+	require.NoError(t, err)
+	_, _, err = selectAll(q)
+	require.Error(t, err, "two of three replicas down: no quorum, no partial answer")
+	var storageErr promql.ErrStorage
+	require.ErrorAs(t, err, &storageErr, "a storage error, so the API answers 5xx and clients retry")
+	// promql.ErrStorage does not unwrap: the kind is that of its Err.
+	require.Equal(t, wire.KindUnavailable, wire.KindOf(storageErr.Err))
+	require.ErrorContains(t, err, "tenant t")
+	require.ErrorContains(t, err, "replica down", "the replicas' failure is named")
+
+	r.readers[r.addrs[2]].fail(boom, nil)
+	_, _, err = q.LabelNames(context.Background(), nil)
+	require.Error(t, err)
+	_, _, err = q.LabelValues(context.Background(), labels.MetricName, nil)
+	require.Error(t, err)
+	_, err = rr.Metadata(context.Background(), "t", "", 0)
+	require.Error(t, err)
+	eq, err := rr.ExemplarQuerier(context.Background(), "t")
+	require.NoError(t, err)
+	_, err = eq.Select(0, 1, []*labels.Matcher{allSeries})
+	require.Error(t, err)
+}
+
+// A tenant with a shard size is read from its shard only (as many
+// instances as its shard size); one without, from every instance.
+func TestRingReaderAsksTheTenantShard(t *testing.T) {
+	r := newTestRing(t, 6, 3)
+	for _, a := range r.addrs {
+		r.readers[a] = &fakeReader{}
+	}
+	lim := testOverrides(t, map[string]func(*limits.Limits){"small": func(l *limits.Limits) { l.IngestionTenantShardSize = 3 }})
+	rr := NewRingReader(r.ring, r.clients, lim, 0)
+	ask := func(tenant string, n int) []string {
+		t.Helper()
+		for _, a := range r.addrs {
+			r.readers[a].reset()
+		}
+		q, err := rr.Querier(tenant, 0, 1)
+		require.NoError(t, err)
+		_, _, err = selectAll(q)
+		require.NoError(t, err)
+		// The replication set returns once enough instances answered:
+		// wait for the others to have been asked too.
+		require.Eventually(t, func() bool { return len(r.askedAddrs()) >= n }, 5*time.Second, 5*time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
+		asked := r.askedAddrs()
+		require.Len(t, asked, n, "tenant %s", tenant)
+		return asked
+	}
+	shard := ask("small", 3)
+	for range 3 {
+		require.Equal(t, shard, ask("small", 3), "a tenant's shard is stable")
+	}
+	ask("big", 6)
+	// The shard is where the distributor writes the tenant's series.
+	want, err := weftring.TenantShard(r.ring, "small", 3).GetAllHealthy(dsring.Read)
+	require.NoError(t, err)
+	var wantAddrs []string
+	for _, inst := range want.Instances {
+		wantAddrs = append(wantAddrs, inst.Addr)
+	}
+	slices.Sort(wantAddrs)
+	slices.Sort(shard)
+	require.Equal(t, wantAddrs, shard)
+}
+
+func TestRingReaderUnionsLabelsAndMetadata(t *testing.T) {
+	r := newTestRing(t, 3, 3)
+	// Each value is on two replicas, as quorum writes leave it.
+	held := [][]string{{"x", "z"}, {"x", "y"}, {"y", "z"}}
+	md := map[string]wire.Metadata{
+		"x": {MetricFamily: "x", Type: "counter", Help: "x help"},
+		"y": {MetricFamily: "y", Type: "gauge"},
+		"z": {MetricFamily: "z", Type: "histogram", Unit: "seconds"},
+	}
+	for k, a := range r.addrs {
+		f := newFakeReader(t, "t")
+		for _, v := range held[k] {
+			f.add(t, labels.FromStrings(labels.MetricName, "m", "v", v, "only_"+v, "1"), ident, 0)
+			f.metadata = append(f.metadata, md[v])
+		}
+		r.readers[a] = f
+	}
+	rr := NewRingReader(r.ring, r.clients, testOverrides(t, nil), 0)
+	q, err := rr.Querier("t", 0, 1)
+	require.NoError(t, err)
+	for range 10 {
+		vals, _, err := q.LabelValues(context.Background(), "v", nil)
+		require.NoError(t, err)
+		require.Equal(t, []string{"x", "y", "z"}, vals, "sorted, each once")
+		vals, _, err = q.LabelValues(context.Background(), "v", &storage.LabelHints{Limit: 2})
+		require.NoError(t, err)
+		require.Equal(t, []string{"x", "y"}, vals, "the limit applies to the union")
+		names, _, err := q.LabelNames(context.Background(), nil)
+		require.NoError(t, err)
+		require.Equal(t, []string{labels.MetricName, "only_x", "only_y", "only_z", "v"}, names)
+
+		got, err := rr.Metadata(context.Background(), "t", "", 0)
+		require.NoError(t, err)
+		require.Equal(t, []wire.Metadata{md["x"], md["y"], md["z"]}, got)
+		got, err = rr.Metadata(context.Background(), "t", "", 2)
+		require.NoError(t, err)
+		require.Equal(t, []wire.Metadata{md["x"], md["y"]}, got)
+		got, err = rr.Metadata(context.Background(), "t", "y", 0)
+		require.NoError(t, err)
+		require.Equal(t, []wire.Metadata{md["y"]}, got)
+	}
+}
+
+func TestRingReaderMergesExemplars(t *testing.T) {
+	r := newTestRing(t, 3, 3)
+	ls := labels.FromStrings(labels.MetricName, "m")
+	ex := []exemplar.Exemplar{
+		{Labels: labels.FromStrings("trace_id", "a"), Value: 1, Ts: 1000, HasTs: true},
+		{Labels: labels.FromStrings("trace_id", "b"), Value: 2, Ts: 2000, HasTs: true},
+		{Labels: labels.FromStrings("trace_id", "c"), Value: 3, Ts: 3000, HasTs: true},
+	}
+	held := [][]int{{0, 1}, {1, 2}, {0, 2}}
+	for k, a := range r.addrs {
+		f := newFakeReader(t, "t")
+		for _, i := range held[k] {
+			f.addExemplar(t, ls, ex[i])
+		}
+		r.readers[a] = f
+	}
+	rr := NewRingReader(r.ring, r.clients, testOverrides(t, nil), 0)
+	for range 10 {
+		eq, err := rr.ExemplarQuerier(context.Background(), "t")
+		require.NoError(t, err)
+		res, err := eq.Select(0, 10000, []*labels.Matcher{allSeries})
+		require.NoError(t, err)
+		require.Len(t, res, 1)
+		require.Equal(t, ls, res[0].SeriesLabels)
+		require.Equal(t, ex, res[0].Exemplars, "each exemplar once, in time order")
+	}
+}
+
+func TestRingReaderKeepsReplicaWarnings(t *testing.T) {
+	r := newTestRing(t, 3, 3)
+	replicas(t, r, "t", span(0, 2*minute, minute))
+	for _, a := range r.addrs {
+		r.readers[a].warning = errors.New("careful")
+	}
+	rr := NewRingReader(r.ring, r.clients, testOverrides(t, nil), 0)
+	q, err := rr.Querier("t", 0, 2*minute)
+	require.NoError(t, err)
+	_, warns, err := selectAll(q)
+	require.NoError(t, err)
+	require.Equal(t, []string{"careful"}, warningTexts(warns))
+}
+
+// A static reader's replicas each hold everything: any one answering is
+// enough.
+func TestStaticReaderNeedsOneReplica(t *testing.T) {
+	m := labels.FromStrings(labels.MetricName, "m")
+	boom := errors.New("down")
+	readers := map[string]*fakeReader{
+		"a": {},
+		"b": {},
+		"c": newFakeReader(t, "t").add(t, m, ident, 1, 2, 3),
+	}
+	readers["a"].fail(boom, nil)
+	readers["b"].fail(boom, nil)
+	clients := func(addr string) (wire.Reader, error) { return readers[addr], nil }
+	rr := NewStaticReader([]string{"a", "b", "c"}, clients)
+	q, err := rr.Querier("t", 0, 10)
+	require.NoError(t, err)
+	got, _, err := selectAll(q)
+	require.NoError(t, err)
+	require.Equal(t, map[string][]sample{m.String(): samplesAt(ident, 1, 2, 3)}, got)
+
+	readers["c"].fail(boom, nil)
+	_, _, err = selectAll(q)
+	require.ErrorContains(t, err, "cannot read from enough replicas of tenant t: down", "no replica answered")
+}
+
+// The sharded store reader asks every healthy store-gateway, each holding
+// its own blocks, and skips the ones that fail: the block check decides
+// whether what is missing matters.
+func TestShardedStoreReaderAsksEveryInstance(t *testing.T) {
+	r := newTestRing(t, 3, 1)
+	want := map[string][]sample{}
+	for i, a := range r.addrs {
+		ls := labels.FromStrings(labels.MetricName, "m", "shard", fmt.Sprint(i))
+		r.readers[a] = newFakeReader(t, "t").add(t, ls, ident, int64(i))
+		want[ls.String()] = samplesAt(ident, int64(i))
+	}
+	rr := NewShardedStoreReader(r.ring, r.clients)
+	q, err := rr.Querier("t", 0, 10)
+	require.NoError(t, err)
+	got, _, err := selectAll(q)
+	require.NoError(t, err)
+	require.Equal(t, want, got, "the union of every shard")
+
+	r.readers[r.addrs[1]].fail(errors.New("down"), nil)
+	delete(want, labels.FromStrings(labels.MetricName, "m", "shard", "1").String())
+	got, _, err = selectAll(q)
+	require.NoError(t, err)
+	require.Equal(t, want, got, "a failed instance is skipped, not an error")
+
+	// No store-gateway at all: nothing, and no error either.
+	empty := NewShardedStoreReader(newTestRing(t, 0, 1).ring, r.clients)
+	q, err = empty.Querier("t", 0, 10)
+	require.NoError(t, err)
+	got, _, err = selectAll(q)
+	require.NoError(t, err)
+	require.Empty(t, got)
+}
