@@ -2,11 +2,13 @@ package ruler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -220,73 +222,121 @@ func (r *Ruler) syncTenant(ctx context.Context, id string) {
 	r.syncs.WithLabelValues("api", result).Inc()
 }
 
-// apply loads the groups of tenant id that this ruler owns and hands them
-// to the tenant's manager, which keeps unchanged groups running with
-// their state and restores the 'for' state of groups new to it.
-func (r *Ruler) apply(ctx context.Context, id string) error {
+// loaded is what the ruler evaluates of one tenant.
+type loaded struct {
+	files   map[string]*rulefmt.RuleGroups // by namespace
+	sources map[string][]string            // by rules.GroupKey
+	keys    []string                       // rules.GroupKey of each group
+}
+
+func (l loaded) namespaces() []string {
+	out := make([]string, 0, len(l.files))
+	for ns := range l.files {
+		out = append(out, ns)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// load reads the groups of tenant id that this ruler owns.
+func (r *Ruler) load(ctx context.Context, id string) (loaded, error) {
+	l := loaded{files: map[string]*rulefmt.RuleGroups{}, sources: map[string][]string{}}
 	refs, err := r.store.list(ctx, id, "")
 	if err != nil {
-		return err
+		return l, err
 	}
-	files := map[string]*rulefmt.RuleGroups{}
-	sources := map[string][]string{}
-	var keys []string
 	lim := r.limits.For(id)
 	for _, ref := range refs {
 		if r.owns != nil && !r.owns(id, ref.namespace, ref.group) {
 			continue
 		}
 		g, err := r.store.get(ctx, id, ref.namespace, ref.group)
+		if errors.Is(err, errGroupNotFound) {
+			continue // deleted since the listing
+		}
 		if err != nil {
-			return err
+			return l, err
 		}
 		if len(g.SourceTenants) > 0 && !lim.RulerTenantFederationEnabled {
 			r.logger.Warn("skipping a federated rule group: federation is not enabled for the tenant", "tenant", id, "namespace", ref.namespace, "group", g.Name)
 			continue
 		}
-		f := files[ref.namespace]
+		f := l.files[ref.namespace]
 		if f == nil {
 			f = &rulefmt.RuleGroups{}
-			files[ref.namespace] = f
+			l.files[ref.namespace] = f
 		}
 		f.Groups = append(f.Groups, r.toPrometheus(g, lim))
 		key := rules.GroupKey(ref.namespace, g.Name)
-		sources[key] = g.SourceTenants
-		keys = append(keys, key)
+		l.sources[key] = g.SourceTenants
+		l.keys = append(l.keys, key)
 	}
+	return l, nil
+}
 
+// apply loads the groups of tenant id that this ruler owns and hands them
+// to the tenant's manager, which keeps unchanged groups running with
+// their state and restores the 'for' state of groups new to it.
+func (r *Ruler) apply(ctx context.Context, id string) error {
+	l, err := r.load(ctx, id)
+	if err != nil {
+		return err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	tr := r.tenants[id]
-	if len(files) == 0 {
+	if len(l.files) == 0 {
 		if tr != nil {
 			r.stopTenantLocked(id, tr)
 		}
 		return nil
 	}
 	if tr == nil {
-		tr = r.newTenantLocked(id)
+		tr = r.newTenant(id)
+		go tr.manager.Run()
+		r.tenants[id] = tr
 	}
-	namespaces := make([]string, 0, len(files))
-	for ns := range files {
-		namespaces = append(namespaces, ns)
-	}
-	slices.Sort(namespaces)
 	tr.mu.Lock()
 	old := tr.keys
-	tr.files, tr.sources, tr.keys = files, sources, keys
+	tr.files, tr.sources, tr.keys = l.files, l.sources, l.keys
 	tr.mu.Unlock()
-	if err := tr.manager.Update(r.cfg.EvaluationInterval, namespaces, labels.EmptyLabels(), r.extURL.String(), r.iterate(id, tr)); err != nil {
+	if err := tr.manager.Update(r.cfg.EvaluationInterval, l.namespaces(), labels.EmptyLabels(), r.extURL.String(), r.iterate(id, tr)); err != nil {
 		return fmt.Errorf("cannot apply the rule groups of tenant %s: %w", id, err)
 	}
 	for _, k := range old {
-		if !slices.Contains(keys, k) {
+		if !slices.Contains(l.keys, k) {
 			ns, g := splitKey(k)
 			r.evals.DeleteLabelValues(id, ns, g)
 		}
 	}
-	r.groups.WithLabelValues(id).Set(float64(len(keys)))
+	r.groups.WithLabelValues(id).Set(float64(len(l.keys)))
 	return nil
+}
+
+// Groups returns the groups of tenantID that this ruler owns, built as the
+// ruler runs them (same queries, pushes, notifications and counting) but
+// not started: a caller evaluates them at times of its choosing with
+// Group.Eval, with the tenant in the context (tenant.With). Tests compare
+// them step by step with Prometheus' own.
+func (r *Ruler) Groups(ctx context.Context, tenantID string) ([]*rules.Group, error) {
+	l, err := r.load(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	tr := r.newTenant(tenantID)
+	tr.files, tr.sources, tr.keys = l.files, l.sources, l.keys
+	groups, errs := tr.manager.LoadGroups(r.cfg.EvaluationInterval, labels.EmptyLabels(), r.extURL.String(), r.iterate(tenantID, tr), false, l.namespaces()...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	out := make([]*rules.Group, 0, len(groups))
+	for _, g := range groups {
+		out = append(out, g)
+	}
+	slices.SortFunc(out, func(a, b *rules.Group) int {
+		return strings.Compare(rules.GroupKey(a.File(), a.Name()), rules.GroupKey(b.File(), b.Name()))
+	})
+	return out, nil
 }
 
 // toPrometheus returns g as the rules package takes it, with its interval
@@ -340,8 +390,9 @@ func (r *Ruler) queryFunc() rules.QueryFunc {
 	}
 }
 
-// newTenantLocked starts the manager (and notifier) of a tenant.
-func (r *Ruler) newTenantLocked(id string) *tenantRules {
+// newTenant builds the manager (and starts the notifier) of a tenant; the
+// caller runs the manager.
+func (r *Ruler) newTenant(id string) *tenantRules {
 	logger := r.logger.With("tenant", id)
 	tr := &tenantRules{}
 	notify := func(context.Context, string, ...*rules.Alert) {}
@@ -370,8 +421,6 @@ func (r *Ruler) newTenantLocked(id string) *tenantRules {
 		Metrics: rules.NewGroupMetrics(nil),
 		Parser:  r.parser,
 	})
-	go tr.manager.Run()
-	r.tenants[id] = tr
 	return tr
 }
 
