@@ -178,12 +178,12 @@ func TestRulerParityWithPrometheus(t *testing.T) {
 			refGroup.RestoreForState(ts)
 			weftGroup.RestoreForState(ts)
 		}
-		want, got := alertStates(refGroup), alertStates(weftGroup)
+		want, got := alertStates(refGroup), alertStates(weftGroup.Group)
 		require.Equal(t, want, got, "alert states after the evaluation at step %d (%s)", i, ts)
 		for _, s := range want {
 			seenStates[strings.Fields(s)[0]] = true
 		}
-		for _, g := range []*rules.Group{refGroup, weftGroup} {
+		for _, g := range []*rules.Group{refGroup, weftGroup.Group} {
 			for _, rule := range g.Rules() {
 				require.NoError(t, rule.LastError(), "rule %s at step %d", rule.Name(), i)
 			}

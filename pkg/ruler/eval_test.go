@@ -213,3 +213,61 @@ func TestForStateRestoredAfterRestart(t *testing.T) {
 	}, 10*time.Second, 50*time.Millisecond, "alert first active at %s", activeAt)
 	require.Equal(t, rules.StatePending, second.Manager("a").AlertingRules()[0].ActiveAlerts()[0].State)
 }
+
+// A federated group reads the series of its source tenants, each labelled
+// with its tenant, and writes its results to its owner.
+func TestFederatedGroup(t *testing.T) {
+	bkt := objstore.NewInMemBucket()
+	p := newTSDBPusher(t)
+	lim := testLimits(func(l *limits.Limits) { l.RulerTenantFederationEnabled = true })
+	r := newTestRuler(t, bkt, p, lim, nil, nil)
+	now := time.Now().Truncate(time.Second)
+	p.push(t, "a", "up", now, 1, "job", "x")
+	p.push(t, "b", "up", now, 2, "job", "x")
+	p.push(t, "owner", "up", now, 100, "job", "x")
+	upload(t, r, "owner", "ns", `name: fed
+source_tenants: [a, b]
+rules:
+  - record: tenant:up:sum
+    expr: sum by (__tenant_id__) (up)
+  - record: up:sum
+    expr: sum(up{__tenant_id__="b"})
+`)
+	upload(t, r, "owner", "ns", "name: own\nrules:\n  - record: own:up:sum\n    expr: sum(up)\n")
+	groups, err := r.Groups(context.Background(), "owner")
+	require.NoError(t, err)
+	require.Len(t, groups, 2)
+	ctx := tenant.With(context.Background(), "owner")
+	for _, g := range groups {
+		g.Eval(ctx, now)
+		for _, rule := range g.Rules() {
+			require.NoError(t, rule.LastError(), rule.Name())
+		}
+	}
+	got := map[string]float64{}
+	qr, err := p.tenantDB("owner").Querier(0, now.UnixMilli()+1)
+	require.NoError(t, err)
+	defer qr.Close()
+	set := qr.Select(ctx, true, nil, labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".*:.*"))
+	for set.Next() {
+		it := set.At().Iterator(nil)
+		for it.Next() != 0 {
+			_, v := it.At()
+			got[set.At().Labels().String()] = v
+		}
+	}
+	require.NoError(t, set.Err())
+	require.Equal(t, map[string]float64{
+		`{__name__="tenant:up:sum", __tenant_id__="a"}`: 1,
+		`{__name__="tenant:up:sum", __tenant_id__="b"}`: 2,
+		`{__name__="up:sum"}`:                           2,
+		`{__name__="own:up:sum"}`:                       100,
+	}, got)
+
+	// When the limit is lowered, the stored federated group stops.
+	r.limits = testLimits(nil)
+	groups, err = r.Groups(context.Background(), "owner")
+	require.NoError(t, err)
+	require.Len(t, groups, 1)
+	require.Equal(t, "own", groups[0].Name())
+}

@@ -313,27 +313,38 @@ func (r *Ruler) apply(ctx context.Context, id string) error {
 	return nil
 }
 
+// Group is a rule group built as the ruler runs it, for a caller that
+// evaluates it at times of its choosing: Eval is the ruler's evaluation
+// (Prometheus' own, counted, reading a federated group's source tenants),
+// every other method is the rules.Group's.
+type Group struct {
+	*rules.Group
+	eval rules.GroupEvalIterationFunc
+}
+
+// Eval evaluates the group at ts; ctx must carry the tenant (tenant.With).
+func (g *Group) Eval(ctx context.Context, ts time.Time) { g.eval(ctx, g.Group, ts) }
+
 // Groups returns the groups of tenantID that this ruler owns, built as the
-// ruler runs them (same queries, pushes, notifications and counting) but
-// not started: a caller evaluates them at times of its choosing with
-// Group.Eval, with the tenant in the context (tenant.With). Tests compare
-// them step by step with Prometheus' own.
-func (r *Ruler) Groups(ctx context.Context, tenantID string) ([]*rules.Group, error) {
+// ruler runs them (same queries, pushes and notifications) but not
+// started. Tests evaluate them step by step beside Prometheus' own.
+func (r *Ruler) Groups(ctx context.Context, tenantID string) ([]*Group, error) {
 	l, err := r.load(ctx, tenantID)
 	if err != nil {
 		return nil, err
 	}
 	tr := r.newTenant(tenantID)
 	tr.files, tr.sources, tr.keys = l.files, l.sources, l.keys
-	groups, errs := tr.manager.LoadGroups(r.cfg.EvaluationInterval, labels.EmptyLabels(), r.extURL.String(), r.iterate(tenantID, tr), false, l.namespaces()...)
+	eval := r.iterate(tenantID, tr)
+	groups, errs := tr.manager.LoadGroups(r.cfg.EvaluationInterval, labels.EmptyLabels(), r.extURL.String(), eval, false, l.namespaces()...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	out := make([]*rules.Group, 0, len(groups))
+	out := make([]*Group, 0, len(groups))
 	for _, g := range groups {
-		out = append(out, g)
+		out = append(out, &Group{Group: g, eval: eval})
 	}
-	slices.SortFunc(out, func(a, b *rules.Group) int {
+	slices.SortFunc(out, func(a, b *Group) int {
 		return strings.Compare(rules.GroupKey(a.File(), a.Name()), rules.GroupKey(b.File(), b.Name()))
 	})
 	return out, nil
