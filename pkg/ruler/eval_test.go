@@ -2,6 +2,9 @@ package ruler
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
@@ -270,4 +273,41 @@ rules:
 	require.NoError(t, err)
 	require.Len(t, groups, 1)
 	require.Equal(t, "own", groups[0].Name())
+}
+
+// Alerts go to the Alertmanager with the tenant in X-Scope-OrgID and a
+// generatorURL that points back at weft.
+func TestAlertsSentToTheTenantsAlertmanager(t *testing.T) {
+	type received struct {
+		tenant, path string
+		alerts       []map[string]any
+	}
+	got := make(chan received, 100)
+	am := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var alerts []map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&alerts)
+		got <- received{r.Header.Get(tenant.Header), r.URL.Path, alerts}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer am.Close()
+	bkt := objstore.NewInMemBucket()
+	p := newTSDBPusher(t)
+	r := newTestRuler(t, bkt, p, testLimits(nil), nil, func(c *Config) {
+		c.AlertmanagerURL = am.URL + "/alertmanager"
+		c.ExternalURL = "https://weft.example"
+	})
+	upload(t, r, "team-a", "ns", "name: g\ninterval: 1s\nrules:\n  - alert: Always\n    expr: vector(1)\n    annotations:\n      summary: 'at {{ $externalURL }}'\n")
+	require.NoError(t, services.StartAndAwaitRunning(context.Background(), r))
+	t.Cleanup(func() { _ = services.StopAndAwaitTerminated(context.Background(), r) })
+	select {
+	case rec := <-got:
+		require.Equal(t, "team-a", rec.tenant)
+		require.Equal(t, "/alertmanager/api/v2/alerts", rec.path)
+		require.Len(t, rec.alerts, 1)
+		require.Equal(t, map[string]any{"alertname": "Always"}, rec.alerts[0]["labels"])
+		require.Equal(t, map[string]any{"summary": "at https://weft.example"}, rec.alerts[0]["annotations"])
+		require.Equal(t, "https://weft.example/prometheus/graph?g0.expr=vector%281%29&g0.tab=1", rec.alerts[0]["generatorURL"])
+	case <-time.After(10 * time.Second):
+		t.Fatal("no alert reached the Alertmanager")
+	}
 }
