@@ -13,6 +13,7 @@ import (
 	"github.com/grafana/dskit/services"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/rules"
@@ -310,4 +311,24 @@ func TestAlertsSentToTheTenantsAlertmanager(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no alert reached the Alertmanager")
 	}
+}
+
+// A group's own interval is honoured down to the tenant's minimum; a group
+// without one runs at the ruler's default.
+func TestGroupIntervals(t *testing.T) {
+	bkt := objstore.NewInMemBucket()
+	r := newTestRuler(t, bkt, newTSDBPusher(t), testLimits(nil), nil, nil)
+	upload(t, r, "a", "ns", "groups:\n  - name: fast\n    interval: 2s\n    rules: []\n  - name: default\n    rules: []\n")
+	intervals := func() map[string]time.Duration {
+		groups, err := r.Groups(context.Background(), "a")
+		require.NoError(t, err)
+		out := map[string]time.Duration{}
+		for _, g := range groups {
+			out[g.Name()] = g.Interval()
+		}
+		return out
+	}
+	require.Equal(t, map[string]time.Duration{"fast": 2 * time.Second, "default": time.Minute}, intervals())
+	r.limits = testLimits(func(l *limits.Limits) { l.RulerMinEvaluationInterval = model.Duration(5 * time.Second) })
+	require.Equal(t, map[string]time.Duration{"fast": 5 * time.Second, "default": time.Minute}, intervals())
 }

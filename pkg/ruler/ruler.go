@@ -503,7 +503,3 @@ func (r *Ruler) Manager(tenantID string) *rules.Manager {
 	}
 	return nil
 }
-
-// Sync reads the groups of every tenant now; tests use it instead of
-// waiting for the poll.
-func (r *Ruler) Sync(ctx context.Context) { r.syncAll(ctx, "poll") }

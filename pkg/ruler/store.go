@@ -47,7 +47,10 @@ func groupPath(tenantID, namespace, group string) string {
 	return path.Join(tenantID, rulesDir, encodeName(namespace), encodeName(group))
 }
 
-// tenants lists the tenants that have a rules directory.
+// tenants lists the tenants that have a rules directory: one listing of
+// the bucket's top level, then one of each tenant's rules directory, every
+// poll. A bucket index of rule groups can replace it when tenants number
+// in the thousands.
 func (s *store) tenants(ctx context.Context) ([]string, error) {
 	var all []string
 	err := s.bkt.Iter(ctx, "", func(name string) error {
