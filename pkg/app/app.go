@@ -32,6 +32,7 @@ import (
 	"github.com/weft-io/weft/pkg/logutil"
 	"github.com/weft-io/weft/pkg/querier"
 	"github.com/weft-io/weft/pkg/ring"
+	"github.com/weft-io/weft/pkg/ruler"
 	"github.com/weft-io/weft/pkg/storegateway"
 	"github.com/weft-io/weft/pkg/tenant"
 	"github.com/weft-io/weft/pkg/wire"
@@ -53,6 +54,9 @@ type App struct {
 	querier   *querier.Querier
 	sg        *storegateway.StoreGateway
 	compactor *compactor.Compactor
+	ruler     *ruler.Ruler
+	rulerAPI  *querier.Querier // /api/v1/rules and /alerts where no querier runs
+	reader    wire.Reader      // the querier's path, shared by querier and ruler
 	bucket    objstore.InstrumentedBucket
 	sgBucket  objstore.Bucket // bucket, through the store-gateway's cache
 
@@ -64,6 +68,8 @@ type App struct {
 	ingLife    *ring.IngesterLifecycler
 	sgLife     *ring.IngesterLifecycler
 	compLife   *ring.IngesterLifecycler
+	rulerRing  *ring.Ring
+	rulerLife  *ring.IngesterLifecycler
 	grpcServer *grpc.Server
 	clients    *clientPool
 
@@ -320,6 +326,7 @@ func (a *App) routes() http.Handler {
 		mux.Handle("/compactor/delete_tenant", instrument("delete_tenant",
 			compactor.DeleteTenantHandler(a.bucket, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest, nil)))
 	}
+	a.rulerRoutes(mux, instrument)
 	if a.ingRing != nil {
 		mux.Handle("/ring", a.ingRing)
 		mux.Handle("/store-gateway/ring", a.sgRing)
@@ -407,6 +414,7 @@ var indexPage = template.Must(template.New("index").Parse(`<!doctype html><html>
 <li><a href="/ring">/ring</a> and <a href="/memberlist">/memberlist</a> (distributed mode)</li>
 <li><code>POST /api/v1/push</code> remote write 1.0 and 2.0</li>
 <li><code>/prometheus/api/v1/...</code> the Prometheus query API</li>
+<li><code>/prometheus/config/v1/rules</code> the tenant's rule groups (Cortex/Mimir config API)</li>
 </ul></body></html>`))
 
 // Main parses args, builds and runs weft until SIGINT/SIGTERM (ctx).

@@ -19,6 +19,7 @@ import (
 	"github.com/weft-io/weft/pkg/limits"
 	"github.com/weft-io/weft/pkg/querier"
 	"github.com/weft-io/weft/pkg/ring"
+	"github.com/weft-io/weft/pkg/ruler"
 	"github.com/weft-io/weft/pkg/storegateway"
 )
 
@@ -44,6 +45,7 @@ type Config struct {
 	Querier       querier.Config      `yaml:"querier"`
 	StoreGateway  storegateway.Config `yaml:"store_gateway"`
 	Compactor     compactor.Config    `yaml:"compactor"`
+	Ruler         ruler.Config        `yaml:"ruler"`
 	Limits        limits.Limits       `yaml:"limits"`
 	Ring          ring.Config         `yaml:",inline"`
 
@@ -81,6 +83,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.Querier.RegisterFlags(f)
 	c.StoreGateway.RegisterFlags(f)
 	c.Compactor.RegisterFlags(f)
+	c.Ruler.RegisterFlags(f)
 	c.Limits.RegisterFlags(f)
 	c.Ring.RegisterFlags(f)
 }
@@ -95,7 +98,7 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data.dir must be set"))
 	}
-	for _, v := range []interface{ Validate() error }{&c.Bucket, &c.Distributor, &c.Ingester, &c.Querier, &c.Limits, &c.Ring, &c.StoreGateway, &c.Compactor} {
+	for _, v := range []interface{ Validate() error }{&c.Bucket, &c.Distributor, &c.Ingester, &c.Querier, &c.Limits, &c.Ring, &c.StoreGateway, &c.Compactor, &c.Ruler} {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, err)
 		}
@@ -129,6 +132,7 @@ func (c *Config) applyDefaults() {
 	r.Ingester.GRPCListenAddress = c.GRPCListenAddress
 	r.StoreGateway.GRPCListenAddress = c.GRPCListenAddress
 	r.Compactor.GRPCListenAddress = c.GRPCListenAddress
+	r.Ruler.GRPCListenAddress = c.GRPCListenAddress
 	if r.Ingester.TokensFilePath == "" {
 		r.Ingester.TokensFilePath = filepath.Join(c.DataDir, RoleIngester, "ring-tokens")
 	}
@@ -137,6 +141,9 @@ func (c *Config) applyDefaults() {
 	}
 	if r.Compactor.TokensFilePath == "" {
 		r.Compactor.TokensFilePath = filepath.Join(c.DataDir, RoleCompactor, "ring-tokens")
+	}
+	if r.Ruler.TokensFilePath == "" {
+		r.Ruler.TokensFilePath = filepath.Join(c.DataDir, RoleRuler, "ring-tokens")
 	}
 	// Every reader of a ring ID (lifecyclers, shard filters, the
 	// ingester's block metadata) must see the same one, unique on this host.

@@ -4,6 +4,6 @@
 // that imports every component, and only cmd/weft imports it.
 //
 // Imports: pkg/bucket, pkg/compactor, pkg/distributor, pkg/httpapi,
-// pkg/ingester, pkg/limits, pkg/logutil, pkg/querier, pkg/ring,
+// pkg/ingester, pkg/limits, pkg/logutil, pkg/querier, pkg/ring, pkg/ruler,
 // pkg/storegateway, pkg/tenant, pkg/wire.
 package app

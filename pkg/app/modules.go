@@ -39,6 +39,7 @@ const (
 	RoleQuerier      = "querier"
 	RoleStoreGateway = "store-gateway"
 	RoleCompactor    = "compactor"
+	RoleRuler        = "ruler"
 )
 
 // Names of the modules that roles depend on; they run only as dependencies.
@@ -53,6 +54,8 @@ const (
 	modStoreGatewayLife = "store-gateway-lifecycler"
 	modCompactorRing    = "compactor-ring"
 	modCompactorLife    = "compactor-lifecycler"
+	modRulerRing        = "ruler-ring"
+	modRulerLife        = "ruler-lifecycler"
 )
 
 // module is one entry of the module table.
@@ -105,6 +108,14 @@ var moduleTable = []module{
 	{name: RoleDistributor, role: true, doc: "receives remote write, validates, applies limits",
 		deps:  append([]string{modRuntimeConfig}, rings...),
 		local: []string{RoleIngester}, init: (*App).initDistributor},
+
+	// The ruler pushes through the distributor and reads as the querier
+	// does: it stops before the roles it calls.
+	{name: modRulerRing, doc: "the ruler ring, which gives each rule group to one ruler", deps: []string{modKV}, init: (*App).initRulerRing},
+	{name: modRulerLife, doc: "registers this ruler in its ring", deps: []string{modKV}, init: (*App).initRulerLifecycler},
+	{name: RoleRuler, role: true, doc: "evaluates each tenant's recording and alerting rules, serves the rules config API",
+		deps:  append([]string{modRuntimeConfig, modBucket, modRulerRing, modRulerLife}, rings...),
+		local: []string{RoleDistributor, RoleIngester, RoleStoreGateway}, init: (*App).initRuler},
 }
 
 // roleNames lists what -target accepts.
@@ -380,20 +391,11 @@ func (a *App) initIngester() (services.Service, error) {
 }
 
 func (a *App) initQuerier() (services.Service, error) {
-	var reader wire.Reader = a.ingester
-	if a.distributed {
-		reader = querier.NewRingReader(a.ingRing, a.clients.reader, a.overrides, a.cfg.Ingester.BlockRange*2)
-	}
-	// The blocks a querier must read, by the same rule as the store-gateways.
-	sgc := a.cfg.StoreGateway
-	finder := storegateway.NewFinder(a.bucket, sgc.SyncInterval, sgc.IgnoreDeletionMarksDelay)
-	if store := a.storeReader(finder); store != nil {
-		reader = querier.NewSplitReader(reader, store, finder.BlocksFor, a.cfg.Querier.QueryIngestersWithin, a.cfg.Querier.QueryStoreAfter)
-	}
+	reader := a.queryReader()
 	var err error
 	a.querier, err = querier.New(a.cfg.Querier, reader, a.overrides, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled},
 		querier.Version{Version: Version, Revision: Revision, Branch: Branch, GoVersion: goVersion()},
-		a.reg, a.logger.With("role", RoleQuerier))
+		a.reg, a.logger.With("role", RoleQuerier), querier.WithRules(a.rulesRetriever))
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,13 @@ type Limits struct {
 	MaxQueryLength           model.Duration `yaml:"max_query_length" json:"max_query_length"`
 	MaxQueryLookback         model.Duration `yaml:"max_query_lookback" json:"max_query_lookback"`
 	CompactorBlocksRetention model.Duration `yaml:"compactor_blocks_retention_period" json:"compactor_blocks_retention_period"`
+
+	// Ruler.
+	RulerMaxRuleGroupsPerTenant  int            `yaml:"ruler_max_rule_groups_per_tenant" json:"ruler_max_rule_groups_per_tenant"`
+	RulerMaxRulesPerRuleGroup    int            `yaml:"ruler_max_rules_per_rule_group" json:"ruler_max_rules_per_rule_group"`
+	RulerMinEvaluationInterval   model.Duration `yaml:"ruler_min_evaluation_interval" json:"ruler_min_evaluation_interval"`
+	RulerEvaluationDelay         model.Duration `yaml:"ruler_evaluation_delay" json:"ruler_evaluation_delay"`
+	RulerTenantFederationEnabled bool           `yaml:"ruler_tenant_federation_enabled" json:"ruler_tenant_federation_enabled"`
 }
 
 // RegisterFlags registers the default limits as flags.
@@ -57,6 +64,12 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.Var(&l.MaxQueryLength, "querier.max-query-length", "Maximum time range of a range query or selector. 0 disables it.")
 	f.Var(&l.MaxQueryLookback, "querier.max-query-lookback", "How far back a query may look. 0 disables it.")
 	f.Var(&l.CompactorBlocksRetention, "compactor.blocks-retention-period", "Delete blocks older than this. 0 keeps them forever.")
+	f.IntVar(&l.RulerMaxRuleGroupsPerTenant, "ruler.max-rule-groups-per-tenant", 70, "Maximum number of rule groups a tenant may store. 0 disables it.")
+	f.IntVar(&l.RulerMaxRulesPerRuleGroup, "ruler.max-rules-per-rule-group", 20, "Maximum number of rules in one rule group. 0 disables it.")
+	l.RulerMinEvaluationInterval = model.Duration(time.Second)
+	f.Var(&l.RulerMinEvaluationInterval, "ruler.min-evaluation-interval", "Shortest evaluation interval a rule group may ask for; an upload asking for less is refused, and a group stored before the limit was raised runs at the limit.")
+	f.Var(&l.RulerEvaluationDelay, "ruler.evaluation-delay", "How far back in time rules are evaluated (each group's query_offset, when the group sets none), so that samples still in flight are seen.")
+	f.BoolVar(&l.RulerTenantFederationEnabled, "ruler.tenant-federation-enabled", false, "Allow rule groups with source_tenants, whose queries read the series of several tenants.")
 }
 
 // Validate reports a limit that cannot work.
@@ -67,6 +80,9 @@ func (l *Limits) Validate() error {
 	}
 	if l.IngestionRate > 0 && l.IngestionBurstSize <= 0 {
 		errs = append(errs, errors.New("ingestion_burst_size must be positive when ingestion_rate is set"))
+	}
+	if l.RulerMaxRuleGroupsPerTenant < 0 || l.RulerMaxRulesPerRuleGroup < 0 || l.RulerMinEvaluationInterval < 0 || l.RulerEvaluationDelay < 0 {
+		errs = append(errs, errors.New("ruler_max_rule_groups_per_tenant, ruler_max_rules_per_rule_group, ruler_min_evaluation_interval and ruler_evaluation_delay must not be negative"))
 	}
 	if l.MaxLabelNamesPerSeries <= 0 || l.MaxLabelNameLength <= 0 || l.MaxLabelValueLength <= 0 {
 		errs = append(errs, errors.New("max_label_names_per_series, max_label_name_length and max_label_value_length must be positive"))

@@ -81,10 +81,36 @@ type Querier struct {
 	handler http.Handler
 }
 
+// Option configures a Querier.
+type Option func(*options)
+
+type options struct {
+	rules func(context.Context) v1.RulesRetriever
+}
+
+// WithRules makes /rules and /alerts answer what rules returns for the
+// tenant of the request's context (the ruler's groups); a nil answer is
+// no rules. Without it, they answer no rules.
+func WithRules(rules func(context.Context) v1.RulesRetriever) Option {
+	return func(o *options) { o.rules = rules }
+}
+
 // New builds the query API. reg may be nil.
-func New(cfg Config, reader wire.Reader, lim *limits.Overrides, resolver tenant.Resolver, version Version, reg prometheus.Registerer, logger *slog.Logger) (*Querier, error) {
+func New(cfg Config, reader wire.Reader, lim *limits.Overrides, resolver tenant.Resolver, version Version, reg prometheus.Registerer, logger *slog.Logger, opts ...Option) (*Querier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	rulesRetriever := func(ctx context.Context) v1.RulesRetriever {
+		if o.rules != nil {
+			if r := o.rules(ctx); r != nil {
+				return r
+			}
+		}
+		return noRules{}
 	}
 	logger = logutil.OrNop(logger)
 	if reg != nil {
@@ -107,7 +133,7 @@ func New(cfg Config, reader wire.Reader, lim *limits.Overrides, resolver tenant.
 		func(f http.HandlerFunc) http.HandlerFunc { return f },
 		nil, "", false, false, 0,
 		logger,
-		func(_ context.Context) v1.RulesRetriever { return noRules{} },
+		rulesRetriever,
 		0, 0, 0,
 		false,
 		regexp.MustCompile("^$"),
@@ -184,6 +210,10 @@ func NewEngine(cfg Config, lim *limits.Overrides, reg prometheus.Registerer, log
 	})
 	return tenantEngine{eng: eng, limits: lim}
 }
+
+// NewParser returns the PromQL parser of the querier's configuration, for
+// the other roles that parse PromQL (the ruler).
+func NewParser(cfg Config) parser.Parser { return newParser(cfg) }
 
 // NewQueryable returns a queryable over reader that serves the tenant found
 // in the context of each call, and nothing without one.

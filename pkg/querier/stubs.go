@@ -23,7 +23,7 @@ func (noTargets) ScrapePoolConfig(string) (*config.ScrapeConfig, error) {
 func (noTargets) Alertmanagers() []*url.URL        { return nil }
 func (noTargets) DroppedAlertmanagers() []*url.URL { return nil }
 
-// noRules serves empty rules and alerts until the ruler answers them.
+// noRules serves empty rules and alerts where no ruler answers them.
 type noRules struct{}
 
 func (noRules) RuleGroups() []*rules.Group           { return nil }

@@ -152,6 +152,8 @@ type RingConfig struct {
 	StoreGateway ShardRingConfig `yaml:"store_gateway"`
 	// Compactor is the ring that gives each tenant to one compactor.
 	Compactor ShardRingConfig `yaml:"compactor"`
+	// Ruler is the ring that gives each rule group to one ruler.
+	Ruler ShardRingConfig `yaml:"ruler"`
 }
 
 // RegisterFlags registers the -ring.* flags and the ingester ring's flags.
@@ -163,6 +165,7 @@ func (c *RingConfig) RegisterFlags(f *flag.FlagSet) {
 	c.Ingester.RegisterFlags(f)
 	c.StoreGateway.RegisterFlagsWithPrefix(f, "store-gateway", 3)
 	c.Compactor.RegisterFlagsWithPrefix(f, "compactor", 0)
+	c.Ruler.RegisterFlagsWithPrefix(f, "ruler", 0)
 }
 
 // Validate reports every setting that cannot work.
@@ -188,6 +191,9 @@ func (c *RingConfig) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Compactor.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Ruler.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -324,8 +330,8 @@ func (c *IngesterConfig) Validate() error {
 }
 
 // ShardRingConfig is a ring that shards work over instances of one role:
-// blocks over store-gateways, tenants over compactors. prefix names its
-// flags ("store-gateway", "compactor").
+// blocks over store-gateways, tenants over compactors, rule groups over
+// rulers. prefix names its flags ("store-gateway", "compactor", "ruler").
 type ShardRingConfig struct {
 	InstanceID        string        `yaml:"instance_id"`
 	InstanceAddr      string        `yaml:"instance_addr"`

@@ -30,6 +30,10 @@ const (
 	// tenants over compactors.
 	CompactorRingKey  = "compactor-ring"
 	CompactorRingName = "compactor"
+	// RulerRingKey and RulerRingName name the ring that shards rule
+	// groups over rulers.
+	RulerRingKey  = "ruler-ring"
+	RulerRingName = "ruler"
 )
 
 // IngesterLifecycler registers this process as an ingester in the ring and
@@ -70,6 +74,12 @@ func NewStoreGatewayLifecycler(cfg ShardRingConfig, kv *KV, reg prometheus.Regis
 // which gives each tenant to one compactor.
 func NewCompactorLifecycler(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {
 	return newLifecycler(cfg.ringConfig(), CompactorRingName, CompactorRingKey, kv, reg, logger)
+}
+
+// NewRulerLifecycler registers this ruler in the ruler ring, which gives
+// each rule group to one ruler.
+func NewRulerLifecycler(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {
+	return newLifecycler(cfg.ringConfig(), RulerRingName, RulerRingKey, kv, reg, logger)
 }
 
 func newLifecycler(cfg IngesterConfig, name, key string, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {

@@ -51,6 +51,13 @@ func NewCompactorRing(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, lo
 	return newRing(cfg.ringConfig(), CompactorRingName, CompactorRingKey, dsring.NewIgnoreUnhealthyInstancesReplicationStrategy(), kv, reg, logger)
 }
 
+// NewRulerRing returns the ruler ring client: each rule group has one
+// owner, and a dead ruler's groups move to the next owner once its
+// heartbeat times out.
+func NewRulerRing(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*Ring, error) {
+	return newRing(cfg.ringConfig(), RulerRingName, RulerRingKey, dsring.NewIgnoreUnhealthyInstancesReplicationStrategy(), kv, reg, logger)
+}
+
 // Owns reports whether instanceID is the first owner of token in r, for
 // work done by exactly one instance (a tenant's compaction). An error of
 // the ring, or an empty ring, means not owned: the work waits.

@@ -1,0 +1,180 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+
+	dsring "github.com/grafana/dskit/ring"
+	"github.com/grafana/dskit/services"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/labels"
+	v1 "github.com/prometheus/prometheus/web/api/v1"
+
+	"github.com/weft-io/weft/pkg/distributor"
+	"github.com/weft-io/weft/pkg/querier"
+	"github.com/weft-io/weft/pkg/ring"
+	"github.com/weft-io/weft/pkg/ruler"
+	"github.com/weft-io/weft/pkg/storegateway"
+	"github.com/weft-io/weft/pkg/tenant"
+	"github.com/weft-io/weft/pkg/wire"
+)
+
+// roleAlertmanager is the Alertmanager's role name, for the ruler's default
+// Alertmanager URL in the all-in-one.
+const roleAlertmanager = "alertmanager"
+
+func (a *App) initRulerRing() (services.Service, error) {
+	if !a.distributed || !a.roles[RoleRuler] {
+		return nil, nil
+	}
+	var err error
+	a.rulerRing, err = ring.NewRulerRing(a.cfg.Ring.Ring.Ruler, a.kv, a.reg, a.logger.With("component", "ruler-ring"))
+	return a.rulerRing, err
+}
+
+func (a *App) initRulerLifecycler() (services.Service, error) {
+	if !a.distributed || !a.roles[RoleRuler] {
+		return nil, nil
+	}
+	var err error
+	a.rulerLife, err = ring.NewRulerLifecycler(a.cfg.Ring.Ring.Ruler, a.kv, a.reg, a.logger.With("component", "ruler-lifecycler"))
+	return a.rulerLife, err
+}
+
+// initRuler builds the ruler: it reads through the querier's path
+// (ingesters and store-gateways, as a query does) and writes through the
+// distributor's validation and limits, the local distributor's or one of
+// its own in front of the ingester ring.
+func (a *App) initRuler() (services.Service, error) {
+	reader := a.queryReader()
+	var pusher wire.Pusher
+	if a.dist != nil {
+		pusher = distributorPusher{a.dist}
+	} else {
+		rp := distributor.NewRingPusher(a.ingRing, a.clients.pusher, a.overrides, a.cfg.Distributor.RemoteTimeout)
+		d, err := distributor.New(a.cfg.Distributor, a.overrides, rp, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}, nil, a.logger.With("role", RoleRuler))
+		if err != nil {
+			return nil, err
+		}
+		pusher = distributorPusher{d}
+	}
+	cfg := a.cfg.Ruler
+	if cfg.ExternalURL == "" {
+		cfg.ExternalURL = a.selfURL(false)
+	}
+	if cfg.AlertmanagerURL == "" && !a.distributed && a.roles[roleAlertmanager] {
+		cfg.AlertmanagerURL = a.selfURL(true) + "/alertmanager"
+	}
+	opts := []ruler.Option{ruler.WithParser(querier.NewParser(a.cfg.Querier))}
+	if a.distributed {
+		opts = append(opts, ruler.WithRing(rulerOwns(a.rulerRing, a.cfg.Ring.Ring.Ruler.InstanceID), a.rulerLife))
+	}
+	engine := querier.NewEngine(a.cfg.Querier, a.overrides, prometheus.WrapRegistererWithPrefix("weft_ruler_", a.reg), a.logger.With("role", RoleRuler))
+	var err error
+	a.ruler, err = ruler.New(cfg, a.bucket, a.overrides, pusher, querier.NewQueryable(reader, a.overrides), engine,
+		a.reg, a.logger.With("role", RoleRuler), opts...)
+	if err != nil {
+		return nil, err
+	}
+	if !a.roles[RoleQuerier] {
+		// No querier here to answer /api/v1/rules and /alerts: the ruler
+		// answers them itself, for the groups it evaluates.
+		a.rulerAPI, err = querier.New(a.cfg.Querier, reader, a.overrides, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled},
+			querier.Version{Version: Version, Revision: Revision, Branch: Branch, GoVersion: goVersion()},
+			nil, a.logger.With("role", RoleRuler), querier.WithRules(a.ruler.RulesRetriever))
+		if err != nil {
+			return nil, err
+		}
+	}
+	return a.ruler, nil
+}
+
+// rulerOwns gives each rule group to one ruler: the owner of the group's
+// token in the ruler ring.
+func rulerOwns(r dsring.ReadRing, instanceID string) func(tenantID, namespace, group string) bool {
+	return func(tenantID, namespace, group string) bool {
+		return ring.Owns(r, ring.TokenFor(tenantID, labels.FromStrings("group", group, "namespace", namespace)), instanceID)
+	}
+}
+
+// rulesRetriever is the querier's source of /api/v1/rules and /alerts: the
+// ruler of this process, if it runs one.
+func (a *App) rulesRetriever(ctx context.Context) v1.RulesRetriever {
+	if a.ruler == nil {
+		return nil
+	}
+	return a.ruler.RulesRetriever(ctx)
+}
+
+// queryReader returns the reader of the querier's path, built once per
+// process and shared by the querier and the ruler: ingesters (local or
+// through their ring) for recent data, store-gateways for the blocks.
+func (a *App) queryReader() wire.Reader {
+	if a.reader != nil {
+		return a.reader
+	}
+	var reader wire.Reader = a.ingester
+	if a.distributed {
+		reader = querier.NewRingReader(a.ingRing, a.clients.reader, a.overrides, a.cfg.Ingester.BlockRange*2)
+	}
+	// The blocks a querier must read, by the same rule as the store-gateways.
+	sgc := a.cfg.StoreGateway
+	finder := storegateway.NewFinder(a.bucket, sgc.SyncInterval, sgc.IgnoreDeletionMarksDelay)
+	if store := a.storeReader(finder); store != nil {
+		reader = querier.NewSplitReader(reader, store, finder.BlocksFor, a.cfg.Querier.QueryIngestersWithin, a.cfg.Querier.QueryStoreAfter)
+	}
+	a.reader = reader
+	return reader
+}
+
+// selfURL returns this process's HTTP URL: for itself (loopback) or for
+// users (the host name).
+func (a *App) selfURL(loopback bool) string {
+	host, port, err := net.SplitHostPort(a.cfg.HTTPListenAddress)
+	if err != nil {
+		return "http://localhost"
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+		if !loopback {
+			if h, err := os.Hostname(); err == nil && h != "" {
+				host = h
+			}
+		}
+	}
+	return fmt.Sprintf("http://%s", net.JoinHostPort(host, port))
+}
+
+// rulerRoutes mounts the ruler's config API, its ring page and, in a
+// process without a querier, /api/v1/rules and /alerts.
+func (a *App) rulerRoutes(mux *http.ServeMux, instrument func(string, http.Handler) http.Handler) {
+	if a.ruler == nil {
+		return
+	}
+	h := instrument("ruler_config", a.whenRunning(RoleRuler, a.ruler.ConfigHandler(tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest)))
+	mux.Handle(ruler.ConfigPrefix, h)
+	mux.Handle(ruler.ConfigPrefix+"/", h)
+	if a.rulerAPI != nil {
+		for _, p := range []string{"/rules", "/alerts"} {
+			mux.Handle(querier.Prefix+p, instrument("prometheus_api", a.whenRunning(RoleRuler, a.rulerAPI.Handler())))
+		}
+	}
+	if a.rulerRing != nil {
+		mux.Handle("/ruler/ring", a.rulerRing)
+	}
+}
+
+// distributorPusher pushes through a distributor: its validation, limits
+// and ring, as a remote write would.
+type distributorPusher struct{ d *distributor.Distributor }
+
+func (p distributorPusher) Push(ctx context.Context, id string, req *wire.PushRequest) (wire.PushResult, error) {
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, "/api/v1/push", http.NoBody)
+	if err != nil {
+		return wire.PushResult{}, err
+	}
+	return p.d.Push(r, id, req)
+}
