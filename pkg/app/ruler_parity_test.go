@@ -75,16 +75,17 @@ func TestRulerParityWithPrometheus(t *testing.T) {
 	// weft: ingester, distributor, querier's queryable and engine, ruler.
 	var qcfg querier.Config
 	qcfg.RegisterFlags(flag.NewFlagSet("", flag.ContinueOnError))
-	store := newPushStorage(t, lim)
+	ing := startIngester(t, testIngesterConfig(t, promqlIngesterArgs...), lim, nil)
+	store := &pushStorage{Queryable: querier.NewQueryable(ing, lim), pusher: ing}
 	var dcfg distributor.Config
 	dcfg.RegisterFlags(flag.NewFlagSet("", flag.ContinueOnError))
-	dist, err := distributor.New(dcfg, lim, store.ing, tenant.Resolver{MultiTenancy: true}, nil, nil)
+	dist, err := distributor.New(dcfg, lim, ing, tenant.Resolver{MultiTenancy: true}, nil, nil)
 	require.NoError(t, err)
 	var rcfg ruler.Config
 	rcfg.RegisterFlags(flag.NewFlagSet("", flag.ContinueOnError))
 	rcfg.ExternalURL = extURL
 	bkt := objstore.NewInMemBucket()
-	r, err := ruler.New(rcfg, bkt, lim, distributorPusher{dist}, querier.NewQueryable(store.ing, lim),
+	r, err := ruler.New(rcfg, bkt, lim, distributorPusher{dist}, querier.NewQueryable(ing, lim),
 		querier.NewEngine(qcfg, lim, nil, nil), nil, nil, ruler.WithParser(querier.NewParser(qcfg)))
 	require.NoError(t, err)
 	// The rule file goes in through the config API.
@@ -167,7 +168,7 @@ func TestRulerParityWithPrometheus(t *testing.T) {
 			require.NoError(t, err)
 		}
 		require.NoError(t, app.Commit())
-		_, err := store.ing.Push(ctx, parityTenant, &wire.PushRequest{Series: series})
+		_, err := ing.Push(ctx, parityTenant, &wire.PushRequest{Series: series})
 		require.NoError(t, err)
 
 		refGroup.Eval(context.Background(), ts)

@@ -42,7 +42,7 @@ func TestRulerRingShardsGroups(t *testing.T) {
 	require.NoError(t, services.StartAndAwaitRunning(context.Background(), kv))
 	t.Cleanup(func() { _ = services.StopAndAwaitTerminated(context.Background(), kv) })
 
-	store := newPushStorage(t, lim)
+	ing := startIngester(t, testIngesterConfig(t, promqlIngesterArgs...), lim, nil)
 	var qcfg querier.Config
 	qcfg.RegisterFlags(flag.NewFlagSet("", flag.ContinueOnError))
 	var cfg ruler.Config
@@ -73,7 +73,7 @@ func TestRulerRingShardsGroups(t *testing.T) {
 			t.Cleanup(func() { _ = services.StopAndAwaitTerminated(context.Background(), s) })
 		}
 		reg := prometheus.NewRegistry()
-		r, err := ruler.New(cfg, bkt, lim, store.ing, querier.NewQueryable(store.ing, lim), querier.NewEngine(qcfg, lim, nil, nil), reg, nil,
+		r, err := ruler.New(cfg, bkt, lim, ing, querier.NewQueryable(ing, lim), querier.NewEngine(qcfg, lim, nil, nil), reg, nil,
 			ruler.WithRing(rulerOwns(rr, sc.InstanceID), keepInRing{life}))
 		require.NoError(t, err)
 		rulers = append(rulers, instance{r, reg, life})
