@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc"
 	"gopkg.in/yaml.v3"
 
+	"github.com/weft-io/weft/pkg/alertmanager"
 	"github.com/weft-io/weft/pkg/compactor"
 	"github.com/weft-io/weft/pkg/distributor"
 	"github.com/weft-io/weft/pkg/httpapi"
@@ -53,8 +54,10 @@ type App struct {
 	querier   *querier.Querier
 	sg        *storegateway.StoreGateway
 	compactor *compactor.Compactor
-	bucket    objstore.InstrumentedBucket
-	sgBucket  objstore.Bucket // bucket, through the store-gateway's cache
+	// alertmanager runs the tenants' Alertmanagers.
+	alertmanager *alertmanager.Alertmanager
+	bucket       objstore.InstrumentedBucket
+	sgBucket     objstore.Bucket // bucket, through the store-gateway's cache
 
 	// Distributed mode only.
 	kv         *ring.KV
@@ -64,6 +67,8 @@ type App struct {
 	ingLife    *ring.IngesterLifecycler
 	sgLife     *ring.IngesterLifecycler
 	compLife   *ring.IngesterLifecycler
+	amRing     *ring.Ring
+	amLife     *ring.IngesterLifecycler
 	grpcServer *grpc.Server
 	clients    *clientPool
 
@@ -320,6 +325,7 @@ func (a *App) routes() http.Handler {
 		mux.Handle("/compactor/delete_tenant", instrument("delete_tenant",
 			compactor.DeleteTenantHandler(a.bucket, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest, nil)))
 	}
+	a.alertmanagerRoutes(mux, instrument)
 	if a.ingRing != nil {
 		mux.Handle("/ring", a.ingRing)
 		mux.Handle("/store-gateway/ring", a.sgRing)
@@ -389,6 +395,21 @@ func (a *App) routes() http.Handler {
 		_ = indexPage.Execute(w, map[string]any{"Version": Version, "Target": a.cfg.Target, "Uptime": time.Since(a.started).Round(time.Second)})
 	})
 	return mux
+}
+
+// alertmanagerRoutes mounts the Alertmanager configuration API and the
+// tenants' v2 API, when this process runs the role.
+func (a *App) alertmanagerRoutes(mux *http.ServeMux, instrument func(string, http.Handler) http.Handler) {
+	if a.alertmanager == nil {
+		return
+	}
+	mux.Handle(alertmanager.ConfigPath, instrument("alertmanager_config", a.whenRunning(RoleAlertmanager, a.alertmanager.ConfigHandler())))
+	api := instrument("alertmanager_api", a.whenRunning(RoleAlertmanager, a.alertmanager.APIHandler()))
+	mux.Handle(alertmanager.Prefix+"/", api)
+	mux.Handle(alertmanager.Prefix, api)
+	if a.amRing != nil {
+		mux.Handle("/alertmanager/ring", a.amRing)
+	}
 }
 
 var servicesPage = template.Must(template.New("services").Parse(`<!doctype html><html><head><title>weft services</title></head><body>

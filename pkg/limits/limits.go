@@ -34,6 +34,15 @@ type Limits struct {
 	MaxQueryLength           model.Duration `yaml:"max_query_length" json:"max_query_length"`
 	MaxQueryLookback         model.Duration `yaml:"max_query_lookback" json:"max_query_lookback"`
 	CompactorBlocksRetention model.Duration `yaml:"compactor_blocks_retention_period" json:"compactor_blocks_retention_period"`
+
+	// Alertmanager.
+	AlertmanagerMaxAlertsCount                 int     `yaml:"alertmanager_max_alerts_count" json:"alertmanager_max_alerts_count"`
+	AlertmanagerMaxDispatcherAggregationGroups int     `yaml:"alertmanager_max_dispatcher_aggregation_groups" json:"alertmanager_max_dispatcher_aggregation_groups"`
+	AlertmanagerMaxConfigSizeBytes             int     `yaml:"alertmanager_max_config_size_bytes" json:"alertmanager_max_config_size_bytes"`
+	AlertmanagerMaxTemplateSizeBytes           int     `yaml:"alertmanager_max_template_size_bytes" json:"alertmanager_max_template_size_bytes"`
+	AlertmanagerMaxTemplatesCount              int     `yaml:"alertmanager_max_templates_count" json:"alertmanager_max_templates_count"`
+	AlertmanagerNotificationRateLimit          float64 `yaml:"alertmanager_notification_rate_limit" json:"alertmanager_notification_rate_limit"`
+	AlertmanagerReceiversBlockPrivateAddresses bool    `yaml:"alertmanager_receivers_block_private_addresses" json:"alertmanager_receivers_block_private_addresses"`
 }
 
 // RegisterFlags registers the default limits as flags.
@@ -57,6 +66,13 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.Var(&l.MaxQueryLength, "querier.max-query-length", "Maximum time range of a range query or selector. 0 disables it.")
 	f.Var(&l.MaxQueryLookback, "querier.max-query-lookback", "How far back a query may look. 0 disables it.")
 	f.Var(&l.CompactorBlocksRetention, "compactor.blocks-retention-period", "Delete blocks older than this. 0 keeps them forever.")
+	f.IntVar(&l.AlertmanagerMaxAlertsCount, "alertmanager.max-alerts-count", 0, "Maximum number of alerts a tenant's Alertmanager holds; new alerts beyond it are dropped (counted in weft_alertmanager_alerts_dropped_total). 0 disables it.")
+	f.IntVar(&l.AlertmanagerMaxDispatcherAggregationGroups, "alertmanager.max-dispatcher-aggregation-groups", 0, "Maximum number of aggregation groups of a tenant's Alertmanager; alerts that would open another group are not routed. 0 disables it.")
+	f.IntVar(&l.AlertmanagerMaxConfigSizeBytes, "alertmanager.max-config-size-bytes", 1<<20, "Maximum size of a tenant's Alertmanager configuration (alertmanager_config) in bytes. 0 disables it.")
+	f.IntVar(&l.AlertmanagerMaxTemplateSizeBytes, "alertmanager.max-template-size-bytes", 1<<20, "Maximum size of one template file of a tenant's Alertmanager configuration in bytes. 0 disables it.")
+	f.IntVar(&l.AlertmanagerMaxTemplatesCount, "alertmanager.max-templates-count", 100, "Maximum number of template files of a tenant's Alertmanager configuration. 0 disables it.")
+	f.Float64Var(&l.AlertmanagerNotificationRateLimit, "alertmanager.notification-rate-limit", 0, "Notifications per second each integration (one webhook, one e-mail receiver, ...) of a tenant may send, with a burst of the same size (at least 1); a notification over it fails and is not retried. 0 disables it.")
+	f.BoolVar(&l.AlertmanagerReceiversBlockPrivateAddresses, "alertmanager.receivers-block-private-addresses", false, "Refuse receiver URLs on loopback, private, link-local or unspecified addresses: at upload, for the addresses in the configuration, and when a notification dials, for every address a host name resolves to.")
 }
 
 // Validate reports a limit that cannot work.
@@ -70,6 +86,9 @@ func (l *Limits) Validate() error {
 	}
 	if l.MaxLabelNamesPerSeries <= 0 || l.MaxLabelNameLength <= 0 || l.MaxLabelValueLength <= 0 {
 		errs = append(errs, errors.New("max_label_names_per_series, max_label_name_length and max_label_value_length must be positive"))
+	}
+	if l.AlertmanagerNotificationRateLimit < 0 {
+		errs = append(errs, errors.New("alertmanager_notification_rate_limit must not be negative"))
 	}
 	return errors.Join(errs...)
 }

@@ -152,6 +152,9 @@ type RingConfig struct {
 	StoreGateway ShardRingConfig `yaml:"store_gateway"`
 	// Compactor is the ring that gives each tenant to one compactor.
 	Compactor ShardRingConfig `yaml:"compactor"`
+	// Alertmanager is the ring that gives each tenant's Alertmanager to
+	// replication-factor alertmanagers.
+	Alertmanager ShardRingConfig `yaml:"alertmanager"`
 }
 
 // RegisterFlags registers the -ring.* flags and the ingester ring's flags.
@@ -163,6 +166,7 @@ func (c *RingConfig) RegisterFlags(f *flag.FlagSet) {
 	c.Ingester.RegisterFlags(f)
 	c.StoreGateway.RegisterFlagsWithPrefix(f, "store-gateway", 3)
 	c.Compactor.RegisterFlagsWithPrefix(f, "compactor", 0)
+	c.Alertmanager.RegisterFlagsWithPrefix(f, "alertmanager", 3)
 }
 
 // Validate reports every setting that cannot work.
@@ -188,6 +192,9 @@ func (c *RingConfig) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Compactor.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Alertmanager.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -30,6 +30,10 @@ const (
 	// tenants over compactors.
 	CompactorRingKey  = "compactor-ring"
 	CompactorRingName = "compactor"
+	// AlertmanagerRingKey and AlertmanagerRingName name the ring that
+	// places each tenant's Alertmanager on its replicas.
+	AlertmanagerRingKey  = "alertmanager-ring"
+	AlertmanagerRingName = "alertmanager"
 )
 
 // IngesterLifecycler registers this process as an ingester in the ring and
@@ -70,6 +74,12 @@ func NewStoreGatewayLifecycler(cfg ShardRingConfig, kv *KV, reg prometheus.Regis
 // which gives each tenant to one compactor.
 func NewCompactorLifecycler(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {
 	return newLifecycler(cfg.ringConfig(), CompactorRingName, CompactorRingKey, kv, reg, logger)
+}
+
+// NewAlertmanagerLifecycler registers this alertmanager in the
+// alertmanager ring.
+func NewAlertmanagerLifecycler(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {
+	return newLifecycler(cfg.ringConfig(), AlertmanagerRingName, AlertmanagerRingKey, kv, reg, logger)
 }
 
 func newLifecycler(cfg IngesterConfig, name, key string, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {
