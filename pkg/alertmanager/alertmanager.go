@@ -472,7 +472,10 @@ func (am *Alertmanager) deleteConfig(w http.ResponseWriter, r *http.Request, ten
 
 // APIHandler serves the tenants' Alertmanager under Prefix: the library's
 // v2 API at Prefix/api/v2/ (for amtool, Grafana, and the rulers' alerts)
-// and a short status page at Prefix/.
+// and a short status page at Prefix/. With replicas, any alertmanager takes
+// any request: alerts go to every replica of the tenant, as Prometheus
+// sends them to every Alertmanager, and the other requests of a tenant that
+// does not run here go to one of its replicas.
 func (am *Alertmanager) APIHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tenantID, err := am.tenantOf(r)
@@ -480,34 +483,141 @@ func (am *Alertmanager) APIHandler() http.Handler {
 			httpapi.WriteError(w, err)
 			return
 		}
-		in := am.instance(tenantID)
-		if in == nil {
-			if am.replicas != nil && !am.owns(tenantID) {
-				addrs, _, _ := am.replicas(tenantID)
-				httpapi.WriteError(w, httpapi.Errorf(http.StatusNotFound, "the Alertmanager of tenant %s does not run on this replica; its replicas are %s", tenantID, strings.Join(addrs, ", ")))
-				return
-			}
-			httpapi.WriteError(w, notConfigured(tenantID))
-			return
-		}
 		rest := strings.TrimPrefix(r.URL.Path, Prefix)
-		if strings.HasPrefix(rest, "/api/v2/") {
-			r2 := r.Clone(r.Context())
-			r2.URL.Path = rest
-			r2.URL.RawPath = ""
-			if r.Method == http.MethodPost && rest == "/api/v2/alerts" {
-				am.postAlerts(w, r2, in)
+		if am.replicas != nil && strings.HasPrefix(rest, "/api/v2/") {
+			am.distribute(w, r, tenantID, rest)
+			return
+		}
+		am.serveLocal(w, r, tenantID, rest)
+	})
+}
+
+// serveLocal serves a request of tenantID with its Alertmanager on this
+// replica; rest is the path under Prefix.
+func (am *Alertmanager) serveLocal(w http.ResponseWriter, r *http.Request, tenantID, rest string) {
+	in := am.instance(tenantID)
+	if in == nil {
+		if am.replicas != nil && !am.owns(tenantID) {
+			addrs, _, _ := am.replicas(tenantID)
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusNotFound, "the Alertmanager of tenant %s does not run on this replica; its replicas are %s", tenantID, strings.Join(addrs, ", ")))
+			return
+		}
+		httpapi.WriteError(w, notConfigured(tenantID))
+		return
+	}
+	if strings.HasPrefix(rest, "/api/v2/") {
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = rest
+		r2.URL.RawPath = ""
+		if r.Method == http.MethodPost && rest == "/api/v2/alerts" {
+			am.postAlerts(w, r2, in)
+			return
+		}
+		in.api.Handler.ServeHTTP(w, r2)
+		return
+	}
+	if rest != "" && rest != "/" {
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusNotFound, "no such Alertmanager endpoint: the API is under %s/api/v2/", Prefix))
+		return
+	}
+	am.statusPage(w, tenantID, in)
+}
+
+// distribute serves a v2 API request in a cluster: a POST of alerts is
+// served here if this replica runs the tenant and sent to every other
+// replica of it; any other request is served here if this replica runs the
+// tenant, else by the first of its replicas that answers.
+func (am *Alertmanager) distribute(w http.ResponseWriter, r *http.Request, tenantID, rest string) {
+	addrs, self, err := am.replicas(tenantID)
+	if err != nil {
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "cannot find the replicas of tenant %s: %w", tenantID, err))
+		return
+	}
+	postAlerts := r.Method == http.MethodPost && rest == "/api/v2/alerts"
+	if !postAlerts && self >= 0 {
+		am.serveLocal(w, r, tenantID, rest)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	req := &httpMsg{method: r.Method, path: rest, query: r.URL.RawQuery, contentType: r.Header.Get("Content-Type"), body: body}
+	if !postAlerts {
+		var errs []error
+		for _, addr := range addrs {
+			resp, err := am.tr.forward(r.Context(), addr, tenantID, req)
+			if err == nil {
+				resp.write(w)
 				return
 			}
-			in.api.Handler.ServeHTTP(w, r2)
+			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+		}
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "no replica of tenant %s answered: %w", tenantID, errors.Join(errs...)))
+		return
+	}
+	// Alerts: to every replica at once; the answer is this replica's, or
+	// else the first other one that took them.
+	type result struct {
+		resp *httpMsg
+		err  error
+	}
+	results := make([]result, len(addrs))
+	var wg sync.WaitGroup
+	for i, addr := range addrs {
+		if i == self {
+			continue
+		}
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+			defer cancel()
+			resp, err := am.tr.forward(ctx, addr, tenantID, req)
+			results[i] = result{resp, err}
+		})
+	}
+	if self >= 0 {
+		r2 := r.Clone(r.Context())
+		r2.Body = io.NopCloser(bytes.NewReader(body))
+		am.serveLocal(w, r2, tenantID, rest)
+		// Wait a little for the others, so that the sender usually finds
+		// the alerts on every replica when it is answered, but not for a
+		// replica that hangs: that one gets them in the background.
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+		}
+		return
+	}
+	wg.Wait()
+	var errs []error
+	for i, res := range results {
+		if res.err == nil && res.resp.status < 500 {
+			res.resp.write(w)
 			return
 		}
-		if rest != "" && rest != "/" {
-			httpapi.WriteError(w, httpapi.Errorf(http.StatusNotFound, "no such Alertmanager endpoint: the API is under %s/api/v2/", Prefix))
-			return
+		if res.err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", addrs[i], res.err))
 		}
-		am.statusPage(w, tenantID, in)
-	})
+	}
+	httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "no replica of tenant %s took the alerts: %w", tenantID, errors.Join(errs...)))
+}
+
+// serveForwarded serves a request that another replica forwarded.
+func (am *Alertmanager) serveForwarded(tenantID string, req *httpMsg) *httpMsg {
+	target := Prefix + req.path
+	if req.query != "" {
+		target += "?" + req.query
+	}
+	r := httptest.NewRequest(req.method, target, bytes.NewReader(req.body))
+	if req.contentType != "" {
+		r.Header.Set("Content-Type", req.contentType)
+	}
+	rec := httptest.NewRecorder()
+	am.serveLocal(rec, r, tenantID, req.path)
+	return &httpMsg{status: rec.Code, contentType: rec.Header().Get("Content-Type"), body: rec.Body.Bytes()}
 }
 
 // postAlerts serves the library's POST of alerts, but answers 429 when

@@ -20,8 +20,10 @@ const (
 	serviceName      = "weft.alertmanager.v1.Replication"
 	methodUpdate     = "UpdateState"
 	methodReadState  = "ReadState"
+	methodForward    = "Forward"
 	fullMethodUpdate = "/" + serviceName + "/" + methodUpdate
 	fullMethodRead   = "/" + serviceName + "/" + methodReadState
+	fullMethodFwd    = "/" + serviceName + "/" + methodForward
 )
 
 // replicationServer is what the service calls: the multi-tenant
@@ -33,6 +35,9 @@ type replicationServer interface {
 	// readState returns the state of tenant's Alertmanager; false when it
 	// does not run here.
 	readState(tenantID string) ([]statePart, bool, error)
+	// serveForwarded serves an API request of tenant that another
+	// replica took.
+	serveForwarded(tenantID string, req *httpMsg) *httpMsg
 }
 
 // RegisterGRPC registers the replication service of am on s, before s
@@ -47,6 +52,9 @@ func RegisterGRPC(s *grpc.Server, am *Alertmanager) {
 			}},
 			{MethodName: methodReadState, Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
 				return handleRead(am, dec)
+			}},
+			{MethodName: methodForward, Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+				return handleForward(am, dec)
 			}},
 		},
 	}, am)
@@ -85,6 +93,20 @@ func handleRead(srv replicationServer, dec func(any) error) (any, error) {
 	}
 	out := stateMsg{tenant: m.tenant, parts: parts}
 	return &wrapperspb.BytesValue{Value: out.marshal()}, nil
+}
+
+func handleForward(srv replicationServer, dec func(any) error) (any, error) {
+	in := &wrapperspb.BytesValue{}
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	var req httpMsg
+	tenantID, err := req.unmarshal(in.Value)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	resp := srv.serveForwarded(tenantID, &req)
+	return &wrapperspb.BytesValue{Value: resp.marshal("")}, nil
 }
 
 // grpcTransport reaches the other replicas over gRPC, one connection per
@@ -152,4 +174,20 @@ func (t *grpcTransport) close() {
 		_ = c.Close()
 		delete(t.conns, addr)
 	}
+}
+
+func (t *grpcTransport) forward(ctx context.Context, addr, tenantID string, req *httpMsg) (*httpMsg, error) {
+	c, err := t.conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	out := &wrapperspb.BytesValue{}
+	if err := c.Invoke(ctx, fullMethodFwd, &wrapperspb.BytesValue{Value: req.marshal(tenantID)}, out); err != nil {
+		return nil, err
+	}
+	var resp httpMsg
+	if _, err := resp.unmarshal(out.Value); err != nil {
+		return nil, err
+	}
+	return &resp, nil
 }

@@ -3,6 +3,7 @@ package alertmanager
 import (
 	"context"
 	"net"
+	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -49,4 +50,16 @@ func TestReplicationOverGRPC(t *testing.T) {
 		require.NoError(t, tr.update(context.Background(), addr, "a", p))
 	}
 	require.ElementsMatch(t, []string{id, id2}, s.silenceIDs(t, "a"))
+
+	// A forwarded request is served as if it came over HTTP.
+	resp, err := tr.forward(context.Background(), addr, "a", &httpMsg{method: http.MethodPost, path: "/api/v2/alerts",
+		contentType: "application/json", body: []byte(`[{"labels":{"alertname":"Forwarded"}}]`)})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.status, string(resp.body))
+	require.Equal(t, []string{"Forwarded"}, s.alertNames(t, "a"))
+	resp, err = tr.forward(context.Background(), addr, "a", &httpMsg{method: http.MethodGet, path: "/api/v2/silences", query: "filter=alertname%3D%22Y%22"})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.status)
+	require.Contains(t, string(resp.body), id2)
+	require.NotContains(t, string(resp.body), id)
 }

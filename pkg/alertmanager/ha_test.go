@@ -12,7 +12,11 @@ import (
 // startCluster starts three replicas of every tenant over bkt.
 func startCluster(t *testing.T, bkt objstore.Bucket) []*server {
 	t.Helper()
-	tr := &memTransport{peers: map[string]*Alertmanager{}}
+	return startClusterWith(t, bkt, &memTransport{peers: map[string]*Alertmanager{}})
+}
+
+func startClusterWith(t *testing.T, bkt objstore.Bucket, tr *memTransport) []*server {
+	t.Helper()
 	addrs := []string{"r0", "r1", "r2"}
 	var out []*server
 	for i := range addrs {
@@ -34,9 +38,10 @@ func TestHighAvailability(t *testing.T) {
 	for _, r := range rs[1:] {
 		require.NoError(t, r.am.sync(context.Background()))
 	}
-	// Rulers send each alert to every replica.
+	// A ruler sends the alert to one replica; it goes to all.
+	rs[2].pushAlert(t, "a", "Boom")
 	for _, r := range rs {
-		r.pushAlert(t, "a", "Boom")
+		require.Equal(t, []string{"Boom"}, r.alertNames(t, "a"))
 	}
 	require.Eventually(t, func() bool { return h.count() >= 1 }, 10*time.Second, 50*time.Millisecond)
 	// The others wait one and two peer timeouts, then find the
@@ -58,9 +63,7 @@ func TestHighAvailability(t *testing.T) {
 
 	// The first replica goes away: the second notifies, once.
 	rs[0].stop(t)
-	for _, r := range rs[1:] {
-		r.pushAlert(t, "a", "Second")
-	}
+	rs[1].pushAlert(t, "a", "Second")
 	require.Eventually(t, func() bool { return h.count() == 2 }, 10*time.Second, 50*time.Millisecond)
 	time.Sleep(3 * time.Second)
 	require.Equal(t, 2, h.count())
@@ -80,4 +83,32 @@ func TestHighAvailability(t *testing.T) {
 	}
 	time.Sleep(4 * time.Second)
 	require.Equal(t, 2, h.count(), "the notification log survives too: nothing is sent again within the repeat interval")
+}
+
+// An alertmanager that does not run a tenant passes its requests to the
+// replicas that do: alerts to all of them, the rest to the first that
+// answers.
+func TestForwardToReplicas(t *testing.T) {
+	bkt := objstore.NewInMemBucket()
+	tr := &memTransport{peers: map[string]*Alertmanager{}}
+	rs := startClusterWith(t, bkt, tr)
+	other := startAM(t, bkt, defaultLimits(), nil, tr, []string{"r0", "r1", "r2"}, -1)
+	rs[0].upload(t, "a", yamlBody(simpleAM, nil))
+	for _, r := range append(rs[1:], other) {
+		require.NoError(t, r.am.sync(context.Background()))
+	}
+	require.Nil(t, other.am.instance("a"), "not a replica of the tenant")
+	other.pushAlert(t, "a", "ViaOther")
+	for _, r := range rs {
+		require.Equal(t, []string{"ViaOther"}, r.alertNames(t, "a"))
+	}
+	require.Equal(t, []string{"ViaOther"}, other.alertNames(t, "a"))
+	id := other.addSilence(t, "a", "ViaOther")
+	for _, r := range rs {
+		require.Eventually(t, func() bool { return len(r.silenceIDs(t, "a")) == 1 }, 5*time.Second, 20*time.Millisecond)
+	}
+	require.Equal(t, []string{id}, other.silenceIDs(t, "a"))
+	// With the first replica down, the next answers.
+	rs[0].stop(t)
+	require.Equal(t, []string{id}, other.silenceIDs(t, "a"))
 }

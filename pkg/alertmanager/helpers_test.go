@@ -84,6 +84,14 @@ func (t *memTransport) readState(_ context.Context, addr, tenantID string) ([]st
 	return parts, nil
 }
 
+func (t *memTransport) forward(_ context.Context, addr, tenantID string, req *httpMsg) (*httpMsg, error) {
+	am, err := t.get(addr)
+	if err != nil {
+		return nil, err
+	}
+	return am.serveForwarded(tenantID, req), nil
+}
+
 // server is one Alertmanager behind an HTTP server, as the app mounts it.
 type server struct {
 	am  *Alertmanager
@@ -103,8 +111,12 @@ func startAM(t *testing.T, bkt objstore.Bucket, lim limits.Limits, rc *limits.Ru
 	require.NoError(t, err)
 	if tr != nil {
 		am.tr = tr
+		name := "not-a-replica"
+		if self >= 0 {
+			name = addrs[self]
+		}
 		tr.mu.Lock()
-		tr.peers[addrs[self]] = am
+		tr.peers[name] = am
 		tr.mu.Unlock()
 	}
 	require.NoError(t, services.StartAndAwaitRunning(context.Background(), am))

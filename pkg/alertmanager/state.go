@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -101,6 +102,83 @@ type transport interface {
 	// readState returns the whole state of tenant's Alertmanager on the
 	// replica at addr.
 	readState(ctx context.Context, addr, tenantID string) ([]statePart, error)
+	// forward has the replica at addr serve an API request of tenant.
+	forward(ctx context.Context, addr, tenantID string, req *httpMsg) (*httpMsg, error)
+}
+
+// httpMsg is an API request forwarded to another replica (method, path
+// under Prefix, query, content type, body), or its answer (status, content
+// type, body).
+type httpMsg struct {
+	method, path, query, contentType string
+	status                           int
+	body                             []byte
+}
+
+func (m *httpMsg) marshal(tenantID string) []byte {
+	var b []byte
+	for i, s := range []string{tenantID, m.method, m.path, m.query, m.contentType} {
+		b = protowire.AppendTag(b, protowire.Number(i+1), protowire.BytesType)
+		b = protowire.AppendString(b, s)
+	}
+	b = protowire.AppendTag(b, 6, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(m.status))
+	b = protowire.AppendTag(b, 7, protowire.BytesType)
+	return protowire.AppendBytes(b, m.body)
+}
+
+func (m *httpMsg) unmarshal(b []byte) (tenantID string, err error) {
+	*m = httpMsg{}
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return "", errors.New("cannot decode the request: bad tag")
+		}
+		b = b[n:]
+		if typ == protowire.VarintType {
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return "", errors.New("cannot decode the request: bad field")
+			}
+			b = b[n:]
+			if num == 6 {
+				m.status = int(v)
+			}
+			continue
+		}
+		if typ != protowire.BytesType {
+			return "", errors.New("cannot decode the request: bad field type")
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return "", errors.New("cannot decode the request: bad field")
+		}
+		b = b[n:]
+		switch num {
+		case 1:
+			tenantID = string(v)
+		case 2:
+			m.method = string(v)
+		case 3:
+			m.path = string(v)
+		case 4:
+			m.query = string(v)
+		case 5:
+			m.contentType = string(v)
+		case 7:
+			m.body = slices.Clone(v)
+		}
+	}
+	return tenantID, nil
+}
+
+// write writes the answer m to w.
+func (m *httpMsg) write(w http.ResponseWriter) {
+	if m.contentType != "" {
+		w.Header().Set("Content-Type", m.contentType)
+	}
+	w.WriteHeader(m.status)
+	_, _ = w.Write(m.body)
 }
 
 // replicaSet returns the addresses of the replicas that run a tenant, in
