@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -205,4 +206,28 @@ func TestNotificationRateLimit(t *testing.T) {
 	lim.AlertmanagerNotificationRateLimit = 0
 	require.NoError(t, n.Notify(context.Background()).Err())
 	require.Equal(t, 2, inner.n)
+}
+
+// A tenant that blocks private addresses cannot notify a receiver on one,
+// even when the configuration was taken before the limit was set: the
+// limit is checked again when the notification dials.
+func TestBlockPrivateAddressesAtDial(t *testing.T) {
+	h := newHook(t)
+	lim := defaultLimits()
+	strict := lim
+	strict.AlertmanagerReceiversBlockPrivateAddresses = true
+	rc := &limits.RuntimeConfig{Overrides: map[string]*limits.Limits{}}
+	var mu sync.Mutex
+	ov := limits.NewOverrides(lim, func() *limits.RuntimeConfig { mu.Lock(); defer mu.Unlock(); return rc })
+	s := startAM(t, objstore.NewInMemBucket(), lim, nil, nil, nil, 0)
+	s.am.lim = ov
+	s.upload(t, "a", hookConfig(h.srv.URL))
+	mu.Lock()
+	rc = &limits.RuntimeConfig{Overrides: map[string]*limits.Limits{"a": &strict}}
+	mu.Unlock()
+	s.pushAlert(t, "a", "Blocked")
+	require.Eventually(t, func() bool {
+		return counterValue(t, s.am.m.notificationsFailed.WithLabelValues("a", "webhook")) >= 1
+	}, 10*time.Second, 50*time.Millisecond)
+	require.Zero(t, h.count())
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -170,10 +171,15 @@ func (in *instance) apply(uc *UserConfig, cfg *amconfig.Config, tmpl *template.T
 	active := map[string]struct{}{}
 	routes.Walk(func(rt *dispatch.Route) { active[rt.RouteOpts.Receiver] = struct{}{} })
 
-	var httpOpts []commoncfg.HTTPClientOption
-	if in.limits().AlertmanagerReceiversBlockPrivateAddresses {
-		httpOpts = append(httpOpts, commoncfg.WithDialContextFunc(blockingDial))
-	}
+	// The limit is read at each dial: a change of the runtime file
+	// applies to the next notification.
+	httpOpts := []commoncfg.HTTPClientOption{commoncfg.WithDialContextFunc(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if in.limits().AlertmanagerReceiversBlockPrivateAddresses {
+			return blockingDial(ctx, network, addr)
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	})}
 	receivers := make(map[string][]notify.Integration, len(active))
 	for _, rcv := range cfg.Receivers {
 		if _, ok := active[rcv.Name]; !ok {
