@@ -164,6 +164,12 @@ func (am *Alertmanager) persistAll(ctx context.Context, firstOnly bool) {
 		if firstOnly && in.peer != nil && in.peer.Position() != 0 {
 			continue
 		}
+		// A configuration deleted on another replica takes its state with
+		// it: do not bring the state back before the next poll stops the
+		// tenant here.
+		if ok, err := am.bkt.Exists(ctx, configKey(t)); err == nil && !ok {
+			continue
+		}
 		if err := am.persist(ctx, t, in); err != nil {
 			am.m.statePersistFailed.Inc()
 			am.logger.Warn("cannot save the Alertmanager state", "tenant", t, "err", err)
