@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc"
 	"gopkg.in/yaml.v3"
 
+	"github.com/weft-io/weft/pkg/alertmanager"
 	"github.com/weft-io/weft/pkg/compactor"
 	"github.com/weft-io/weft/pkg/distributor"
 	"github.com/weft-io/weft/pkg/httpapi"
@@ -57,8 +58,10 @@ type App struct {
 	ruler     *ruler.Ruler
 	rulerAPI  *querier.Querier // /api/v1/rules and /alerts where no querier runs
 	reader    wire.Reader      // the querier's path, shared by querier and ruler
-	bucket    objstore.InstrumentedBucket
-	sgBucket  objstore.Bucket // bucket, through the store-gateway's cache
+	// alertmanager runs the tenants' Alertmanagers.
+	alertmanager *alertmanager.Alertmanager
+	bucket       objstore.InstrumentedBucket
+	sgBucket     objstore.Bucket // bucket, through the store-gateway's cache
 
 	// Distributed mode only.
 	kv         *ring.KV
@@ -70,6 +73,8 @@ type App struct {
 	compLife   *ring.IngesterLifecycler
 	rulerRing  *ring.Ring
 	rulerLife  *ring.IngesterLifecycler
+	amRing     *ring.Ring
+	amLife     *ring.IngesterLifecycler
 	grpcServer *grpc.Server
 	clients    *clientPool
 
@@ -327,6 +332,7 @@ func (a *App) routes() http.Handler {
 			compactor.DeleteTenantHandler(a.bucket, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest, nil)))
 	}
 	a.rulerRoutes(mux, instrument)
+	a.alertmanagerRoutes(mux, instrument)
 	if a.ingRing != nil {
 		mux.Handle("/ring", a.ingRing)
 		mux.Handle("/store-gateway/ring", a.sgRing)
@@ -396,6 +402,21 @@ func (a *App) routes() http.Handler {
 		_ = indexPage.Execute(w, map[string]any{"Version": Version, "Target": a.cfg.Target, "Uptime": time.Since(a.started).Round(time.Second)})
 	})
 	return mux
+}
+
+// alertmanagerRoutes mounts the Alertmanager configuration API and the
+// tenants' v2 API, when this process runs the role.
+func (a *App) alertmanagerRoutes(mux *http.ServeMux, instrument func(string, http.Handler) http.Handler) {
+	if a.alertmanager == nil {
+		return
+	}
+	mux.Handle(alertmanager.ConfigPath, instrument("alertmanager_config", a.whenRunning(RoleAlertmanager, a.alertmanager.ConfigHandler())))
+	api := instrument("alertmanager_api", a.whenRunning(RoleAlertmanager, a.alertmanager.APIHandler()))
+	mux.Handle(alertmanager.Prefix+"/", api)
+	mux.Handle(alertmanager.Prefix, api)
+	if a.amRing != nil {
+		mux.Handle("/alertmanager/ring", a.amRing)
+	}
 }
 
 var servicesPage = template.Must(template.New("services").Parse(`<!doctype html><html><head><title>weft services</title></head><body>

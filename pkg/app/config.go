@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/weft-io/weft/pkg/alertmanager"
 	"github.com/weft-io/weft/pkg/bucket"
 	"github.com/weft-io/weft/pkg/compactor"
 	"github.com/weft-io/weft/pkg/distributor"
@@ -46,6 +47,7 @@ type Config struct {
 	StoreGateway  storegateway.Config `yaml:"store_gateway"`
 	Compactor     compactor.Config    `yaml:"compactor"`
 	Ruler         ruler.Config        `yaml:"ruler"`
+	Alertmanager  alertmanager.Config `yaml:"alertmanager"`
 	Limits        limits.Limits       `yaml:"limits"`
 	Ring          ring.Config         `yaml:",inline"`
 
@@ -84,6 +86,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.StoreGateway.RegisterFlags(f)
 	c.Compactor.RegisterFlags(f)
 	c.Ruler.RegisterFlags(f)
+	c.Alertmanager.RegisterFlags(f)
 	c.Limits.RegisterFlags(f)
 	c.Ring.RegisterFlags(f)
 }
@@ -98,7 +101,7 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data.dir must be set"))
 	}
-	for _, v := range []interface{ Validate() error }{&c.Bucket, &c.Distributor, &c.Ingester, &c.Querier, &c.Limits, &c.Ring, &c.StoreGateway, &c.Compactor, &c.Ruler} {
+	for _, v := range []interface{ Validate() error }{&c.Bucket, &c.Distributor, &c.Ingester, &c.Querier, &c.Limits, &c.Ring, &c.StoreGateway, &c.Compactor, &c.Ruler, &c.Alertmanager} {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, err)
 		}
@@ -133,6 +136,7 @@ func (c *Config) applyDefaults() {
 	r.StoreGateway.GRPCListenAddress = c.GRPCListenAddress
 	r.Compactor.GRPCListenAddress = c.GRPCListenAddress
 	r.Ruler.GRPCListenAddress = c.GRPCListenAddress
+	r.Alertmanager.GRPCListenAddress = c.GRPCListenAddress
 	if r.Ingester.TokensFilePath == "" {
 		r.Ingester.TokensFilePath = filepath.Join(c.DataDir, RoleIngester, "ring-tokens")
 	}
@@ -144,6 +148,9 @@ func (c *Config) applyDefaults() {
 	}
 	if r.Ruler.TokensFilePath == "" {
 		r.Ruler.TokensFilePath = filepath.Join(c.DataDir, RoleRuler, "ring-tokens")
+	}
+	if r.Alertmanager.TokensFilePath == "" {
+		r.Alertmanager.TokensFilePath = filepath.Join(c.DataDir, RoleAlertmanager, "ring-tokens")
 	}
 	// Every reader of a ring ID (lifecyclers, shard filters, the
 	// ingester's block metadata) must see the same one, unique on this host.

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"google.golang.org/grpc"
 
+	"github.com/weft-io/weft/pkg/alertmanager"
 	"github.com/weft-io/weft/pkg/bucket"
 	"github.com/weft-io/weft/pkg/compactor"
 	"github.com/weft-io/weft/pkg/distributor"
@@ -40,6 +41,7 @@ const (
 	RoleStoreGateway = "store-gateway"
 	RoleCompactor    = "compactor"
 	RoleRuler        = "ruler"
+	RoleAlertmanager = "alertmanager"
 )
 
 // Names of the modules that roles depend on; they run only as dependencies.
@@ -56,6 +58,8 @@ const (
 	modCompactorLife    = "compactor-lifecycler"
 	modRulerRing        = "ruler-ring"
 	modRulerLife        = "ruler-lifecycler"
+	modAlertmanagerRing = "alertmanager-ring"
+	modAlertmanagerLife = "alertmanager-lifecycler"
 )
 
 // module is one entry of the module table.
@@ -116,6 +120,10 @@ var moduleTable = []module{
 	{name: RoleRuler, role: true, doc: "evaluates each tenant's recording and alerting rules, serves the rules config API",
 		deps:  append([]string{modRuntimeConfig, modBucket, modRulerRing, modRulerLife}, rings...),
 		local: []string{RoleDistributor, RoleIngester, RoleStoreGateway}, init: (*App).initRuler},
+	{name: modAlertmanagerRing, doc: "the alertmanager ring, which places each tenant's Alertmanager on its replicas", deps: []string{modKV}, init: (*App).initAlertmanagerRing},
+	{name: modAlertmanagerLife, doc: "registers this alertmanager in its ring", deps: []string{modKV}, init: (*App).initAlertmanagerLifecycler},
+	{name: RoleAlertmanager, role: true, doc: "runs each tenant's Alertmanager, replicated, with its configuration and v2 API",
+		deps: append([]string{modRuntimeConfig, modBucket, modGRPCServer, modAlertmanagerRing, modAlertmanagerLife}, rings...), init: (*App).initAlertmanager},
 }
 
 // roleNames lists what -target accepts.
@@ -256,6 +264,7 @@ func (a *App) initGRPCServer() (services.Service, error) {
 				stores[wire.StoreGateway] = a.sg
 			}
 			wire.Register(a.grpcServer, pusher, stores)
+			a.registerAlertmanagerGRPC()
 			var err error
 			lis, err = net.Listen("tcp", a.cfg.GRPCListenAddress)
 			if err != nil {
@@ -415,4 +424,53 @@ func (a *App) initDistributor() (services.Service, error) {
 		return nil, err
 	}
 	return services.NewIdleService(nil, nil), nil
+}
+
+// Alertmanager: its ring, its lifecycler, the role, its gRPC service.
+
+func (a *App) initAlertmanagerRing() (services.Service, error) {
+	if !a.distributed {
+		return nil, nil
+	}
+	var err error
+	a.amRing, err = ring.NewAlertmanagerRing(a.cfg.Ring.Ring.Alertmanager, a.kv, a.reg, a.logger.With("component", "alertmanager-ring"))
+	return a.amRing, err
+}
+
+func (a *App) initAlertmanagerLifecycler() (services.Service, error) {
+	if !a.distributed {
+		return nil, nil
+	}
+	var err error
+	a.amLife, err = ring.NewAlertmanagerLifecycler(a.cfg.Ring.Ring.Alertmanager, a.kv, a.reg, a.logger.With("component", "alertmanager-lifecycler"))
+	return a.amLife, err
+}
+
+func (a *App) initAlertmanager() (services.Service, error) {
+	var (
+		replicas alertmanager.Replicas
+		lc       alertmanager.Lifecycler
+	)
+	if a.distributed {
+		// Each tenant's Alertmanager runs on the replication factor's
+		// alertmanagers that own its token; they share their state.
+		id := a.cfg.Ring.Ring.Alertmanager.InstanceID
+		replicas = func(tenantID string) ([]string, int, error) { return ring.TenantReplicas(a.amRing, tenantID, id) }
+		lc = a.amLife
+	}
+	var err error
+	a.alertmanager, err = alertmanager.New(a.cfg.Alertmanager, a.bucket, a.overrides,
+		tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest, replicas, lc, a.reg, a.logger.With("role", RoleAlertmanager))
+	if err != nil {
+		return nil, err
+	}
+	return a.alertmanager, nil
+}
+
+// registerAlertmanagerGRPC registers the replication service of the
+// tenants' Alertmanagers, when this process runs the role.
+func (a *App) registerAlertmanagerGRPC() {
+	if a.alertmanager != nil {
+		alertmanager.RegisterGRPC(a.grpcServer, a.alertmanager)
+	}
 }

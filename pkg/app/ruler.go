@@ -22,10 +22,6 @@ import (
 	"github.com/weft-io/weft/pkg/wire"
 )
 
-// roleAlertmanager is the Alertmanager's role name, for the ruler's default
-// Alertmanager URL in the all-in-one.
-const roleAlertmanager = "alertmanager"
-
 func (a *App) initRulerRing() (services.Service, error) {
 	if !a.distributed || !a.roles[RoleRuler] {
 		return nil, nil
@@ -65,7 +61,7 @@ func (a *App) initRuler() (services.Service, error) {
 	if cfg.ExternalURL == "" {
 		cfg.ExternalURL = a.selfURL(false)
 	}
-	if cfg.AlertmanagerURL == "" && !a.distributed && a.roles[roleAlertmanager] {
+	if cfg.AlertmanagerURL == "" && !a.distributed && a.roles[RoleAlertmanager] {
 		cfg.AlertmanagerURL = a.selfURL(true) + "/alertmanager"
 	}
 	opts := []ruler.Option{ruler.WithParser(querier.NewParser(a.cfg.Querier))}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -145,11 +146,16 @@ func ReadDeletionMark(ctx context.Context, bkt objstore.BucketReader, tenant str
 	return &m, nil
 }
 
-// Tenants lists the tenants that have anything in the bucket.
+// Tenants lists the tenants that have anything in the bucket. Top-level
+// names of the form __NAME__ are weft's own prefixes (the Alertmanager
+// configurations, ...), not tenants: tenant.Validate refuses such IDs.
 func Tenants(ctx context.Context, bkt objstore.BucketReader) ([]string, error) {
 	var out []string
 	err := bkt.Iter(ctx, "", func(name string) error {
 		if len(name) > 1 && name[len(name)-1] == '/' {
+			if n := name[:len(name)-1]; len(n) > 4 && strings.HasPrefix(n, "__") && strings.HasSuffix(n, "__") {
+				return nil
+			}
 			out = append(out, name[:len(name)-1])
 		}
 		return nil

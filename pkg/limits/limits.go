@@ -41,6 +41,14 @@ type Limits struct {
 	RulerMinEvaluationInterval   model.Duration `yaml:"ruler_min_evaluation_interval" json:"ruler_min_evaluation_interval"`
 	RulerEvaluationDelay         model.Duration `yaml:"ruler_evaluation_delay" json:"ruler_evaluation_delay"`
 	RulerTenantFederationEnabled bool           `yaml:"ruler_tenant_federation_enabled" json:"ruler_tenant_federation_enabled"`
+	// Alertmanager.
+	AlertmanagerMaxAlertsCount                 int     `yaml:"alertmanager_max_alerts_count" json:"alertmanager_max_alerts_count"`
+	AlertmanagerMaxDispatcherAggregationGroups int     `yaml:"alertmanager_max_dispatcher_aggregation_groups" json:"alertmanager_max_dispatcher_aggregation_groups"`
+	AlertmanagerMaxConfigSizeBytes             int     `yaml:"alertmanager_max_config_size_bytes" json:"alertmanager_max_config_size_bytes"`
+	AlertmanagerMaxTemplateSizeBytes           int     `yaml:"alertmanager_max_template_size_bytes" json:"alertmanager_max_template_size_bytes"`
+	AlertmanagerMaxTemplatesCount              int     `yaml:"alertmanager_max_templates_count" json:"alertmanager_max_templates_count"`
+	AlertmanagerNotificationRateLimit          float64 `yaml:"alertmanager_notification_rate_limit" json:"alertmanager_notification_rate_limit"`
+	AlertmanagerReceiversBlockPrivateAddresses bool    `yaml:"alertmanager_receivers_block_private_addresses" json:"alertmanager_receivers_block_private_addresses"`
 }
 
 // RegisterFlags registers the default limits as flags.
@@ -70,6 +78,13 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.Var(&l.RulerMinEvaluationInterval, "ruler.min-evaluation-interval", "Shortest evaluation interval a rule group may ask for; an upload asking for less is refused, and a group stored before the limit was raised runs at the limit.")
 	f.Var(&l.RulerEvaluationDelay, "ruler.evaluation-delay", "How far back in time rules are evaluated (each group's query_offset, when the group sets none), so that samples still in flight are seen.")
 	f.BoolVar(&l.RulerTenantFederationEnabled, "ruler.tenant-federation-enabled", false, "Allow rule groups with source_tenants, whose queries read the series of several tenants.")
+	f.IntVar(&l.AlertmanagerMaxAlertsCount, "alertmanager.max-alerts-count", 0, "Maximum number of alerts a tenant's Alertmanager holds; new alerts beyond it are dropped (counted in weft_alertmanager_alerts_dropped_total). 0 disables it.")
+	f.IntVar(&l.AlertmanagerMaxDispatcherAggregationGroups, "alertmanager.max-dispatcher-aggregation-groups", 0, "Maximum number of aggregation groups of a tenant's Alertmanager; alerts that would open another group are not routed. 0 disables it.")
+	f.IntVar(&l.AlertmanagerMaxConfigSizeBytes, "alertmanager.max-config-size-bytes", 1<<20, "Maximum size of a tenant's Alertmanager configuration (alertmanager_config) in bytes. 0 disables it.")
+	f.IntVar(&l.AlertmanagerMaxTemplateSizeBytes, "alertmanager.max-template-size-bytes", 1<<20, "Maximum size of one template file of a tenant's Alertmanager configuration in bytes. 0 disables it.")
+	f.IntVar(&l.AlertmanagerMaxTemplatesCount, "alertmanager.max-templates-count", 100, "Maximum number of template files of a tenant's Alertmanager configuration. 0 disables it.")
+	f.Float64Var(&l.AlertmanagerNotificationRateLimit, "alertmanager.notification-rate-limit", 0, "Notifications per second each integration (one webhook, one e-mail receiver, ...) of a tenant may send, with a burst of the same size (at least 1); a notification over it fails and is not retried. 0 disables it.")
+	f.BoolVar(&l.AlertmanagerReceiversBlockPrivateAddresses, "alertmanager.receivers-block-private-addresses", false, "Refuse receiver URLs on loopback, private, link-local or unspecified addresses: at upload, for the addresses in the configuration, and when a notification dials, for every address a host name resolves to.")
 }
 
 // Validate reports a limit that cannot work.
@@ -86,6 +101,9 @@ func (l *Limits) Validate() error {
 	}
 	if l.MaxLabelNamesPerSeries <= 0 || l.MaxLabelNameLength <= 0 || l.MaxLabelValueLength <= 0 {
 		errs = append(errs, errors.New("max_label_names_per_series, max_label_name_length and max_label_value_length must be positive"))
+	}
+	if l.AlertmanagerNotificationRateLimit < 0 {
+		errs = append(errs, errors.New("alertmanager_notification_rate_limit must not be negative"))
 	}
 	return errors.Join(errs...)
 }

@@ -154,6 +154,9 @@ type RingConfig struct {
 	Compactor ShardRingConfig `yaml:"compactor"`
 	// Ruler is the ring that gives each rule group to one ruler.
 	Ruler ShardRingConfig `yaml:"ruler"`
+	// Alertmanager is the ring that gives each tenant's Alertmanager to
+	// replication-factor alertmanagers.
+	Alertmanager ShardRingConfig `yaml:"alertmanager"`
 }
 
 // RegisterFlags registers the -ring.* flags and the ingester ring's flags.
@@ -166,6 +169,7 @@ func (c *RingConfig) RegisterFlags(f *flag.FlagSet) {
 	c.StoreGateway.RegisterFlagsWithPrefix(f, "store-gateway", 3)
 	c.Compactor.RegisterFlagsWithPrefix(f, "compactor", 0)
 	c.Ruler.RegisterFlagsWithPrefix(f, "ruler", 0)
+	c.Alertmanager.RegisterFlagsWithPrefix(f, "alertmanager", 3)
 }
 
 // Validate reports every setting that cannot work.
@@ -194,6 +198,9 @@ func (c *RingConfig) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Ruler.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Alertmanager.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

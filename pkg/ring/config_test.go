@@ -32,7 +32,8 @@ func TestFlagNames(t *testing.T) {
 	}
 	for _, n := range names {
 		ok := strings.HasPrefix(n, "ring.") || strings.HasPrefix(n, "memberlist.") ||
-			strings.HasPrefix(n, "ingester.") || strings.HasPrefix(n, "distributor.") || strings.HasPrefix(n, "store-gateway.") || strings.HasPrefix(n, "compactor.") || strings.HasPrefix(n, "ruler.")
+			strings.HasPrefix(n, "ingester.") || strings.HasPrefix(n, "distributor.") || strings.HasPrefix(n, "store-gateway.") || strings.HasPrefix(n, "compactor.") ||
+			strings.HasPrefix(n, "ruler.") || strings.HasPrefix(n, "alertmanager.")
 		require.True(t, ok, "flag %s outside weft's names", n)
 	}
 }

@@ -34,6 +34,10 @@ const (
 	// groups over rulers.
 	RulerRingKey  = "ruler-ring"
 	RulerRingName = "ruler"
+	// AlertmanagerRingKey and AlertmanagerRingName name the ring that
+	// places each tenant's Alertmanager on its replicas.
+	AlertmanagerRingKey  = "alertmanager-ring"
+	AlertmanagerRingName = "alertmanager"
 )
 
 // IngesterLifecycler registers this process as an ingester in the ring and
@@ -80,6 +84,12 @@ func NewCompactorLifecycler(cfg ShardRingConfig, kv *KV, reg prometheus.Register
 // each rule group to one ruler.
 func NewRulerLifecycler(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {
 	return newLifecycler(cfg.ringConfig(), RulerRingName, RulerRingKey, kv, reg, logger)
+}
+
+// NewAlertmanagerLifecycler registers this alertmanager in the
+// alertmanager ring.
+func NewAlertmanagerLifecycler(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {
+	return newLifecycler(cfg.ringConfig(), AlertmanagerRingName, AlertmanagerRingKey, kv, reg, logger)
 }
 
 func newLifecycler(cfg IngesterConfig, name, key string, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {

@@ -8,6 +8,7 @@ import (
 	gokit "github.com/go-kit/log"
 	dsring "github.com/grafana/dskit/ring"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/weft-io/weft/pkg/logutil"
 )
@@ -56,6 +57,31 @@ func NewCompactorRing(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, lo
 // heartbeat times out.
 func NewRulerRing(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*Ring, error) {
 	return newRing(cfg.ringConfig(), RulerRingName, RulerRingKey, dsring.NewIgnoreUnhealthyInstancesReplicationStrategy(), kv, reg, logger)
+}
+
+// NewAlertmanagerRing returns the alertmanager ring client: each tenant's
+// Alertmanager runs on the replication factor's alertmanagers (see
+// TenantReplicas); a dead one is skipped, so the live ones keep it.
+func NewAlertmanagerRing(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*Ring, error) {
+	return newRing(cfg.ringConfig(), AlertmanagerRingName, AlertmanagerRingKey, dsring.NewIgnoreUnhealthyInstancesReplicationStrategy(), kv, reg, logger)
+}
+
+// TenantReplicas returns the addresses of the instances of r that own
+// tenant (its token, TokenFor with no labels), in ring order, and the
+// index of instanceID among them (-1 when it is not one).
+func TenantReplicas(r dsring.ReadRing, tenant, instanceID string) ([]string, int, error) {
+	rs, err := r.Get(TokenFor(tenant, labels.EmptyLabels()), dsring.Write, nil, nil, nil)
+	if err != nil {
+		return nil, -1, err
+	}
+	addrs, self := make([]string, 0, len(rs.Instances)), -1
+	for i, inst := range rs.Instances {
+		addrs = append(addrs, inst.Addr)
+		if inst.Id == instanceID {
+			self = i
+		}
+	}
+	return addrs, self, nil
 }
 
 // Owns reports whether instanceID is the first owner of token in r, for

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Header carries the tenant ID on every request.
@@ -40,7 +41,9 @@ func From(ctx context.Context) (string, error) {
 }
 
 // Validate checks that id is safe as a directory name and bucket prefix:
-// 1 to MaxLength characters from [A-Za-z0-9!-_.*'()], and not "." or "..".
+// 1 to MaxLength characters from [A-Za-z0-9!-_.*'()], not "." or "..", and
+// not of the form __NAME__, which names weft's own prefixes of the bucket
+// (IsReserved).
 func Validate(id string) error {
 	if id == "" {
 		return ErrMissing
@@ -48,7 +51,7 @@ func Validate(id string) error {
 	if len(id) > MaxLength {
 		return fmt.Errorf("%w: longer than %d characters", ErrInvalid, MaxLength)
 	}
-	if id == "." || id == ".." || id == "__markers__" {
+	if id == "." || id == ".." || IsReserved(id) {
 		return fmt.Errorf("%w: %q is reserved", ErrInvalid, id)
 	}
 	for i := 0; i < len(id); i++ {
@@ -61,6 +64,13 @@ func Validate(id string) error {
 		}
 	}
 	return nil
+}
+
+// IsReserved reports whether name is of the form __NAME__: such top-level
+// names of the bucket are weft's own (the Alertmanager configurations
+// under __alertmanager__/), never a tenant's.
+func IsReserved(name string) bool {
+	return len(name) > 4 && strings.HasPrefix(name, "__") && strings.HasSuffix(name, "__")
 }
 
 // Resolver picks the tenant of an HTTP request.

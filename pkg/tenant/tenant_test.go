@@ -23,6 +23,10 @@ func TestValidate(t *testing.T) {
 	f("..", ErrInvalid)
 	f("a/b", ErrInvalid)
 	f("a b", ErrInvalid)
+	f("__markers__", ErrInvalid)
+	f("__alertmanager__", ErrInvalid) // weft's own prefixes of the bucket
+	f("__", nil)
+	f("__a", nil)
 	f(string(make([]byte, MaxLength+1)), ErrInvalid)
 }
 
