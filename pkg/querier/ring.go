@@ -165,6 +165,12 @@ func (q *ringQuerier) Select(ctx context.Context, _ bool, hints *storage.SelectH
 	for _, x := range res {
 		sets = append(sets, x.(*listSeriesSet))
 	}
+	return mergeReplicas(sets)
+}
+
+// mergeReplicas merges the replicas' answers into one set, each series and
+// each sample once.
+func mergeReplicas(sets []storage.SeriesSet) storage.SeriesSet {
 	return storage.NewMergeSeriesSet(sets, 0, storage.ChainedSeriesMerge)
 }
 
