@@ -168,12 +168,6 @@ func (q *ringQuerier) Select(ctx context.Context, _ bool, hints *storage.SelectH
 	return mergeReplicas(sets)
 }
 
-// mergeReplicas merges the replicas' answers into one set, each series and
-// each sample once.
-func mergeReplicas(sets []storage.SeriesSet) storage.SeriesSet {
-	return storage.NewMergeSeriesSet(sets, 0, storage.ChainedSeriesMerge)
-}
-
 func (q *ringQuerier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
 	return q.strings(ctx, hints, func(ctx context.Context, qr storage.Querier) ([]string, annotations.Annotations, error) {
 		return qr.LabelValues(ctx, name, hints, ms...)
