@@ -14,7 +14,9 @@ func mergeReplicas(sets []storage.SeriesSet) storage.SeriesSet {
 }
 
 // mergeReplicaSeries is a storage.VerticalSeriesMergeFunc for copies of a
-// series held by replicas. Unlike storage.ChainedSeriesMerge it keeps a
+// series that hold the same samples where they overlap: the replicas'
+// answers, or the ingesters' and the store-gateways' in the split
+// reader's overlap. Unlike storage.ChainedSeriesMerge it keeps a
 // native histogram's counter-reset hint, which the TSDB gives relative to
 // the series' sample before: Prometheus' merge marks it unknown whenever
 // the sample comes from another copy than the sample before, and after
