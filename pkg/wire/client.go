@@ -445,17 +445,15 @@ func (q *chunkQuerier) Close() error {
 type querier struct{ chunkQuerier }
 
 // Select asks the store for whole chunks (SelectHints.DisableTrimming) and
-// skips the samples outside the range as the series are iterated: a store
-// trims a chunk that the range cuts by re-encoding it, and the re-encoded
-// chunk's first histogram loses its counter-reset hint. The range is the
-// querier's, narrowed to the hints' (the tenant's max query lookback
-// narrows the querier's range only), as Prometheus' remote-read client
-// trims what a remote store answers.
+// skips the samples outside the range as the series are iterated, as
+// Prometheus' remote-read client does: a store trims a chunk that the
+// range cuts by re-encoding it, and the re-encoded chunk's first histogram
+// loses its counter-reset hint. The range is the one the store's TSDB
+// trims to: the hints' when there are hints, else the querier's.
 func (q *querier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, matchers ...*labels.Matcher) storage.SeriesSet {
 	h := storage.SelectHints{Start: q.mint, End: q.maxt}
 	if hints != nil {
 		h = *hints
-		h.Start, h.End = max(h.Start, q.mint), min(h.End, q.maxt)
 	}
 	h.DisableTrimming = true
 	set := q.selectRange(ctx, sortSeries, &h, h.Start, h.End, matchers)
