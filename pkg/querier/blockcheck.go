@@ -8,7 +8,6 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/annotations"
 
@@ -104,7 +103,7 @@ func (q checkedQuerier) check(ctx context.Context, mint, maxt int64, report *wir
 		return nil
 	}
 	// A storage error makes the query API answer 5xx: retrying can help.
-	return promql.ErrStorage{Err: wire.Errorf(wire.KindUnavailable, "err-weft-store-consistency-check-failed",
+	return storageError{wire.Errorf(wire.KindUnavailable, "err-weft-store-consistency-check-failed",
 		"no store-gateway answered for %d block(s) of tenant %s in %s..%s: %s; the query would miss their data, retry later",
 		len(missing), q.tenant, time.UnixMilli(mint).UTC().Format(time.RFC3339), time.UnixMilli(maxt).UTC().Format(time.RFC3339), strings.Join(missing, ","))}
 }

@@ -97,6 +97,7 @@ func TestCheckedStoreReader(t *testing.T) {
 	var es promql.ErrStorage
 	require.ErrorAs(t, err, &es)
 	require.Equal(t, wire.KindUnavailable, wire.KindOf(es.Err))
+	require.Equal(t, wire.KindUnavailable, wire.KindOf(err))
 	require.ErrorContains(t, err, "no store-gateway answered for 1 block(s) of tenant t")
 	require.ErrorContains(t, err, b2.String())
 	require.ErrorContains(t, err, "err-weft-store-consistency-check-failed")

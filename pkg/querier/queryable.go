@@ -33,11 +33,11 @@ type tenantQuerier struct {
 }
 
 // open returns the reader's querier for the tenant of ctx, clamping the
-// range to the tenant's max query lookback.
-func (t *tenantQuerier) open(ctx context.Context) (storage.Querier, error) {
+// range to the tenant's max query lookback, and the range's start.
+func (t *tenantQuerier) open(ctx context.Context) (storage.Querier, int64, error) {
 	id, err := tenant.From(ctx)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	mint := t.mint
 	if lb := t.q.limits.For(id).MaxQueryLookback; lb > 0 {
@@ -46,26 +46,33 @@ func (t *tenantQuerier) open(ctx context.Context) (storage.Querier, error) {
 		}
 	}
 	if mint > t.maxt {
-		return storage.NoopQuerier(), nil
+		return storage.NoopQuerier(), mint, nil
 	}
 	qr, err := t.q.reader.Querier(id, mint, t.maxt)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	t.opened = append(t.opened, qr)
-	return qr, nil
+	return qr, mint, nil
 }
 
+// Select clamps the hints' start to the max query lookback too: the TSDB
+// reads the hints' range when there are hints, not the querier's.
 func (t *tenantQuerier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
-	qr, err := t.open(ctx)
+	qr, mint, err := t.open(ctx)
 	if err != nil {
 		return storage.ErrSeriesSet(err)
+	}
+	if hints != nil && hints.Start < mint {
+		h := *hints
+		h.Start = mint
+		hints = &h
 	}
 	return qr.Select(ctx, sortSeries, hints, ms...)
 }
 
 func (t *tenantQuerier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	qr, err := t.open(ctx)
+	qr, _, err := t.open(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -73,7 +80,7 @@ func (t *tenantQuerier) LabelValues(ctx context.Context, name string, hints *sto
 }
 
 func (t *tenantQuerier) LabelNames(ctx context.Context, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	qr, err := t.open(ctx)
+	qr, _, err := t.open(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

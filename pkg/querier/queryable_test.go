@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
 	"github.com/stretchr/testify/require"
 
 	"github.com/weft-io/weft/pkg/limits"
@@ -72,6 +73,22 @@ func TestTenantQueryableAppliesMaxQueryLookback(t *testing.T) {
 	f("short", 0, nowMs-60*minute, readCall{"short", nowMs - 60*minute, nowMs - 60*minute})
 	f("short", 0, nowMs-60*minute-1) // entirely older: nothing read
 	f("other", 0, nowMs, readCall{"other", 0, nowMs})
+
+	// The hints' range is clamped too: the TSDB reads that one.
+	ts := span(nowMs-90*minute, nowMs, 10*minute)
+	for _, id := range []string{"short", "other"} {
+		qa.reader = newFakeReader(t, id).add(t, labels.FromStrings(labels.MetricName, "m"), ident, ts...)
+		q, err := qa.Querier(0, nowMs)
+		require.NoError(t, err)
+		got, _, err := collect(q.Select(tenant.With(context.Background(), id), true, &storage.SelectHints{Start: 0, End: nowMs}, allSeries))
+		require.NoError(t, err)
+		require.NoError(t, q.Close())
+		want := ts
+		if id == "short" {
+			want = ts[3:]
+		}
+		require.Equal(t, map[string][]sample{`{__name__="m"}`: samplesAt(ident, want...)}, got, id)
+	}
 }
 
 func TestTenantExemplars(t *testing.T) {

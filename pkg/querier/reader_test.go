@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
+	"github.com/prometheus/prometheus/tsdb/tsdbutil"
 	"github.com/prometheus/prometheus/util/annotations"
 	"github.com/prometheus/prometheus/util/teststorage"
 	"github.com/stretchr/testify/require"
@@ -57,6 +58,18 @@ func (f *fakeReader) add(t *testing.T, ls labels.Labels, v func(ts int64) float6
 	app := f.db.Appender(context.Background())
 	for _, x := range ts {
 		_, err := app.Append(0, ls, x, v(x))
+		require.NoError(t, err)
+	}
+	require.NoError(t, app.Commit())
+	return f
+}
+
+// addHistograms appends native histograms at the timestamps ts, valued by
+// the minute they are in (a counter that grows).
+func (f *fakeReader) addHistograms(t *testing.T, ls labels.Labels, ts ...int64) *fakeReader {
+	app := f.db.Appender(context.Background())
+	for _, x := range ts {
+		_, err := app.AppendHistogram(0, ls, x, tsdbutil.GenerateTestHistogram(x/minute), nil)
 		require.NoError(t, err)
 	}
 	require.NoError(t, app.Commit())

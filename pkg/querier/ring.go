@@ -11,7 +11,6 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/annotations"
 
@@ -88,7 +87,7 @@ func (r *RingReader) do(ctx context.Context, tenant string, f func(context.Conte
 	})
 	if err != nil {
 		// A storage error makes the query API answer 5xx (retry), not 422.
-		return nil, promql.ErrStorage{Err: wire.Errorf(wire.KindUnavailable, "", "cannot read from enough replicas of tenant %s: %v", tenant, err)}
+		return nil, storageError{wire.Errorf(wire.KindUnavailable, "", "cannot read from enough replicas of tenant %s: %w", tenant, err)}
 	}
 	return res, nil
 }
@@ -165,7 +164,7 @@ func (q *ringQuerier) Select(ctx context.Context, _ bool, hints *storage.SelectH
 	for _, x := range res {
 		sets = append(sets, x.(*listSeriesSet))
 	}
-	return storage.NewMergeSeriesSet(sets, 0, storage.ChainedSeriesMerge)
+	return mergeReplicas(sets)
 }
 
 func (q *ringQuerier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {

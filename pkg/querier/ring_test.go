@@ -208,10 +208,11 @@ func TestRingReaderFailsWithoutQuorum(t *testing.T) {
 	require.Error(t, err, "two of three replicas down: no quorum, no partial answer")
 	var storageErr promql.ErrStorage
 	require.ErrorAs(t, err, &storageErr, "a storage error, so the API answers 5xx and clients retry")
-	// promql.ErrStorage does not unwrap: the kind is that of its Err.
+	require.Equal(t, wire.KindUnavailable, wire.KindOf(err), "and the kind is seen through it")
 	require.Equal(t, wire.KindUnavailable, wire.KindOf(storageErr.Err))
 	require.ErrorContains(t, err, "tenant t")
 	require.ErrorContains(t, err, "replica down", "the replicas' failure is named")
+	require.ErrorIs(t, err, boom, "and wrapped")
 
 	r.readers[r.addrs[2]].fail(boom, nil)
 	_, _, err = q.LabelNames(context.Background(), nil)

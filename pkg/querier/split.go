@@ -188,8 +188,9 @@ func (r *SplitReader) Querier(tenant string, mint, maxt int64) (storage.Querier,
 		return qs[0], nil
 	}
 	// Both are primaries: an error of either fails the query rather than
-	// silently returning a gap.
-	return storage.NewMergeQuerier(qs, nil, storage.ChainedSeriesMerge), nil
+	// silently returning a gap. In the overlap both hold the same samples,
+	// as replicas do: the replica merge keeps histograms' hints there.
+	return storage.NewMergeQuerier(qs, nil, mergeReplicaSeries), nil
 }
 
 // ExemplarQuerier implements wire.Reader: exemplars live in ingesters only.

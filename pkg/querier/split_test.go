@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/stretchr/testify/require"
 
 	"github.com/weft-io/weft/pkg/wire"
@@ -132,6 +134,36 @@ func TestSplitReaderMergesTheOverlap(t *testing.T) {
 	vals, _, err := q.LabelValues(context.Background(), labels.MetricName, nil)
 	require.NoError(t, err)
 	require.Equal(t, []string{"gone", "m", "new"}, vals)
+}
+
+// Native histograms keep their counter-reset hints across the overlap:
+// each copy's are "not reset" but for its first sample, and so must the
+// merge's be.
+func TestSplitReaderKeepsHintsAcrossTheOverlap(t *testing.T) {
+	now := time.UnixMilli(1000 * minute)
+	nowMs := now.UnixMilli()
+	m := labels.FromStrings(labels.MetricName, "m")
+	store := newFakeReader(t, "t").addHistograms(t, m, span(nowMs-100*minute, nowMs-45*minute, minute)...)
+	ing := newFakeReader(t, "t").addHistograms(t, m, span(nowMs-70*minute, nowMs, minute)...)
+	q, err := splitAt(ing, store, time.Hour, 50*time.Minute, now).Querier("t", nowMs-100*minute, nowMs)
+	require.NoError(t, err)
+	defer q.Close()
+	ss := q.Select(context.Background(), true, nil, allSeries)
+	require.True(t, ss.Next())
+	var got []histogram.CounterResetHint
+	it := ss.At().Iterator(nil)
+	for it.Next() == chunkenc.ValHistogram {
+		_, h := it.AtHistogram(nil)
+		got = append(got, h.CounterResetHint)
+	}
+	require.NoError(t, it.Err())
+	require.False(t, ss.Next())
+	require.NoError(t, ss.Err())
+	want := []histogram.CounterResetHint{histogram.UnknownCounterReset}
+	for range 100 {
+		want = append(want, histogram.NotCounterReset)
+	}
+	require.Equal(t, want, got)
 }
 
 // Both sides are primaries: an error of either fails the query rather

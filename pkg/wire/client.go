@@ -350,6 +350,12 @@ type chunkQuerier struct {
 }
 
 func (q *chunkQuerier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, matchers ...*labels.Matcher) storage.ChunkSeriesSet {
+	return q.selectRange(ctx, sortSeries, hints, q.mint, q.maxt, matchers)
+}
+
+// selectRange opens a Select stream whose series' samples are those of
+// [mint, maxt] when iterated by sample.
+func (q *chunkQuerier) selectRange(ctx context.Context, sortSeries bool, hints *storage.SelectHints, mint, maxt int64, matchers []*labels.Matcher) storage.ChunkSeriesSet {
 	ctx, cancel := context.WithCancel(ctx)
 	q.mu.Lock()
 	if q.closed {
@@ -367,6 +373,8 @@ func (q *chunkQuerier) Select(ctx context.Context, sortSeries bool, hints *stora
 		cancel: cancel,
 		report: BlockReportFrom(ctx),
 		legacy: q.c.fb.state.Load() == callLegacy,
+		mint:   mint,
+		maxt:   maxt,
 	}
 	if err := set.open(); err != nil {
 		cancel()
@@ -436,8 +444,19 @@ func (q *chunkQuerier) Close() error {
 // querier is a chunkQuerier whose series decode their chunks into samples.
 type querier struct{ chunkQuerier }
 
+// Select asks the store for whole chunks (SelectHints.DisableTrimming) and
+// skips the samples outside the range as the series are iterated, as
+// Prometheus' remote-read client does: a store trims a chunk that the
+// range cuts by re-encoding it, and the re-encoded chunk's first histogram
+// loses its counter-reset hint. The range is the one the store's TSDB
+// trims to: the hints' when there are hints, else the querier's.
 func (q *querier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, matchers ...*labels.Matcher) storage.SeriesSet {
-	set := q.chunkQuerier.Select(ctx, sortSeries, hints, matchers...)
+	h := storage.SelectHints{Start: q.mint, End: q.maxt}
+	if hints != nil {
+		h = *hints
+	}
+	h.DisableTrimming = true
+	set := q.selectRange(ctx, sortSeries, &h, h.Start, h.End, matchers)
 	if ss, ok := set.(*streamSeriesSet); ok {
 		return sampleSeriesSet{ss}
 	}
@@ -446,8 +465,9 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *storage.Se
 
 // sampleSeriesSet serves the series of a stream as sample series. Unlike
 // storage.NewSeriesSetFromChunkSeriesSet it keeps a series without chunks
-// in the range (an empty series, as the TSDB's own Querier answers) and
-// iterates a series of one chunk without a merge.
+// in the range (an empty series, as the TSDB's own Querier answers), reads
+// chunks that do not overlap one after the other without a merge, and
+// leaves out the samples outside the range.
 type sampleSeriesSet struct{ *streamSeriesSet }
 
 func (s sampleSeriesSet) At() storage.Series { return (*sampleSeries)(s.cur) }
@@ -458,19 +478,15 @@ type sampleSeries chunkSeries
 func (s *sampleSeries) Labels() labels.Labels { return s.lset }
 
 func (s *sampleSeries) Iterator(it chunkenc.Iterator) chunkenc.Iterator {
-	switch len(s.chks) {
-	case 0:
+	if len(s.chks) == 0 {
 		return chunkenc.NewNopIterator()
-	case 1:
-		return s.chks[0].Chunk.Iterator(it)
 	}
-	// Prometheus' chain iterator reads chunks that do not overlap one after
-	// the other and merges those that do (out-of-order data).
-	iterables := make([]chunkenc.Iterable, len(s.chks))
-	for i := range s.chks {
-		iterables[i] = s.chks[i].Chunk
+	ri, ok := it.(*rangeIterator)
+	if !ok {
+		ri = &rangeIterator{}
 	}
-	return storage.ChainSampleIteratorFromIterables(it, iterables)
+	ri.reset(s.chks, s.mint, s.maxt)
+	return ri
 }
 
 // streamSeriesSet decodes the series of a Select stream one message at a
@@ -487,6 +503,10 @@ type streamSeriesSet struct {
 	legacy   bool // the stream calls the deprecated weft.Ingester/Select
 	received bool // a message or the end of the stream came
 	retried  bool // the stream was opened again under the other name
+
+	// mint, maxt is the range of the series' samples (sampleSeries);
+	// their chunks may reach beyond it.
+	mint, maxt int64
 
 	rest   []byte // the undecoded rest of the current message
 	sb     labels.ScratchBuilder
@@ -639,6 +659,7 @@ func (s *streamSeriesSet) decodeSeries(b []byte) error {
 	}
 	cs.lset = s.sb.Labels()
 	cs.chks = s.metas[first:len(s.metas):len(s.metas)]
+	cs.mint, cs.maxt = s.mint, s.maxt
 	s.cur = cs
 	return nil
 }
@@ -684,8 +705,9 @@ func (s *streamSeriesSet) Warnings() annotations.Annotations { return s.warns }
 // chunkSeries is a decoded series; its chunks point into the message it
 // came in.
 type chunkSeries struct {
-	lset labels.Labels
-	chks []chunks.Meta
+	lset       labels.Labels
+	chks       []chunks.Meta
+	mint, maxt int64 // the samples that sampleSeries iterates
 }
 
 func (s *chunkSeries) Labels() labels.Labels { return s.lset }

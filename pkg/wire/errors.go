@@ -24,6 +24,10 @@ type Error struct {
 	Kind ErrorKind
 	ID   string // e.g. "err-weft-max-series-per-tenant"
 	Msg  string
+
+	// wrapped is the message as fmt.Errorf made it when its format wraps
+	// an error (%w); it does not cross the wire.
+	wrapped error
 }
 
 func (e *Error) Error() string {
@@ -33,9 +37,22 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s (%s)", e.Msg, e.ID)
 }
 
-// Errorf returns an *Error of kind with a formatted message.
+// Unwrap returns the errors that the message wraps (%w), if any: the
+// kind is e's, but errors.Is still finds a cause such as
+// context.Canceled.
+func (e *Error) Unwrap() error { return e.wrapped }
+
+// Errorf returns an *Error of kind with a message formatted as fmt.Errorf
+// does: %w wraps an error, which keeps its own kind only for errors.As on
+// the cause, since KindOf finds e first.
 func Errorf(kind ErrorKind, id, format string, args ...any) *Error {
-	return &Error{Kind: kind, ID: id, Msg: fmt.Sprintf(format, args...)}
+	err := fmt.Errorf(format, args...)
+	e := &Error{Kind: kind, ID: id, Msg: err.Error()}
+	switch err.(type) {
+	case interface{ Unwrap() error }, interface{ Unwrap() []error }:
+		e.wrapped = err
+	}
+	return e
 }
 
 // KindOf returns the kind of err: the kind of the first *Error in its chain,
