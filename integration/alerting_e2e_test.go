@@ -233,6 +233,27 @@ rules:
 	if got := hookA.all(); len(got) != 1 {
 		t.Fatalf("team-a's receiver got %q, want one notification of api", got)
 	}
+	// The querier asks both rulers: each tenant's alerts, and only its own.
+	for tenant, want := range map[string]string{"team-a": "api", "team-b": "web"} {
+		body, err := httpGetTenant(ctx, front.URL()+"/prometheus/api/v1/alerts", tenant)
+		if err != nil {
+			t.Fatalf("the querier's /alerts of %s: %v %s", tenant, err, body)
+		}
+		var resp struct {
+			Data struct {
+				Alerts []struct {
+					Labels map[string]string `json:"labels"`
+					State  string            `json:"state"`
+				} `json:"alerts"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(body), &resp); err != nil {
+			t.Fatal(err)
+		}
+		if a := resp.Data.Alerts; len(a) != 1 || a[0].Labels["instance"] != want || a[0].State != "firing" {
+			t.Fatalf("the querier's /alerts of %s: %s, want %s firing only", tenant, body, want)
+		}
+	}
 	notifier := -1
 	for i, w := range ams {
 		n, err := metricValue(ctx, w, `weft_alertmanager_notifications_total{integration="webhook",tenant="team-a"}`)
