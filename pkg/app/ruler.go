@@ -78,14 +78,16 @@ func (a *App) initRuler() (services.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Prometheus' /api/v1/rules and /alerts over the groups this ruler
-	// evaluates: served over HTTP where no querier runs, and to the
-	// queriers' fan-out over gRPC.
-	a.rulerAPI, err = querier.New(a.cfg.Querier, reader, a.overrides, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled},
-		querier.Version{Version: Version, Revision: Revision, Branch: Branch, GoVersion: goVersion()},
-		nil, a.logger.With("role", RoleRuler), querier.WithRules(a.ruler.RulesRetriever))
-	if err != nil {
-		return nil, err
+	if !a.roles[RoleQuerier] || a.distributed {
+		// Prometheus' /api/v1/rules and /alerts over the groups this
+		// ruler evaluates: served over HTTP where no querier runs, and to
+		// the queriers' fan-out over gRPC.
+		a.rulerAPI, err = querier.New(a.cfg.Querier, reader, a.overrides, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled},
+			querier.Version{Version: Version, Revision: Revision, Branch: Branch, GoVersion: goVersion()},
+			nil, a.logger.With("role", RoleRuler), querier.WithRules(a.ruler.RulesRetriever))
+		if err != nil {
+			return nil, err
+		}
 	}
 	return a.ruler, nil
 }
@@ -185,7 +187,7 @@ func (a *App) rulerRoutes(mux *http.ServeMux, instrument func(string, http.Handl
 	h := instrument("ruler_config", a.whenRunning(RoleRuler, a.ruler.ConfigHandler(tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest)))
 	mux.Handle(ruler.ConfigPrefix, h)
 	mux.Handle(ruler.ConfigPrefix+"/", h)
-	if a.querier == nil {
+	if !a.roles[RoleQuerier] {
 		// No querier here to answer /api/v1/rules and /alerts: the ruler
 		// answers them itself, for the groups it evaluates.
 		for _, p := range []string{"/rules", "/alerts"} {
