@@ -23,11 +23,18 @@ import (
 // test fails, not skips, without it.
 func amtool(t *testing.T, w *weftProcess, args ...string) string {
 	t.Helper()
+	return amtoolAt(t, w.URL(), args...)
+}
+
+// amtoolAt is amtool against the weft (or the proxy in front of one) at
+// base.
+func amtoolAt(t *testing.T, base string, args ...string) string {
+	t.Helper()
 	bin, err := exec.LookPath("amtool")
 	if err != nil {
 		t.Fatalf("amtool is not installed (apt-get install prometheus-alertmanager): %v", err)
 	}
-	args = append([]string{"--alertmanager.url=" + w.URL() + "/alertmanager"}, args...)
+	args = append([]string{"--alertmanager.url=" + base + "/alertmanager"}, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// stderr has amtool's warnings (its version is not weft's); stdout

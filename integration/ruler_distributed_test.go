@@ -144,6 +144,12 @@ func TestRulersShareGroups(t *testing.T) {
 		t.Fatalf("/api/v1/rules of ruler-1: %v %s", err, body)
 	}
 
+	// The querier, which runs no ruler, asks both: every group.
+	body, err = httpGetTenant(ctx, front.URL()+"/prometheus/api/v1/rules", tenant)
+	if err != nil || strings.Count(body, `"name":"g`) != groups {
+		t.Fatalf("/api/v1/rules of the querier does not list the %d groups: %v %s", groups, err, body)
+	}
+
 	rulers[1].Kill()
 	killed := time.Now()
 	eventually(t, heartbeatTimeout+15*time.Second, 500*time.Millisecond, "ruler-1 evaluates every group", func() error {

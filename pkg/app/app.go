@@ -56,8 +56,11 @@ type App struct {
 	sg        *storegateway.StoreGateway
 	compactor *compactor.Compactor
 	ruler     *ruler.Ruler
-	rulerAPI  *querier.Querier // /api/v1/rules and /alerts where no querier runs
-	reader    wire.Reader      // the querier's path, shared by querier and ruler
+	rulerAPI  *querier.Querier // /api/v1/rules and /alerts of this ruler's own groups
+	// rulesFanOut answers the querier's /api/v1/rules and /alerts in
+	// distributed mode, from every ruler.
+	rulesFanOut *ruler.FanOut
+	reader      wire.Reader // the querier's path, shared by querier and ruler
 	// alertmanager runs the tenants' Alertmanagers.
 	alertmanager *alertmanager.Alertmanager
 	bucket       objstore.InstrumentedBucket
@@ -324,6 +327,10 @@ func (a *App) routes() http.Handler {
 	}
 	if a.querier != nil {
 		mux.Handle(querier.Prefix+"/", instrument("prometheus_api", a.whenRunning(RoleQuerier, a.querier.Handler())))
+		if a.rulesFanOut != nil {
+			mux.Handle(querier.Prefix+"/rules", instrument("prometheus_api", a.whenRunning(RoleQuerier, a.rulesFanOut.Handler(ruler.KindRules))))
+			mux.Handle(querier.Prefix+"/alerts", instrument("prometheus_api", a.whenRunning(RoleQuerier, a.rulesFanOut.Handler(ruler.KindAlerts))))
+		}
 		// Series deletion is a request recorded in the bucket and applied
 		// by the compactor.
 		mux.Handle(querier.Prefix+"/admin/tsdb/delete_series", instrument("delete_series",

@@ -107,7 +107,7 @@ var moduleTable = []module{
 	{name: RoleIngester, role: true, doc: "keeps one TSDB per tenant, ships blocks to the bucket",
 		deps: append([]string{modRuntimeConfig, modBucket, modGRPCServer, modIngesterLife}, rings...), init: (*App).initIngester},
 	{name: RoleQuerier, role: true, doc: "serves the Prometheus query API",
-		deps:  append([]string{modRuntimeConfig, modBucket}, rings...),
+		deps:  append([]string{modRuntimeConfig, modBucket, modRulerRing}, rings...),
 		local: []string{RoleIngester, RoleStoreGateway}, init: (*App).initQuerier},
 	{name: RoleDistributor, role: true, doc: "receives remote write, validates, applies limits",
 		deps:  append([]string{modRuntimeConfig}, rings...),
@@ -118,7 +118,7 @@ var moduleTable = []module{
 	{name: modRulerRing, doc: "the ruler ring, which gives each rule group to one ruler", deps: []string{modKV}, init: (*App).initRulerRing},
 	{name: modRulerLife, doc: "registers this ruler in its ring", deps: []string{modKV}, init: (*App).initRulerLifecycler},
 	{name: RoleRuler, role: true, doc: "evaluates each tenant's recording and alerting rules, serves the rules config API",
-		deps:  append([]string{modRuntimeConfig, modBucket, modRulerRing, modRulerLife}, rings...),
+		deps:  append([]string{modRuntimeConfig, modBucket, modGRPCServer, modRulerRing, modRulerLife}, rings...),
 		local: []string{RoleDistributor, RoleIngester, RoleStoreGateway}, init: (*App).initRuler},
 	{name: modAlertmanagerRing, doc: "the alertmanager ring, which places each tenant's Alertmanager on its replicas", deps: []string{modKV}, init: (*App).initAlertmanagerRing},
 	{name: modAlertmanagerLife, doc: "registers this alertmanager in its ring", deps: []string{modKV}, init: (*App).initAlertmanagerLifecycler},
@@ -265,6 +265,7 @@ func (a *App) initGRPCServer() (services.Service, error) {
 			}
 			wire.Register(a.grpcServer, pusher, stores)
 			a.registerAlertmanagerGRPC()
+			a.registerRulerGRPC()
 			var err error
 			lis, err = net.Listen("tcp", a.cfg.GRPCListenAddress)
 			if err != nil {
@@ -408,9 +409,19 @@ func (a *App) initQuerier() (services.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if a.distributed {
+		// Each ruler evaluates a share of a tenant's groups: /rules and
+		// /alerts ask them all.
+		a.rulesFanOut = a.rulerFanOut()
+	}
 	// The querier answers from the callers' goroutines; its service only
 	// orders its stop before that of the roles it reads.
-	return services.NewIdleService(nil, nil), nil
+	return services.NewIdleService(nil, func(error) error {
+		if a.rulesFanOut != nil {
+			a.rulesFanOut.Close()
+		}
+		return nil
+	}), nil
 }
 
 func (a *App) initDistributor() (services.Service, error) {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -22,8 +23,10 @@ import (
 	"github.com/weft-io/weft/pkg/wire"
 )
 
+// initRulerRing builds the ruler ring for rulers (which groups they own)
+// and for queriers (which rulers to ask for /api/v1/rules and /alerts).
 func (a *App) initRulerRing() (services.Service, error) {
-	if !a.distributed || !a.roles[RoleRuler] {
+	if !a.distributed || (!a.roles[RoleRuler] && !a.roles[RoleQuerier]) {
 		return nil, nil
 	}
 	var err error
@@ -75,9 +78,10 @@ func (a *App) initRuler() (services.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !a.roles[RoleQuerier] {
-		// No querier here to answer /api/v1/rules and /alerts: the ruler
-		// answers them itself, for the groups it evaluates.
+	if !a.roles[RoleQuerier] || a.distributed {
+		// Prometheus' /api/v1/rules and /alerts over the groups this
+		// ruler evaluates: served over HTTP where no querier runs, and to
+		// the queriers' fan-out over gRPC.
 		a.rulerAPI, err = querier.New(a.cfg.Querier, reader, a.overrides, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled},
 			querier.Version{Version: Version, Revision: Revision, Branch: Branch, GoVersion: goVersion()},
 			nil, a.logger.With("role", RoleRuler), querier.WithRules(a.ruler.RulesRetriever))
@@ -93,6 +97,36 @@ func (a *App) initRuler() (services.Service, error) {
 func rulerOwns(r dsring.ReadRing, instanceID string) func(tenantID, namespace, group string) bool {
 	return func(tenantID, namespace, group string) bool {
 		return ring.Owns(r, ring.TokenFor(tenantID, labels.FromStrings("group", group, "namespace", namespace)), instanceID)
+	}
+}
+
+// rulerFanOut returns the querier's /api/v1/rules and /alerts in
+// distributed mode: every healthy ruler of the ruler ring is asked over
+// gRPC for the groups it evaluates (each has a share of a tenant's).
+func (a *App) rulerFanOut() *ruler.FanOut {
+	rulers := func() ([]string, error) {
+		rs, err := a.rulerRing.GetAllHealthy(dsring.Read)
+		if errors.Is(err, dsring.ErrEmptyRing) {
+			return nil, nil // no ruler: no rules
+		}
+		if err != nil {
+			return nil, err
+		}
+		addrs := make([]string, 0, len(rs.Instances))
+		for _, in := range rs.Instances {
+			addrs = append(addrs, in.Addr)
+		}
+		return addrs, nil
+	}
+	return ruler.NewFanOut(rulers, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest,
+		a.cfg.Querier.Timeout, a.logger.With("role", RoleQuerier))
+}
+
+// registerRulerGRPC registers the rules service that the queriers' fan-out
+// asks, when this process runs a ruler in distributed mode.
+func (a *App) registerRulerGRPC() {
+	if a.ruler != nil && a.distributed {
+		ruler.RegisterGRPC(a.grpcServer, a.rulerAPI.Handler(), querier.Prefix)
 	}
 }
 
@@ -153,7 +187,9 @@ func (a *App) rulerRoutes(mux *http.ServeMux, instrument func(string, http.Handl
 	h := instrument("ruler_config", a.whenRunning(RoleRuler, a.ruler.ConfigHandler(tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest)))
 	mux.Handle(ruler.ConfigPrefix, h)
 	mux.Handle(ruler.ConfigPrefix+"/", h)
-	if a.rulerAPI != nil {
+	if !a.roles[RoleQuerier] {
+		// No querier here to answer /api/v1/rules and /alerts: the ruler
+		// answers them itself, for the groups it evaluates.
 		for _, p := range []string{"/rules", "/alerts"} {
 			mux.Handle(querier.Prefix+p, instrument("prometheus_api", a.whenRunning(RoleRuler, a.rulerAPI.Handler())))
 		}

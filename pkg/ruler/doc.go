@@ -16,7 +16,9 @@
 // distributor's), and alerts go to an Alertmanager with the tenant in
 // X-Scope-OrgID. With a ring, each ruler evaluates only the groups the
 // ring gives it; the app builds the ring and passes ownership as a
-// function.
+// function. Since each ruler then evaluates a share of a tenant's groups,
+// its rules service (RegisterGRPC) answers Prometheus' /api/v1/rules and
+// /alerts over gRPC, and a querier's FanOut asks every ruler and merges.
 //
 // Imports: pkg/httpapi, pkg/limits, pkg/logutil, pkg/tenant, pkg/wire.
 package ruler

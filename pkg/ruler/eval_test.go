@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -310,6 +311,64 @@ func TestAlertsSentToTheTenantsAlertmanager(t *testing.T) {
 		require.Equal(t, "https://weft.example/prometheus/graph?g0.expr=vector%281%29&g0.tab=1", rec.alerts[0]["generatorURL"])
 	case <-time.After(10 * time.Second):
 		t.Fatal("no alert reached the Alertmanager")
+	}
+}
+
+// With several Alertmanager URLs, every alert goes to each of them (as
+// Prometheus sends to every Alertmanager), each on its own path, and one
+// that does not answer does not keep the alert from the others.
+func TestAlertsSentToEveryAlertmanager(t *testing.T) {
+	type received struct{ tenant, path string }
+	got := make(chan received, 100)
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- received{r.Header.Get(tenant.Header), r.URL.Path}
+		w.WriteHeader(http.StatusOK)
+	})
+	am1, am2 := httptest.NewServer(handler), httptest.NewServer(handler)
+	defer am1.Close()
+	defer am2.Close()
+	dead := httptest.NewServer(handler)
+	dead.Close() // refuses connections
+	bkt := objstore.NewInMemBucket()
+	r := newTestRuler(t, bkt, newTSDBPusher(t), testLimits(nil), nil, func(c *Config) {
+		c.AlertmanagerURL = am1.URL + "/one, " + dead.URL + "/dead," + am2.URL + "/two/alertmanager"
+	})
+	upload(t, r, "team-a", "ns", "name: g\ninterval: 1s\nrules:\n  - alert: Always\n    expr: vector(1)\n")
+	require.NoError(t, services.StartAndAwaitRunning(context.Background(), r))
+	t.Cleanup(func() { _ = services.StopAndAwaitTerminated(context.Background(), r) })
+	paths := map[string]bool{}
+	timeout := time.After(10 * time.Second)
+	for len(paths) < 2 {
+		select {
+		case rec := <-got:
+			require.Equal(t, "team-a", rec.tenant)
+			paths[rec.path] = true
+		case <-timeout:
+			t.Fatalf("the alert reached only %v", paths)
+		}
+	}
+	require.Equal(t, map[string]bool{"/one/api/v2/alerts": true, "/two/alertmanager/api/v2/alerts": true}, paths)
+}
+
+func TestAlertmanagerURLs(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                 "",
+		"http://a:1/am":                    "http://a:1/am",
+		"http://a:1/am, https://b:2/x/am ": "http://a:1/am https://b:2/x/am",
+	} {
+		c := Config{AlertmanagerURL: in}
+		urls, err := c.alertmanagerURLs()
+		require.NoError(t, err, in)
+		var s []string
+		for _, u := range urls {
+			s = append(s, u.String())
+		}
+		require.Equal(t, want, strings.Join(s, " "), in)
+	}
+	for _, bad := range []string{"a:1", "http://a:1,", "http://a:1/am,http://a:1/am", "/am"} {
+		c := Config{AlertmanagerURL: bad}
+		_, err := c.alertmanagerURLs()
+		require.Error(t, err, bad)
 	}
 }
 

@@ -72,7 +72,7 @@ type Ruler struct {
 	lc        Lifecycler
 	logger    *slog.Logger
 	extURL    *url.URL
-	amURL     *url.URL
+	amURLs    []*url.URL
 
 	changed chan string // tenants whose groups the API changed
 	ctx     context.Context
@@ -127,10 +127,8 @@ func New(cfg Config, bkt objstore.Bucket, lim *limits.Overrides, pusher wire.Pus
 	if r.extURL, err = url.Parse(ext); err != nil {
 		return nil, fmt.Errorf("cannot parse ruler.external-url: %w", err)
 	}
-	if cfg.AlertmanagerURL != "" {
-		if r.amURL, err = url.Parse(cfg.AlertmanagerURL); err != nil {
-			return nil, fmt.Errorf("cannot parse ruler.alertmanager-url: %w", err)
-		}
+	if r.amURLs, err = cfg.alertmanagerURLs(); err != nil {
+		return nil, err
 	}
 	f := promauto.With(reg)
 	r.evals = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_ruler_group_evaluations_total", Help: "Evaluations of rule groups by this ruler, by tenant, namespace and group. Summed over the rulers, each group counts once per interval."}, []string{"tenant", "namespace", "group"})
@@ -407,7 +405,7 @@ func (r *Ruler) newTenant(id string) *tenantRules {
 	logger := r.logger.With("tenant", id)
 	tr := &tenantRules{}
 	notify := func(context.Context, string, ...*rules.Alert) {}
-	if r.amURL != nil {
+	if len(r.amURLs) > 0 {
 		tr.notifier = r.newNotifier(id, logger)
 		notify = rules.SendAlerts(tr.notifier, r.extURL.JoinPath("prometheus").String())
 	}
@@ -445,8 +443,11 @@ func (r *Ruler) stopTenantLocked(id string, tr *tenantRules) {
 	r.groups.DeleteLabelValues(id)
 }
 
-// newNotifier returns Prometheus' notifier for one tenant, sending to the
-// configured Alertmanager with the tenant's X-Scope-OrgID.
+// newNotifier returns Prometheus' notifier for one tenant, sending every
+// alert to each configured Alertmanager with the tenant's X-Scope-OrgID.
+// Each URL is an Alertmanager configuration of its own (its scheme and
+// path may differ from the others'), so the notifier sends to each set,
+// as Prometheus does.
 func (r *Ruler) newNotifier(id string, logger *slog.Logger) *notifier.Manager {
 	n := notifier.NewManager(&notifier.Options{
 		QueueCapacity: r.cfg.NotificationQueueCapacity,
@@ -455,21 +456,26 @@ func (r *Ruler) newNotifier(id string, logger *slog.Logger) *notifier.Manager {
 			return client.Do(req.WithContext(ctx))
 		},
 	}, model.UTF8Validation, logger)
-	amc := config.DefaultAlertmanagerConfig
-	amc.Scheme = r.amURL.Scheme
-	amc.PathPrefix = r.amURL.Path
-	amc.Timeout = model.Duration(r.cfg.NotificationTimeout)
-	cfg := &config.Config{AlertingConfig: config.AlertingConfig{AlertmanagerConfigs: config.AlertmanagerConfigs{&amc}}}
+	cfg := &config.Config{}
+	// The Alertmanagers are static targets: what service discovery would
+	// send, sent once, one target group per configuration.
+	groups := map[string][]*targetgroup.Group{}
+	for i, u := range r.amURLs {
+		amc := config.DefaultAlertmanagerConfig
+		amc.Scheme = u.Scheme
+		amc.PathPrefix = u.Path
+		amc.Timeout = model.Duration(r.cfg.NotificationTimeout)
+		cfg.AlertingConfig.AlertmanagerConfigs = append(cfg.AlertingConfig.AlertmanagerConfigs, &amc)
+		groups[fmt.Sprintf("config-%d", i)] = []*targetgroup.Group{{
+			Source:  "weft",
+			Targets: []model.LabelSet{{model.AddressLabel: model.LabelValue(u.Host)}},
+		}}
+	}
 	if err := n.ApplyConfig(cfg); err != nil {
 		logger.Error("cannot configure the notifier", "err", err)
 	}
-	// The Alertmanager is one static target: what service discovery
-	// would send, sent once.
 	tsets := make(chan map[string][]*targetgroup.Group, 1)
-	tsets <- map[string][]*targetgroup.Group{"config-0": {{
-		Source:  "weft",
-		Targets: []model.LabelSet{{model.AddressLabel: model.LabelValue(r.amURL.Host)}},
-	}}}
+	tsets <- groups
 	go n.Run(tsets)
 	return n
 }
