@@ -34,7 +34,7 @@ type Config struct {
 
 // RegisterFlags registers the -alertmanager.* flags.
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
-	f.StringVar(&c.ExternalURL, "alertmanager.web.external-url", "http://localhost:9009/alertmanager", "URL under which people reach the Alertmanager (the links in notifications point there).")
+	f.StringVar(&c.ExternalURL, "alertmanager.web.external-url", "", "URL under which people reach the Alertmanager (the links in notifications point there). Empty: http://<this host>:<HTTP port>/alertmanager.")
 	f.DurationVar(&c.PollInterval, "alertmanager.poll-interval", 10*time.Second, "How often each alertmanager reads the bucket for configurations uploaded to another one. An upload takes effect at once on the alertmanager that took it.")
 	f.DurationVar(&c.PeerTimeout, "alertmanager.peer-timeout", 15*time.Second, "How long each replica of a tenant's Alertmanager waits per replica before it in the ring before it notifies, so that only the first one does unless it failed.")
 	f.DurationVar(&c.PersistInterval, "alertmanager.persist-interval", 15*time.Minute, "How often the notification log and silences of each tenant are saved to the bucket (they are also saved on shutdown).")

@@ -469,8 +469,12 @@ func (a *App) initAlertmanager() (services.Service, error) {
 		replicas = func(tenantID string) ([]string, int, error) { return ring.TenantReplicas(a.amRing, tenantID, id) }
 		lc = a.amLife
 	}
+	cfg := a.cfg.Alertmanager
+	if cfg.ExternalURL == "" {
+		cfg.ExternalURL = a.selfURL(false) + "/alertmanager"
+	}
 	var err error
-	a.alertmanager, err = alertmanager.New(a.cfg.Alertmanager, a.bucket, a.overrides,
+	a.alertmanager, err = alertmanager.New(cfg, a.bucket, a.overrides,
 		tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest, replicas, lc, a.reg, a.logger.With("role", RoleAlertmanager))
 	if err != nil {
 		return nil, err
