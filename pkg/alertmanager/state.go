@@ -2,7 +2,6 @@ package alertmanager
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/prometheus/alertmanager/cluster"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/weft-io/weft/pkg/protocodec"
 )
 
 // Keys of the replicated states of a tenant's Alertmanager, as the
@@ -37,61 +38,58 @@ type stateMsg struct {
 }
 
 func (m *stateMsg) marshal() []byte {
-	var b []byte
-	b = protowire.AppendTag(b, 1, protowire.BytesType)
-	b = protowire.AppendString(b, m.tenant)
+	b := protocodec.AppendStringField(nil, 1, m.tenant)
 	for _, p := range m.parts {
-		var pb []byte
-		pb = protowire.AppendTag(pb, 1, protowire.BytesType)
-		pb = protowire.AppendString(pb, p.key)
-		pb = protowire.AppendTag(pb, 2, protowire.BytesType)
-		pb = protowire.AppendBytes(pb, p.data)
-		b = protowire.AppendTag(b, 2, protowire.BytesType)
-		b = protowire.AppendBytes(b, pb)
+		var start int
+		b, start = protocodec.BeginMessage(b, 2)
+		b = protocodec.AppendStringField(b, 1, p.key)
+		b = protocodec.AppendTag(b, 2, protowire.BytesType)
+		b = protocodec.AppendBytes(b, p.data)
+		b = protocodec.EndMessage(b, start)
 	}
 	return b
 }
 
 func (m *stateMsg) unmarshal(b []byte) error {
 	*m = stateMsg{}
+	var f protocodec.Field
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || typ != protowire.BytesType {
-			return errors.New("cannot decode the state message: bad tag")
+		var err error
+		if b, err = protocodec.NextField(b, &f); err != nil || !f.IsBytes() {
+			return fmt.Errorf("cannot decode the state message: bad field (%v)", err)
 		}
-		b = b[n:]
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return errors.New("cannot decode the state message: bad field")
-		}
-		b = b[n:]
-		switch num {
+		switch f.Num {
 		case 1:
-			m.tenant = string(v)
+			m.tenant = string(f.B)
 		case 2:
-			var p statePart
-			for len(v) > 0 {
-				pnum, ptyp, pn := protowire.ConsumeTag(v)
-				if pn < 0 || ptyp != protowire.BytesType {
-					return errors.New("cannot decode a state part: bad tag")
-				}
-				v = v[pn:]
-				pv, pn := protowire.ConsumeBytes(v)
-				if pn < 0 {
-					return errors.New("cannot decode a state part: bad field")
-				}
-				v = v[pn:]
-				switch pnum {
-				case 1:
-					p.key = string(pv)
-				case 2:
-					p.data = slices.Clone(pv)
-				}
+			p, err := unmarshalStatePart(f.B)
+			if err != nil {
+				return err
 			}
 			m.parts = append(m.parts, p)
 		}
 	}
 	return nil
+}
+
+func unmarshalStatePart(b []byte) (statePart, error) {
+	var (
+		p statePart
+		f protocodec.Field
+	)
+	for len(b) > 0 {
+		var err error
+		if b, err = protocodec.NextField(b, &f); err != nil || !f.IsBytes() {
+			return p, fmt.Errorf("cannot decode a state part: bad field (%v)", err)
+		}
+		switch f.Num {
+		case 1:
+			p.key = string(f.B)
+		case 2:
+			p.data = slices.Clone(f.B)
+		}
+	}
+	return p, nil
 }
 
 // transport carries state between the replicas of a tenant (gRPC between
@@ -118,55 +116,40 @@ type httpMsg struct {
 func (m *httpMsg) marshal(tenantID string) []byte {
 	var b []byte
 	for i, s := range []string{tenantID, m.method, m.path, m.query, m.contentType} {
-		b = protowire.AppendTag(b, protowire.Number(i+1), protowire.BytesType)
-		b = protowire.AppendString(b, s)
+		b = protocodec.AppendStringField(b, protowire.Number(i+1), s)
 	}
-	b = protowire.AppendTag(b, 6, protowire.VarintType)
-	b = protowire.AppendVarint(b, uint64(m.status))
-	b = protowire.AppendTag(b, 7, protowire.BytesType)
-	return protowire.AppendBytes(b, m.body)
+	b = protocodec.AppendVarintField(b, 6, uint64(m.status))
+	b = protocodec.AppendTag(b, 7, protowire.BytesType)
+	return protocodec.AppendBytes(b, m.body)
 }
 
 func (m *httpMsg) unmarshal(b []byte) (tenantID string, err error) {
 	*m = httpMsg{}
+	var f protocodec.Field
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return "", errors.New("cannot decode the request: bad tag")
+		if b, err = protocodec.NextField(b, &f); err != nil {
+			return "", fmt.Errorf("cannot decode the request: %w", err)
 		}
-		b = b[n:]
-		if typ == protowire.VarintType {
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return "", errors.New("cannot decode the request: bad field")
-			}
-			b = b[n:]
-			if num == 6 {
-				m.status = int(v)
-			}
+		if f.Num == 6 && f.IsVarint() {
+			m.status = int(f.U)
 			continue
 		}
-		if typ != protowire.BytesType {
-			return "", errors.New("cannot decode the request: bad field type")
+		if !f.IsBytes() {
+			continue
 		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return "", errors.New("cannot decode the request: bad field")
-		}
-		b = b[n:]
-		switch num {
+		switch f.Num {
 		case 1:
-			tenantID = string(v)
+			tenantID = string(f.B)
 		case 2:
-			m.method = string(v)
+			m.method = string(f.B)
 		case 3:
-			m.path = string(v)
+			m.path = string(f.B)
 		case 4:
-			m.query = string(v)
+			m.query = string(f.B)
 		case 5:
-			m.contentType = string(v)
+			m.contentType = string(f.B)
 		case 7:
-			m.body = slices.Clone(v)
+			m.body = slices.Clone(f.B)
 		}
 	}
 	return tenantID, nil
