@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -41,30 +39,8 @@ func amDo(t *testing.T, w *weftProcess, tenant, method, path, body string) (int,
 // and the silence and notification log survive the restart of all three,
 // through the bucket.
 func TestAlertmanagerReplicas(t *testing.T) {
-	var (
-		mu  sync.Mutex
-		got []string
-	)
-	hook := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
-		var msg struct {
-			Status string `json:"status"`
-			Alerts []struct {
-				Labels map[string]string `json:"labels"`
-			} `json:"alerts"`
-		}
-		_ = json.NewDecoder(r.Body).Decode(&msg)
-		mu.Lock()
-		defer mu.Unlock()
-		for _, a := range msg.Alerts {
-			got = append(got, msg.Status+" "+a.Labels["alertname"])
-		}
-	}))
-	defer hook.Close()
-	notified := func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), got...)
-	}
+	hook := newWebhook(t)
+	notified := hook.all
 
 	c := newCluster(t, 3, "-alertmanager.ring.heartbeat-period=1s", "-alertmanager.peer-timeout=2s",
 		"-alertmanager.poll-interval=1s", "-alertmanager.persist-interval=1s")
@@ -132,15 +108,7 @@ func TestAlertmanagerReplicas(t *testing.T) {
 			}
 		}
 	}
-	count := func(what string) int {
-		n := 0
-		for _, s := range notified() {
-			if s == what {
-				n++
-			}
-		}
-		return n
-	}
+	count := hook.count
 	send("Boom", ams[0])
 	for _, w := range ams {
 		if code, body := amDo(t, w, "t1", http.MethodGet, "/alertmanager/api/v2/alerts", ""); code != http.StatusOK || !strings.Contains(body, "Boom") {

@@ -2,17 +2,14 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -74,30 +71,8 @@ func amRequest(t *testing.T, method, url, contentType, body string) (int, string
 // real amtool: list alerts, add a silence, list it, expire it. The
 // webhook receiver gets the alert, and nothing once it is silenced.
 func TestAlertmanagerWithAmtool(t *testing.T) {
-	var (
-		mu  sync.Mutex
-		got []string
-	)
-	hook := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
-		var msg struct {
-			Status string `json:"status"`
-			Alerts []struct {
-				Labels map[string]string `json:"labels"`
-			} `json:"alerts"`
-		}
-		_ = json.NewDecoder(r.Body).Decode(&msg)
-		mu.Lock()
-		defer mu.Unlock()
-		for _, a := range msg.Alerts {
-			got = append(got, msg.Status+" "+a.Labels["alertname"])
-		}
-	}))
-	defer hook.Close()
-	notified := func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), got...)
-	}
+	hook := newWebhook(t)
+	notified := hook.all
 
 	w := startWeft(t, weftOptions{Args: []string{"-auth.multitenancy-enabled=false"}})
 	cfg := `alertmanager_config: |
