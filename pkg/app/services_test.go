@@ -191,3 +191,28 @@ func TestUpgradeFromTheOldDataDirLayout(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorContains(t, a.Run(context.Background()), "both exist")
 }
+
+// A per-tenant limit that the TSDB applies itself (the out-of-order
+// window) changes with an edit of the runtime file, without a restart.
+func TestOutOfOrderWindowFollowsTheRuntimeFile(t *testing.T) {
+	rt := filepath.Join(t.TempDir(), "runtime.yaml")
+	write := func(doc string) {
+		t.Helper()
+		require.NoError(t, os.WriteFile(rt+".tmp", []byte(doc), 0o644))
+		require.NoError(t, os.Rename(rt+".tmp", rt))
+	}
+	write("overrides:\n  team-a:\n    out_of_order_time_window: 0s\n")
+	base := startApp(t, "-runtime-config.file="+rt, "-runtime-config.reload-period=100ms", "-ingester.tsdb.head-compaction-interval=100ms")
+	now := time.Now().UnixMilli()
+	r := push(t, base, "team-a", ctV1, v1Body(t, series(now, 1, "__name__", "m")))
+	require.Equal(t, http.StatusNoContent, r.code, r.body)
+	old := series(now-10*60_000, 2, "__name__", "m")
+	requireAPIError(t, push(t, base, "team-a", ctV1, v1Body(t, old)), 400, "bad_data", "out-of-order")
+
+	write("overrides:\n  team-a:\n    out_of_order_time_window: 1h\n")
+	require.Eventually(t, func() bool {
+		return push(t, base, "team-a", ctV1, v1Body(t, old)).code == http.StatusNoContent
+	}, 15*time.Second, 100*time.Millisecond, "the raised window never applied")
+	_, ans := query(t, base, "team-a", `count_over_time(m[1h])`)
+	require.Equal(t, "2", vectorValue(t, ans))
+}
