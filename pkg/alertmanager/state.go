@@ -372,21 +372,3 @@ type member string
 
 func (m member) Name() string    { return string(m) }
 func (m member) Address() string { return string(m) }
-
-// fullState returns every state as parts.
-func fullState(states map[string]cluster.State) ([]statePart, error) {
-	keys := make([]string, 0, len(states))
-	for k := range states {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	parts := make([]statePart, 0, len(keys))
-	for _, k := range keys {
-		b, err := states[k].MarshalBinary()
-		if err != nil {
-			return nil, fmt.Errorf("cannot encode the %s state: %w", k, err)
-		}
-		parts = append(parts, statePart{key: k, data: b})
-	}
-	return parts, nil
-}

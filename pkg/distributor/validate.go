@@ -71,12 +71,11 @@ func ErrorIDs() []string {
 
 // validator checks series against one tenant's limits at one instant.
 type validator struct {
-	lim       *limits.Limits
-	scheme    model.ValidationScheme
-	maxT      int64 // samples after this are too far in the future
-	minT      int64 // samples before this are too old (math.MinInt64 when off)
-	tenant    string
-	nameCheck bool
+	lim    *limits.Limits
+	scheme model.ValidationScheme
+	maxT   int64 // samples after this are too far in the future
+	minT   int64 // samples before this are too old (math.MinInt64 when off)
+	tenant string
 }
 
 func newValidator(lim *limits.Limits, scheme model.ValidationScheme, tenantID string, now time.Time) validator {
