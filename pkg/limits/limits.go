@@ -33,7 +33,17 @@ type Limits struct {
 	MaxSamplesPerQuery       int            `yaml:"max_samples_per_query" json:"max_samples_per_query"`
 	MaxQueryLength           model.Duration `yaml:"max_query_length" json:"max_query_length"`
 	MaxQueryLookback         model.Duration `yaml:"max_query_lookback" json:"max_query_lookback"`
-	CompactorBlocksRetention model.Duration `yaml:"compactor_blocks_retention_period" json:"compactor_blocks_retention_period"`
+	// Read path: per query, and the query-frontend and scheduler.
+	MaxFetchedChunkBytesPerQuery    int            `yaml:"max_fetched_chunk_bytes_per_query" json:"max_fetched_chunk_bytes_per_query"`
+	QueryTimeout                    model.Duration `yaml:"query_timeout" json:"query_timeout"`
+	QueryLogSlowerThan              model.Duration `yaml:"query_log_slower_than" json:"query_log_slower_than"`
+	MaxQueryParallelism             int            `yaml:"max_query_parallelism" json:"max_query_parallelism"`
+	MaxOutstandingRequestsPerTenant int            `yaml:"max_outstanding_requests_per_tenant" json:"max_outstanding_requests_per_tenant"`
+	MaxQueriersPerTenant            int            `yaml:"max_queriers_per_tenant" json:"max_queriers_per_tenant"`
+	QueryShardingTotalShards        int            `yaml:"query_sharding_total_shards" json:"query_sharding_total_shards"`
+	MaxCacheFreshness               model.Duration `yaml:"max_cache_freshness" json:"max_cache_freshness"`
+	ResultsCacheEnabled             bool           `yaml:"results_cache_enabled" json:"results_cache_enabled"`
+	CompactorBlocksRetention        model.Duration `yaml:"compactor_blocks_retention_period" json:"compactor_blocks_retention_period"`
 
 	// Ruler.
 	RulerMaxRuleGroupsPerTenant  int            `yaml:"ruler_max_rule_groups_per_tenant" json:"ruler_max_rule_groups_per_tenant"`
@@ -71,6 +81,18 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&l.MaxSamplesPerQuery, "querier.max-samples", 50000000, "Maximum number of samples one query may read. 0 disables it.")
 	f.Var(&l.MaxQueryLength, "querier.max-query-length", "Maximum time range of a range query or selector. 0 disables it.")
 	f.Var(&l.MaxQueryLookback, "querier.max-query-lookback", "How far back a query may look. 0 disables it.")
+	f.IntVar(&l.MaxFetchedChunkBytesPerQuery, "querier.max-fetched-chunk-bytes-per-query", 0, "Maximum bytes of chunks one query may fetch from ingesters and store-gateways. 0 disables it.")
+	f.Var(&l.QueryTimeout, "querier.query-timeout", "Maximum time one query of the tenant may run; 0 uses -querier.timeout. It cannot exceed -querier.timeout.")
+	l.QueryLogSlowerThan = model.Duration(5 * time.Second)
+	f.Var(&l.QueryLogSlowerThan, "querier.query-log-slower-than", "Log each query of the tenant that takes longer than this, with the series, samples and bytes it fetched. 0 disables the log.")
+	f.IntVar(&l.MaxQueryParallelism, "query-frontend.max-query-parallelism", 14, "Maximum number of split and sharded parts of one query the query-frontend runs at once.")
+	f.IntVar(&l.MaxOutstandingRequestsPerTenant, "query-scheduler.max-outstanding-requests-per-tenant", 100, "Maximum number of queries of the tenant queued in the query-scheduler; more are answered with 429.")
+	f.IntVar(&l.MaxQueriersPerTenant, "query-scheduler.max-queriers-per-tenant", 0, "Number of queriers that run the tenant's queries (shuffle sharding). 0 uses every querier.")
+	f.IntVar(&l.QueryShardingTotalShards, "query-frontend.query-sharding-total-shards", 0, "Number of shards the query-frontend splits a shardable query into (sum, count, min, max, avg, topk, ...); each shard reads a disjoint set of series. 0 or 1 disables sharding.")
+	l.MaxCacheFreshness = model.Duration(10 * time.Minute)
+	f.Var(&l.MaxCacheFreshness, "query-frontend.max-cache-freshness", "Results newer than this are never cached, because late samples may still change them.")
+	l.ResultsCacheEnabled = true
+	f.BoolVar(&l.ResultsCacheEnabled, "query-frontend.results-cache-enabled", true, "Cache the tenant's range query results in the query-frontend.")
 	f.Var(&l.CompactorBlocksRetention, "compactor.blocks-retention-period", "Delete blocks older than this. 0 keeps them forever.")
 	f.IntVar(&l.RulerMaxRuleGroupsPerTenant, "ruler.max-rule-groups-per-tenant", 70, "Maximum number of rule groups a tenant may store. 0 disables it.")
 	f.IntVar(&l.RulerMaxRulesPerRuleGroup, "ruler.max-rules-per-rule-group", 20, "Maximum number of rules in one rule group. 0 disables it.")
@@ -101,6 +123,10 @@ func (l *Limits) Validate() error {
 	}
 	if l.MaxLabelNamesPerSeries <= 0 || l.MaxLabelNameLength <= 0 || l.MaxLabelValueLength <= 0 {
 		errs = append(errs, errors.New("max_label_names_per_series, max_label_name_length and max_label_value_length must be positive"))
+	}
+	if l.MaxFetchedChunkBytesPerQuery < 0 || l.QueryTimeout < 0 || l.QueryLogSlowerThan < 0 || l.MaxQueryParallelism <= 0 ||
+		l.MaxOutstandingRequestsPerTenant <= 0 || l.MaxQueriersPerTenant < 0 || l.QueryShardingTotalShards < 0 || l.MaxCacheFreshness < 0 {
+		errs = append(errs, errors.New("max_query_parallelism and max_outstanding_requests_per_tenant must be positive; max_fetched_chunk_bytes_per_query, query_timeout, query_log_slower_than, max_queriers_per_tenant, query_sharding_total_shards and max_cache_freshness must not be negative"))
 	}
 	if l.AlertmanagerNotificationRateLimit < 0 {
 		errs = append(errs, errors.New("alertmanager_notification_rate_limit must not be negative"))
