@@ -316,8 +316,11 @@ overrides:
 	now := time.Now()
 	var batch []prompb.TimeSeries
 	for i := 0; i < 3; i++ {
+		// 7 samples each, in the last minute.
 		s := series(now.Add(-time.Minute).UnixMilli(), 1, "__name__", "s", "i", fmt.Sprint(i))
-		s.Samples = append(s.Samples, prompb.Sample{Timestamp: now.UnixMilli(), Value: 2})
+		for j := 5; j >= 0; j-- {
+			s.Samples = append(s.Samples, prompb.Sample{Timestamp: now.Add(-time.Duration(j) * 10 * time.Second).UnixMilli(), Value: 2})
+		}
 		batch = append(batch, s)
 	}
 	require.Equal(t, 204, push(t, base, "q", ctV1, v1Body(t, batch...)).code)
@@ -326,7 +329,7 @@ overrides:
 	code, ans := query(t, base, "q", `sum(s)`)
 	require.Equal(t, 422, code)
 	require.Contains(t, ans["error"], "too many series")
-	code, ans = query(t, base, "q", `count_over_time(s{i="0"}[5m:1s])`)
+	code, ans = query(t, base, "q", `count_over_time(s{i="0"}[5m])`)
 	require.Equal(t, 422, code, ans)
 	require.Contains(t, ans["error"], "too many samples")
 	code, _ = query(t, base, "free", `sum(s)`)

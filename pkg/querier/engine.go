@@ -13,7 +13,9 @@ import (
 )
 
 // tenantEngine applies the tenant's query limits to each query and then
-// runs it on the shared Prometheus engine.
+// runs it on the shared Prometheus engine. The limits on series and
+// samples are counted as the engine reads storage (withBudget), not by the
+// engine's query-cost accounting, which checks the context per sample.
 type tenantEngine struct {
 	eng    *promql.Engine
 	limits *limits.Overrides
@@ -33,16 +35,15 @@ func (e tenantEngine) optsFor(ctx context.Context, opts promql.QueryOpts) (promq
 	if opts != nil {
 		perStep, lookback, useST = opts.EnablePerStepStats(), opts.LookbackDelta(), opts.UseStartTimestamps()
 	}
-	return promql.NewPrometheusQueryOptsWithLimits(perStep, lookback,
-		uint64(max(lim.MaxFetchedSeriesPerQuery, 0)), uint64(max(lim.MaxSamplesPerQuery, 0)), 0, useST), lim, nil
+	return promql.NewPrometheusQueryOpts(perStep, lookback, useST), lim, nil
 }
 
 func (e tenantEngine) NewInstantQuery(ctx context.Context, q storage.Queryable, opts promql.QueryOpts, qs string, ts time.Time) (promql.Query, error) {
-	o, _, err := e.optsFor(ctx, opts)
+	o, lim, err := e.optsFor(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	return e.eng.NewInstantQuery(ctx, q, o, qs, ts)
+	return e.eng.NewInstantQuery(ctx, withBudget(q, lim.MaxFetchedSeriesPerQuery, lim.MaxSamplesPerQuery), o, qs, ts)
 }
 
 func (e tenantEngine) NewRangeQuery(ctx context.Context, q storage.Queryable, opts promql.QueryOpts, qs string, start, end time.Time, interval time.Duration) (promql.Query, error) {
@@ -53,5 +54,5 @@ func (e tenantEngine) NewRangeQuery(ctx context.Context, q storage.Queryable, op
 	if l := time.Duration(lim.MaxQueryLength); l > 0 && end.Sub(start) > l {
 		return nil, fmt.Errorf("the query time range of %s exceeds the limit of %s (raise max_query_length / -querier.max-query-length) (err-weft-max-query-length)", end.Sub(start), l)
 	}
-	return e.eng.NewRangeQuery(ctx, q, o, qs, start, end, interval)
+	return e.eng.NewRangeQuery(ctx, withBudget(q, lim.MaxFetchedSeriesPerQuery, lim.MaxSamplesPerQuery), o, qs, start, end, interval)
 }

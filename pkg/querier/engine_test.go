@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
@@ -77,6 +78,12 @@ func TestEngineAppliesEachTenantsSeriesLimit(t *testing.T) {
 	res = instant(t, eng, q, "big", "count(m)", at, nil)
 	require.NoError(t, res.Err, "another tenant has the default: no limit")
 	require.Equal(t, 3.0, res.Value.(promql.Vector)[0].F)
+	// The series of every selector of a query count, as the engine's own
+	// accounting counted them.
+	res = instant(t, eng, q, "small", `count(m{i="0"}) + count(m{i="1"})`, at, nil)
+	require.NoError(t, res.Err)
+	res = instant(t, eng, q, "small", `count(m{i="0"}) + count(m{i="1"}) + count(m{i="2"})`, at, nil)
+	require.ErrorAs(t, res.Err, &tooMany, "3 selectors of one series each over a limit of 2")
 }
 
 func TestEngineAppliesEachTenantsSampleLimit(t *testing.T) {
@@ -93,6 +100,49 @@ func TestEngineAppliesEachTenantsSampleLimit(t *testing.T) {
 	res = instant(t, eng, q, "big", `count_over_time(m{i="0"}[1h])`, at, nil)
 	require.NoError(t, res.Err)
 	require.Equal(t, 60.0, res.Value.(promql.Vector)[0].F)
+	// The samples of every series of the query count together: three
+	// series of 20 are over 30, as one of 60 is.
+	res = instant(t, eng, q, "small", `count(count_over_time(m[20m]))`, at, nil)
+	require.ErrorAs(t, res.Err, &tooMany)
+}
+
+// A range query reads each series once over all its steps: its samples
+// are counted as read, whichever way the engine moves through them.
+func TestEngineAppliesTheSampleLimitToRangeQueries(t *testing.T) {
+	eng, q := engineFixture(t, map[string]func(*limits.Limits){
+		"small": func(l *limits.Limits) { l.MaxSamplesPerQuery = 3 * 60 },
+	})
+	ctx := tenant.With(context.Background(), "small")
+	run := func(qs string, start, end time.Time) error {
+		qry, err := eng.NewRangeQuery(ctx, q, nil, qs, start, end, time.Minute)
+		require.NoError(t, err)
+		defer qry.Close()
+		return qry.Exec(ctx).Err
+	}
+	var tooMany promql.ErrTooManySamplesRead
+	// 3 series of 121 samples in [0, 2h]: 363 samples.
+	require.ErrorAs(t, run(`sum(rate(m[5m]))`, time.UnixMilli(0), time.UnixMilli(120*minute)), &tooMany)
+	require.ErrorAs(t, run(`sum(m)`, time.UnixMilli(0), time.UnixMilli(120*minute)), &tooMany)
+	// The last 50 minutes, with the first 5 minutes' lookback: 3 x 56.
+	require.NoError(t, run(`sum(rate(m[5m]))`, time.UnixMilli(70*minute), time.UnixMilli(120*minute)))
+	require.NoError(t, run(`sum(m)`, time.UnixMilli(70*minute), time.UnixMilli(120*minute)))
+}
+
+// The engine must not check the query's context at every sample (its
+// query-cost accounting, which Prometheus leaves off by default): the
+// metrics that only that accounting registers are absent.
+func TestEngineLeavesQueryCostAccountingOff(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	NewEngine(testConfig(t), testOverrides(t, nil), reg, nil)
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	var names []string
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+	}
+	require.Contains(t, names, "prometheus_engine_query_samples_read_total", "the engine's metrics are registered")
+	require.NotContains(t, names, "prometheus_engine_query_series_touched")
+	require.NotContains(t, names, "prometheus_engine_query_rejected_total")
 }
 
 func TestEngineAppliesEachTenantsMaxQueryLength(t *testing.T) {

@@ -200,7 +200,10 @@ func NewEngine(cfg Config, lim *limits.Overrides, reg prometheus.Registerer, log
 		LookbackDelta:        cfg.LookbackDelta,
 		EnableAtModifier:     true,
 		EnableNegativeOffset: true,
-		EnableQueryCost:      true,
+		// Off, as in Prometheus' own server: it checks the context at
+		// every sample. The tenant's limits are counted elsewhere
+		// (tenantEngine).
+		EnableQueryCost: false,
 		NoStepSubqueryIntervalFn: func(int64) int64 {
 			return time.Minute.Milliseconds()
 		},
