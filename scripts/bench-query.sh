@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Query benchmark: the same data in an all-in-one weft and in Prometheus 3.16
+# (the version weft embeds), both running side by side; then the same range
+# queries (weft-load query, one client, unsharded and uncached) against
+# each, alternately, ROUNDS times. Prints per query the median latency and
+# the server CPU seconds per query (utime+stime from /proc) of each system,
+# and the ratios weft/Prometheus.
+#
+#   scripts/bench-query.sh SERIES RANGE ROUNDS        e.g. 100000 1h 5
+#
+# SERIES node-exporter-like series get one sample per 15s over RANGE,
+# backfilled by remote write with one start time, so both systems hold the
+# same samples and answer the same queries (one end time, step 60s):
+#   cpu_rate_by_job       sum by (job) (rate(node_cpu_seconds_total[5m]))
+#   hist_p99_by_handler   histogram_quantile(0.99, sum by (le, handler) (rate(http_request_duration_seconds_bucket[5m])))
+#
+# Environment:
+#   WEFT        a weft binary to measure instead of building ./cmd/weft
+#   PROMETHEUS  a Prometheus binary; default /root/go/bin/prometheus if it is
+#               there, else one built with go install ...@v0.316.0
+#   PROFILE_DIR when set, a 20s CPU profile of each server under the
+#               queries is written there (weft.pprof, prometheus.pprof)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SERIES=${1:-100000}
+RANGE=${2:-1h}
+ROUNDS=${3:-5}
+WORK=$(mktemp -d)
+trap 'rc=$?; kill $(jobs -p) 2>/dev/null || true; if [ $rc -ne 0 ]; then tail -n 20 "$WORK"/*.log >&2; echo "kept $WORK" >&2; else rm -rf "$WORK"; fi' EXIT
+if [ -z "${WEFT:-}" ]; then
+	go build -o "$WORK/weft" ./cmd/weft
+	WEFT="$WORK/weft"
+fi
+go build -o "$WORK/weft-load" ./cmd/weft-load
+if [ -z "${PROMETHEUS:-}" ]; then
+	PROMETHEUS=/root/go/bin/prometheus
+	if [ ! -x "$PROMETHEUS" ]; then
+		GOBIN="$WORK/bin" go install github.com/prometheus/prometheus/cmd/prometheus@v0.316.0
+		PROMETHEUS="$WORK/bin/prometheus"
+	fi
+fi
+go version -m "$PROMETHEUS" | awk '$2 == "github.com/prometheus/prometheus" {print "prometheus", $3}' 
+TICK=$(getconf CLK_TCK)
+cpu_s() { awk -v t="$TICK" '{print ($14+$15)/t}' "/proc/$1/stat"; }
+wait_ready() {
+	local deadline=$((SECONDS + ${2:-60}))
+	while [ $SECONDS -lt $deadline ]; do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done
+	echo "not ready: $1" >&2; return 1
+}
+RANGE_S=$(python3 -c "import sys; s='$RANGE'; m={'s':1,'m':60,'h':3600,'d':86400}; print(int(s[:-1])*m[s[-1]])")
+ROUNDS_W=$((RANGE_S / 15 + 1))
+# The data ends a minute ago, the queries end where the data does.
+START=$(( $(date +%s) - RANGE_S - 60 ))
+END=$(( START + RANGE_S ))
+
+"$WEFT" -auth.multitenancy-enabled=false -http.listen-address=127.0.0.1:19009 -grpc.listen-address=127.0.0.1:19095 \
+	-data.dir="$WORK/wdata" -bucket.filesystem.dir="$WORK/wdata/bucket" -log.level=warn \
+	-ingester.max-series-per-tenant=0 -distributor.ingestion-rate-limit=0 2>"$WORK/weft.log" &
+W=$!
+mkdir -p "$WORK/prom"
+printf 'global:\n  scrape_interval: 1h\n' >"$WORK/prom/prometheus.yml"
+"$PROMETHEUS" --config.file="$WORK/prom/prometheus.yml" --storage.tsdb.path="$WORK/prom/data" \
+	--web.listen-address=127.0.0.1:19090 --web.enable-remote-write-receiver --log.level=warn 2>"$WORK/prom.log" &
+P=$!
+wait_ready http://127.0.0.1:19009/ready
+wait_ready http://127.0.0.1:19090/-/ready
+load() { "$WORK/weft-load" write -url "$1" -series "$SERIES" -rounds "$ROUNDS_W" -interval 15s -start-time "$START" -tenant-header-off -report-interval 0 -json \
+	| python3 -c "import json,sys; r=json.load(sys.stdin); print('$2 accepted', r['samples_accepted'], 'samples,', r.get('requests_failed', 0), 'requests failed')"; }
+load http://127.0.0.1:19009/api/v1/push weft
+load http://127.0.0.1:19090/api/v1/write prometheus
+
+declare -A EXPR=(
+	[cpu_rate_by_job]='sum by (job) (rate(node_cpu_seconds_total[5m]))'
+	[hist_p99_by_handler]='histogram_quantile(0.99, sum by (le, handler) (rate(http_request_duration_seconds_bucket[5m])))'
+)
+NAMES=(cpu_rate_by_job hist_p99_by_handler)
+query() { # name url queries -> json
+	"$WORK/weft-load" query -url "$2" -series "$SERIES" -range "$RANGE" -end "$END" -step 60s -queries "$3" -concurrency 1 \
+		-tenant "" -report-interval 0 -json -expr "${EXPR[$1]}" 2>/dev/null
+}
+# Warm both once (first-query costs such as postings caches are not the
+# subject here), then alternate.
+for n in "${NAMES[@]}"; do query "$n" http://127.0.0.1:19009/prometheus 1 >/dev/null; query "$n" http://127.0.0.1:19090 1 >/dev/null; done
+if [ -n "${PROFILE_DIR:-}" ]; then
+	mkdir -p "$PROFILE_DIR"
+	for sys in weft prometheus; do
+		if [ $sys = weft ]; then url=http://127.0.0.1:19009; base=$url/prometheus; else url=http://127.0.0.1:19090; base=$url; fi
+		curl -fs -o "$PROFILE_DIR/$sys.pprof" "$url/debug/pprof/profile?seconds=20" &
+		C=$!
+		sleep 0.5
+		QP=()
+		for n in "${NAMES[@]}"; do query "$n" $base 1000 >/dev/null 2>&1 & QP+=($!); done
+		wait $C
+		kill "${QP[@]}" 2>/dev/null || true
+		wait "${QP[@]}" 2>/dev/null || true
+		sleep 1
+	done
+fi
+for r in $(seq 1 "$ROUNDS"); do
+	for n in "${NAMES[@]}"; do
+		for sys in weft prometheus; do
+			if [ $sys = weft ]; then pid=$W; base=http://127.0.0.1:19009/prometheus; else pid=$P; base=http://127.0.0.1:19090; fi
+			c0=$(cpu_s $pid)
+			query "$n" $base 3 >"$WORK/$sys-$n-$r.json"
+			c1=$(cpu_s $pid)
+			echo "$c0 $c1" >"$WORK/$sys-$n-$r.cpu"
+		done
+	done
+done
+python3 - "$WORK" "$ROUNDS" "${NAMES[@]}" <<'PY'
+import json, statistics, sys
+work, rounds, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+print(f"{'query':<22} {'system':<11} {'median ms':>10} {'CPU s/query':>12} {'series':>7} {'failed':>7}")
+for n in names:
+    row = {}
+    for sys_ in ("weft", "prometheus"):
+        lat, cpu, series, failed = [], [], 0, 0
+        for r in range(1, rounds + 1):
+            j = json.load(open(f"{work}/{sys_}-{n}-{r}.json"))
+            c0, c1 = map(float, open(f"{work}/{sys_}-{n}-{r}.cpu").read().split())
+            lat.append(j["latency"]["p50_ns"] / 1e6)
+            cpu.append((c1 - c0) / max(j["queries"], 1))
+            series = j["series_returned"] // max(j["queries"], 1)
+            failed += j["queries_failed"]
+        row[sys_] = (statistics.median(lat), statistics.median(cpu))
+        print(f"{n:<22} {sys_:<11} {row[sys_][0]:>10.0f} {row[sys_][1]:>12.3f} {series:>7} {failed:>7}")
+    w, p = row["weft"], row["prometheus"]
+    print(f"{n:<22} weft/prometheus: latency {w[0]/p[0]:.2f}x, CPU {w[1]/max(p[1],1e-9):.2f}x")
+PY
