@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/tsdb/chunks"
 	"github.com/prometheus/prometheus/tsdb/tsdbutil"
+	"github.com/prometheus/prometheus/util/annotations"
 	"github.com/stretchr/testify/require"
 )
 
@@ -339,3 +340,15 @@ func TestReplicaMergeReusesIterators(t *testing.T) {
 		require.Equal(t, []merged{{1, 0, unknown}, {2, 0, notReset}}, mergeAll(t, it))
 	}
 }
+
+// listSeriesSet replays series read into memory.
+type listSeriesSet struct {
+	series   []storage.Series
+	i        int
+	warnings annotations.Annotations
+}
+
+func (l *listSeriesSet) Next() bool                        { l.i++; return l.i < len(l.series) }
+func (l *listSeriesSet) At() storage.Series                { return l.series[l.i] }
+func (l *listSeriesSet) Err() error                        { return nil }
+func (l *listSeriesSet) Warnings() annotations.Annotations { return l.warnings }

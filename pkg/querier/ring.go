@@ -2,6 +2,7 @@ package querier
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sort"
 	"sync"
@@ -133,39 +134,118 @@ type ringQuerier struct {
 	r          *RingReader
 	tenant     string
 	mint, maxt int64
+
+	mu     sync.Mutex
+	opened []storage.Querier // the replicas' queriers of its selects; guarded by mu
 }
 
+// Select streams the series of every instance of the tenant's replication
+// set at once and merges them as they arrive, sorted: no replica's answer
+// is read whole before the merge starts, and the merge holds one series
+// per replica at a time (plus what each stream buffers). A replica that
+// fails, when it opens or halfway through, leaves the merge: the other
+// replicas hold its series as long as no more fail than the set
+// tolerates, beyond which the query fails rather than return a partial
+// answer.
 func (q *ringQuerier) Select(ctx context.Context, _ bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
-	res, err := q.r.do(ctx, q.tenant, func(ctx context.Context, c wire.Reader) (any, error) {
-		qr, err := c.Querier(q.tenant, q.mint, q.maxt)
-		if err != nil {
-			return nil, err
-		}
-		// Read the whole answer here, since the replication set cancels the
-		// slower instances once it has enough answers. The clients decode
-		// each series into memory of its own, so it outlives Close.
-		defer qr.Close()
-		ss := qr.Select(ctx, true, hints, ms...)
-		var list listSeriesSet
-		for ss.Next() {
-			list.series = append(list.series, ss.At())
-		}
-		if err := ss.Err(); err != nil {
-			return nil, err
-		}
-		list.warnings = ss.Warnings()
-		list.i = -1
-		return &list, nil
-	})
+	rs, tolerant, err := q.r.selectSet(q.tenant)
 	if err != nil {
 		return storage.ErrSeriesSet(err)
 	}
-	sets := make([]storage.SeriesSet, 0, len(res))
-	for _, x := range res {
-		sets = append(sets, x.(*listSeriesSet))
+	f := &replicaFailures{rs: rs, tolerant: tolerant, tenant: q.tenant}
+	sets := make([]storage.SeriesSet, 0, len(rs.Instances))
+	for i := range rs.Instances {
+		inst := &rs.Instances[i]
+		c, err := q.r.clients(inst.Addr)
+		if err == nil {
+			var qr storage.Querier
+			if qr, err = c.Querier(q.tenant, q.mint, q.maxt); err == nil {
+				q.mu.Lock()
+				q.opened = append(q.opened, qr)
+				q.mu.Unlock()
+				sets = append(sets, &replicaSet{SeriesSet: qr.Select(ctx, true, hints, ms...), inst: inst, f: f})
+				continue
+			}
+		}
+		if err := f.add(inst, err); err != nil {
+			return storage.ErrSeriesSet(err)
+		}
 	}
 	return mergeReplicas(sets)
 }
+
+// selectSet returns the instances a Select reads and whether it tolerates
+// any number of failures (the sharded store: the block check decides).
+func (r *RingReader) selectSet(tenant string) (dsring.ReplicationSet, bool, error) {
+	if r.everyInstance {
+		rs, err := r.ring.GetAllHealthy(dsring.Read)
+		if err != nil {
+			return dsring.ReplicationSet{}, true, nil // no store-gateway: the block check decides
+		}
+		return rs, true, nil
+	}
+	rs, err := r.replicationSet(tenant)
+	if err != nil {
+		return rs, false, wire.Errorf(wire.KindUnavailable, "", "cannot find the ingesters of tenant %s: %v", tenant, err)
+	}
+	return rs, false, nil
+}
+
+// replicaFailures counts the replicas of one Select that failed, against
+// what the replication set tolerates: MaxErrors instances, or every
+// instance of MaxUnavailableZones zones.
+type replicaFailures struct {
+	rs       dsring.ReplicationSet
+	tolerant bool
+	tenant   string
+
+	mu     sync.Mutex
+	failed map[string]struct{} // by instance address (zone when zone-aware); guarded by mu
+}
+
+// add records that inst failed with err, and returns the error the Select
+// must fail with when the failures are more than the set tolerates.
+func (f *replicaFailures) add(inst *dsring.InstanceDesc, err error) error {
+	if f.tolerant {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failed == nil {
+		f.failed = map[string]struct{}{}
+	}
+	key, allowed := inst.Addr, f.rs.MaxErrors
+	if f.rs.MaxUnavailableZones > 0 {
+		key, allowed = inst.Zone, f.rs.MaxUnavailableZones
+	}
+	f.failed[key] = struct{}{}
+	if len(f.failed) <= allowed {
+		return nil
+	}
+	// A storage error makes the query API answer 5xx (retry), not 422.
+	return storageError{wire.Errorf(wire.KindUnavailable, "", "cannot read from enough replicas of tenant %s: %w", f.tenant, err)}
+}
+
+// replicaSet is one replica's stream of series in a Select: it ends
+// quietly when the replica fails and the others can answer without it.
+type replicaSet struct {
+	storage.SeriesSet
+	inst *dsring.InstanceDesc
+	f    *replicaFailures
+	err  error
+}
+
+func (s *replicaSet) Next() bool {
+	if s.SeriesSet.Next() {
+		return true
+	}
+	if err := s.SeriesSet.Err(); err != nil {
+		s.err = s.f.add(s.inst, err)
+	}
+	return false
+}
+
+func (s *replicaSet) Err() error { return s.err }
 
 func (q *ringQuerier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
 	return q.strings(ctx, hints, func(ctx context.Context, qr storage.Querier) ([]string, annotations.Annotations, error) {
@@ -214,7 +294,19 @@ func (q *ringQuerier) strings(ctx context.Context, hints *storage.LabelHints, f 
 	return all, warns, nil
 }
 
-func (q *ringQuerier) Close() error { return nil }
+// Close closes the replicas' queriers, once the engine is done with the
+// series of its selects.
+func (q *ringQuerier) Close() error {
+	q.mu.Lock()
+	opened := q.opened
+	q.opened = nil
+	q.mu.Unlock()
+	var errs []error
+	for _, qr := range opened {
+		errs = append(errs, qr.Close())
+	}
+	return errors.Join(errs...)
+}
 
 // ExemplarQuerier implements wire.Reader: the exemplars of every series
 // from enough instances, each exemplar once.
@@ -290,18 +382,6 @@ func (r *RingReader) Metadata(ctx context.Context, tenant, metric string, limit 
 	}
 	return out, nil
 }
-
-// listSeriesSet replays series read into memory.
-type listSeriesSet struct {
-	series   []storage.Series
-	i        int
-	warnings annotations.Annotations
-}
-
-func (l *listSeriesSet) Next() bool                        { l.i++; return l.i < len(l.series) }
-func (l *listSeriesSet) At() storage.Series                { return l.series[l.i] }
-func (l *listSeriesSet) Err() error                        { return nil }
-func (l *listSeriesSet) Warnings() annotations.Annotations { return l.warnings }
 
 var _ wire.Reader = (*RingReader)(nil)
 

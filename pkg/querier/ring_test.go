@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/stretchr/testify/require"
 
 	"github.com/weft-io/weft/pkg/limits"
@@ -411,4 +412,150 @@ func TestShardedStoreReaderAsksEveryInstance(t *testing.T) {
 	got, _, err = selectAll(q)
 	require.NoError(t, err)
 	require.Empty(t, got)
+}
+
+// haltingReader is a replica whose Select stops after its first `after`
+// series: it waits for gate to close, or fails with err.
+type haltingReader struct {
+	wire.Reader
+	after int
+	gate  chan struct{}
+	err   error
+}
+
+func (h haltingReader) Querier(tenant string, mint, maxt int64) (storage.Querier, error) {
+	q, err := h.Reader.Querier(tenant, mint, maxt)
+	if err != nil {
+		return nil, err
+	}
+	return haltingQuerier{q, h}, nil
+}
+
+type haltingQuerier struct {
+	storage.Querier
+	h haltingReader
+}
+
+func (q haltingQuerier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
+	return &haltingSet{SeriesSet: q.Querier.Select(ctx, sortSeries, hints, ms...), h: q.h}
+}
+
+type haltingSet struct {
+	storage.SeriesSet
+	h   haltingReader
+	n   int
+	err error
+}
+
+func (s *haltingSet) Next() bool {
+	if s.n == s.h.after {
+		if s.h.err != nil {
+			s.err = s.h.err
+			return false
+		}
+		<-s.h.gate
+	}
+	s.n++
+	return s.SeriesSet.Next()
+}
+
+func (s *haltingSet) Err() error {
+	if s.err != nil {
+		return s.err
+	}
+	return s.SeriesSet.Err()
+}
+
+// The ring reader merges the replicas' series as they arrive: the first
+// merged series is there while every replica still holds back the rest of
+// its answer.
+func TestRingReaderStreamsReplicas(t *testing.T) {
+	r := newTestRing(t, 3, 3)
+	want := replicas(t, r, "t", span(0, 9*minute, minute))
+	gate := make(chan struct{})
+	opened := false
+	defer func() {
+		if !opened {
+			close(gate)
+		}
+	}()
+	clients := func(addr string) (wire.Reader, error) {
+		c, err := r.clients(addr)
+		return haltingReader{Reader: c, after: 1, gate: gate}, err
+	}
+	rr := NewRingReader(r.ring, clients, testOverrides(t, nil), 0)
+	q, err := rr.Querier("t", 0, 9*minute)
+	require.NoError(t, err)
+	defer q.Close()
+	first := make(chan storage.SeriesSet, 1)
+	go func() {
+		ss := q.Select(context.Background(), true, nil, allSeries)
+		if ss.Next() {
+			first <- ss
+		}
+		close(first)
+	}()
+	var ss storage.SeriesSet
+	select {
+	case ss = <-first:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no merged series while the replicas' answers are incomplete: the reader waits for whole answers")
+	}
+	require.NotNil(t, ss, "the merge has a first series")
+	require.Equal(t, `{__name__="a"}`, ss.At().Labels().String())
+	got := map[string][]sample{}
+	var it chunkenc.Iterator
+	add := func(s storage.Series) {
+		it = s.Iterator(it)
+		for it.Next() != chunkenc.ValNone {
+			ts, v := it.At()
+			got[s.Labels().String()] = append(got[s.Labels().String()], sample{ts, v})
+		}
+		require.NoError(t, it.Err())
+	}
+	add(ss.At())
+	close(gate)
+	opened = true
+	for ss.Next() {
+		add(ss.At())
+	}
+	require.NoError(t, ss.Err())
+	require.Equal(t, want, got)
+}
+
+// A replica that fails halfway through its answer leaves the merge; the
+// others complete it, unless too many fail.
+func TestRingReaderToleratesAReplicaFailingMidStream(t *testing.T) {
+	boom := errors.New("stream broken")
+	for _, bad := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d failing", bad), func(t *testing.T) {
+			r := newTestRing(t, 3, 3)
+			want := replicas(t, r, "t", span(0, 9*minute, minute))
+			failing := map[string]bool{}
+			for _, a := range r.addrs[:bad] {
+				failing[a] = true
+			}
+			clients := func(addr string) (wire.Reader, error) {
+				c, err := r.clients(addr)
+				if failing[addr] {
+					return haltingReader{Reader: c, after: 1, err: boom}, err
+				}
+				return c, err
+			}
+			rr := NewRingReader(r.ring, clients, testOverrides(t, nil), 0)
+			q, err := rr.Querier("t", 0, 9*minute)
+			require.NoError(t, err)
+			defer q.Close()
+			got, _, err := selectAll(q)
+			if bad == 1 {
+				require.NoError(t, err)
+				require.Equal(t, want, got, "the two other replicas hold every sample")
+				return
+			}
+			require.ErrorIs(t, err, boom)
+			require.ErrorContains(t, err, "cannot read from enough replicas of tenant t")
+			var storageErr promql.ErrStorage
+			require.ErrorAs(t, err, &storageErr, "a storage error: the API answers 5xx")
+		})
+	}
 }
