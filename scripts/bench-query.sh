@@ -18,6 +18,7 @@
 #   WEFT        a weft binary to measure instead of building ./cmd/weft
 #   PROMETHEUS  a Prometheus binary; default /root/go/bin/prometheus if it is
 #               there, else one built with go install ...@v0.316.0
+#   WEFT_FLAGS  more flags for weft (e.g. -ingester.tsdb.start-timestamps-enabled=false)
 #   PROFILE_DIR when set, a 20s CPU profile of each server under the
 #               queries is written there (weft.pprof, prometheus.pprof)
 set -euo pipefail
@@ -55,7 +56,7 @@ END=$(( START + RANGE_S ))
 
 "$WEFT" -auth.multitenancy-enabled=false -http.listen-address=127.0.0.1:19009 -grpc.listen-address=127.0.0.1:19095 \
 	-data.dir="$WORK/wdata" -bucket.filesystem.dir="$WORK/wdata/bucket" -log.level=warn \
-	-ingester.max-series-per-tenant=0 -distributor.ingestion-rate-limit=0 2>"$WORK/weft.log" &
+	-ingester.max-series-per-tenant=0 -distributor.ingestion-rate-limit=0 ${WEFT_FLAGS:-} 2>"$WORK/weft.log" &
 W=$!
 mkdir -p "$WORK/prom"
 printf 'global:\n  scrape_interval: 1h\n' >"$WORK/prom/prometheus.yml"

@@ -27,7 +27,7 @@ func (r sameForEveryTenant) Querier(_ string, mint, maxt int64) (storage.Querier
 	return r.fakeReader.Querier(r.tenant, mint, maxt)
 }
 
-func testConfig(t *testing.T, args ...string) Config {
+func testConfig(t testing.TB, args ...string) Config {
 	t.Helper()
 	var cfg Config
 	fs := flag.NewFlagSet(t.Name(), flag.ContinueOnError)

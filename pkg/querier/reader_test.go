@@ -49,7 +49,7 @@ type fakeReader struct {
 
 // newFakeReader returns a reader over an empty TSDB of its own, holding
 // the series of tenant.
-func newFakeReader(t *testing.T, tenant string) *fakeReader {
+func newFakeReader(t testing.TB, tenant string) *fakeReader {
 	return &fakeReader{db: teststorage.New(t), tenant: tenant}
 }
 

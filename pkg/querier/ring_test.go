@@ -87,7 +87,7 @@ func (r *testRing) askedAddrs() []string {
 }
 
 // testOverrides returns the default limits with per-tenant changes.
-func testOverrides(t *testing.T, tenants map[string]func(*limits.Limits)) *limits.Overrides {
+func testOverrides(t testing.TB, tenants map[string]func(*limits.Limits)) *limits.Overrides {
 	t.Helper()
 	var def limits.Limits
 	fs := flag.NewFlagSet(t.Name(), flag.ContinueOnError)
