@@ -110,44 +110,56 @@ type budgetSeries struct {
 
 func (s *budgetSeries) Iterator(it chunkenc.Iterator) chunkenc.Iterator {
 	if bi, ok := it.(*budgetIterator); ok {
-		bi.Iterator, bi.b, bi.err = s.Series.Iterator(bi.Iterator), s.b, nil
+		inner := bi.Iterator
+		if bi.err != nil {
+			inner = bi.inner // the series' iterator it replaced when it failed
+		}
+		*bi = budgetIterator{Iterator: s.Series.Iterator(inner), samples: &s.b.samples, max: s.b.maxSamples}
 		return bi
 	}
-	return &budgetIterator{Iterator: s.Series.Iterator(it), b: s.b}
+	return &budgetIterator{Iterator: s.Series.Iterator(it), samples: &s.b.samples, max: s.b.maxSamples}
 }
 
 // budgetIterator counts each sample that Next or Seek lands on, and stops
-// with promql.ErrTooManySamplesRead at the first one over the limit.
+// with promql.ErrTooManySamplesRead at the first one over the limit. It
+// costs a count and a comparison per sample, on top of the call.
 type budgetIterator struct {
 	chunkenc.Iterator
-	b   *queryBudget
-	err error
+	samples *int64 // the query's count
+	max     int64
+	err     error
+	inner   chunkenc.Iterator // the series' iterator, once failed
 }
 
 func (it *budgetIterator) Next() chunkenc.ValueType {
-	if it.err != nil {
-		return chunkenc.ValNone
+	vt := it.Iterator.Next()
+	if vt == chunkenc.ValNone {
+		return vt
 	}
-	return it.count(it.Iterator.Next())
+	if *it.samples++; *it.samples > it.max {
+		return it.fail()
+	}
+	return vt
 }
 
 // Seek implements chunkenc.Iterator.
 func (it *budgetIterator) Seek(t millis) chunkenc.ValueType {
-	if it.err != nil {
-		return chunkenc.ValNone
-	}
-	return it.count(it.Iterator.Seek(t))
-}
-
-func (it *budgetIterator) count(vt chunkenc.ValueType) chunkenc.ValueType {
+	vt := it.Iterator.Seek(t)
 	if vt == chunkenc.ValNone {
 		return vt
 	}
-	if it.b.samples++; it.b.samples > it.b.maxSamples {
-		it.err = promql.ErrTooManySamplesRead(errLimitEnv)
-		return chunkenc.ValNone
+	if *it.samples++; *it.samples > it.max {
+		return it.fail()
 	}
 	return vt
+}
+
+// fail ends the iteration: the series' iterator is set aside for reuse and
+// an empty one answers from now on.
+func (it *budgetIterator) fail() chunkenc.ValueType {
+	it.err = promql.ErrTooManySamplesRead(errLimitEnv)
+	it.inner, it.Iterator = it.Iterator, chunkenc.NewNopIterator()
+	return chunkenc.ValNone
 }
 
 func (it *budgetIterator) Err() error {
