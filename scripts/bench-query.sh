@@ -111,7 +111,7 @@ done
 python3 - "$WORK" "$ROUNDS" "${NAMES[@]}" <<'PY'
 import json, statistics, sys
 work, rounds, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-print(f"{'query':<22} {'system':<11} {'median ms':>10} {'CPU s/query':>12} {'series':>7} {'failed':>7}")
+print(f"{'query':<22} {'system':<11} {'median ms':>10} {'CPU s/query':>12} {'(min-max)':>13} {'series':>7} {'failed':>7}")
 for n in names:
     row = {}
     for sys_ in ("weft", "prometheus"):
@@ -124,7 +124,10 @@ for n in names:
             series = j["series_returned"] // max(j["queries"], 1)
             failed += j["queries_failed"]
         row[sys_] = (statistics.median(lat), statistics.median(cpu))
-        print(f"{n:<22} {sys_:<11} {row[sys_][0]:>10.0f} {row[sys_][1]:>12.3f} {series:>7} {failed:>7}")
+        row[sys_ + "-cpu"] = cpu
+        print(f"{n:<22} {sys_:<11} {row[sys_][0]:>10.0f} {row[sys_][1]:>12.3f} {min(cpu):>6.3f}-{max(cpu):<6.3f} {series:>7} {failed:>7}")
     w, p = row["weft"], row["prometheus"]
-    print(f"{n:<22} weft/prometheus: latency {w[0]/p[0]:.2f}x, CPU {w[1]/max(p[1],1e-9):.2f}x")
+    # The rounds alternate: the ratio of each round's pair shows the noise.
+    pairs = sorted(a / max(b, 1e-9) for a, b in zip(row["weft-cpu"], row["prometheus-cpu"]))
+    print(f"{n:<22} weft/prometheus: latency {w[0]/p[0]:.2f}x, CPU {w[1]/max(p[1],1e-9):.2f}x (rounds {pairs[0]:.2f}-{pairs[-1]:.2f}x)")
 PY
