@@ -16,6 +16,10 @@ import (
 // runs it on the shared Prometheus engine. The limits on series and
 // samples are counted as the engine reads storage (withBudget), not by the
 // engine's query-cost accounting, which checks the context per sample.
+// That accounting being off, the engine ignores the limits of
+// promql.NewPrometheusQueryOptsWithLimits, the maximum query duration
+// among them: a tenant's own timeout has to be a deadline on the context
+// the query runs under.
 type tenantEngine struct {
 	eng    *promql.Engine
 	limits *limits.Overrides
