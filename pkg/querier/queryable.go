@@ -30,6 +30,7 @@ type tenantQuerier struct {
 	q          tenantQueryable
 	mint, maxt int64
 	opened     []storage.Querier
+	fetch      *wire.FetchStats // counts the selects made without a query's stats
 }
 
 // open returns the reader's querier for the tenant of ctx, clamping the
@@ -68,7 +69,18 @@ func (t *tenantQuerier) Select(ctx context.Context, sortSeries bool, hints *stor
 		h.Start = mint
 		hints = &h
 	}
-	return qr.Select(ctx, sortSeries, hints, ms...)
+	// The series limit holds for /series too, whose selects come
+	// without the stats of a query: each querier counts its own.
+	fetch := wire.FetchStatsFrom(ctx)
+	if fetch == nil {
+		if t.fetch == nil {
+			id, _ := tenant.From(ctx) // open checked it
+			t.fetch = wire.NewFetchStats(int64(t.q.limits.For(id).MaxFetchedSeriesPerQuery), int64(t.q.limits.For(id).MaxFetchedChunkBytesPerQuery))
+		}
+		fetch = t.fetch
+		ctx = wire.WithFetchStats(ctx, fetch)
+	}
+	return &countingSeriesSet{SeriesSet: qr.Select(ctx, sortSeries, hints, ms...), fetch: fetch}
 }
 
 func (t *tenantQuerier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {

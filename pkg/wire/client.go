@@ -372,6 +372,7 @@ func (q *chunkQuerier) selectRange(ctx context.Context, sortSeries bool, hints *
 		req:    &selectRequest{tenant: q.tenant, mint: q.mint, maxt: q.maxt, matchers: matchers, hints: hints, sort: sortSeries},
 		cancel: cancel,
 		report: BlockReportFrom(ctx),
+		fetch:  FetchStatsFrom(ctx),
 		legacy: q.c.fb.state.Load() == callLegacy,
 		mint:   mint,
 		maxt:   maxt,
@@ -507,6 +508,9 @@ type streamSeriesSet struct {
 	// mint, maxt is the range of the series' samples (sampleSeries);
 	// their chunks may reach beyond it.
 	mint, maxt int64
+
+	// fetch counts the bytes of the chunks received; nil counts nothing.
+	fetch *FetchStats
 
 	rest   []byte // the undecoded rest of the current message
 	sb     labels.ScratchBuilder
@@ -646,6 +650,9 @@ func (s *streamSeriesSet) decodeSeries(b []byte) error {
 		case f.Num == 2 && f.IsBytes():
 			meta, err := decodeChunk(f.B)
 			if err != nil {
+				return err
+			}
+			if err := s.fetch.AddChunkBytes(len(meta.Chunk.Bytes())); err != nil {
 				return err
 			}
 			if len(s.metas) == cap(s.metas) {
