@@ -3,6 +3,7 @@ package querier
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
@@ -340,4 +341,36 @@ func TestSlowQueryLog(t *testing.T) {
 		require.Contains(t, buf.String(), "start=1970-01-01T01:00:00Z end=1970-01-01T02:00:00Z step=1m0s")
 		require.Contains(t, buf.String(), "fetched_samples=610") // 61 steps of 10 series
 	})
+}
+
+// stats=all answers the engine's statistics, with the samples of each
+// step, as Prometheus does (integration's TestQueryStatsLikePrometheus
+// compares the fields with a real Prometheus').
+func TestStatsAll(t *testing.T) {
+	h := limitsQuerier(t, newTSDBStore(t), nil, nil, nil)
+	params := url.Values{"query": {"sum(m)"}, "start": {"3600"}, "end": {"7200"}, "step": {"60"}, "stats": {"all"}}
+	code, resp := get(t, h, "t", "/query_range", params)
+	require.Equal(t, http.StatusOK, code, resp.Error)
+	var data struct {
+		Stats struct {
+			Timings map[string]float64 `json:"timings"`
+			Samples struct {
+				PerStep [][2]float64 `json:"totalQueryableSamplesPerStep"`
+				Total   int64        `json:"totalQueryableSamples"`
+				Peak    int64        `json:"peakSamples"`
+			} `json:"samples"`
+		} `json:"stats"`
+	}
+	require.NoError(t, json.Unmarshal(resp.Data, &data))
+	require.Contains(t, data.Stats.Timings, "evalTotalTime")
+	require.Contains(t, data.Stats.Timings, "execTotalTime")
+	require.Equal(t, int64(610), data.Stats.Samples.Total, "61 steps of 10 series")
+	require.Len(t, data.Stats.Samples.PerStep, 61)
+	require.Equal(t, [2]float64{3600, 10}, data.Stats.Samples.PerStep[0])
+	require.Positive(t, data.Stats.Samples.Peak)
+
+	params.Set("stats", "true")
+	_, resp = get(t, h, "t", "/query_range", params)
+	require.NotContains(t, string(resp.Data), "totalQueryableSamplesPerStep", "only stats=all counts per step")
+	require.Contains(t, string(resp.Data), `"totalQueryableSamples":610`)
 }
