@@ -70,12 +70,14 @@ func (t *tenantQuerier) Select(ctx context.Context, sortSeries bool, hints *stor
 		hints = &h
 	}
 	// The series limit holds for /series too, whose selects come
-	// without the stats of a query: each querier counts its own.
+	// without the stats of a query: each querier counts its own (its
+	// selects come one after the other).
 	fetch := wire.FetchStatsFrom(ctx)
 	if fetch == nil {
 		if t.fetch == nil {
 			id, _ := tenant.From(ctx) // open checked it
-			t.fetch = wire.NewFetchStats(int64(t.q.limits.For(id).MaxFetchedSeriesPerQuery), int64(t.q.limits.For(id).MaxFetchedChunkBytesPerQuery))
+			lim := t.q.limits.For(id)
+			t.fetch = wire.NewFetchStats(int64(lim.MaxFetchedSeriesPerQuery), int64(lim.MaxFetchedChunkBytesPerQuery))
 		}
 		fetch = t.fetch
 		ctx = wire.WithFetchStats(ctx, fetch)

@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/storage"
-	"github.com/prometheus/prometheus/util/annotations"
 
 	"github.com/weft-io/weft/pkg/limits"
 	"github.com/weft-io/weft/pkg/wire"
@@ -210,5 +209,3 @@ func (s *countingSeriesSet) Err() error {
 	}
 	return err
 }
-
-func (s *countingSeriesSet) Warnings() annotations.Annotations { return s.SeriesSet.Warnings() }
