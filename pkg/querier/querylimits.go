@@ -49,21 +49,22 @@ func (q *trackedQuery) Exec(ctx context.Context) *promql.Result {
 	res := q.Query.Exec(ctx)
 	took := time.Since(began)
 	if res.Err != nil {
-		// A store fails the read that passed a limit, and whoever reads
-		// it (the TSDB, the replica fan-out) may wrap or replace that
-		// error: the query answers with the limit.
-		// A deadline that passed during a read may come out of a store
-		// as any error (a replica fan-out's is a storage error, 500): it
-		// is a timeout (503), as the engine's own is.
 		var engineTimeout promql.ErrQueryTimeout
 		switch {
 		case fetch.Err() != nil:
+			// A store fails the read that passed a limit, and whoever
+			// reads it (the TSDB, the replica fan-out) may wrap or
+			// replace that error: the query answers with the limit.
 			res.Err = fetch.Err()
-		// A remote store's own timer can fire before ours does under
-		// load: the clock says whose deadline it was.
 		case errors.Is(context.Cause(ctx), errTenantTimeout) || !time.Now().Before(deadline):
+			// A deadline that passed during a read may come out of a
+			// store as any error (the replica fan-out's is a storage
+			// error, 500): it is a timeout (503), as the engine's own is.
+			// The clock tells, since a remote store's timer can fire
+			// before ours under load.
 			res.Err = &queryTimeoutError{timeout: timeout, tenantLimit: q.lim.QueryTimeout > 0 && time.Duration(q.lim.QueryTimeout) < q.maxTimeout}
 		case errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.As(res.Err, &engineTimeout):
+			// The client's deadline (the timeout parameter).
 			res.Err = &queryTimeoutError{cause: res.Err}
 		}
 	}
