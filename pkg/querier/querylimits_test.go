@@ -255,6 +255,14 @@ func TestQueryTimeout(t *testing.T) {
 		require.Equal(t, http.StatusServiceUnavailable, code, resp.Error)
 		require.Equal(t, "timeout", resp.ErrorType)
 		require.Contains(t, resp.Error, "after 1s: narrow it, or raise -querier.timeout (err-weft-query-timeout)")
+
+		// The client's own deadline (the timeout parameter) is a timeout
+		// too, whatever error the stores made of it.
+		params := query("count(m)", 7200)
+		params.Set("timeout", "0.1")
+		code, resp = get(t, h, "long", "/query", params)
+		require.Equal(t, http.StatusServiceUnavailable, code, resp.Error)
+		require.Equal(t, "timeout", resp.ErrorType)
 	})
 }
 
