@@ -83,7 +83,8 @@ func newPlan(expr parser.Expr) (*plan, bool) {
 // rewrite returns the expression that computes e from partials: e itself
 // when it reads no series; a sharded aggregation's outer aggregation; else
 // e with its children rewritten, or, when a child cannot be (it is a range
-// vector that reads series), the instant vector e as one unsharded partial.
+// vector that reads series, for example), e as one unsharded partial when
+// it is embeddable; else false, and the parent tries.
 func (p *plan) rewrite(e parser.Expr) (parser.Expr, bool) {
 	if !readsSeries(e) {
 		return e, true
@@ -98,10 +99,31 @@ func (p *plan) rewrite(e parser.Expr) (parser.Expr, bool) {
 		return out, true
 	}
 	p.partials = p.partials[:mark]
-	if e.Type() == parser.ValueTypeVector {
+	if embeddable(e) {
 		return p.embed(e, false), true
 	}
 	return nil, false
+}
+
+// embeddable says whether e, run as a query of its own, gives the series
+// it gives within the query: selectors, and aggregations that drop the
+// metric name. Not the functions and operations that drop it: an engine
+// that removes it late (delayed name removal) keeps it within the query
+// until its end, while a query of their own removes it, and can then find
+// two series with the same labels (an error) where the query would have
+// aggregated them.
+func embeddable(e parser.Expr) bool {
+	switch n := unwrapParens(e).(type) {
+	case *parser.VectorSelector:
+		return true
+	case *parser.AggregateExpr:
+		switch n.Op {
+		case parser.TOPK, parser.BOTTOMK, parser.LIMITK, parser.LIMIT_RATIO:
+			return false // they keep the series' labels
+		}
+		return n.Without || !slices.Contains(n.Grouping, labels.MetricName)
+	}
+	return false
 }
 
 func (p *plan) rewriteChildren(e parser.Expr) (parser.Expr, bool) {

@@ -75,10 +75,10 @@ var unshardedInScripts = map[string]string{
 	`histogram_count(avg(reset))`:  "the conflicting-counter-resets warning of the HistogramStatsIterator",
 }
 
-func newShardedEngine(t testing.TB, shards int) *shardedEngine {
-	eng := promql.NewEngine(engineOpts())
+func newShardedEngine(t testing.TB, shards int, opts promql.EngineOpts) *shardedEngine {
+	eng := promql.NewEngine(opts)
 	t.Cleanup(func() { _ = eng.Close() })
-	return &shardedEngine{sharder: querysharding.New(querysharding.Options{Engine: engineOpts()}), engine: eng, shards: shards, excepted: map[string]string{}}
+	return &shardedEngine{sharder: querysharding.New(querysharding.Options{Engine: opts}), engine: eng, shards: shards, excepted: map[string]string{}}
 }
 
 func (e *shardedEngine) NewInstantQuery(ctx context.Context, q storage.Queryable, opts promql.QueryOpts, qs string, ts time.Time) (promql.Query, error) {
@@ -165,7 +165,7 @@ func shardingStorage(t testing.TB) storage.Storage {
 func TestPromQLScriptsSharded(t *testing.T) {
 	for _, n := range []int{2, 5} {
 		t.Run(fmt.Sprintf("%d shards", n), func(t *testing.T) {
-			e := newShardedEngine(t, n)
+			e := newShardedEngine(t, n, engineOpts())
 			promqltest.RunBuiltinTestsWithStorage(t, e, shardingStorage)
 			t.Logf("%d queries ran sharded", e.sharded)
 			require.Greater(t, e.sharded, 1000)
