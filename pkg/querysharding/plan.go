@@ -95,9 +95,12 @@ func (p *plan) rewrite(e parser.Expr) (parser.Expr, bool) {
 		}
 	}
 	mark := len(p.partials)
-	if out, ok := p.rewriteChildren(e); ok {
+	out, ok := p.rewriteChildren(e)
+	if ok && (!embeddable(e) || slices.ContainsFunc(p.partials[mark:], func(pt partial) bool { return pt.sharded })) {
 		return out, true
 	}
+	// Nothing in e shards: it runs downstream whole if it can, rather
+	// than its parts, whose results are larger.
 	p.partials = p.partials[:mark]
 	if embeddable(e) {
 		return p.embed(e, false), true

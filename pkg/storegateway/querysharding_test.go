@@ -20,7 +20,7 @@ import (
 // The query-frontend's shards of a store-gateway's series, asked over
 // gRPC, are those Prometheus' own index reader selects from the same
 // blocks (the same hash of the label set): disjoint, and together every
-// series, with all their samples.
+// series, with all their samples; in one process too.
 func TestQueryShardsOverGRPC(t *testing.T) {
 	f := newFixture(t)
 	f.addSeriesBlock("t1", 0, hour, 60) // under an hour: CreateBlock appends series after series
@@ -64,6 +64,12 @@ func TestQueryShardsOverGRPC(t *testing.T) {
 			require.NoError(t, q.Close())
 			require.NotEmpty(t, got)
 			require.Equal(t, want, got, "shard %d of %d", i, n)
+			// And in one process (the all-in-one's querier reads the
+			// store-gateway directly).
+			dq, err := sg.Querier("t1", 0, 4*hour)
+			require.NoError(t, err)
+			require.Equal(t, want, collect(t, dq.Select(context.Background(), true, hints, all)), "shard %d of %d, direct", i, n)
+			require.NoError(t, dq.Close())
 			for k, v := range got {
 				require.NotContains(t, union, k, "in two shards")
 				union[k] = v
