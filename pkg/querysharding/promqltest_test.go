@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
-	"github.com/prometheus/prometheus/util/annotations"
 	"github.com/prometheus/prometheus/util/teststorage"
 	"github.com/stretchr/testify/require"
 
@@ -37,10 +36,11 @@ func engineOpts() promql.EngineOpts {
 	}
 }
 
-// shardedEngine is a promql.QueryEngine that runs each query through a
-// Sharder: the sub-queries on a real engine over the storage, each
-// selector's shard chosen by its __query_shard__ matcher (as the querier
-// does), and the unshardable queries on that engine as they are.
+// shardedEngine runs each query through a Sharder's engine: the
+// sub-queries on a real engine over the storage, each selector's shard
+// chosen by its __query_shard__ matcher (querysharding.Queryable does what
+// the querier does), and the unshardable queries on that engine as they
+// are. The queries of unshardedInScripts run whole.
 type shardedEngine struct {
 	sharder *querysharding.Sharder
 	engine  *promql.Engine
@@ -48,7 +48,7 @@ type shardedEngine struct {
 
 	mu       sync.Mutex
 	excepted map[string]string // the queries of unshardedInScripts run
-	sharded  int               // queries run sharded
+	sharded  int               // queries that shard
 }
 
 var atModifier = regexp.MustCompile(` @ [0-9.]+`)
@@ -81,70 +81,27 @@ func newShardedEngine(t testing.TB, shards int, opts promql.EngineOpts) *sharded
 	return &shardedEngine{sharder: querysharding.New(querysharding.Options{Engine: opts}), engine: eng, shards: shards, excepted: map[string]string{}}
 }
 
-func (e *shardedEngine) NewInstantQuery(ctx context.Context, q storage.Queryable, opts promql.QueryOpts, qs string, ts time.Time) (promql.Query, error) {
-	whole, err := e.engine.NewInstantQuery(ctx, q, opts, qs, ts)
-	if err != nil {
-		return nil, err
+// pick returns the engine that runs qs, and counts.
+func (e *shardedEngine) pick(qs string) promql.QueryEngine {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	// The scripts run each instant query with @ modifiers too.
+	if reason, ok := unshardedInScripts[atModifier.ReplaceAllString(qs, "")]; ok {
+		e.excepted[atModifier.ReplaceAllString(qs, "")] = reason
+		return e.engine
 	}
-	return &shardedQuery{Query: whole, e: e, q: q, opts: opts, qs: qs, start: ts, end: ts}, nil
+	if _, ok := e.sharder.Shardable(qs, e.shards); ok {
+		e.sharded++
+	}
+	return e.sharder.Engine(e.engine, e.shards)
+}
+
+func (e *shardedEngine) NewInstantQuery(ctx context.Context, q storage.Queryable, opts promql.QueryOpts, qs string, ts time.Time) (promql.Query, error) {
+	return e.pick(qs).NewInstantQuery(ctx, querysharding.Queryable(q), opts, qs, ts)
 }
 
 func (e *shardedEngine) NewRangeQuery(ctx context.Context, q storage.Queryable, opts promql.QueryOpts, qs string, start, end time.Time, step time.Duration) (promql.Query, error) {
-	whole, err := e.engine.NewRangeQuery(ctx, q, opts, qs, start, end, step)
-	if err != nil {
-		return nil, err
-	}
-	return &shardedQuery{Query: whole, e: e, q: q, opts: opts, qs: qs, start: start, end: end, step: step}, nil
-}
-
-// shardedQuery runs sharded when its query shards, else as whole.
-type shardedQuery struct {
-	promql.Query // the query run whole
-	e            *shardedEngine
-	q            storage.Queryable
-	opts         promql.QueryOpts
-	qs           string
-	start, end   time.Time
-	step         time.Duration
-}
-
-func (s *shardedQuery) Exec(ctx context.Context) *promql.Result {
-	// The scripts run each instant query with @ modifiers too.
-	qs := atModifier.ReplaceAllString(s.qs, "")
-	if reason, ok := unshardedInScripts[qs]; ok {
-		s.e.mu.Lock()
-		s.e.excepted[qs] = reason
-		s.e.mu.Unlock()
-		return s.Query.Exec(ctx)
-	}
-	v, annos, sharded, err := s.e.sharder.Exec(ctx, s.qs, s.start, s.end, s.step, s.e.shards, s.run)
-	if !sharded {
-		return s.Query.Exec(ctx)
-	}
-	s.e.mu.Lock()
-	s.e.sharded++
-	s.e.mu.Unlock()
-	return &promql.Result{Value: v, Warnings: annos, Err: err}
-}
-
-// run evaluates a sub-query on the storage, its selects sharded by
-// querysharding.Queryable. The query is not closed: its value lives on.
-func (s *shardedQuery) run(ctx context.Context, sub string) (parser.Value, annotations.Annotations, error) {
-	var (
-		q   promql.Query
-		err error
-	)
-	sq := querysharding.Queryable(s.q)
-	if s.step == 0 {
-		q, err = s.e.engine.NewInstantQuery(ctx, sq, s.opts, sub, s.start)
-	} else {
-		q, err = s.e.engine.NewRangeQuery(ctx, sq, s.opts, sub, s.start, s.end, s.step)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	res := q.Exec(ctx)
-	return res.Value, res.Warnings, res.Err
+	return e.pick(qs).NewRangeQuery(ctx, querysharding.Queryable(q), opts, qs, start, end, step)
 }
 
 // shardingStorage is the scripts' storage with the head's sharding

@@ -215,6 +215,7 @@ func randomEquivalence(t *testing.T, opts promql.EngineOpts, seed uint64) {
 				err       error
 			)
 			ts := start.Add(time.Duration(r.IntN(40)) * time.Minute)
+			before := e.sharded
 			if instant {
 				want, err = e.engine.NewInstantQuery(context.Background(), db, nil, ge.q, ts)
 				require.NoError(t, err)
@@ -226,7 +227,6 @@ func randomEquivalence(t *testing.T, opts promql.EngineOpts, seed uint64) {
 			}
 			require.NoError(t, err)
 			wres := want.Exec(context.Background())
-			before := e.sharded
 			gres := got.Exec(context.Background())
 			if e.sharded > before {
 				sharded++
