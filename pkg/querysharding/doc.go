@@ -90,10 +90,14 @@
 //     two series of different shards equal: unsharded that is an error
 //     ("vector cannot contain metrics with the same labelset"), sharded
 //     they are aggregated.
-//   - Annotations: their positions are those of the sub-query or the outer
-//     expression, which differ from the query's after the first shard
-//     matcher; histogram_count(sum(...)) does not warn of conflicting
-//     counter resets, which only its HistogramStatsIterator makes up.
+//   - histogram_count(sum(...)) does not warn of conflicting counter
+//     resets, which only its HistogramStatsIterator makes up.
+//
+// Annotations keep their text; their positions, which point into the
+// sub-query or the outer expression that was evaluated, are moved to the
+// query's node that it was printed from. That works for the annotations
+// Prometheus' engine returns and for plain errors whose text ends with the
+// position, as the query API's warnings do ("... (1:24)").
 //
 // Imports: none.
 package querysharding

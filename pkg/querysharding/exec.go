@@ -125,6 +125,7 @@ func (s *Sharder) Exec(ctx context.Context, qs string, start, end time.Time, ste
 		}
 	}
 
+	remap := remapper{parser: s.parser, query: qs}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -152,6 +153,7 @@ func (s *Sharder) Exec(ctx context.Context, qs string, start, end time.Time, ste
 				return
 			}
 			v, a, err := run(ctx, j.query)
+			a = remap.remap(a, j.query, p.partials[j.partial].expr)
 			var series []storage.Series
 			if err == nil {
 				series, err = partialSeries(v, j.shard)
@@ -183,13 +185,14 @@ func (s *Sharder) Exec(ctx context.Context, qs string, start, end time.Time, ste
 	q := partialQueryable(results)
 	opts := promql.NewPrometheusQueryOpts(false, time.Millisecond, nil)
 	var (
-		qry promql.Query
-		err error
+		qry   promql.Query
+		err   error
+		outer = p.outer.String()
 	)
 	if step == 0 {
-		qry, err = s.engine.NewInstantQuery(ctx, q, opts, p.outer.String(), start)
+		qry, err = s.engine.NewInstantQuery(ctx, q, opts, outer, start)
 	} else {
-		qry, err = s.engine.NewRangeQuery(ctx, q, opts, p.outer.String(), start, end, step)
+		qry, err = s.engine.NewRangeQuery(ctx, q, opts, outer, start, end, step)
 	}
 	if err != nil {
 		return nil, nil, true, fmt.Errorf("cannot evaluate the sharded query %s: %w", p.outer, err)
@@ -199,7 +202,7 @@ func (s *Sharder) Exec(ctx context.Context, qs string, start, end time.Time, ste
 	if res.Err != nil {
 		return nil, nil, true, res.Err
 	}
-	annos.Merge(res.Warnings)
+	annos.Merge(remap.remap(res.Warnings, outer, p.outer))
 	return res.Value, annos, true, nil
 }
 

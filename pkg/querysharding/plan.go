@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/promql/parser/posrange"
 )
 
 // Labels of the series the outer expression reads: partialLabel selects a
@@ -202,11 +203,8 @@ func outerFunction(name string) bool {
 
 // embed adds e as a partial and returns the selector of its result.
 func (p *plan) embed(e parser.Expr, sharded bool) parser.Expr {
-	k := len(p.partials)
 	p.partials = append(p.partials, partial{expr: e, sharded: sharded})
-	return &parser.VectorSelector{LabelMatchers: []*labels.Matcher{
-		labels.MustNewMatcher(labels.MatchEqual, partialLabel, strconv.Itoa(k)),
-	}}
+	return p.selector(len(p.partials)-1, e.PositionRange())
 }
 
 // shardAggregation returns the outer expression of a sharded aggregation,
@@ -234,7 +232,7 @@ func (p *plan) shardAggregation(a *parser.AggregateExpr) (parser.Expr, bool) {
 	// groups the argument's: by the same labels, or without the shard
 	// label, since a partial's series already lack the dropped labels.
 	aggregate := func(op parser.ItemType, e parser.Expr, grouping ...string) *parser.AggregateExpr {
-		o := &parser.AggregateExpr{Op: op, Expr: e, Without: a.Without}
+		o := &parser.AggregateExpr{Op: op, Expr: e, Without: a.Without, PosRange: a.PosRange}
 		if a.Without {
 			o.Grouping = []string{shardLabel}
 		} else {
@@ -243,7 +241,7 @@ func (p *plan) shardAggregation(a *parser.AggregateExpr) (parser.Expr, bool) {
 		return o
 	}
 	outer := func(op parser.ItemType, k int, grouping ...string) *parser.AggregateExpr {
-		return aggregate(op, p.selector(k), grouping...)
+		return aggregate(op, p.selector(k, a.Expr.PositionRange()), grouping...)
 	}
 	switch a.Op {
 	case parser.SUM, parser.MIN, parser.MAX, parser.GROUP:
@@ -271,24 +269,24 @@ func (p *plan) shardAggregation(a *parser.AggregateExpr) (parser.Expr, bool) {
 		avg, n := p.add(a), p.add(&count)
 		weight := &parser.BinaryExpr{
 			Op:             parser.DIV,
-			LHS:            p.selector(n),
+			LHS:            p.selector(n, a.Expr.PositionRange()),
 			RHS:            outer(parser.SUM, n),
 			VectorMatching: &parser.VectorMatching{Card: parser.CardManyToOne, MatchingLabels: []string{shardLabel}},
 		}
 		return aggregate(parser.SUM, &parser.BinaryExpr{
 			Op:             parser.MUL,
-			LHS:            p.selector(avg),
-			RHS:            &parser.ParenExpr{Expr: weight},
+			LHS:            p.selector(avg, a.Expr.PositionRange()),
+			RHS:            &parser.ParenExpr{Expr: weight, PosRange: a.PosRange},
 			VectorMatching: &parser.VectorMatching{Card: parser.CardOneToOne},
 		}), true
 	case parser.TOPK, parser.BOTTOMK:
 		// The top k of the shards' top k, over the series themselves:
 		// they keep their labels, so the shard label goes afterwards.
-		o := &parser.AggregateExpr{Op: a.Op, Expr: p.selector(p.add(a)), Param: a.Param, Grouping: a.Grouping, Without: a.Without}
+		o := &parser.AggregateExpr{Op: a.Op, Expr: p.selector(p.add(a), a.Expr.PositionRange()), Param: a.Param, Grouping: a.Grouping, Without: a.Without, PosRange: a.PosRange}
 		if a.Without {
 			o.Grouping = append(slices.Clone(a.Grouping), shardLabel)
 		}
-		return dropLabel(o, shardLabel), true
+		return dropLabel(o, shardLabel, a.PosRange), true
 	}
 	return nil, false
 }
@@ -299,19 +297,23 @@ func (p *plan) add(a *parser.AggregateExpr) int {
 	return len(p.partials) - 1
 }
 
-func (p *plan) selector(k int) *parser.VectorSelector {
-	return &parser.VectorSelector{LabelMatchers: []*labels.Matcher{
-		labels.MustNewMatcher(labels.MatchEqual, partialLabel, strconv.Itoa(k)),
-	}}
+// selector returns the selector of partial k's result, at pos: the
+// outer evaluation's annotations about it are about the expression at pos.
+func (p *plan) selector(k int, pos posrange.PositionRange) *parser.VectorSelector {
+	return &parser.VectorSelector{
+		LabelMatchers: []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, partialLabel, strconv.Itoa(k))},
+		PosRange:      pos,
+	}
 }
 
 // dropLabel returns label_replace(e, name, "", "", ""), which removes the
 // label name from each series of e.
-func dropLabel(e parser.Expr, name string) parser.Expr {
-	str := func(s string) parser.Expr { return &parser.StringLiteral{Val: s} }
+func dropLabel(e parser.Expr, name string, pos posrange.PositionRange) parser.Expr {
+	str := func(s string) parser.Expr { return &parser.StringLiteral{Val: s, PosRange: pos} }
 	return &parser.Call{
-		Func: parser.Functions["label_replace"],
-		Args: parser.Expressions{e, str(name), str(""), str(""), str("")},
+		Func:     parser.Functions["label_replace"],
+		Args:     parser.Expressions{e, str(name), str(""), str(""), str("")},
+		PosRange: pos,
 	}
 }
 
