@@ -1,7 +1,6 @@
 package querysharding
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -15,7 +14,6 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
-	"github.com/prometheus/prometheus/tsdb/chunks"
 	"github.com/prometheus/prometheus/util/annotations"
 )
 
@@ -221,21 +219,17 @@ func partialSeries(v parser.Value, shard int) ([]storage.Series, error) {
 	switch v := v.(type) {
 	case promql.Matrix:
 		for _, s := range v {
-			smp := make([]chunks.Sample, 0, len(s.Floats)+len(s.Histograms))
-			for _, f := range s.Floats {
-				smp = append(smp, point{t: f.T, f: f.F})
-			}
-			for _, h := range s.Histograms {
-				smp = append(smp, point{t: h.T, h: h.H})
-			}
-			if len(s.Floats) > 0 && len(s.Histograms) > 0 {
-				slices.SortFunc(smp, func(a, b chunks.Sample) int { return cmp.Compare(a.T(), b.T()) })
-			}
-			out = append(out, listSeries(withShard(s.Metric), smp))
+			out = append(out, &pointSeries{lset: withShard(s.Metric), fs: s.Floats, hs: s.Histograms})
 		}
 	case promql.Vector:
 		for _, s := range v {
-			out = append(out, listSeries(withShard(s.Metric), []chunks.Sample{point{t: s.T, f: s.F, h: s.H}}))
+			ps := &pointSeries{lset: withShard(s.Metric)}
+			if s.H != nil {
+				ps.hs = []promql.HPoint{{T: s.T, H: s.H}}
+			} else {
+				ps.fs = []promql.FPoint{{T: s.T, F: s.F}}
+			}
+			out = append(out, ps)
 		}
 	case nil:
 	default:
@@ -244,40 +238,91 @@ func partialSeries(v parser.Value, shard int) ([]storage.Series, error) {
 	return out, nil
 }
 
-func listSeries(ls labels.Labels, smp []chunks.Sample) storage.Series {
-	return &storage.SeriesEntry{
-		Lset: ls,
-		SampleIteratorFn: func(chunkenc.Iterator) chunkenc.Iterator {
-			return storage.NewListSeriesIteratorWithCopy(samples(smp))
-		},
+// pointSeries serves the points of a result series, each a float or a
+// histogram, as a storage series, without copying them.
+type pointSeries struct {
+	lset labels.Labels
+	fs   []promql.FPoint
+	hs   []promql.HPoint
+}
+
+func (s *pointSeries) Labels() labels.Labels { return s.lset }
+
+func (s *pointSeries) Iterator(it chunkenc.Iterator) chunkenc.Iterator {
+	pi, ok := it.(*pointIterator)
+	if !ok {
+		pi = &pointIterator{}
 	}
+	*pi = pointIterator{fs: s.fs, hs: s.hs, fi: -1, hi: -1}
+	return pi
 }
 
-type samples []chunks.Sample
-
-func (s samples) Get(i int) chunks.Sample { return s[i] }
-func (s samples) Len() int                { return len(s) }
-
-// point is one sample of a partial result: a float, or a float histogram
-// when h is set.
-type point struct {
-	t int64
-	f float64
-	h *histogram.FloatHistogram
+// pointIterator iterates the floats and the histograms of a pointSeries
+// in the order of their times (a result series has both when its values
+// change kind). fi and hi are the current positions; cur says which one
+// the iterator is at.
+type pointIterator struct {
+	fs     []promql.FPoint
+	hs     []promql.HPoint
+	fi, hi int
+	cur    chunkenc.ValueType
 }
 
-func (p point) T() int64                      { return p.t }
-func (p point) ST() int64                     { return 0 }
-func (p point) F() float64                    { return p.f }
-func (p point) H() *histogram.Histogram       { return nil }
-func (p point) FH() *histogram.FloatHistogram { return p.h }
-func (p point) Copy() chunks.Sample           { return p }
-func (p point) Type() chunkenc.ValueType {
-	if p.h != nil {
-		return chunkenc.ValFloatHistogram
+func (it *pointIterator) Next() chunkenc.ValueType {
+	nf, nh := it.fi+1, it.hi+1
+	switch {
+	case nf < len(it.fs) && (nh >= len(it.hs) || it.fs[nf].T < it.hs[nh].T):
+		it.fi, it.cur = nf, chunkenc.ValFloat
+	case nh < len(it.hs):
+		it.hi, it.cur = nh, chunkenc.ValFloatHistogram
+	default:
+		it.fi, it.hi, it.cur = len(it.fs), len(it.hs), chunkenc.ValNone
 	}
-	return chunkenc.ValFloat
+	return it.cur
 }
+
+// millis is int64 under another name, only so that go vet does not take
+// Seek for io.Seeker's.
+type millis = int64
+
+func (it *pointIterator) Seek(t millis) chunkenc.ValueType {
+	if it.cur != chunkenc.ValNone && it.AtT() >= t {
+		return it.cur
+	}
+	for it.Next() != chunkenc.ValNone {
+		if it.AtT() >= t {
+			return it.cur
+		}
+	}
+	return chunkenc.ValNone
+}
+
+func (it *pointIterator) At() (int64, float64) { return it.fs[it.fi].T, it.fs[it.fi].F }
+
+func (it *pointIterator) AtHistogram(*histogram.Histogram) (int64, *histogram.Histogram) {
+	panic("querysharding: a partial result has float histograms only")
+}
+
+// AtFloatHistogram copies: the engine may modify what it is given, and
+// the result series is not the iterator's own.
+func (it *pointIterator) AtFloatHistogram(fh *histogram.FloatHistogram) (int64, *histogram.FloatHistogram) {
+	p := it.hs[it.hi]
+	if fh == nil {
+		return p.T, p.H.Copy()
+	}
+	p.H.CopyTo(fh)
+	return p.T, fh
+}
+
+func (it *pointIterator) AtT() int64 {
+	if it.cur == chunkenc.ValFloatHistogram {
+		return it.hs[it.hi].T
+	}
+	return it.fs[it.fi].T
+}
+
+func (*pointIterator) AtST() int64 { return 0 }
+func (*pointIterator) Err() error  { return nil }
 
 // partialQueryable serves the partial results to the outer evaluation:
 // a select with {__partial__="k"} gets partial k's series.
