@@ -66,9 +66,9 @@ func New(opts Options) *Sharder {
 	return &Sharder{parser: opts.Engine.Parser, engine: promql.NewEngine(opts.Engine), parallelism: opts.Parallelism}
 }
 
-// Shardable says whether qs has a part that shards, and returns the
-// sub-queries that one shard of shards runs, for logs and tests. A query
-// that does not parse is not shardable: let it fail downstream.
+// Shardable says whether qs has a part that shards in shards, and returns
+// the sub-queries that Exec would run, for logs and tests. A query that
+// does not parse is not shardable: let it fail downstream.
 func (s *Sharder) Shardable(qs string, shards int) ([]string, bool) {
 	p, ok := s.plan(qs, shards)
 	if !ok {
