@@ -73,6 +73,19 @@
 // instant one. annos are the sub-queries' and the outer evaluation's.
 // Sharder.Shardable lists the sub-queries without running them.
 //
+// A caller that speaks the HTTP API's answers, as the query-frontend does
+// (model.Matrix, warnings and infos as texts), uses
+//
+//	m, warnings, infos, sharded, err := s.ExecModel(ctx, qs, start, end, step, shards, run)
+//	run(ctx, subquery) (model.Matrix, warnings, infos []string, error)
+//
+// with the same contract; the warnings' positions point into qs. Floats
+// cross the API's JSON exactly, native histograms do not (it gives bucket
+// bounds, not schemas, spans or custom bounds of empty buckets): when a
+// sub-query answers histograms, ExecModel returns sharded false and the
+// caller runs the query whole. Sharder.Engine wraps a promql.QueryEngine
+// instead, for one process.
+//
 // # Exactness
 //
 // The answers equal the unsharded query's exactly for selectors, counts,
