@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/prometheus/util/annotations"
 
 	"github.com/weft-io/weft/pkg/limits"
+	"github.com/weft-io/weft/pkg/querysharding"
 	"github.com/weft-io/weft/pkg/tenant"
 	"github.com/weft-io/weft/pkg/wire"
 )
@@ -58,8 +59,13 @@ func (t *tenantQuerier) open(ctx context.Context) (storage.Querier, int64, error
 }
 
 // Select clamps the hints' start to the max query lookback too: the TSDB
-// reads the hints' range when there are hints, not the querier's.
+// reads the hints' range when there are hints, not the querier's. A
+// __query_shard__ matcher of the query-frontend becomes the hints' shard.
 func (t *tenantQuerier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
+	hints, ms, err := querysharding.SelectShard(hints, t.mint, t.maxt, ms)
+	if err != nil {
+		return storage.ErrSeriesSet(err)
+	}
 	qr, mint, err := t.open(ctx)
 	if err != nil {
 		return storage.ErrSeriesSet(err)

@@ -504,6 +504,7 @@ type streamSeriesSet struct {
 	legacy   bool // the stream calls the deprecated weft.Ingester/Select
 	received bool // a message or the end of the stream came
 	retried  bool // the stream was opened again under the other name
+	sharded  bool // the server selected the requested shard itself
 
 	// mint, maxt is the range of the series' samples (sampleSeries);
 	// their chunks may reach beyond it.
@@ -602,7 +603,12 @@ func (s *streamSeriesSet) Next() bool {
 				s.fail(err)
 				return false
 			}
+			if !s.inShard(s.cur.lset) {
+				continue
+			}
 			return true
+		case f.Num == fieldSelectSharded && f.IsVarint():
+			s.sharded = f.U != 0
 		case f.Num == 14 && f.IsBytes():
 			if ids, ok := parseLegacyBlocksWarning(string(f.B)); ok && s.legacy {
 				s.report.Add(ids...)
@@ -619,6 +625,18 @@ func (s *streamSeriesSet) Next() bool {
 		}
 	}
 	return false
+}
+
+// inShard says whether a series belongs to the shard the request asked
+// for. A server that selected the shard says so first in the stream; one
+// of an older build answers every series, and the client keeps those of
+// the shard by the TSDB's own hash of the label set.
+func (s *streamSeriesSet) inShard(ls labels.Labels) bool {
+	h := s.req.hints
+	if s.sharded || h == nil || h.ShardCount == 0 {
+		return true
+	}
+	return labels.StableHash(ls)%h.ShardCount == h.ShardIndex
 }
 
 func (s *streamSeriesSet) fail(err error) {
