@@ -1,0 +1,73 @@
+package frontend
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+)
+
+// HandlerTransport returns a RoundTripper that serves each request with h
+// in the calling goroutine: the downstream of a query-frontend whose
+// querier runs in the same process, with no loopback HTTP. The request's
+// context reaches h, so a client that goes away cancels the query.
+func HandlerTransport(h http.Handler) http.RoundTripper { return handlerTransport{h} }
+
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	resp := rec.Result()
+	resp.Request = r
+	return resp, nil
+}
+
+// URLTransport returns a RoundTripper that sends each request to base
+// (scheme, host and a path prefix) with rt, or http.DefaultTransport when
+// rt is nil: the downstream of a query-frontend in front of a querier in
+// another process (-query-frontend.downstream-url).
+func URLTransport(base string, rt http.RoundTripper) (http.RoundTripper, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("cannot use %q as the downstream URL: want http://host:port", base)
+	}
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	return urlTransport{base: u, rt: rt}, nil
+}
+
+type urlTransport struct {
+	base *url.URL
+	rt   http.RoundTripper
+}
+
+func (t urlTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r2 := r.Clone(r.Context())
+	u := *r.URL
+	u.Scheme, u.Host = t.base.Scheme, t.base.Host
+	u.Path = strings.TrimSuffix(t.base.Path, "/") + r.URL.Path
+	u.RawPath = ""
+	r2.URL, r2.Host = &u, t.base.Host
+	return t.rt.RoundTrip(r2)
+}
+
+// bufferedResponse is a downstream answer read whole.
+type bufferedResponse struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func readResponse(resp *http.Response) (*bufferedResponse, error) {
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	if _, err := io.Copy(&buf, resp.Body); err != nil {
+		return nil, err
+	}
+	return &bufferedResponse{status: resp.StatusCode, header: resp.Header, body: buf.Bytes()}, nil
+}
