@@ -341,4 +341,3 @@ func trimPairs[T any](ps []T, mint, maxt int64, ts func(T) model.Time) []T {
 	}
 	return ps[lo:hi:hi]
 }
-
