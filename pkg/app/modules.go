@@ -9,9 +9,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"time"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/grafana/dskit/modules"
 	"github.com/grafana/dskit/runtimeconfig"
