@@ -92,9 +92,12 @@ func TestUncacheableAnswers(t *testing.T) {
 			rec := &recorder{h: q}
 			fe, _ := newFrontend(t, testConfig(t, nil), rec, lim, base.Add(72*time.Hour))
 			params := rangeParams(qs, 10*time.Hour, 20*time.Hour, time.Minute)
+			want := do(t, q, tenantID, http.MethodGet, "/query_range", params, nil)
 			for range 2 {
 				got := do(t, fe, tenantID, http.MethodGet, "/query_range", params, header)
 				require.Equal(t, http.StatusOK, got.code)
+				require.Equal(t, want.matrix(t), got.matrix(t))
+				require.Equal(t, want.resp.Infos, got.resp.Infos)
 			}
 			require.Len(t, rec.take(), 2)
 			// Nothing was stored either.

@@ -367,6 +367,25 @@ func (f *Frontend) roundTrip(ctx context.Context, tm *timings, newReq func() (*h
 	}
 }
 
+// rangeRequest returns a function building the downstream request of rr,
+// a form-encoded POST (long queries do not fit in a URL).
+func (f *Frontend) rangeRequest(ctx context.Context, id string, rr RangeRequest) func() (*http.Request, error) {
+	form := url.Values{
+		"query": {rr.Query}, "start": {formatTime(rr.Start)}, "end": {formatTime(rr.End)},
+		"step": {strconv.FormatFloat(float64(rr.Step)/1000, 'f', -1, 64)},
+	}
+	enc := form.Encode()
+	return func() (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://querier"+apiPrefix+"/query_range", strings.NewReader(enc))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set(tenant.Header, id)
+		return req, nil
+	}
+}
+
 // runDownstream returns the Runner that sends range requests downstream,
 // at most parallelism at once.
 func (f *Frontend) runDownstream(sem chan struct{}, tm *timings) Runner {
@@ -381,21 +400,8 @@ func (f *Frontend) runDownstream(sem chan struct{}, tm *timings) Runner {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		form := url.Values{
-			"query": {rr.Query}, "start": {formatTime(rr.Start)}, "end": {formatTime(rr.End)},
-			"step": {strconv.FormatFloat(float64(rr.Step)/1000, 'f', -1, 64)},
-		}
-		enc := form.Encode()
 		f.m.downstreamRanges.Inc()
-		resp, err := f.roundTrip(ctx, tm, func() (*http.Request, error) {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://querier"+apiPrefix+"/query_range", strings.NewReader(enc))
-			if err != nil {
-				return nil, err
-			}
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set(tenant.Header, id)
-			return req, nil
-		})
+		resp, err := f.roundTrip(ctx, tm, f.rangeRequest(ctx, id, rr))
 		if err != nil {
 			return nil, err
 		}

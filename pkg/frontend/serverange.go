@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -96,6 +97,12 @@ func (f *Frontend) serveRange(w http.ResponseWriter, r *http.Request, id string,
 		for _, g := range gaps(p.start, p.end, rq.step, extents[i]) {
 			fetches = append(fetches, &fetch{part: i, start: g[0], end: g[1]})
 		}
+	}
+	if !useCache && f.middleware == nil && len(fetches) == 1 {
+		// One request and nothing to merge or cache: the querier's answer
+		// is the answer, streamed without decoding it.
+		f.streamRange(w, r, id, RangeRequest{Query: rq.query, Start: fetches[0].start, End: fetches[0].end, Step: rq.step}, tm)
+		return
 	}
 	run := f.runDownstream(make(chan struct{}, max(lim.MaxQueryParallelism, 1)), tm)
 	if f.middleware != nil {
@@ -192,6 +199,26 @@ func (f *Frontend) store(rq *rangeQuery, parts []part, keys []string, extents []
 	if len(data) > 0 {
 		f.cache.SetMultiAsync(data, f.cfg.ResultsCache.TTL)
 	}
+}
+
+// streamRange sends rr downstream and streams its answer to w.
+func (f *Frontend) streamRange(w http.ResponseWriter, r *http.Request, id string, rr RangeRequest, tm *timings) {
+	t0 := time.Now()
+	f.m.downstreamRanges.Inc()
+	resp, err := f.roundTrip(r.Context(), tm, f.rangeRequest(r.Context(), id, rr))
+	since(&tm.eval, t0)
+	if err != nil {
+		w.Header().Set("Server-Timing", tm.header())
+		httpapi.WriteError(w, err)
+		return
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Server-Timing", tm.header())
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
 }
 
 func (f *Frontend) writeResult(w http.ResponseWriter, res *Result, tm *timings) {
