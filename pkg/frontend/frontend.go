@@ -253,15 +253,18 @@ func (f *Frontend) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	tm := &timings{}
 	id, err := f.resolver.FromRequest(r)
 	if err != nil {
+		w.Header().Set("Server-Timing", tm.header())
 		httpapi.WriteError(w, err)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
 	if err != nil {
+		w.Header().Set("Server-Timing", tm.header())
 		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "cannot read the request: %w", err))
 		return
 	}
 	if len(body) > maxRequestBody {
+		w.Header().Set("Server-Timing", tm.header())
 		httpapi.WriteError(w, httpapi.Errorf(http.StatusRequestEntityTooLarge, "the request is larger than %d bytes", maxRequestBody))
 		return
 	}
@@ -355,8 +358,14 @@ func (f *Frontend) roundTrip(ctx context.Context, tm *timings, newReq func() (*h
 			if resp.StatusCode < 500 || attempt >= f.cfg.MaxRetries || ctx.Err() != nil {
 				return resp, nil
 			}
-			_, _ = io.Copy(io.Discard, resp.Body)
+			// A query that ran out of time would only run out of time
+			// again: its answer is final.
+			body, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
+			if rerr == nil && bytes.Contains(body, []byte(`"errorType":"timeout"`)) {
+				resp.Body = io.NopCloser(bytes.NewReader(body))
+				return resp, nil
+			}
 		} else if attempt >= f.cfg.MaxRetries || ctx.Err() != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("cannot reach the querier: %w", ctx.Err())

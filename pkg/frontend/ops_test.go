@@ -21,17 +21,22 @@ import (
 // failing answers fail with status to the first n requests, then lets h
 // answer.
 type failing struct {
-	h      http.Handler
-	status int
-	n      int64
-	calls  atomic.Int64
+	h         http.Handler
+	status    int
+	errorType string // "internal" when empty
+	n         int64
+	calls     atomic.Int64
 }
 
 func (f *failing) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.calls.Add(1) <= f.n {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(f.status)
-		_, _ = w.Write([]byte(`{"status":"error","errorType":"internal","error":"injected"}`))
+		et := f.errorType
+		if et == "" {
+			et = "internal"
+		}
+		_, _ = w.Write([]byte(`{"status":"error","errorType":"` + et + `","error":"injected"}`))
 		return
 	}
 	f.h.ServeHTTP(w, r)
@@ -68,14 +73,23 @@ func TestRetries(t *testing.T) {
 		f(http.StatusUnprocessableEntity, 1, tc.path, tc.params, http.StatusUnprocessableEntity, 1)
 	}
 
+	// A query that timed out is not run again.
+	d := &failing{h: q, status: http.StatusServiceUnavailable, errorType: "timeout", n: 1}
+	fe, _ := newFrontend(t, cfg, d, lim, base.Add(72*time.Hour))
+	got := do(t, fe, "t", http.MethodGet, "/query_range", rangeQ, nil)
+	require.Equal(t, http.StatusServiceUnavailable, got.code)
+	require.Equal(t, "timeout", got.resp.ErrorType)
+	require.Equal(t, int64(1), d.calls.Load())
+
 	// A downstream that cannot be reached: 502 after the retries.
 	var calls atomic.Int64
-	fe, err := New(cfg, roundTripFunc(func(*http.Request) (*http.Response, error) {
+	var err error
+	fe, err = New(cfg, roundTripFunc(func(*http.Request) (*http.Response, error) {
 		calls.Add(1)
 		return nil, errors.New("connection refused")
 	}), lim, tenant.Resolver{MultiTenancy: true}, nil, nil)
 	require.NoError(t, err)
-	got := do(t, fe, "t", http.MethodGet, "/query_range", rangeQ, nil)
+	got = do(t, fe, "t", http.MethodGet, "/query_range", rangeQ, nil)
 	require.Equal(t, http.StatusBadGateway, got.code)
 	require.Contains(t, got.resp.Error, "connection refused")
 	require.Equal(t, int64(3), calls.Load())
@@ -236,4 +250,26 @@ func TestMiddleware(t *testing.T) {
 	require.Equal(t, int64(2), calls.Load())
 	do(t, fe, "t", http.MethodGet, "/query_range", params, nil)
 	require.Equal(t, int64(2), calls.Load(), "cached")
+}
+
+// The timeout parameter of a range query bounds all of its parts.
+func TestTimeoutParameter(t *testing.T) {
+	db := openTSDB(t)
+	lim := testLimits(t, nil)
+	q := newQuerier(t, db, lim)
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(2 * time.Second):
+		case <-r.Context().Done():
+		}
+		q.ServeHTTP(w, r)
+	})
+	fe, _ := newFrontend(t, testConfig(t, nil), slow, lim, base.Add(72*time.Hour))
+	params := rangeParams(`x_total`, 10*time.Hour, 30*time.Hour, time.Minute)
+	params.Set("timeout", "0.1")
+	began := time.Now()
+	got := do(t, fe, "t", http.MethodGet, "/query_range", params, nil)
+	require.Less(t, time.Since(began), time.Second)
+	require.Equal(t, http.StatusServiceUnavailable, got.code, string(got.body))
+	require.Equal(t, "timeout", got.resp.ErrorType)
 }

@@ -29,6 +29,8 @@ type rangeQuery struct {
 	// when it reads nothing later than each point.
 	future    int64
 	hasFuture bool
+	// timeout is the client's timeout parameter; 0 when none.
+	timeout time.Duration
 }
 
 // splittableParams are the only parameters of a range query the frontend
@@ -57,6 +59,14 @@ func parseRangeQuery(form url.Values, p parser.Parser) (*rangeQuery, bool) {
 	if err1 != nil || err2 != nil || err3 != nil || step <= 0 || end < start || (end-start)/step > maxPoints {
 		return nil, false
 	}
+	var timeout time.Duration
+	if s := form.Get("timeout"); s != "" {
+		ms, err := parseDuration(s)
+		if err != nil || ms <= 0 {
+			return nil, false
+		}
+		timeout = time.Duration(ms) * time.Millisecond
+	}
 	q := form.Get("query")
 	if rangeFunc.MatchString(q) {
 		return nil, false
@@ -67,7 +77,7 @@ func parseRangeQuery(form url.Values, p parser.Parser) (*rangeQuery, bool) {
 	}
 	rq := &rangeQuery{
 		start: floorDiv(start, step) * step, end: floorDiv(end, step) * step, step: step,
-		origStart: start, origEnd: end,
+		origStart: start, origEnd: end, timeout: timeout,
 	}
 	rewritten := false
 	fix := func(ts **int64, startOrEnd *parser.ItemType, offset time.Duration) {

@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -24,8 +25,16 @@ type fetch struct {
 // caches what can no longer change.
 func (f *Frontend) serveRange(w http.ResponseWriter, r *http.Request, id string, rq *rangeQuery, tm *timings) {
 	ctx := r.Context()
+	if rq.timeout > 0 {
+		// The client's timeout bounds the whole query, every part.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, rq.timeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
 	lim := f.limits.For(id)
 	if l := time.Duration(lim.MaxQueryLength); l > 0 && time.Duration(rq.origEnd-rq.origStart)*time.Millisecond > l {
+		w.Header().Set("Server-Timing", tm.header())
 		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "the query time range of %s exceeds the limit of %s (raise max_query_length / -querier.max-query-length) (err-weft-max-query-length)",
 			time.Duration(rq.origEnd-rq.origStart)*time.Millisecond, l))
 		return

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -19,11 +19,45 @@ func HandlerTransport(h http.Handler) http.RoundTripper { return handlerTranspor
 type handlerTransport struct{ h http.Handler }
 
 func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	rec := httptest.NewRecorder()
-	t.h.ServeHTTP(rec, r)
-	resp := rec.Result()
-	resp.Request = r
-	return resp, nil
+	rw := &bufferWriter{header: http.Header{}}
+	t.h.ServeHTTP(rw, r)
+	if rw.code == 0 {
+		rw.code = http.StatusOK
+	}
+	return &http.Response{
+		Status:        strconv.Itoa(rw.code) + " " + http.StatusText(rw.code),
+		StatusCode:    rw.code,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        rw.header,
+		Body:          io.NopCloser(&rw.body),
+		ContentLength: int64(rw.body.Len()),
+		Request:       r,
+	}, nil
+}
+
+// bufferWriter is the http.ResponseWriter of HandlerTransport: it keeps
+// the answer in memory.
+type bufferWriter struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (w *bufferWriter) Header() http.Header { return w.header }
+
+func (w *bufferWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+}
+
+func (w *bufferWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.body.Write(b)
 }
 
 // URLTransport returns a RoundTripper that sends each request to base
