@@ -4,8 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
 	"slices"
 
 	"github.com/prometheus/common/model"
@@ -17,20 +15,6 @@ type extent struct {
 	Start  int64        `json:"start"`
 	End    int64        `json:"end"`
 	Matrix model.Matrix `json:"-"`
-}
-
-// cachedPart is the value of a part's cache entry: the query it answers
-// (checked on read, so that a hash collision is a miss, not a wrong
-// answer) and its extents, sorted and disjoint.
-type cachedPart struct {
-	Query   string         `json:"query"`
-	Extents []cachedExtent `json:"extents"`
-}
-
-type cachedExtent struct {
-	Start  int64           `json:"start"`
-	End    int64           `json:"end"`
-	Result json.RawMessage `json:"result"`
 }
 
 // partKey is the cache key of one split part of a query: every input of
@@ -49,32 +33,6 @@ func partKey(tenantID, gen, query string, step, interval, index int64) string {
 		h.Write(b[:])
 	}
 	return "weft:fe1:" + hex.EncodeToString(h.Sum(nil))
-}
-
-func encodeExtents(query string, es []extent) ([]byte, error) {
-	cp := cachedPart{Query: query, Extents: make([]cachedExtent, len(es))}
-	for i, e := range es {
-		cp.Extents[i] = cachedExtent{Start: e.Start, End: e.End, Result: appendMatrix(nil, e.Matrix)}
-	}
-	return json.Marshal(cp)
-}
-
-func decodeExtents(query string, v []byte) ([]extent, error) {
-	var cp cachedPart
-	if err := json.Unmarshal(v, &cp); err != nil {
-		return nil, fmt.Errorf("cannot decode cached extents: %w", err)
-	}
-	if cp.Query != query {
-		return nil, nil // another query with the same hash
-	}
-	out := make([]extent, len(cp.Extents))
-	for i, e := range cp.Extents {
-		out[i] = extent{Start: e.Start, End: e.End}
-		if err := json.Unmarshal(e.Result, &out[i].Matrix); err != nil {
-			return nil, fmt.Errorf("cannot decode cached extents: %w", err)
-		}
-	}
-	return out, nil
 }
 
 // gaps returns the ranges of grid points of [start, end] (step apart) not

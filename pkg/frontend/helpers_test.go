@@ -52,7 +52,7 @@ func (r tsdbReader) Metadata(context.Context, string, string, int) ([]wire.Metad
 // openTSDB returns a TSDB holding, over 3 days from base at a 30s
 // interval: three float series x_total of job="a".."c" whose values are
 // awkward for float formatting, a gauge y, and a native histogram series h.
-func openTSDB(t *testing.T) *tsdb.DB {
+func openTSDB(t testing.TB) *tsdb.DB {
 	t.Helper()
 	opts := tsdb.DefaultOptions()
 	db, err := tsdb.Open(t.TempDir(), nil, nil, opts, nil)
@@ -85,7 +85,7 @@ func openTSDB(t *testing.T) *tsdb.DB {
 }
 
 // testLimits returns the default limits changed by edit.
-func testLimits(t *testing.T, edit func(*limits.Limits)) *limits.Overrides {
+func testLimits(t testing.TB, edit func(*limits.Limits)) *limits.Overrides {
 	t.Helper()
 	var l limits.Limits
 	fs := flag.NewFlagSet("", flag.ContinueOnError)
@@ -98,7 +98,7 @@ func testLimits(t *testing.T, edit func(*limits.Limits)) *limits.Overrides {
 }
 
 // testConfig returns the default frontend config changed by edit.
-func testConfig(t *testing.T, edit func(*Config)) Config {
+func testConfig(t testing.TB, edit func(*Config)) Config {
 	t.Helper()
 	var c Config
 	fs := flag.NewFlagSet("", flag.ContinueOnError)
@@ -111,7 +111,7 @@ func testConfig(t *testing.T, edit func(*Config)) Config {
 }
 
 // newQuerier returns the query API of a real querier over db.
-func newQuerier(t *testing.T, db *tsdb.DB, lim *limits.Overrides) http.Handler {
+func newQuerier(t testing.TB, db *tsdb.DB, lim *limits.Overrides) http.Handler {
 	t.Helper()
 	var qc querier.Config
 	fs := flag.NewFlagSet("", flag.ContinueOnError)
@@ -163,7 +163,7 @@ func (rec *recorder) take() []recorded {
 }
 
 // newFrontend returns a frontend in front of h at the fixed time now.
-func newFrontend(t *testing.T, cfg Config, h http.Handler, lim *limits.Overrides, now time.Time, opts ...Option) (*Frontend, *prometheus.Registry) {
+func newFrontend(t testing.TB, cfg Config, h http.Handler, lim *limits.Overrides, now time.Time, opts ...Option) (*Frontend, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	f, err := New(cfg, HandlerTransport(h), lim, tenant.Resolver{MultiTenancy: true}, reg, nil, opts...)

@@ -38,6 +38,9 @@ type apiResponse struct {
 
 // DecodeResult decodes a querier's successful answer to a range query.
 func DecodeResult(body []byte) (*Result, error) {
+	if r, err := decodeFast(body); err == nil {
+		return r, nil
+	}
 	var r apiResponse
 	if err := json.Unmarshal(body, &r); err != nil {
 		return nil, fmt.Errorf("cannot decode the range query answer: %w", err)

@@ -197,11 +197,7 @@ func (f *Frontend) store(rq *rangeQuery, parts []part, keys []string, extents []
 			continue
 		}
 		es := mergeExtents(append(append([]extent(nil), extents[i]...), added[i]...), rq.step)
-		v, err := encodeExtents(rq.query, es)
-		if err != nil {
-			f.m.cacheErrors.Inc()
-			continue
-		}
+		v := encodeExtents(rq.query, es)
 		data[keys[i]] = v
 		f.m.cacheStoredBytes.Add(float64(len(v)))
 	}
