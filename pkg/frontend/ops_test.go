@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"sync/atomic"
@@ -272,4 +273,31 @@ func TestTimeoutParameter(t *testing.T) {
 	require.Less(t, time.Since(began), time.Second)
 	require.Equal(t, http.StatusServiceUnavailable, got.code, string(got.body))
 	require.Equal(t, "timeout", got.resp.ErrorType)
+}
+
+// A client that goes away cancels every part of its query downstream.
+func TestClientGoneCancelsTheParts(t *testing.T) {
+	lim := testLimits(t, nil)
+	var started, canceled atomic.Int64
+	blocking := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started.Add(1)
+		<-r.Context().Done()
+		canceled.Add(1)
+		w.WriteHeader(499)
+	})
+	fe, _ := newFrontend(t, testConfig(t, func(c *Config) { c.SplitInterval = time.Hour }), blocking, lim, base.Add(72*time.Hour))
+	ctx, cancel := context.WithCancel(context.Background())
+	params := rangeParams(`x_total`, 0, 3*time.Hour, time.Minute)
+	req := httptest.NewRequestWithContext(ctx, http.MethodGet, apiPrefix+"/query_range?"+params.Encode(), nil)
+	req.Header.Set(tenant.Header, "t")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fe.ServeHTTP(httptest.NewRecorder(), req)
+	}()
+	require.Eventually(t, func() bool { return started.Load() == 4 }, 5*time.Second, 5*time.Millisecond)
+	cancel()
+	<-done
+	require.Equal(t, int64(4), canceled.Load())
+	require.Zero(t, testutil.ToFloat64(fe.m.retries), "a canceled query is not retried")
 }
