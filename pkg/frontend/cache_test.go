@@ -46,6 +46,13 @@ func TestExtentsComputeOnlyTheNewPart(t *testing.T) {
 	// Across the day boundary: the earlier day is another part.
 	check(23*time.Hour, 40*time.Hour, r(23*time.Hour, 24*time.Hour-time.Minute), r(24*time.Hour, 39*time.Hour-time.Minute))
 	check(23*time.Hour, 46*time.Hour)
+	// Another grid (13s past the minute) shares nothing with this one,
+	// and has extents of its own.
+	off := 13 * time.Second
+	check(40*time.Hour+off, 46*time.Hour+off, r(40*time.Hour+off, 46*time.Hour+off))
+	check(40*time.Hour+3*time.Minute+off, 46*time.Hour+3*time.Minute+off, r(46*time.Hour+time.Minute+off, 46*time.Hour+3*time.Minute+off))
+	// An end between two points: the grid ends at the point before it.
+	check(40*time.Hour+off, 46*time.Hour+5*time.Minute, r(46*time.Hour+4*time.Minute+off, 46*time.Hour+4*time.Minute+off))
 }
 
 // Points newer than max_cache_freshness, or inside the out-of-order

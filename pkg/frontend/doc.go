@@ -1,6 +1,6 @@
 // Package frontend is the query-frontend: it serves the Prometheus query
 // API (/prometheus/api/v1/...) in front of the queriers. Range queries
-// are aligned to their step, split by time, computed part by part with
+// are split by time on their grid of steps, computed part by part with
 // at most the tenant's max_query_parallelism requests in flight, and
 // cached per tenant in extents that later queries extend; every other
 // request passes through. Failed requests (5xx, connection errors) are

@@ -18,9 +18,10 @@ type extent struct {
 }
 
 // partKey is the cache key of one split part of a query: every input of
-// the answer (tenant, generation, query, step, split interval and the
-// part's interval) hashed, as memcached keys are short and ASCII.
-func partKey(tenantID, gen, query string, step, interval, index int64) string {
+// the answer (tenant, generation, query, step and the grid's offset
+// within it, split interval and the part's interval) hashed, as memcached
+// keys are short and ASCII.
+func partKey(tenantID, gen, query string, step, offset, interval, index int64) string {
 	h := sha256.New()
 	var b [8]byte
 	for _, s := range []string{tenantID, gen, query} {
@@ -28,7 +29,7 @@ func partKey(tenantID, gen, query string, step, interval, index int64) string {
 		h.Write(b[:])
 		h.Write([]byte(s))
 	}
-	for _, n := range []int64{step, interval, index} {
+	for _, n := range []int64{step, offset, interval, index} {
 		binary.BigEndian.PutUint64(b[:], uint64(n))
 		h.Write(b[:])
 	}

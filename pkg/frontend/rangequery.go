@@ -19,8 +19,8 @@ const maxPoints = 11000
 // rangeQuery is a range query the frontend splits and caches.
 type rangeQuery struct {
 	query string // sent downstream: the client's, with @ start()/end() made explicit
-	// start and end are the first and last grid points, ms, multiples of
-	// step.
+	// start and end are the first and last points of the query's grid,
+	// start + k*step (ms): the points Prometheus evaluates.
 	start, end, step int64
 	// origStart and origEnd are the client's, for max_query_length.
 	origStart, origEnd int64
@@ -42,11 +42,11 @@ var splittableParams = map[string]bool{"query": true, "start": true, "end": true
 // query's length, which splitting would change.
 var rangeFunc = regexp.MustCompile(`\brange\s*\(`)
 
-// parseRangeQuery returns the query of form, aligned to its step (start
-// and end rounded down to multiples of it, as Cortex and Mimir align), or
-// false when the frontend should pass it through whole: a parameter it
-// does not split, a value that does not parse (the querier answers the
-// error), or an expression whose meaning depends on the query's range.
+// parseRangeQuery returns the query of form, with end moved back to the
+// last point of its grid (which changes no answer), or false when the
+// frontend should pass it through whole: a parameter it does not split, a
+// value that does not parse (the querier answers the error), or an
+// expression whose meaning depends on the query's range.
 func parseRangeQuery(form url.Values, p parser.Parser) (*rangeQuery, bool) {
 	for k := range form {
 		if !splittableParams[k] {
@@ -76,7 +76,7 @@ func parseRangeQuery(form url.Values, p parser.Parser) (*rangeQuery, bool) {
 		return nil, false
 	}
 	rq := &rangeQuery{
-		start: floorDiv(start, step) * step, end: floorDiv(end, step) * step, step: step,
+		start: start, end: start + (end-start)/step*step, step: step,
 		origStart: start, origEnd: end, timeout: timeout,
 	}
 	rewritten := false
@@ -86,7 +86,7 @@ func parseRangeQuery(form url.Values, p parser.Parser) (*rangeQuery, bool) {
 			v := rq.start
 			*ts, *startOrEnd, rewritten = &v, 0, true
 		case parser.END:
-			v := rq.end
+			v := rq.origEnd
 			*ts, *startOrEnd, rewritten = &v, 0, true
 		}
 		if *ts != nil {
@@ -116,6 +116,15 @@ func (rq *rangeQuery) noteFuture(t int64) {
 		rq.future, rq.hasFuture = t, true
 	}
 }
+
+// gridAtOrBefore returns the last point of the grid of rq at or before t.
+func (rq *rangeQuery) gridAtOrBefore(t int64) int64 {
+	return rq.start + floorDiv(t-rq.start, rq.step)*rq.step
+}
+
+// offset is where the grid of rq lies within a step: queries with the
+// same step and offset share points, and cached extents.
+func (rq *rangeQuery) offset() int64 { return rq.start - floorDiv(rq.start, rq.step)*rq.step }
 
 // floorDiv is a/b rounded towards minus infinity (b > 0).
 func floorDiv(a, b int64) int64 {
@@ -169,7 +178,8 @@ type part struct {
 }
 
 // splitQuery splits the grid of rq at multiples of interval (ms; 0 for
-// one part): each part holds the grid points of one interval.
+// one part): each part holds the grid points of one interval, so parts
+// start and end on the query's grid.
 func splitQuery(rq *rangeQuery, interval int64) []part {
 	if interval <= 0 {
 		return []part{{start: rq.start, end: rq.end}}
@@ -179,7 +189,7 @@ func splitQuery(rq *rangeQuery, interval int64) []part {
 		idx := floorDiv(t, interval)
 		boundary := (idx + 1) * interval
 		// The last grid point before the next interval.
-		end := min(rq.end, floorDiv(boundary-1, rq.step)*rq.step)
+		end := min(rq.end, rq.gridAtOrBefore(boundary-1))
 		parts = append(parts, part{start: t, end: end, index: idx})
 		t = end + rq.step
 	}

@@ -49,7 +49,7 @@ func (f *Frontend) serveRange(w http.ResponseWriter, r *http.Request, id string,
 			return
 		}
 		if rq.start < minT {
-			rq.start = floorDiv(minT+rq.step-1, rq.step) * rq.step
+			rq.start = rq.gridAtOrBefore(minT-1) + rq.step
 		}
 	}
 
@@ -77,7 +77,7 @@ func (f *Frontend) serveRange(w http.ResponseWriter, r *http.Request, id string,
 		} else {
 			keys = make([]string, len(parts))
 			for i, p := range parts {
-				keys[i] = partKey(id, gen, rq.query, rq.step, f.cfg.SplitInterval.Milliseconds(), p.index)
+				keys[i] = partKey(id, gen, rq.query, rq.step, rq.offset(), f.cfg.SplitInterval.Milliseconds(), p.index)
 			}
 			f.m.cacheRequests.Add(float64(len(keys)))
 			got := f.cache.GetMulti(ctx, keys)
@@ -175,7 +175,7 @@ func (f *Frontend) serveRange(w http.ResponseWriter, r *http.Request, id string,
 // store writes the extents of each part that gained cacheable ones: the
 // computed ranges without annotations, cut at bound.
 func (f *Frontend) store(rq *rangeQuery, parts []part, keys []string, extents [][]extent, fetches []*fetch, bound int64) {
-	lastCacheable := floorDiv(bound, rq.step) * rq.step
+	lastCacheable := rq.gridAtOrBefore(bound)
 	added := make([][]extent, len(parts))
 	for _, fe := range fetches {
 		if !fe.res.cacheable() {
