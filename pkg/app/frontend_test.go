@@ -11,12 +11,14 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
 
 	"github.com/weft-io/weft/pkg/bucket"
 	"github.com/weft-io/weft/pkg/bucketindex"
 	"github.com/weft-io/weft/pkg/compactor"
+	"github.com/weft-io/weft/pkg/limits"
 )
 
 // metricValue returns the value of an unlabelled metric on /metrics.
@@ -88,9 +90,11 @@ func TestAllInOneQueryFrontend(t *testing.T) {
 }
 
 // The bucket's part of the cache generation: nothing without deletion
-// requests; with an old one, it changes when a block overlapping it
-// changes, not for other blocks; and with every new request.
-func TestDeletionGeneration(t *testing.T) {
+// requests or retention; with an old request, it changes when a block
+// overlapping it changes, not for other blocks; and with every new
+// request. With retention, it changes when the oldest block queriers read
+// goes, not when newer blocks come.
+func TestCacheGeneration(t *testing.T) {
 	var bc bucket.Config
 	bc.Backend = bucket.Filesystem
 	bc.Filesystem.Dir = t.TempDir()
@@ -99,14 +103,21 @@ func TestDeletionGeneration(t *testing.T) {
 	cfg := &Config{}
 	cfg.Querier.QueryIngestersWithin = 13 * time.Hour
 	cfg.QueryFrontend.GenerationRefresh = time.Minute
-	a := &App{cfg: cfg, bucket: bkt}
+	cfg.StoreGateway.IgnoreDeletionMarksDelay = time.Hour
+	var lim limits.Limits
+	retained := lim
+	retained.CompactorBlocksRetention = model.Duration(30 * 24 * time.Hour)
+	a := &App{cfg: cfg, bucket: bkt, overrides: limits.NewOverrides(lim, func() *limits.RuntimeConfig {
+		return &limits.RuntimeConfig{Overrides: map[string]*limits.Limits{"r": &retained}}
+	})}
 	ctx := context.Background()
-	gen := func() string {
+	genOf := func(tenantID string) string {
 		t.Helper()
-		g, err := a.deletionGeneration(ctx, "t")
+		g, err := a.cacheGeneration(ctx, tenantID)
 		require.NoError(t, err)
 		return g
 	}
+	gen := func() string { return genOf("t") }
 	require.Empty(t, gen())
 
 	old := time.Now().Add(-72 * time.Hour)
@@ -130,4 +141,20 @@ func TestDeletionGeneration(t *testing.T) {
 	_, err = compactor.AddDeleteRequest(ctx, bkt, "t", []string{`{job="y"}`}, old.UnixMilli(), time.Now().UnixMilli(), time.Now())
 	require.NoError(t, err)
 	require.NotEqual(t, g2, gen(), "a new deletion request")
+
+	// Retention.
+	oldest := block(old.Add(-4*time.Hour), old.Add(-2*time.Hour))
+	ridx := &bucketindex.Index{Blocks: []bucketindex.Block{oldest, block(old, old.Add(2*time.Hour))}}
+	require.NoError(t, bucketindex.Write(ctx, bkt, "r", ridx))
+	r1 := genOf("r")
+	require.NotEmpty(t, r1)
+	ridx.Blocks = append(ridx.Blocks, block(time.Now().Add(-2*time.Hour), time.Now()))
+	require.NoError(t, bucketindex.Write(ctx, bkt, "r", ridx))
+	require.Equal(t, r1, genOf("r"), "a newer block")
+	ridx.BlockDeletionMarks = []bucketindex.DeletionMark{{ID: oldest.ID, DeletionTime: time.Now().Unix(), Version: 1}}
+	require.NoError(t, bucketindex.Write(ctx, bkt, "r", ridx))
+	require.Equal(t, r1, genOf("r"), "marked, still read")
+	ridx.BlockDeletionMarks[0].DeletionTime = time.Now().Add(-2 * time.Hour).Unix()
+	require.NoError(t, bucketindex.Write(ctx, bkt, "r", ridx))
+	require.NotEqual(t, r1, genOf("r"), "no longer read")
 }

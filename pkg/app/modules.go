@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -456,26 +457,35 @@ func (a *App) initQueryFrontend() (services.Service, error) {
 	}
 	var err error
 	a.frontend, err = frontend.New(a.cfg.QueryFrontend, downstream, a.overrides, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled},
-		a.reg, a.logger.With("role", RoleQueryFront), frontend.WithGenerationSource(a.deletionGeneration))
+		a.reg, a.logger.With("role", RoleQueryFront), frontend.WithGenerationSource(a.cacheGeneration))
 	if err != nil {
 		return nil, err
 	}
 	return services.NewIdleService(nil, func(error) error { return a.frontend.Close() }), nil
 }
 
-// deletionGeneration is the part of a tenant's results cache generation
-// that the bucket gives: it changes when a series deletion is requested,
-// and when a block it covers changes (the compactor applying it, or
-// ingesters shipping data it covers). While a deletion is recent, data it
-// covers may still be served by the ingesters, and disappear from the
-// answers without a block changing: the generation then changes every
-// refresh, so cached results live no longer than that.
-func (a *App) deletionGeneration(ctx context.Context, tenantID string) (string, error) {
+// cacheGeneration is the part of a tenant's results cache generation
+// that the bucket gives: it changes when the tenant's past data changes
+// under the cached answers.
+//
+//   - A series deletion: the token changes when one is requested, and
+//     when a block it covers changes (the compactor applying it, or
+//     ingesters shipping data it covers). While a deletion is recent, data
+//     it covers may still be answered by the ingesters and vanish without a
+//     block changing: the token then changes at every refresh, so cached
+//     results live no longer than that.
+//   - Retention: the token holds the start of the oldest block that
+//     queriers still read, which moves when blocks past the retention
+//     stop being read.
+//
+// Without deletions or retention it is empty and reads nothing.
+func (a *App) cacheGeneration(ctx context.Context, tenantID string) (string, error) {
 	reqs, err := compactor.ListDeleteRequests(ctx, a.bucket, tenantID)
 	if err != nil {
 		return "", err
 	}
-	if len(reqs) == 0 {
+	retention := a.overrides.For(tenantID).CompactorBlocksRetention > 0
+	if len(reqs) == 0 && !retention {
 		return "", nil
 	}
 	idx, err := bucketindex.Read(ctx, a.bucket, tenantID)
@@ -498,6 +508,13 @@ func (a *App) deletionGeneration(ctx context.Context, tenantID string) (string, 
 				fmt.Fprintf(h, "%s,", b.ID)
 			}
 		}
+	}
+	if retention && idx != nil {
+		oldest := int64(math.MaxInt64)
+		for _, b := range idx.Queryable(math.MinInt64, math.MaxInt64, a.cfg.StoreGateway.IgnoreDeletionMarksDelay, now) {
+			oldest = min(oldest, b.MinTime)
+		}
+		fmt.Fprintf(h, "retention:%d,", oldest)
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16]), nil
 }
