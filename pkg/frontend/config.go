@@ -31,7 +31,8 @@ type Config struct {
 	// a querier (and without a scheduler) sends its requests to.
 	DownstreamURL string `yaml:"downstream_url"`
 	// GenerationRefresh is how often the cache generation of a tenant is
-	// derived again from its deletion requests and blocks in the bucket.
+	// derived again from its deletion requests and blocks in the bucket
+	// (WithGenerationSource).
 	GenerationRefresh time.Duration `yaml:"cache_generation_refresh"`
 	ResultsCache      CacheConfig   `yaml:"results_cache"`
 }
@@ -57,7 +58,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.DurationVar(&c.SplitInterval, flagPrefix+"split-queries-by-interval", 24*time.Hour, "Split range queries into parts of at most this long, at multiples of it in UTC (each part starts and ends on the query's grid of steps), run in parallel and cached each on its own. 0 keeps queries whole.")
 	f.IntVar(&c.MaxRetries, flagPrefix+"max-retries", 5, "How many times a request is retried after a querier answered 5xx or could not be reached. 4xx and 429 answers are never retried.")
 	f.StringVar(&c.DownstreamURL, flagPrefix+"downstream-url", "", "URL of the querier (http://host:port) that a query-frontend running without a querier in its process sends queries to.")
-	f.DurationVar(&c.GenerationRefresh, flagPrefix+"cache-generation-refresh", time.Minute, "How often the results cache generation of a tenant is derived again from its series deletion requests and blocks in the bucket; a deletion applied by the compactor invalidates the tenant's cached results within this long.")
+	f.DurationVar(&c.GenerationRefresh, flagPrefix+"cache-generation-refresh", time.Minute, "How often the results cache generation of a tenant is derived again from its series deletion requests and blocks in the bucket; a deletion the compactor applied, or blocks removed by retention, invalidate the tenant's cached results within this long.")
 	p := flagPrefix + "results-cache."
 	f.StringVar(&c.ResultsCache.Backend, p+"backend", CacheInMemory, "Cache of range query results: \"\" (off), \""+CacheInMemory+"\" (in the process, bounded in bytes) or \""+CacheMemcached+"\".")
 	f.DurationVar(&c.ResultsCache.TTL, p+"ttl", 7*24*time.Hour, "How long a cached result is kept (at most 30 days).")
