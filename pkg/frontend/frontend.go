@@ -41,11 +41,12 @@ const maxRequestBody = 16 << 20
 // GenerationSource returns a token that changes whenever a tenant's
 // cached results may have become wrong for a reason the frontend does not
 // see: a series deletion requested through another process or applied by
-// the compactor. An error disables the cache for the query.
+// the compactor, blocks removed by retention. An error disables the cache
+// for the query.
 type GenerationSource func(ctx context.Context, tenantID string) (string, error)
 
-// RangeRequest is one range query sent downstream: the grid points
-// Start, Start+Step, ..., End (ms, Start and End multiples of Step).
+// RangeRequest is one range query sent downstream: the points Start,
+// Start+Step, ..., End (ms; End is one of them).
 type RangeRequest struct {
 	Query            string
 	Start, End, Step int64
