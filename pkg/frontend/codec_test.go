@@ -18,7 +18,7 @@ func testMatrix() model.Matrix {
 	return model.Matrix{
 		{Metric: model.Metric{"__name__": "a", "l": "quote\" back\\ nl\n tab\t ctl\x01 é 日本 \u2028"},
 			Values: []model.SamplePair{{Timestamp: -1500, Value: 0.1 + 0.2}, {Timestamp: 0, Value: model.SampleValue(math.Inf(1))},
-				{Timestamp: 1, Value: model.SampleValue(math.Inf(-1))}, {Timestamp: 1435781451781, Value: 1e-300}, {Timestamp: 1435781452000, Value: -0.0}}},
+				{Timestamp: 1, Value: model.SampleValue(math.Inf(-1))}, {Timestamp: 1435781451781, Value: 1e-300}, {Timestamp: 1435781452000, Value: model.SampleValue(math.Copysign(0, -1))}}},
 		{Metric: model.Metric{},
 			Histograms: []model.SampleHistogramPair{
 				{Timestamp: 10, Histogram: &model.SampleHistogram{Count: 3, Sum: 1.5}},
