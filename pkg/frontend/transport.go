@@ -61,16 +61,19 @@ func (w *bufferWriter) Write(b []byte) (int, error) {
 }
 
 // URLTransport returns a RoundTripper that sends each request to base
-// (scheme, host and a path prefix) with rt, or http.DefaultTransport when
-// rt is nil: the downstream of a query-frontend in front of a querier in
-// another process (-query-frontend.downstream-url).
+// (scheme, host and a path prefix) with rt, or, when rt is nil, a copy of
+// http.DefaultTransport that keeps enough idle connections for the parts
+// of many queries: the downstream of a query-frontend in front of a
+// querier in another process (-query-frontend.downstream-url).
 func URLTransport(base string, rt http.RoundTripper) (http.RoundTripper, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("cannot use %q as the downstream URL: want http://host:port", base)
 	}
 	if rt == nil {
-		rt = http.DefaultTransport
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 128
+		rt = t
 	}
 	return urlTransport{base: u, rt: rt}, nil
 }
