@@ -349,8 +349,11 @@ func (a *App) routes() http.Handler {
 			del = a.invalidatingFrontend(del)
 		}
 		mux.Handle(querier.Prefix+"/admin/tsdb/delete_series", instrument("delete_series", del))
-		mux.Handle("/compactor/delete_tenant", instrument("delete_tenant",
-			compactor.DeleteTenantHandler(a.bucket, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest, nil)))
+		var delTenant http.Handler = compactor.DeleteTenantHandler(a.bucket, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest, nil)
+		if a.frontend != nil {
+			delTenant = a.invalidatingFrontend(delTenant)
+		}
+		mux.Handle("/compactor/delete_tenant", instrument("delete_tenant", delTenant))
 	}
 	a.rulerRoutes(mux, instrument)
 	a.alertmanagerRoutes(mux, instrument)
@@ -426,7 +429,8 @@ func (a *App) routes() http.Handler {
 }
 
 // invalidatingFrontend calls h, then makes the frontend forget the
-// tenant's cached results when h accepted a series deletion.
+// tenant's cached results when h accepted a deletion (of series, or of
+// the tenant).
 func (a *App) invalidatingFrontend(h http.Handler) http.Handler {
 	resolve := tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

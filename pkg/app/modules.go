@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -477,9 +478,19 @@ func (a *App) initQueryFrontend() (services.Service, error) {
 //   - Retention: the token holds the start of the oldest block that
 //     queriers still read, which moves when blocks past the retention
 //     stop being read.
+//   - A tenant marked for deletion: its data goes at any time, and the
+//     token changes at every refresh.
 //
-// Without deletions or retention it is empty and reads nothing.
+// Without deletions or retention it is empty.
 func (a *App) cacheGeneration(ctx context.Context, tenantID string) (string, error) {
+	epoch := time.Now().UnixNano() / int64(a.cfg.QueryFrontend.GenerationRefresh)
+	deleting, err := a.bucket.Exists(ctx, path.Join(tenantID, compactor.TenantDeletionMarkName))
+	if err != nil {
+		return "", err
+	}
+	if deleting {
+		return fmt.Sprintf("deleting:%d", epoch), nil
+	}
 	reqs, err := compactor.ListDeleteRequests(ctx, a.bucket, tenantID)
 	if err != nil {
 		return "", err
@@ -498,7 +509,7 @@ func (a *App) cacheGeneration(ctx context.Context, tenantID string) (string, err
 	for _, r := range reqs {
 		fmt.Fprintf(h, "%s,", r.ID)
 		if a.cfg.Querier.QueryIngestersWithin == 0 || now.Sub(time.UnixMilli(r.CreatedAt)) < recent {
-			fmt.Fprintf(h, "%d,", now.UnixNano()/int64(a.cfg.QueryFrontend.GenerationRefresh))
+			fmt.Fprintf(h, "%d,", epoch)
 		}
 		if idx == nil {
 			continue
