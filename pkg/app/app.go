@@ -28,6 +28,7 @@ import (
 	"github.com/weft-io/weft/pkg/alertmanager"
 	"github.com/weft-io/weft/pkg/compactor"
 	"github.com/weft-io/weft/pkg/distributor"
+	"github.com/weft-io/weft/pkg/frontend"
 	"github.com/weft-io/weft/pkg/httpapi"
 	"github.com/weft-io/weft/pkg/ingester"
 	"github.com/weft-io/weft/pkg/limits"
@@ -54,6 +55,7 @@ type App struct {
 	ingester  *ingester.Ingester
 	dist      *distributor.Distributor
 	querier   *querier.Querier
+	frontend  *frontend.Frontend
 	sg        *storegateway.StoreGateway
 	compactor *compactor.Compactor
 	ruler     *ruler.Ruler
@@ -326,18 +328,33 @@ func (a *App) routes() http.Handler {
 	if a.dist != nil {
 		mux.Handle("/api/v1/push", instrument("push", a.whenRunning(RoleDistributor, a.dist)))
 	}
-	if a.querier != nil {
+	switch {
+	case a.frontend != nil:
+		// The frontend answers the query API, in front of the querier.
+		mux.Handle(querier.Prefix+"/", instrument("prometheus_api", a.whenRunning(RoleQueryFront, a.frontend)))
+	case a.querier != nil:
 		mux.Handle(querier.Prefix+"/", instrument("prometheus_api", a.whenRunning(RoleQuerier, a.querier.Handler())))
+	}
+	if a.querier != nil {
 		if a.rulesFanOut != nil {
 			mux.Handle(querier.Prefix+"/rules", instrument("prometheus_api", a.whenRunning(RoleQuerier, a.rulesFanOut.Handler(ruler.KindRules))))
 			mux.Handle(querier.Prefix+"/alerts", instrument("prometheus_api", a.whenRunning(RoleQuerier, a.rulesFanOut.Handler(ruler.KindAlerts))))
 		}
 		// Series deletion is a request recorded in the bucket and applied
 		// by the compactor.
-		mux.Handle(querier.Prefix+"/admin/tsdb/delete_series", instrument("delete_series",
-			compactor.DeleteSeriesHandler(a.bucket, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest, nil)))
-		mux.Handle("/compactor/delete_tenant", instrument("delete_tenant",
-			compactor.DeleteTenantHandler(a.bucket, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest, nil)))
+		// A frontend in front of this querier forgets the tenant's cached
+		// results when a deletion is requested (a frontend elsewhere
+		// does it when the deletion passes through it).
+		var del http.Handler = compactor.DeleteSeriesHandler(a.bucket, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest, nil)
+		if a.frontend != nil {
+			del = a.invalidatingFrontend(del)
+		}
+		mux.Handle(querier.Prefix+"/admin/tsdb/delete_series", instrument("delete_series", del))
+		var delTenant http.Handler = compactor.DeleteTenantHandler(a.bucket, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest, nil)
+		if a.frontend != nil {
+			delTenant = a.invalidatingFrontend(delTenant)
+		}
+		mux.Handle("/compactor/delete_tenant", instrument("delete_tenant", delTenant))
 	}
 	a.rulerRoutes(mux, instrument)
 	a.alertmanagerRoutes(mux, instrument)
@@ -417,6 +434,31 @@ func (a *App) routes() http.Handler {
 		_ = indexPage.Execute(w, map[string]any{"Version": Version, "Target": a.cfg.Target, "Uptime": time.Since(a.started).Round(time.Second)})
 	})
 	return mux
+}
+
+// invalidatingFrontend calls h, then makes the frontend forget the
+// tenant's cached results when h accepted a deletion (of series, or of
+// the tenant).
+func (a *App) invalidatingFrontend(h http.Handler) http.Handler {
+	resolve := tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		if id, err := resolve(r); err == nil && sw.code/100 == 2 && (r.Method == http.MethodPost || r.Method == http.MethodPut) {
+			a.frontend.Invalidate(id)
+		}
+	})
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // alertmanagerRoutes mounts the Alertmanager configuration API and the

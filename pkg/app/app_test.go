@@ -311,6 +311,8 @@ overrides:
     max_fetched_series_per_query: 2
     max_query_length: 1h
     max_samples_per_query: 5
+  bytes:
+    max_fetched_chunk_bytes_per_query: 40
 `), 0o644))
 	base := startApp(t, "-runtime-config.file="+rc)
 	now := time.Now()
@@ -325,15 +327,28 @@ overrides:
 	}
 	require.Equal(t, 204, push(t, base, "q", ctV1, v1Body(t, batch...)).code)
 	require.Equal(t, 204, push(t, base, "free", ctV1, v1Body(t, batch...)).code)
+	require.Equal(t, 204, push(t, base, "bytes", ctV1, v1Body(t, batch...)).code)
 
 	code, ans := query(t, base, "q", `sum(s)`)
 	require.Equal(t, 422, code)
-	require.Contains(t, ans["error"], "too many series")
+	require.Equal(t, "execution", ans["errorType"])
+	require.Contains(t, ans["error"], "err-weft-max-fetched-series-per-query")
 	code, ans = query(t, base, "q", `count_over_time(s{i="0"}[5m])`)
 	require.Equal(t, 422, code, ans)
 	require.Contains(t, ans["error"], "too many samples")
 	code, _ = query(t, base, "free", `sum(s)`)
 	require.Equal(t, 200, code, "limits are per tenant")
+	// Three series of two samples weigh more than 40 bytes of chunks;
+	// one does not.
+	code, ans = query(t, base, "bytes", `sum(s)`)
+	require.Equal(t, 422, code, ans)
+	require.Contains(t, ans["error"], "err-weft-max-fetched-chunk-bytes-per-query")
+	code, ans = query(t, base, "bytes", `sum(s{i="0"})`)
+	require.Equal(t, 200, code, ans)
+	// max_query_length holds for the range selectors of instant queries.
+	code, ans = query(t, base, "q", `count_over_time(s{i="0"}[2h])`)
+	require.Equal(t, 400, code, ans)
+	require.Contains(t, ans["error"], "err-weft-max-query-length")
 
 	u := fmt.Sprintf("%s/prometheus/api/v1/query_range?query=s&start=%d&end=%d&step=60", base, now.Add(-2*time.Hour).Unix(), now.Unix())
 	hreq, _ := http.NewRequest("GET", u, nil)

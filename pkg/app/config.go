@@ -16,6 +16,7 @@ import (
 	"github.com/weft-io/weft/pkg/bucket"
 	"github.com/weft-io/weft/pkg/compactor"
 	"github.com/weft-io/weft/pkg/distributor"
+	"github.com/weft-io/weft/pkg/frontend"
 	"github.com/weft-io/weft/pkg/ingester"
 	"github.com/weft-io/weft/pkg/limits"
 	"github.com/weft-io/weft/pkg/querier"
@@ -44,6 +45,7 @@ type Config struct {
 	Distributor   distributor.Config  `yaml:"distributor"`
 	Ingester      ingester.Config     `yaml:"ingester"`
 	Querier       querier.Config      `yaml:"querier"`
+	QueryFrontend frontend.Config     `yaml:"query_frontend"`
 	StoreGateway  storegateway.Config `yaml:"store_gateway"`
 	Compactor     compactor.Config    `yaml:"compactor"`
 	Ruler         ruler.Config        `yaml:"ruler"`
@@ -83,6 +85,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.Distributor.RegisterFlags(f)
 	c.Ingester.RegisterFlags(f)
 	c.Querier.RegisterFlags(f)
+	c.QueryFrontend.RegisterFlags(f)
 	c.StoreGateway.RegisterFlags(f)
 	c.Compactor.RegisterFlags(f)
 	c.Ruler.RegisterFlags(f)
@@ -101,7 +104,7 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data.dir must be set"))
 	}
-	for _, v := range []interface{ Validate() error }{&c.Bucket, &c.Distributor, &c.Ingester, &c.Querier, &c.Limits, &c.Ring, &c.StoreGateway, &c.Compactor, &c.Ruler, &c.Alertmanager} {
+	for _, v := range []interface{ Validate() error }{&c.Bucket, &c.Distributor, &c.Ingester, &c.Querier, &c.QueryFrontend, &c.Limits, &c.Ring, &c.StoreGateway, &c.Compactor, &c.Ruler, &c.Alertmanager} {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, err)
 		}

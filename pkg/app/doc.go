@@ -3,7 +3,8 @@
 // /config, /runtime_config, /services, /metrics). It is the only package
 // that imports every component, and only cmd/weft imports it.
 //
-// Imports: pkg/alertmanager, pkg/bucket, pkg/compactor, pkg/distributor,
-// pkg/httpapi, pkg/ingester, pkg/limits, pkg/logutil, pkg/querier, pkg/ring,
-// pkg/ruler, pkg/storegateway, pkg/tenant, pkg/wire.
+// Imports: pkg/alertmanager, pkg/bucket, pkg/bucketindex, pkg/compactor,
+// pkg/distributor, pkg/frontend, pkg/httpapi, pkg/ingester, pkg/limits,
+// pkg/logutil, pkg/querier, pkg/ring, pkg/ruler, pkg/storegateway,
+// pkg/tenant, pkg/wire.
 package app

@@ -2,11 +2,18 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
+	"net/http"
+	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/grafana/dskit/modules"
 	"github.com/grafana/dskit/runtimeconfig"
@@ -18,8 +25,10 @@ import (
 
 	"github.com/weft-io/weft/pkg/alertmanager"
 	"github.com/weft-io/weft/pkg/bucket"
+	"github.com/weft-io/weft/pkg/bucketindex"
 	"github.com/weft-io/weft/pkg/compactor"
 	"github.com/weft-io/weft/pkg/distributor"
+	"github.com/weft-io/weft/pkg/frontend"
 	"github.com/weft-io/weft/pkg/ingester"
 	"github.com/weft-io/weft/pkg/limits"
 	"github.com/weft-io/weft/pkg/logutil"
@@ -38,6 +47,7 @@ const (
 	RoleDistributor  = "distributor"
 	RoleIngester     = "ingester"
 	RoleQuerier      = "querier"
+	RoleQueryFront   = "query-frontend"
 	RoleStoreGateway = "store-gateway"
 	RoleCompactor    = "compactor"
 	RoleRuler        = "ruler"
@@ -109,6 +119,11 @@ var moduleTable = []module{
 	{name: RoleQuerier, role: true, doc: "serves the Prometheus query API",
 		deps:  append([]string{modRuntimeConfig, modBucket, modRulerRing}, rings...),
 		local: []string{RoleIngester, RoleStoreGateway}, init: (*App).initQuerier},
+	// The query-frontend sends its queries to the querier of its process
+	// when there is one, so it stops first.
+	{name: RoleQueryFront, role: true, doc: "splits, caches and retries queries in front of the queriers",
+		deps:  append([]string{modRuntimeConfig, modBucket}, rings...),
+		local: []string{RoleQuerier}, init: (*App).initQueryFrontend},
 	{name: RoleDistributor, role: true, doc: "receives remote write, validates, applies limits",
 		deps:  append([]string{modRuntimeConfig}, rings...),
 		local: []string{RoleIngester}, init: (*App).initDistributor},
@@ -422,6 +437,97 @@ func (a *App) initQuerier() (services.Service, error) {
 		}
 		return nil
 	}), nil
+}
+
+// initQueryFrontend builds the query-frontend in front of the querier of
+// this process or, without one, of the querier at
+// -query-frontend.downstream-url. The downstream is one field of the
+// frontend: the query-scheduler's client takes its place.
+func (a *App) initQueryFrontend() (services.Service, error) {
+	var downstream http.RoundTripper
+	switch {
+	case a.querier != nil:
+		downstream = frontend.HandlerTransport(a.querier.Handler())
+	case a.cfg.QueryFrontend.DownstreamURL != "":
+		var err error
+		if downstream, err = frontend.URLTransport(a.cfg.QueryFrontend.DownstreamURL, nil); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, errors.New("the query-frontend needs a querier: run one in the same process or set -query-frontend.downstream-url")
+	}
+	var err error
+	a.frontend, err = frontend.New(a.cfg.QueryFrontend, downstream, a.overrides, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled},
+		a.reg, a.logger.With("role", RoleQueryFront), frontend.WithGenerationSource(a.cacheGeneration))
+	if err != nil {
+		return nil, err
+	}
+	return services.NewIdleService(nil, func(error) error { return a.frontend.Close() }), nil
+}
+
+// cacheGeneration is the part of a tenant's results cache generation
+// that the bucket gives: it changes when the tenant's past data changes
+// under the cached answers.
+//
+//   - A series deletion: the token changes when one is requested, and
+//     when a block it covers changes (the compactor applying it, or
+//     ingesters shipping data it covers). While a deletion is recent, data
+//     it covers may still be answered by the ingesters and vanish without a
+//     block changing: the token then changes at every refresh, so cached
+//     results live no longer than that.
+//   - Retention: the token holds the start of the oldest block that
+//     queriers still read, which moves when blocks past the retention
+//     stop being read.
+//   - A tenant marked for deletion: its data goes at any time, and the
+//     token changes at every refresh.
+//
+// Without deletions or retention it is empty.
+func (a *App) cacheGeneration(ctx context.Context, tenantID string) (string, error) {
+	epoch := time.Now().UnixNano() / int64(a.cfg.QueryFrontend.GenerationRefresh)
+	deleting, err := a.bucket.Exists(ctx, path.Join(tenantID, compactor.TenantDeletionMarkName))
+	if err != nil {
+		return "", err
+	}
+	if deleting {
+		return fmt.Sprintf("deleting:%d", epoch), nil
+	}
+	reqs, err := compactor.ListDeleteRequests(ctx, a.bucket, tenantID)
+	if err != nil {
+		return "", err
+	}
+	retention := a.overrides.For(tenantID).CompactorBlocksRetention > 0
+	if len(reqs) == 0 && !retention {
+		return "", nil
+	}
+	idx, err := bucketindex.Read(ctx, a.bucket, tenantID)
+	if err != nil && !errors.Is(err, bucketindex.ErrNotFound) {
+		return "", err
+	}
+	h := sha256.New()
+	now := time.Now()
+	recent := a.cfg.Querier.QueryIngestersWithin + 24*time.Hour
+	for _, r := range reqs {
+		fmt.Fprintf(h, "%s,", r.ID)
+		if a.cfg.Querier.QueryIngestersWithin == 0 || now.Sub(time.UnixMilli(r.CreatedAt)) < recent {
+			fmt.Fprintf(h, "%d,", epoch)
+		}
+		if idx == nil {
+			continue
+		}
+		for _, b := range idx.Blocks {
+			if b.MinTime <= r.MaxTime && b.MaxTime > r.MinTime {
+				fmt.Fprintf(h, "%s,", b.ID)
+			}
+		}
+	}
+	if retention && idx != nil {
+		oldest := int64(math.MaxInt64)
+		for _, b := range idx.Queryable(math.MinInt64, math.MaxInt64, a.cfg.StoreGateway.IgnoreDeletionMarksDelay, now) {
+			oldest = min(oldest, b.MinTime)
+		}
+		fmt.Fprintf(h, "retention:%d,", oldest)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16]), nil
 }
 
 func (a *App) initDistributor() (services.Service, error) {

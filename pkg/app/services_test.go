@@ -36,13 +36,14 @@ func TestServicesPageShowsEachService(t *testing.T) {
 		names = append(names, s.Name)
 		require.Equal(t, "Running", s.State, s.Name)
 	}
-	for _, role := range []string{RoleDistributor, RoleIngester, RoleQuerier, RoleStoreGateway, RoleCompactor} {
+	for _, role := range []string{RoleDistributor, RoleIngester, RoleQuerier, RoleQueryFront, RoleStoreGateway, RoleCompactor} {
 		require.Contains(t, names, role)
 	}
 	require.NotContains(t, names, modKV, "the all-in-one runs no ring")
 	// Start order: a role comes after what it calls.
 	require.Less(t, slices.Index(names, RoleIngester), slices.Index(names, RoleDistributor))
 	require.Less(t, slices.Index(names, RoleIngester), slices.Index(names, RoleQuerier))
+	require.Less(t, slices.Index(names, RoleQuerier), slices.Index(names, RoleQueryFront))
 
 	resp, err := http.Get(base + "/services")
 	require.NoError(t, err)

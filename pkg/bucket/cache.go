@@ -2,7 +2,6 @@ package bucket
 
 import (
 	"bytes"
-	clist "container/list"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -18,11 +17,11 @@ import (
 	"time"
 
 	"github.com/grafana/dskit/cache"
-	"github.com/grafana/dskit/flagext"
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/thanos-io/objstore"
 
+	"github.com/weft-io/weft/pkg/cacheclient"
 	"github.com/weft-io/weft/pkg/logutil"
 )
 
@@ -52,19 +51,7 @@ type CacheConfig struct {
 }
 
 // MemcachedCacheConfig is the memcached backend of the cache.
-type MemcachedCacheConfig struct {
-	// Addresses are host:port pairs, or dskit's DNS service discovery
-	// forms (dns+host:port, dnssrv+_service._proto.host, ...).
-	Addresses      flagext.StringSliceCSV `yaml:"addresses"`
-	Timeout        time.Duration          `yaml:"timeout"`
-	ConnectTimeout time.Duration          `yaml:"connect_timeout"`
-	// MaxItemSize bounds what is stored: whole objects and ranges
-	// bigger than it are read from the bucket every time.
-	MaxItemSize         int `yaml:"max_item_size"`
-	MaxIdleConnections  int `yaml:"max_idle_connections"`
-	MaxAsyncConcurrency int `yaml:"max_async_concurrency"`
-	MaxAsyncBufferSize  int `yaml:"max_async_buffer_size"`
-}
+type MemcachedCacheConfig = cacheclient.MemcachedConfig
 
 // InMemoryCacheConfig is the in-process LRU backend of the cache.
 type InMemoryCacheConfig struct {
@@ -106,27 +93,8 @@ func (c *CacheConfig) Validate() error {
 			return fmt.Errorf("%sinmemory.max-item-size must be positive and at most %sinmemory.max-size-bytes (%d), not %d", p, p, c.InMemory.MaxSizeBytes, c.InMemory.MaxItemSize)
 		}
 	case CacheMemcached:
-		m := c.Memcached
-		switch {
-		case len(m.Addresses) == 0:
-			return fmt.Errorf("the memcached cache needs %smemcached.addresses", p)
-		case m.Timeout <= 0:
-			return fmt.Errorf("%smemcached.timeout must be positive, not %s", p, m.Timeout)
-		case m.ConnectTimeout <= 0:
-			return fmt.Errorf("%smemcached.connect-timeout must be positive, not %s", p, m.ConnectTimeout)
-		case m.MaxItemSize <= 0:
-			return fmt.Errorf("%smemcached.max-item-size must be positive, not %d", p, m.MaxItemSize)
-		case m.MaxAsyncConcurrency <= 0:
-			return fmt.Errorf("%smemcached.max-async-concurrency must be positive, not %d", p, m.MaxAsyncConcurrency)
-		case m.MaxAsyncBufferSize <= 0:
-			return fmt.Errorf("%smemcached.max-async-buffer-size must be positive, not %d", p, m.MaxAsyncBufferSize)
-		case m.MaxIdleConnections < 0:
-			return fmt.Errorf("%smemcached.max-idle-connections must be 0 or more, not %d", p, m.MaxIdleConnections)
-		}
-		for _, a := range m.Addresses {
-			if strings.TrimSpace(a) == "" {
-				return fmt.Errorf("%smemcached.addresses %q has an empty address", p, m.Addresses.String())
-			}
+		if err := c.Memcached.Validate(p); err != nil {
+			return err
 		}
 	default:
 		return fmt.Errorf("unknown cache backend %q (%sbackend): use \"\", %q or %q", c.Backend, p, CacheInMemory, CacheMemcached)
@@ -188,9 +156,9 @@ func NewCachingBucket(b objstore.Bucket, cfg CacheConfig, reg prometheus.Registe
 	var c cache.Cache
 	switch cfg.Backend {
 	case CacheInMemory:
-		c = newMemoryCache(cfg.InMemory.MaxSizeBytes, cfg.InMemory.MaxItemSize)
+		c = cacheclient.NewInMemory(cfg.InMemory.MaxSizeBytes, cfg.InMemory.MaxItemSize)
 	case CacheMemcached:
-		mc, err := newMemcachedClient(cfg.Memcached, reg, logger)
+		mc, err := cacheclient.NewMemcached(cfg.Memcached, "bucket", reg, logger)
 		if err != nil {
 			m.unregister(reg)
 			return nil, fmt.Errorf("cannot create the memcached client of the bucket cache: %w", err)
@@ -206,37 +174,6 @@ func NewCachingBucket(b objstore.Bucket, cfg CacheConfig, reg prometheus.Registe
 		sub:     cfg.SubrangeSize,
 		stop:    &sync.Once{},
 	}, nil
-}
-
-// newMemcachedClient creates dskit's client. It turns the panic of
-// registering its metrics twice on reg into an error (NewCachingBucket's
-// own metrics normally catch that case first, without the goroutines that
-// dskit starts before registering and then cannot stop).
-func newMemcachedClient(cfg MemcachedCacheConfig, reg prometheus.Registerer, logger *slog.Logger) (c *cache.MemcachedClient, err error) {
-	mc := cache.MemcachedClientConfig{
-		Addresses:                            cfg.Addresses,
-		AddressesLookupPeriod:                10 * time.Second,
-		Timeout:                              cfg.Timeout,
-		ConnectTimeout:                       cfg.ConnectTimeout,
-		MinIdleConnectionsHeadroomPercentage: -1,
-		MaxIdleConnections:                   cfg.MaxIdleConnections,
-		MaxAsyncConcurrency:                  cfg.MaxAsyncConcurrency,
-		MaxAsyncBufferSize:                   cfg.MaxAsyncBufferSize,
-		MaxGetMultiConcurrency:               100,
-		MaxGetMultiBatchSize:                 100,
-		MaxItemSize:                          cfg.MaxItemSize,
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			var are prometheus.AlreadyRegisteredError
-			if e, ok := r.(error); ok && errors.As(e, &are) {
-				c, err = nil, fmt.Errorf("its metrics are already registered (wrap the registerer with a distinguishing label): %w", e)
-				return
-			}
-			panic(r)
-		}
-	}()
-	return cache.NewMemcachedClientWithConfig(logutil.GoKit(logger), "bucket", mc, reg)
 }
 
 // Cache operations: the op label of the metrics and part of the keys.
@@ -706,131 +643,3 @@ func (c *cachingBucket) WithExpectedErrs(fn objstore.IsOpFailureExpectedFunc) ob
 func (c *cachingBucket) ReaderWithExpectedErrs(fn objstore.IsOpFailureExpectedFunc) objstore.BucketReader {
 	return c.WithExpectedErrs(fn)
 }
-
-// memoryCache is an LRU cache of at most maxBytes of keys and values, in
-// the process. It implements dskit's cache.Cache; its writes are done at
-// once, "async" ones included.
-type memoryCache struct {
-	maxBytes int64
-	maxItem  int
-	now      func() time.Time
-
-	mu    sync.Mutex
-	bytes int64                     // guarded by mu
-	lru   *clist.List               // of *memoryEntry, most recent first; guarded by mu
-	items map[string]*clist.Element // guarded by mu
-}
-
-type memoryEntry struct {
-	key     string
-	value   []byte
-	expires time.Time
-}
-
-var _ cache.Cache = (*memoryCache)(nil)
-
-func newMemoryCache(maxBytes int64, maxItem int) *memoryCache {
-	return &memoryCache{maxBytes: maxBytes, maxItem: maxItem, now: time.Now, lru: clist.New(), items: map[string]*clist.Element{}}
-}
-
-func entrySize(e *memoryEntry) int64 { return int64(len(e.key) + len(e.value)) }
-
-// GetMulti implements cache.Cache. Values are shared: callers must not
-// modify them.
-func (m *memoryCache) GetMulti(_ context.Context, keys []string, _ ...cache.Option) map[string][]byte {
-	now := m.now()
-	out := make(map[string][]byte, len(keys))
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, k := range keys {
-		el, ok := m.items[k]
-		if !ok {
-			continue
-		}
-		e := el.Value.(*memoryEntry)
-		if !now.Before(e.expires) {
-			m.removeLocked(el)
-			continue
-		}
-		m.lru.MoveToFront(el)
-		out[k] = e.value
-	}
-	return out
-}
-
-// GetMultiWithError implements cache.Cache.
-func (m *memoryCache) GetMultiWithError(ctx context.Context, keys []string, opts ...cache.Option) (map[string][]byte, error) {
-	return m.GetMulti(ctx, keys, opts...), nil
-}
-
-// SetAsync implements cache.Cache.
-func (m *memoryCache) SetAsync(key string, value []byte, ttl time.Duration) {
-	_ = m.Set(context.Background(), key, value, ttl)
-}
-
-// SetMultiAsync implements cache.Cache.
-func (m *memoryCache) SetMultiAsync(data map[string][]byte, ttl time.Duration) {
-	for k, v := range data {
-		m.SetAsync(k, v, ttl)
-	}
-}
-
-// Set implements cache.Cache. Values bigger than the max item size are
-// not stored (and it is not an error, as with memcached).
-func (m *memoryCache) Set(_ context.Context, key string, value []byte, ttl time.Duration) error {
-	if len(value) > m.maxItem {
-		return nil
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.setLocked(key, value, ttl)
-	return nil
-}
-
-func (m *memoryCache) setLocked(key string, value []byte, ttl time.Duration) {
-	if el, ok := m.items[key]; ok {
-		m.removeLocked(el)
-	}
-	e := &memoryEntry{key: key, value: value, expires: m.now().Add(ttl)}
-	m.items[key] = m.lru.PushFront(e)
-	m.bytes += entrySize(e)
-	for m.bytes > m.maxBytes {
-		m.removeLocked(m.lru.Back())
-	}
-}
-
-func (m *memoryCache) removeLocked(el *clist.Element) {
-	e := m.lru.Remove(el).(*memoryEntry)
-	delete(m.items, e.key)
-	m.bytes -= entrySize(e)
-}
-
-// Add implements cache.Cache.
-func (m *memoryCache) Add(_ context.Context, key string, value []byte, ttl time.Duration) error {
-	if len(value) > m.maxItem {
-		return nil
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if el, ok := m.items[key]; ok && m.now().Before(el.Value.(*memoryEntry).expires) {
-		return cache.ErrNotStored
-	}
-	m.setLocked(key, value, ttl)
-	return nil
-}
-
-// Delete implements cache.Cache.
-func (m *memoryCache) Delete(_ context.Context, key string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if el, ok := m.items[key]; ok {
-		m.removeLocked(el)
-	}
-	return nil
-}
-
-// Stop implements cache.Cache.
-func (m *memoryCache) Stop() {}
-
-// Name implements cache.Cache.
-func (m *memoryCache) Name() string { return CacheInMemory }

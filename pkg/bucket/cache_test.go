@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grafana/dskit/cache"
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -504,36 +503,6 @@ func TestCacheKeys(t *testing.T) {
 		}
 	}
 	require.Equal(t, "weft:b1:get:t/"+id+"/index", cacheKey(cacheOpGet, "t/"+id+"/index"))
-}
-
-func TestMemoryCacheEvictsAndExpires(t *testing.T) {
-	m := newMemoryCache(100, 30)
-	now := time.Unix(1000, 0)
-	m.now = func() time.Time { return now }
-	ctx := context.Background()
-	for i := range 5 {
-		m.SetAsync(fmt.Sprintf("k%d", i), bytes.Repeat([]byte{byte(i)}, 20), time.Minute) // 22 bytes each
-	}
-	got := m.GetMulti(ctx, []string{"k0", "k1", "k2", "k3", "k4"})
-	require.Len(t, got, 4) // k0 evicted
-	require.NotContains(t, got, "k0")
-	m.SetAsync("big", make([]byte, 31), time.Minute)
-	require.Empty(t, m.GetMulti(ctx, []string{"big"}))
-	// k1 is the least recently used: use it, add one more, k2 goes.
-	m.GetMulti(ctx, []string{"k1"})
-	m.SetAsync("k5", make([]byte, 20), time.Minute)
-	got = m.GetMulti(ctx, []string{"k1", "k2"})
-	require.Contains(t, got, "k1")
-	require.NotContains(t, got, "k2")
-	now = now.Add(time.Minute)
-	require.Empty(t, m.GetMulti(ctx, []string{"k1", "k2", "k3", "k4", "k5"}))
-	m.mu.Lock()
-	require.Zero(t, m.bytes)
-	m.mu.Unlock()
-	require.NoError(t, m.Add(ctx, "a", []byte("1"), time.Minute))
-	require.ErrorIs(t, m.Add(ctx, "a", []byte("2"), time.Minute), cache.ErrNotStored)
-	require.NoError(t, m.Delete(ctx, "a"))
-	require.Empty(t, m.GetMulti(ctx, []string{"a"}))
 }
 
 func TestCacheConfig(t *testing.T) {

@@ -6,5 +6,5 @@
 // <tenant>/<block ULID>/... plus per-tenant prefixes. Components take the
 // objstore.Bucket it returns.
 //
-// Imports: pkg/logutil.
+// Imports: pkg/cacheclient, pkg/logutil.
 package bucket

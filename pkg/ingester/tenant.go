@@ -79,6 +79,12 @@ func openTenant(i *Ingester, id string) (*tenantDB, error) {
 	opts.EnableExemplarStorage = true
 	opts.MaxExemplars = t.applied.maxExemplars
 	opts.EnableOverlappingCompaction = false
+	// A querier in this process (the all-in-one) counts the bytes of the
+	// chunks each query reads against its tenant's limit.
+	opts.BlockQuerierFunc = wire.CountingBlockQuerier
+	// Queries sharded by the query-frontend select one shard of the
+	// series (SelectHints.ShardCount); the head refuses them without it.
+	opts.EnableSharding = true
 	// Reloading blocks is what deletes shipped ones past retention.
 	opts.BlockReloadInterval = max(i.cfg.HeadCompactPeriod, tsdb.MinBlockReloadInterval)
 	if i.cfg.WALCompression {

@@ -9,33 +9,32 @@ import (
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 )
 
-// The tenant's max_fetched_series_per_query and max_samples_per_query are
-// enforced where the engine reads storage, not by the engine's query-cost
-// accounting (EngineOpts.EnableQueryCost): that accounting wraps every
-// series iterator in one that checks the query's context twice per sample,
-// about a quarter of a dashboard query's CPU. Here a series costs one
-// count when its set yields it and a sample one count when an iterator's
-// Next or Seek lands on it; the context is checked by the engine between
-// steps, as in Prometheus' own server.
+// The tenant's max_samples_per_query is enforced where the engine reads
+// storage, not by the engine's query-cost accounting
+// (EngineOpts.EnableQueryCost): that accounting wraps every series
+// iterator in one that checks the query's context twice per sample, about
+// a quarter of a dashboard query's CPU. Here a sample costs one count when
+// an iterator's Next or Seek lands on it; the context is checked by the
+// engine between steps, as in Prometheus' own server.
+// (max_fetched_series_per_query is counted by the stores: trackedQuery.)
 
-// errLimitEnv is where the limit errors say they happened, as the engine's
+// errLimitEnv is where the limit error says it happened, as the engine's
 // own do.
 const errLimitEnv = "query execution"
 
 // budgetQueryable gives each querier (the engine opens one per query) a
-// budget of the tenant's limits. A zero limit is no limit; with neither
-// limit set it returns the queryable's querier as it is.
+// budget of the tenant's samples limit.
 type budgetQueryable struct {
 	storage.Queryable
-	maxSeries, maxSamples int64
+	maxSamples int64
 }
 
-// withBudget wraps q with the limits, or returns q when there are none.
-func withBudget(q storage.Queryable, maxSeries, maxSamples int) storage.Queryable {
-	if maxSeries <= 0 && maxSamples <= 0 {
+// withBudget wraps q with the limit, or returns q when there is none (0).
+func withBudget(q storage.Queryable, maxSamples int) storage.Queryable {
+	if maxSamples <= 0 {
 		return q
 	}
-	return budgetQueryable{Queryable: q, maxSeries: int64(max(maxSeries, 0)), maxSamples: int64(max(maxSamples, 0))}
+	return budgetQueryable{Queryable: q, maxSamples: int64(maxSamples)}
 }
 
 func (q budgetQueryable) Querier(mint, maxt int64) (storage.Querier, error) {
@@ -43,14 +42,14 @@ func (q budgetQueryable) Querier(mint, maxt int64) (storage.Querier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &budgetQuerier{Querier: qr, b: queryBudget{maxSeries: q.maxSeries, maxSamples: q.maxSamples}}, nil
+	return &budgetQuerier{Querier: qr, b: queryBudget{maxSamples: q.maxSamples}}, nil
 }
 
-// queryBudget counts the series and samples one query read. The engine
-// evaluates a query in one goroutine, so the counts need no lock.
+// queryBudget counts the samples one query read. The engine evaluates a
+// query in one goroutine, so the count needs no lock.
 type queryBudget struct {
-	maxSeries, maxSamples int64 // 0: no limit
-	series, samples       int64
+	maxSamples int64
+	samples    int64
 }
 
 type budgetQuerier struct {
@@ -62,45 +61,20 @@ func (q *budgetQuerier) Select(ctx context.Context, sortSeries bool, hints *stor
 	return &budgetSet{SeriesSet: q.Querier.Select(ctx, sortSeries, hints, ms...), b: &q.b}
 }
 
-// budgetSet counts the series of a set; when samples are limited, its
-// series count their samples.
+// budgetSet hands out its series counting their samples.
 type budgetSet struct {
 	storage.SeriesSet
 	b    *queryBudget
-	err  error
 	slab []budgetSeries // the series handed out are cut from it
 }
 
-func (s *budgetSet) Next() bool {
-	if s.err != nil || !s.SeriesSet.Next() {
-		return false
-	}
-	if s.b.maxSeries > 0 {
-		if s.b.series++; s.b.series > s.b.maxSeries {
-			s.err = promql.ErrTooManySeries(errLimitEnv)
-			return false
-		}
-	}
-	return true
-}
-
 func (s *budgetSet) At() storage.Series {
-	if s.b.maxSamples <= 0 {
-		return s.SeriesSet.At()
-	}
 	// The engine keeps every series of a set: one allocation per 256.
 	if len(s.slab) == cap(s.slab) {
 		s.slab = make([]budgetSeries, 0, 256)
 	}
 	s.slab = append(s.slab, budgetSeries{Series: s.SeriesSet.At(), b: s.b})
 	return &s.slab[len(s.slab)-1]
-}
-
-func (s *budgetSet) Err() error {
-	if s.err != nil {
-		return s.err
-	}
-	return s.SeriesSet.Err()
 }
 
 type budgetSeries struct {

@@ -2,7 +2,6 @@ package querier
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/prometheus/prometheus/promql"
@@ -13,16 +12,21 @@ import (
 )
 
 // tenantEngine applies the tenant's query limits to each query and then
-// runs it on the shared Prometheus engine. The limits on series and
-// samples are counted as the engine reads storage (withBudget), not by the
-// engine's query-cost accounting, which checks the context per sample.
-// That accounting being off, the engine ignores the limits of
+// runs it on the shared Prometheus engine. The samples limit is counted
+// as the engine reads storage (withBudget) and the series and chunk bytes
+// limits by the stores (trackedQuery), not by the engine's query-cost
+// accounting, which checks the context per sample. That accounting being
+// off, the engine ignores the limits of
 // promql.NewPrometheusQueryOptsWithLimits, the maximum query duration
 // among them: a tenant's own timeout has to be a deadline on the context
 // the query runs under.
 type tenantEngine struct {
 	eng    *promql.Engine
 	limits *limits.Overrides
+	// timeout is -querier.timeout, the ceiling of the tenants' timeouts;
+	// obs records what each query fetched (querylog.go).
+	timeout time.Duration
+	obs     *queryObserver
 }
 
 func (e tenantEngine) optsFor(ctx context.Context, opts promql.QueryOpts) (promql.QueryOpts, *limits.Limits, error) {
@@ -47,7 +51,12 @@ func (e tenantEngine) NewInstantQuery(ctx context.Context, q storage.Queryable, 
 	if err != nil {
 		return nil, err
 	}
-	return e.eng.NewInstantQuery(ctx, withBudget(q, lim.MaxFetchedSeriesPerQuery, lim.MaxSamplesPerQuery), o, qs, ts)
+	built := time.Now()
+	qry, err := e.eng.NewInstantQuery(ctx, withBudget(q, lim.MaxSamplesPerQuery), o, qs, ts)
+	if err != nil {
+		return nil, err
+	}
+	return e.track(ctx, qry, lim, built, qs, ts, ts, 0)
 }
 
 func (e tenantEngine) NewRangeQuery(ctx context.Context, q storage.Queryable, opts promql.QueryOpts, qs string, start, end time.Time, interval time.Duration) (promql.Query, error) {
@@ -55,8 +64,21 @@ func (e tenantEngine) NewRangeQuery(ctx context.Context, q storage.Queryable, op
 	if err != nil {
 		return nil, err
 	}
-	if l := time.Duration(lim.MaxQueryLength); l > 0 && end.Sub(start) > l {
-		return nil, fmt.Errorf("the query time range of %s exceeds the limit of %s (raise max_query_length / -querier.max-query-length) (err-weft-max-query-length)", end.Sub(start), l)
+	built := time.Now()
+	qry, err := e.eng.NewRangeQuery(ctx, withBudget(q, lim.MaxSamplesPerQuery), o, qs, start, end, interval)
+	if err != nil {
+		return nil, err
 	}
-	return e.eng.NewRangeQuery(ctx, withBudget(q, lim.MaxFetchedSeriesPerQuery, lim.MaxSamplesPerQuery), o, qs, start, end, interval)
+	return e.track(ctx, qry, lim, built, qs, start, end, interval)
+}
+
+// track checks the query's time ranges against the tenant's
+// max_query_length and wraps it to run under the tenant's other limits.
+func (e tenantEngine) track(ctx context.Context, qry promql.Query, lim *limits.Limits, built time.Time, qs string, start, end time.Time, step time.Duration) (promql.Query, error) {
+	if err := checkQueryLength(lim, qry, start, end); err != nil {
+		qry.Close()
+		return nil, err
+	}
+	id, _ := tenant.From(ctx) // optsFor checked it
+	return &trackedQuery{Query: qry, obs: e.obs, tenant: id, lim: lim, maxTimeout: e.timeout, built: built, qs: qs, start: start, end: end, step: step}, nil
 }

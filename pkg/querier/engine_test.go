@@ -70,8 +70,10 @@ func TestEngineAppliesEachTenantsSeriesLimit(t *testing.T) {
 	})
 	at := time.UnixMilli(60 * minute)
 	res := instant(t, eng, q, "small", "count(m)", at, nil)
-	var tooMany promql.ErrTooManySeries
+	var tooMany *wire.FetchLimitError
 	require.ErrorAs(t, res.Err, &tooMany, "3 series over a limit of 2")
+	require.Equal(t, wire.LimitFetchedSeries, tooMany.Limit)
+	require.ErrorContains(t, res.Err, "err-weft-max-fetched-series-per-query")
 	res = instant(t, eng, q, "small", `count(m{i!="2"})`, at, nil)
 	require.NoError(t, res.Err, "2 series are within the limit")
 	require.Equal(t, 2.0, res.Value.(promql.Vector)[0].F)

@@ -197,6 +197,7 @@ func NewEngine(cfg Config, lim *limits.Overrides, reg prometheus.Registerer, log
 		Reg:                  reg,
 		MaxSamples:           cfg.MaxSamples,
 		Timeout:              cfg.Timeout,
+		EnablePerStepStats:   true, // for stats=all only, as Prometheus' promql-per-step-stats
 		LookbackDelta:        cfg.LookbackDelta,
 		EnableAtModifier:     true,
 		EnableNegativeOffset: true,
@@ -211,7 +212,7 @@ func NewEngine(cfg Config, lim *limits.Overrides, reg prometheus.Registerer, log
 		UseStartTimestamps:       cfg.ExperimentalPromQL,
 		Parser:                   newParser(cfg),
 	})
-	return tenantEngine{eng: eng, limits: lim}
+	return tenantEngine{eng: eng, limits: lim, timeout: cfg.Timeout, obs: newQueryObserver(reg, logger)}
 }
 
 // NewParser returns the PromQL parser of the querier's configuration, for

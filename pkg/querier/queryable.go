@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/prometheus/util/annotations"
 
 	"github.com/weft-io/weft/pkg/limits"
+	"github.com/weft-io/weft/pkg/querysharding"
 	"github.com/weft-io/weft/pkg/tenant"
 	"github.com/weft-io/weft/pkg/wire"
 )
@@ -30,6 +31,7 @@ type tenantQuerier struct {
 	q          tenantQueryable
 	mint, maxt int64
 	opened     []storage.Querier
+	fetch      *wire.FetchStats // counts the selects made without a query's stats
 }
 
 // open returns the reader's querier for the tenant of ctx, clamping the
@@ -57,8 +59,13 @@ func (t *tenantQuerier) open(ctx context.Context) (storage.Querier, int64, error
 }
 
 // Select clamps the hints' start to the max query lookback too: the TSDB
-// reads the hints' range when there are hints, not the querier's.
+// reads the hints' range when there are hints, not the querier's. A
+// __query_shard__ matcher of the query-frontend becomes the hints' shard.
 func (t *tenantQuerier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
+	hints, ms, err := querysharding.SelectShard(hints, t.mint, t.maxt, ms)
+	if err != nil {
+		return storage.ErrSeriesSet(err)
+	}
 	qr, mint, err := t.open(ctx)
 	if err != nil {
 		return storage.ErrSeriesSet(err)
@@ -68,7 +75,20 @@ func (t *tenantQuerier) Select(ctx context.Context, sortSeries bool, hints *stor
 		h.Start = mint
 		hints = &h
 	}
-	return qr.Select(ctx, sortSeries, hints, ms...)
+	// The series limit holds for /series too, whose selects come
+	// without the stats of a query: each querier counts its own (its
+	// selects come one after the other).
+	fetch := wire.FetchStatsFrom(ctx)
+	if fetch == nil {
+		if t.fetch == nil {
+			id, _ := tenant.From(ctx) // open checked it
+			lim := t.q.limits.For(id)
+			t.fetch = wire.NewFetchStats(int64(lim.MaxFetchedSeriesPerQuery), int64(lim.MaxFetchedChunkBytesPerQuery))
+		}
+		fetch = t.fetch
+		ctx = wire.WithFetchStats(ctx, fetch)
+	}
+	return &countingSeriesSet{SeriesSet: qr.Select(ctx, sortSeries, hints, ms...), fetch: fetch}
 }
 
 func (t *tenantQuerier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/tsdb/tsdbutil"
 	"github.com/prometheus/prometheus/util/annotations"
@@ -50,7 +51,8 @@ type fakeReader struct {
 // newFakeReader returns a reader over an empty TSDB of its own, holding
 // the series of tenant.
 func newFakeReader(t testing.TB, tenant string) *fakeReader {
-	return &fakeReader{db: teststorage.New(t), tenant: tenant}
+	// Sharding enabled, as in the ingester's TSDB.
+	return &fakeReader{db: teststorage.New(t, func(o *tsdb.Options) { o.EnableSharding = true }), tenant: tenant}
 }
 
 // add appends samples at the timestamps ts, valued v(ts).

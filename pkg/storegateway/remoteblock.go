@@ -31,6 +31,7 @@ import (
 
 	"github.com/weft-io/weft/pkg/bucket"
 	"github.com/weft-io/weft/pkg/bucketindex"
+	"github.com/weft-io/weft/pkg/wire"
 )
 
 // Sections of a block read from the bucket: the label "section" of
@@ -542,6 +543,11 @@ func (c *chunkReader) ChunkOrIterable(meta chunks.Meta) (chunkenc.Chunk, chunken
 	chk, err := chunkenc.FromData(chunkenc.Encoding(encAndData[0]), encAndData[1:])
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot read chunk %d of block %s: %w", meta.Ref, c.b.meta.ULID, err)
+	}
+	// A querier in this process counts the bytes against its query's
+	// limit; a remote one counts what it receives.
+	if err := wire.FetchStatsFrom(c.ctx).AddChunkBytes(len(encAndData) - 1); err != nil {
+		return nil, nil, err
 	}
 	return chk, nil, nil
 }

@@ -62,6 +62,11 @@ func newFixture(t *testing.T) *fixture {
 // over [from, to) and uploads it (meta.json last); value differs per
 // tenant and series.
 func (f *fixture) addBlock(tenant string, from, to int64) tsdb.BlockMeta {
+	return f.addSeriesBlock(tenant, from, to, 5)
+}
+
+// addSeriesBlock is addBlock with n series.
+func (f *fixture) addSeriesBlock(tenant string, from, to int64, n int) tsdb.BlockMeta {
 	t := f.t
 	dir, ok := f.src[tenant]
 	if !ok {
@@ -69,7 +74,7 @@ func (f *fixture) addBlock(tenant string, from, to int64) tsdb.BlockMeta {
 		f.src[tenant] = dir
 	}
 	var series []storage.Series
-	for i := range 5 {
+	for i := range n {
 		lset := labels.FromStrings("__name__", "metric", "owner", tenant, "i", fmt.Sprint(i))
 		var samples []chunks.Sample
 		for ts := from; ts < to; ts += step {

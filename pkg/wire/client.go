@@ -372,6 +372,7 @@ func (q *chunkQuerier) selectRange(ctx context.Context, sortSeries bool, hints *
 		req:    &selectRequest{tenant: q.tenant, mint: q.mint, maxt: q.maxt, matchers: matchers, hints: hints, sort: sortSeries},
 		cancel: cancel,
 		report: BlockReportFrom(ctx),
+		fetch:  FetchStatsFrom(ctx),
 		legacy: q.c.fb.state.Load() == callLegacy,
 		mint:   mint,
 		maxt:   maxt,
@@ -503,10 +504,14 @@ type streamSeriesSet struct {
 	legacy   bool // the stream calls the deprecated weft.Ingester/Select
 	received bool // a message or the end of the stream came
 	retried  bool // the stream was opened again under the other name
+	sharded  bool // the server selected the requested shard itself
 
 	// mint, maxt is the range of the series' samples (sampleSeries);
 	// their chunks may reach beyond it.
 	mint, maxt int64
+
+	// fetch counts the bytes of the chunks received; nil counts nothing.
+	fetch *FetchStats
 
 	rest   []byte // the undecoded rest of the current message
 	sb     labels.ScratchBuilder
@@ -598,7 +603,12 @@ func (s *streamSeriesSet) Next() bool {
 				s.fail(err)
 				return false
 			}
+			if !s.inShard(s.cur.lset) {
+				continue
+			}
 			return true
+		case f.Num == fieldSelectSharded && f.IsVarint():
+			s.sharded = f.U != 0
 		case f.Num == 14 && f.IsBytes():
 			if ids, ok := parseLegacyBlocksWarning(string(f.B)); ok && s.legacy {
 				s.report.Add(ids...)
@@ -615,6 +625,18 @@ func (s *streamSeriesSet) Next() bool {
 		}
 	}
 	return false
+}
+
+// inShard says whether a series belongs to the shard the request asked
+// for. A server that selected the shard says so first in the stream; one
+// of an older build answers every series, and the client keeps those of
+// the shard by the TSDB's own hash of the label set.
+func (s *streamSeriesSet) inShard(ls labels.Labels) bool {
+	h := s.req.hints
+	if s.sharded || h == nil || h.ShardCount == 0 {
+		return true
+	}
+	return labels.StableHash(ls)%h.ShardCount == h.ShardIndex
 }
 
 func (s *streamSeriesSet) fail(err error) {
@@ -646,6 +668,9 @@ func (s *streamSeriesSet) decodeSeries(b []byte) error {
 		case f.Num == 2 && f.IsBytes():
 			meta, err := decodeChunk(f.B)
 			if err != nil {
+				return err
+			}
+			if err := s.fetch.AddChunkBytes(len(meta.Chunk.Bytes())); err != nil {
 				return err
 			}
 			if len(s.metas) == cap(s.metas) {

@@ -77,6 +77,7 @@ func (s *store) open(tenant string, create bool) (*tsdb.DB, error) {
 	opts.EnableSTStorage = true
 	opts.FloatChunkEncoding = chunkenc.EncXOR2
 	opts.EnableHistogramSTEncoding = true
+	opts.EnableSharding = true // as the ingester's
 	db, err := tsdb.Open(s.dir+"/"+tenant, nil, nil, opts, nil)
 	if err != nil {
 		return nil, err

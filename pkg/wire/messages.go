@@ -343,8 +343,20 @@ func decodeSelectHints(b []byte) (*storage.SelectHints, error) {
 
 // ---- Select ----
 
+// Fields of a Select request and stream that carry a query shard (see
+// docs/wire-protocol.md, "Query shards"). The shard travels in fields of
+// its own, not in the hints' 9 and 10: a server of an older build passes
+// those to its TSDB, whose head refuses shards unless sharding was enabled,
+// while it skips unknown fields and answers every series, which the client
+// then filters itself.
+const (
+	fieldSelectShardIndex protowire.Number = 16 // in a SelectRequest
+	fieldSelectShardCount protowire.Number = 17 // in a SelectRequest
+	fieldSelectSharded    protowire.Number = 16 // in the first Select stream message
+)
+
 // selectRequest is remote read's Query (1-4) with sort_series (14) and the
-// tenant (15).
+// tenant (15); the hints' shard goes in fields 16 and 17.
 type selectRequest struct {
 	tenant     string
 	mint, maxt int64
@@ -359,19 +371,27 @@ func appendSelectRequest(b []byte, r *selectRequest) []byte {
 	b = protocodec.AppendInt64Field(b, 2, r.maxt)
 	b = appendMatchers(b, 3, r.matchers)
 	if r.hints != nil {
+		h := *r.hints
+		h.ShardIndex, h.ShardCount = 0, 0
 		var m int
 		b, m = protocodec.BeginMessage(b, 4)
-		b = appendSelectHints(b, r.hints)
+		b = appendSelectHints(b, &h)
 		b = protocodec.EndMessage(b, m)
+		if r.hints.ShardCount > 0 {
+			b = protocodec.AppendTag(b, fieldSelectShardIndex, protowire.VarintType)
+			b = protocodec.AppendVarint(b, r.hints.ShardIndex)
+			b = protocodec.AppendVarintField(b, fieldSelectShardCount, r.hints.ShardCount)
+		}
 	}
 	return protocodec.AppendBoolField(b, 14, r.sort)
 }
 
 func decodeSelectRequest(b []byte) (*selectRequest, error) {
 	var (
-		r   selectRequest
-		f   protocodec.Field
-		err error
+		r                      selectRequest
+		f                      protocodec.Field
+		err                    error
+		shardIndex, shardCount uint64
 	)
 	for len(b) > 0 {
 		if b, err = protocodec.NextField(b, &f); err != nil {
@@ -396,7 +416,20 @@ func decodeSelectRequest(b []byte) (*selectRequest, error) {
 			}
 		case 14:
 			r.sort = f.U != 0
+		case fieldSelectShardIndex:
+			shardIndex = f.U
+		case fieldSelectShardCount:
+			shardCount = f.U
 		}
+	}
+	if shardCount > 0 {
+		if shardIndex >= shardCount {
+			return nil, fmt.Errorf("shard index %d of %d shards", shardIndex, shardCount)
+		}
+		if r.hints == nil {
+			r.hints = &storage.SelectHints{Start: r.mint, End: r.maxt}
+		}
+		r.hints.ShardIndex, r.hints.ShardCount = shardIndex, shardCount
 	}
 	return &r, nil
 }

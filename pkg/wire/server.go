@@ -442,6 +442,12 @@ func (s *storeServer) selectSeries(ctx context.Context, st StoreServer, r *selec
 		it  chunks.Iterator
 		n   int
 	)
+	if r.hints != nil && r.hints.ShardCount > 0 {
+		// Every store behind this server selects shards (the ingester's
+		// TSDB and the store-gateway's blocks): say so before any series,
+		// so the client need not filter them.
+		*out.b = protocodec.AppendBoolField(*out.b, fieldSelectSharded, true)
+	}
 	for set.Next() {
 		series := set.At()
 		it = series.Iterator(it)
