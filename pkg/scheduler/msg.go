@@ -118,15 +118,15 @@ func (f *frame) marshal() []byte {
 func (f *frame) unmarshal(b []byte) error {
 	*f = frame{}
 	var (
-		fld    protocodec.Field
-		header = http.Header{}
-		body   []byte
-		err    error
+		fld                 protocodec.Field
+		header              = http.Header{}
+		body                []byte
+		err                 error
 		tenant, method, url string
-		status                 int
-		queueTime              time.Duration
-		errKind                wire.ErrorKind
-		errID, errMsg          string
+		status              int
+		queueTime           time.Duration
+		errKind             wire.ErrorKind
+		errID, errMsg       string
 	)
 	for len(b) > 0 {
 		if b, err = protocodec.NextField(b, &fld); err != nil {

@@ -109,8 +109,10 @@ func (s *Scheduler) stopping(error) error {
 // overridesLimits reads the queue's limits from pkg/limits.
 type overridesLimits struct{ o *limits.Overrides }
 
-func (l overridesLimits) maxOutstanding(t string) int { return l.o.For(t).MaxOutstandingRequestsPerTenant }
-func (l overridesLimits) maxQueriers(t string) int    { return l.o.For(t).MaxQueriersPerTenant }
+func (l overridesLimits) maxOutstanding(t string) int {
+	return l.o.For(t).MaxOutstandingRequestsPerTenant
+}
+func (l overridesLimits) maxQueriers(t string) int { return l.o.For(t).MaxQueriersPerTenant }
 func (l overridesLimits) maxCapacity(t string) float64 {
 	return l.o.For(t).MaxQueryCapacity
 }
