@@ -34,6 +34,7 @@ import (
 	"github.com/weft-io/weft/pkg/querier"
 	"github.com/weft-io/weft/pkg/ring"
 	"github.com/weft-io/weft/pkg/ruler"
+	"github.com/weft-io/weft/pkg/scheduler"
 	"github.com/weft-io/weft/pkg/storegateway"
 	"github.com/weft-io/weft/pkg/tenant"
 	"github.com/weft-io/weft/pkg/wire"
@@ -63,8 +64,14 @@ type App struct {
 	reader      wire.Reader // the querier's path, shared by querier and ruler
 	// alertmanager runs the tenants' Alertmanagers.
 	alertmanager *alertmanager.Alertmanager
-	bucket       objstore.InstrumentedBucket
-	sgBucket     objstore.Bucket // bucket, through the store-gateway's cache
+	// scheduler is the query-scheduler of this process, if it runs one.
+	scheduler *scheduler.Scheduler
+	// queryRT is the frontends' way to the queriers, built once
+	// (QueryRoundTripper); schedClient is its gRPC client, if any.
+	queryRT     http.RoundTripper
+	schedClient *scheduler.Client
+	bucket      objstore.InstrumentedBucket
+	sgBucket    objstore.Bucket // bucket, through the store-gateway's cache
 
 	// Distributed mode only.
 	kv         *ring.KV
@@ -78,6 +85,8 @@ type App struct {
 	rulerLife  *ring.IngesterLifecycler
 	amRing     *ring.Ring
 	amLife     *ring.IngesterLifecycler
+	qsRing     *ring.Ring
+	qsLife     *ring.IngesterLifecycler
 	grpcServer *grpc.Server
 	clients    *clientPool
 
@@ -253,6 +262,9 @@ func (a *App) stop() error {
 	if a.clients != nil {
 		a.clients.close()
 	}
+	if a.schedClient != nil {
+		a.schedClient.Close()
+	}
 	if a.sgBucket != nil {
 		errs = append(errs, a.sgBucket.Close())
 	}
@@ -326,7 +338,7 @@ func (a *App) routes() http.Handler {
 		mux.Handle("/api/v1/push", instrument("push", a.whenRunning(RoleDistributor, a.dist)))
 	}
 	if a.querier != nil {
-		mux.Handle(querier.Prefix+"/", instrument("prometheus_api", a.whenRunning(RoleQuerier, a.querier.Handler())))
+		mux.Handle(querier.Prefix+"/", instrument("prometheus_api", a.whenRunning(RoleQuerier, a.queryAPIHandler())))
 		if a.rulesFanOut != nil {
 			mux.Handle(querier.Prefix+"/rules", instrument("prometheus_api", a.whenRunning(RoleQuerier, a.rulesFanOut.Handler(ruler.KindRules))))
 			mux.Handle(querier.Prefix+"/alerts", instrument("prometheus_api", a.whenRunning(RoleQuerier, a.rulesFanOut.Handler(ruler.KindAlerts))))
@@ -339,6 +351,7 @@ func (a *App) routes() http.Handler {
 			compactor.DeleteTenantHandler(a.bucket, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest, nil)))
 	}
 	a.rulerRoutes(mux, instrument)
+	a.querySchedulerRoutes(mux)
 	a.alertmanagerRoutes(mux, instrument)
 	if a.ingRing != nil {
 		mux.Handle("/ring", a.ingRing)

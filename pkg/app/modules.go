@@ -42,24 +42,29 @@ const (
 	RoleCompactor    = "compactor"
 	RoleRuler        = "ruler"
 	RoleAlertmanager = "alertmanager"
+	// RoleQueryScheduler queues the tenants' queries fairly for the
+	// queriers.
+	RoleQueryScheduler = "query-scheduler"
 )
 
 // Names of the modules that roles depend on; they run only as dependencies.
 const (
-	modRuntimeConfig    = "runtime-config"
-	modBucket           = "bucket"
-	modKV               = "memberlist-kv"
-	modGRPCServer       = "grpc-server"
-	modIngesterRing     = "ingester-ring"
-	modIngesterLife     = "ingester-lifecycler"
-	modStoreGatewayRing = "store-gateway-ring"
-	modStoreGatewayLife = "store-gateway-lifecycler"
-	modCompactorRing    = "compactor-ring"
-	modCompactorLife    = "compactor-lifecycler"
-	modRulerRing        = "ruler-ring"
-	modRulerLife        = "ruler-lifecycler"
-	modAlertmanagerRing = "alertmanager-ring"
-	modAlertmanagerLife = "alertmanager-lifecycler"
+	modRuntimeConfig      = "runtime-config"
+	modBucket             = "bucket"
+	modKV                 = "memberlist-kv"
+	modGRPCServer         = "grpc-server"
+	modIngesterRing       = "ingester-ring"
+	modIngesterLife       = "ingester-lifecycler"
+	modStoreGatewayRing   = "store-gateway-ring"
+	modStoreGatewayLife   = "store-gateway-lifecycler"
+	modCompactorRing      = "compactor-ring"
+	modCompactorLife      = "compactor-lifecycler"
+	modRulerRing          = "ruler-ring"
+	modRulerLife          = "ruler-lifecycler"
+	modAlertmanagerRing   = "alertmanager-ring"
+	modAlertmanagerLife   = "alertmanager-lifecycler"
+	modQuerySchedulerRing = "query-scheduler-ring"
+	modQuerySchedulerLife = "query-scheduler-lifecycler"
 )
 
 // module is one entry of the module table.
@@ -106,9 +111,15 @@ var moduleTable = []module{
 		deps: append([]string{modRuntimeConfig, modBucket, modCompactorRing, modCompactorLife}, rings...), init: (*App).initCompactor},
 	{name: RoleIngester, role: true, doc: "keeps one TSDB per tenant, ships blocks to the bucket",
 		deps: append([]string{modRuntimeConfig, modBucket, modGRPCServer, modIngesterLife}, rings...), init: (*App).initIngester},
+	// The query-scheduler comes before the querier, whose workers pull
+	// from it: in the all-in-one they stop first, after their last query.
+	{name: modQuerySchedulerRing, doc: "the query-scheduler ring, where frontends and queriers find the schedulers", deps: []string{modKV}, init: (*App).initQuerySchedulerRing},
+	{name: modQuerySchedulerLife, doc: "registers this query-scheduler in its ring", deps: []string{modKV}, init: (*App).initQuerySchedulerLifecycler},
+	{name: RoleQueryScheduler, role: true, doc: "queues the tenants' queries fairly for the queriers, which pull them",
+		deps: append([]string{modRuntimeConfig, modGRPCServer, modQuerySchedulerRing, modQuerySchedulerLife}, rings...), init: (*App).initQueryScheduler},
 	{name: RoleQuerier, role: true, doc: "serves the Prometheus query API",
-		deps:  append([]string{modRuntimeConfig, modBucket, modRulerRing}, rings...),
-		local: []string{RoleIngester, RoleStoreGateway}, init: (*App).initQuerier},
+		deps:  append([]string{modRuntimeConfig, modBucket, modRulerRing, modQuerySchedulerRing}, rings...),
+		local: []string{RoleIngester, RoleStoreGateway, RoleQueryScheduler}, init: (*App).initQuerier},
 	{name: RoleDistributor, role: true, doc: "receives remote write, validates, applies limits",
 		deps:  append([]string{modRuntimeConfig}, rings...),
 		local: []string{RoleIngester}, init: (*App).initDistributor},
@@ -265,6 +276,7 @@ func (a *App) initGRPCServer() (services.Service, error) {
 			}
 			wire.Register(a.grpcServer, pusher, stores)
 			a.registerAlertmanagerGRPC()
+			a.registerQuerySchedulerGRPC()
 			a.registerRulerGRPC()
 			var err error
 			lis, err = net.Listen("tcp", a.cfg.GRPCListenAddress)
@@ -414,13 +426,25 @@ func (a *App) initQuerier() (services.Service, error) {
 		// /alerts ask them all.
 		a.rulesFanOut = a.rulerFanOut()
 	}
-	// The querier answers from the callers' goroutines; its service only
+	// The querier answers from the callers' goroutines, and those of its
+	// workers, which pull queries from the query-schedulers; its service
 	// orders its stop before that of the roles it reads.
-	return services.NewIdleService(nil, func(error) error {
+	worker := a.querierWorker()
+	return services.NewIdleService(func(ctx context.Context) error {
+		if worker == nil {
+			return nil
+		}
+		return services.StartAndAwaitRunning(ctx, worker)
+	}, func(error) error {
+		var err error
+		if worker != nil {
+			// The running queries finish and answer first.
+			err = services.StopAndAwaitTerminated(context.Background(), worker)
+		}
 		if a.rulesFanOut != nil {
 			a.rulesFanOut.Close()
 		}
-		return nil
+		return err
 	}), nil
 }
 
