@@ -210,21 +210,31 @@ func TestCancelQueued(t *testing.T) {
 }
 
 // blocker is a handler that runs until its request's context is done and
-// records that it was.
+// records that it was. quit ends the requests still running at the end of
+// a test, so that a failing test does not hang in its cleanup.
 type blocker struct {
 	started   chan string
 	cancelled chan string
+	quit      chan struct{}
 }
 
-func newBlocker() *blocker {
-	return &blocker{started: make(chan string, 16), cancelled: make(chan string, 16)}
+func newBlocker(*testing.T) *blocker {
+	b := &blocker{started: make(chan string, 64), cancelled: make(chan string, 64), quit: make(chan struct{})}
+	return b
 }
+
+// quitAtEnd ends the running requests first of t's cleanups: register it
+// after the workers.
+func (b *blocker) quitAtEnd(t *testing.T) { t.Cleanup(func() { close(b.quit) }) }
 
 func (b *blocker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.started <- r.URL.Path
-	<-r.Context().Done()
-	b.cancelled <- r.URL.Path
-	http.Error(w, r.Context().Err().Error(), 499)
+	select {
+	case <-r.Context().Done():
+		b.cancelled <- r.URL.Path
+		http.Error(w, r.Context().Err().Error(), 499)
+	case <-b.quit:
+	}
 }
 
 // testCancelRunning checks that a running query is cancelled on its
@@ -249,7 +259,12 @@ func testCancelRunning(t *testing.T, s *Scheduler, rt http.RoundTripper, b *bloc
 	case <-time.After(5 * time.Second):
 		t.Fatal("the query was not cancelled on the querier")
 	}
-	require.Error(t, <-errc)
+	select {
+	case err := <-errc:
+		require.Error(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the cancelled query did not return")
+	}
 	require.Eventually(t, func() bool {
 		return testutil.ToFloat64(s.m.cancelled.WithLabelValues("a", "running")) == 1
 	}, 5*time.Second, 5*time.Millisecond)
@@ -269,8 +284,9 @@ func testCancelRunning(t *testing.T, s *Scheduler, rt http.RoundTripper, b *bloc
 
 func TestCancelRunningLocal(t *testing.T) {
 	s := startScheduler(t, newOverrides(nil, nil), nil)
-	b := newBlocker()
+	b := newBlocker(t)
 	startWorker(t, NewLocalWorker(WorkerConfig{QuerierID: "q", Parallelism: 1}, s, b, nil))
+	b.quitAtEnd(t)
 	testCancelRunning(t, s, NewRoundTripper(s, resolver()), b)
 }
 
@@ -294,8 +310,9 @@ func static(addrs ...string) func() ([]string, error) {
 func TestCancelRunningGRPC(t *testing.T) {
 	s := startScheduler(t, newOverrides(nil, nil), nil)
 	addr := serveGRPC(t, s)
-	b := newBlocker()
+	b := newBlocker(t)
 	startWorker(t, NewWorker(WorkerConfig{QuerierID: "q", Parallelism: 1}, static(addr), b, nil))
+	b.quitAtEnd(t)
 	c := NewClient(static(addr))
 	defer c.Close()
 	testCancelRunning(t, s, NewRoundTripper(c, resolver()), b)
@@ -442,8 +459,9 @@ func TestShuffleSharding(t *testing.T) {
 // workers, so another tenant's query starts at once.
 func TestCapacityLeavesWorkersForOthers(t *testing.T) {
 	s := startScheduler(t, newOverrides(func(l *limits.Limits) { l.MaxQueryCapacity = 0.5 }, nil), nil)
-	b := newBlocker()
+	b := newBlocker(t)
 	startWorker(t, NewLocalWorker(WorkerConfig{QuerierID: "q", Parallelism: 4}, s, b, nil))
+	b.quitAtEnd(t)
 	waitWorkers(t, s, 4)
 	rt := NewRoundTripper(s, resolver())
 	ctx, cancel := context.WithCancel(context.Background())
