@@ -178,6 +178,8 @@ func (s *Scheduler) serve(ctx context.Context, conn schedulerConn) error {
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	defer stopLoop()
 	answers := make(chan *frame)
+	served := make(chan struct{}) // closed when serve returns
+	defer close(served)
 	var recvErr error // set before answers is closed
 	go func() {
 		defer close(answers)
@@ -195,8 +197,8 @@ func (s *Scheduler) serve(ctx context.Context, conn schedulerConn) error {
 			case kindResponse:
 				select {
 				case answers <- f:
-				case <-ctx.Done():
-					return
+				case <-served:
+					// The stream ends: Recv fails next.
 				}
 			}
 		}
