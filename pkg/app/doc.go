@@ -5,5 +5,5 @@
 //
 // Imports: pkg/alertmanager, pkg/bucket, pkg/compactor, pkg/distributor,
 // pkg/httpapi, pkg/ingester, pkg/limits, pkg/logutil, pkg/querier, pkg/ring,
-// pkg/ruler, pkg/storegateway, pkg/tenant, pkg/wire.
+// pkg/ruler, pkg/scheduler, pkg/storegateway, pkg/tenant, pkg/wire.
 package app
