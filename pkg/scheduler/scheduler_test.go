@@ -292,7 +292,9 @@ func TestCancelRunningLocal(t *testing.T) {
 
 // serveGRPC serves s's gRPC service on a loopback port and returns its
 // address.
-func serveGRPC(t *testing.T, s *Scheduler) string {
+func serveGRPC(t *testing.T, s *Scheduler) string { return serveGRPCB(t, s) }
+
+func serveGRPCB(t testing.TB, s *Scheduler) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

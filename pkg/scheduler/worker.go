@@ -311,5 +311,13 @@ func (rw *responseWriter) Write(b []byte) (int, error) {
 	return rw.body.Write(b)
 }
 
+// WriteString writes s without converting it to a []byte first.
+func (rw *responseWriter) WriteString(s string) (int, error) {
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	return rw.body.WriteString(s)
+}
+
 // Flush is a no-op: the answer goes back whole.
 func (rw *responseWriter) Flush() {}
