@@ -3,6 +3,7 @@ package scheduler
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -185,6 +186,10 @@ func (w *Worker) loop(ctx context.Context, addr string) {
 	}
 }
 
+// byeTimeout bounds the wait, after a worker's goodbye, for the scheduler
+// to end the stream: a scheduler cut off by the network never does.
+const byeTimeout = 10 * time.Second
+
 // runStream serves the requests of one stream until the scheduler ends
 // it; when stop is done it says goodbye, answers what the scheduler still
 // sent, and returns when the scheduler ends the stream.
@@ -212,6 +217,7 @@ func (w *Worker) runStream(stop context.Context, conn querierConn) error {
 		}
 	}()
 	stopping := stop.Done()
+	var gone <-chan time.Time // after the goodbye: a scheduler that never ends the stream
 	for {
 		select {
 		case <-stopping:
@@ -219,6 +225,9 @@ func (w *Worker) runStream(stop context.Context, conn querierConn) error {
 			if err := conn.Send(&frame{kind: kindBye}); err != nil {
 				return err
 			}
+			gone = time.After(byeTimeout)
+		case <-gone:
+			return errors.New("the query-scheduler did not end the stream after the worker's goodbye")
 		case f, ok := <-in:
 			if !ok {
 				if stopping == nil {
