@@ -453,6 +453,7 @@ var indexPage = template.Must(template.New("index").Parse(`<!doctype html><html>
 <li><a href="/metrics">/metrics</a> weft's own metrics</li>
 <li><a href="/ready">/ready</a> readiness</li>
 <li><a href="/ring">/ring</a> and <a href="/memberlist">/memberlist</a> (distributed mode)</li>
+<li><a href="/query-scheduler/status">/query-scheduler/status</a> the query-scheduler's queues and queriers</li>
 <li><code>POST /api/v1/push</code> remote write 1.0 and 2.0</li>
 <li><code>/prometheus/api/v1/...</code> the Prometheus query API</li>
 <li><code>/prometheus/config/v1/rules</code> the tenant's rule groups (Cortex/Mimir config API)</li>

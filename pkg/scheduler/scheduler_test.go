@@ -528,3 +528,67 @@ func TestWorkerStopFinishesRunning(t *testing.T) {
 	require.Equal(t, "done", r.body)
 	waitWorkers(t, s, 0)
 }
+
+// A scheduler that stops answers its queued queries 503 in Prometheus'
+// format, so that the frontend retries them elsewhere, and refuses new
+// ones the same way.
+func TestStopAnswersQueued503(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := New(newOverrides(nil, nil), nil, reg, nil)
+	require.NoError(t, services.StartAndAwaitRunning(context.Background(), s))
+	rt := NewRoundTripper(s, resolver())
+	codes := make(chan int, 1)
+	go func() {
+		resp, err := get(t, rt, context.Background(), "a", "/q")
+		if err != nil {
+			codes <- 0
+			return
+		}
+		resp.Body.Close()
+		codes <- resp.StatusCode
+	}()
+	waitQueued(t, s, "a", 1)
+	require.NoError(t, services.StopAndAwaitTerminated(context.Background(), s))
+	require.Equal(t, http.StatusServiceUnavailable, <-codes)
+	resp, err := get(t, rt, context.Background(), "a", "/q")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	require.Contains(t, string(body), `"errorType":"unavailable"`)
+	require.Equal(t, 2.0, testutil.ToFloat64(s.m.discarded.WithLabelValues("a", "stopping")))
+}
+
+// A querier's workers follow the schedulers it is given: its parallelism
+// spread over them, streams opened to a new one and closed to one that
+// left.
+func TestWorkerFollowsSchedulers(t *testing.T) {
+	s1 := startScheduler(t, newOverrides(nil, nil), nil)
+	s2 := startScheduler(t, newOverrides(nil, nil), nil)
+	a1, a2 := serveGRPC(t, s1), serveGRPC(t, s2)
+	var (
+		mu    sync.Mutex
+		addrs = []string{a1}
+	)
+	lookup := func() ([]string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), addrs...), nil
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	startWorker(t, NewWorker(WorkerConfig{QuerierID: "q", Parallelism: 4, LookupPeriod: 10 * time.Millisecond}, lookup, h, nil))
+	waitWorkers(t, s1, 4)
+	mu.Lock()
+	addrs = []string{a1, a2}
+	mu.Unlock()
+	waitWorkers(t, s1, 2)
+	waitWorkers(t, s2, 2)
+	mu.Lock()
+	addrs = []string{a2}
+	mu.Unlock()
+	waitWorkers(t, s1, 0)
+	waitWorkers(t, s2, 4)
+	resp, err := get(t, NewRoundTripper(s2, resolver()), context.Background(), "a", "/q")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	require.Equal(t, "ok", string(body))
+}
