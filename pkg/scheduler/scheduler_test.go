@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -171,6 +172,9 @@ func TestTooManyOutstanding(t *testing.T) {
 	require.Contains(t, body.Error, "err-weft-max-outstanding-requests-per-tenant")
 	require.Equal(t, 1.0, testutil.ToFloat64(s.m.discarded.WithLabelValues("a", "too_many_outstanding_requests")))
 	require.Equal(t, 2.0, testutil.ToFloat64(s.m.queueLength.WithLabelValues("a")))
+	page := httptest.NewRecorder()
+	s.ServeHTTP(page, httptest.NewRequest(http.MethodGet, "/query-scheduler/status", nil))
+	require.Contains(t, page.Body.String(), "<tr><td>a</td><td>2</td><td>0</td></tr>", "the status page shows the queue")
 
 	// Another tenant still queues.
 	wg.Go(func() { _, _ = get(t, rt, ctx, "b", "/prometheus/api/v1/query") })
