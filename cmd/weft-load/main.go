@@ -3,6 +3,7 @@
 //
 //	weft-load write [flags]   push node-exporter-like series (remote write 1.0 or 2.0)
 //	weft-load query [flags]   replay dashboard-like range queries
+//	weft-load fairness [flags] one tenant floods queries, another's latency is measured
 //
 // It only parses flags; the work is in package loadgen (cmd/weft-load/loadgen).
 package main
@@ -19,12 +20,13 @@ import (
 	"github.com/weft-io/weft/cmd/weft-load/loadgen"
 )
 
-const usage = `usage: weft-load write|query [flags]
+const usage = `usage: weft-load write|query|fairness [flags]
 
-  write   remote-writes N node-exporter-like series, one sample per series per round
-  query   replays dashboard-like range queries against a Prometheus query API
+  write     remote-writes N node-exporter-like series, one sample per series per round
+  query     replays dashboard-like range queries against a Prometheus query API
+  fairness  measures one tenant's query latency alone and while another floods queries
 
-Run "weft-load write -h" or "weft-load query -h" for the flags.
+Run "weft-load MODE -h" for the flags of a mode.
 Exit status: 0 if every request succeeded (or -allow-errors), 1 if some failed,
 2 for usage errors.
 `
@@ -87,6 +89,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 			rep.WriteText(stdout)
 		}
 		return exitCode(rep.QueriesFailed, *allowErrors)
+	case "fairness":
+		var cfg loadgen.FairnessConfig
+		cfg.RegisterFlags(fs)
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		rep, err := loadgen.RunFairness(ctx, cfg, stderr)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 2
+		}
+		if *jsonOut {
+			_, _ = stdout.Write(rep.JSON())
+		} else {
+			rep.WriteText(stdout)
+		}
+		return exitCode(rep.Alone.Failed+rep.Flooded.Failed, *allowErrors)
 	default:
 		fmt.Fprintf(stderr, "unknown mode %q\n\n%s", args[0], usage)
 		return 2

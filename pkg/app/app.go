@@ -36,6 +36,7 @@ import (
 	"github.com/weft-io/weft/pkg/querier"
 	"github.com/weft-io/weft/pkg/ring"
 	"github.com/weft-io/weft/pkg/ruler"
+	"github.com/weft-io/weft/pkg/scheduler"
 	"github.com/weft-io/weft/pkg/storegateway"
 	"github.com/weft-io/weft/pkg/tenant"
 	"github.com/weft-io/weft/pkg/wire"
@@ -66,8 +67,14 @@ type App struct {
 	reader      wire.Reader // the querier's path, shared by querier and ruler
 	// alertmanager runs the tenants' Alertmanagers.
 	alertmanager *alertmanager.Alertmanager
-	bucket       objstore.InstrumentedBucket
-	sgBucket     objstore.Bucket // bucket, through the store-gateway's cache
+	// scheduler is the query-scheduler of this process, if it runs one.
+	scheduler *scheduler.Scheduler
+	// queryRT is the frontends' way to the queriers, built once
+	// (QueryRoundTripper); schedClient is its gRPC client, if any.
+	queryRT     http.RoundTripper
+	schedClient *scheduler.Client
+	bucket      objstore.InstrumentedBucket
+	sgBucket    objstore.Bucket // bucket, through the store-gateway's cache
 
 	// Distributed mode only.
 	kv         *ring.KV
@@ -81,6 +88,8 @@ type App struct {
 	rulerLife  *ring.IngesterLifecycler
 	amRing     *ring.Ring
 	amLife     *ring.IngesterLifecycler
+	qsRing     *ring.Ring
+	qsLife     *ring.IngesterLifecycler
 	grpcServer *grpc.Server
 	clients    *clientPool
 
@@ -256,6 +265,9 @@ func (a *App) stop() error {
 	if a.clients != nil {
 		a.clients.close()
 	}
+	if a.schedClient != nil {
+		a.schedClient.Close()
+	}
 	if a.sgBucket != nil {
 		errs = append(errs, a.sgBucket.Close())
 	}
@@ -357,6 +369,7 @@ func (a *App) routes() http.Handler {
 		mux.Handle("/compactor/delete_tenant", instrument("delete_tenant", delTenant))
 	}
 	a.rulerRoutes(mux, instrument)
+	a.querySchedulerRoutes(mux)
 	a.alertmanagerRoutes(mux, instrument)
 	if a.ingRing != nil {
 		mux.Handle("/ring", a.ingRing)
@@ -490,6 +503,7 @@ var indexPage = template.Must(template.New("index").Parse(`<!doctype html><html>
 <li><a href="/metrics">/metrics</a> weft's own metrics</li>
 <li><a href="/ready">/ready</a> readiness</li>
 <li><a href="/ring">/ring</a> and <a href="/memberlist">/memberlist</a> (distributed mode)</li>
+<li><a href="/query-scheduler/status">/query-scheduler/status</a> the query-scheduler's queues and queriers</li>
 <li><code>POST /api/v1/push</code> remote write 1.0 and 2.0</li>
 <li><code>/prometheus/api/v1/...</code> the Prometheus query API</li>
 <li><code>/prometheus/config/v1/rules</code> the tenant's rule groups (Cortex/Mimir config API)</li>

@@ -22,6 +22,7 @@ import (
 	"github.com/weft-io/weft/pkg/querier"
 	"github.com/weft-io/weft/pkg/ring"
 	"github.com/weft-io/weft/pkg/ruler"
+	"github.com/weft-io/weft/pkg/scheduler"
 	"github.com/weft-io/weft/pkg/storegateway"
 )
 
@@ -40,18 +41,19 @@ type Config struct {
 	LogFormat           string        `yaml:"log_format"`
 	ShutdownTimeout     time.Duration `yaml:"shutdown_timeout"`
 
-	RuntimeConfig RuntimeConfigConfig `yaml:"runtime_config"`
-	Bucket        bucket.Config       `yaml:"bucket"`
-	Distributor   distributor.Config  `yaml:"distributor"`
-	Ingester      ingester.Config     `yaml:"ingester"`
-	Querier       querier.Config      `yaml:"querier"`
-	QueryFrontend frontend.Config     `yaml:"query_frontend"`
-	StoreGateway  storegateway.Config `yaml:"store_gateway"`
-	Compactor     compactor.Config    `yaml:"compactor"`
-	Ruler         ruler.Config        `yaml:"ruler"`
-	Alertmanager  alertmanager.Config `yaml:"alertmanager"`
-	Limits        limits.Limits       `yaml:"limits"`
-	Ring          ring.Config         `yaml:",inline"`
+	RuntimeConfig  RuntimeConfigConfig `yaml:"runtime_config"`
+	Bucket         bucket.Config       `yaml:"bucket"`
+	Distributor    distributor.Config  `yaml:"distributor"`
+	Ingester       ingester.Config     `yaml:"ingester"`
+	Querier        querier.Config      `yaml:"querier"`
+	QueryFrontend  frontend.Config     `yaml:"query_frontend"`
+	StoreGateway   storegateway.Config `yaml:"store_gateway"`
+	Compactor      compactor.Config    `yaml:"compactor"`
+	Ruler          ruler.Config        `yaml:"ruler"`
+	Alertmanager   alertmanager.Config `yaml:"alertmanager"`
+	QueryScheduler scheduler.Config    `yaml:"query_scheduler"`
+	Limits         limits.Limits       `yaml:"limits"`
+	Ring           ring.Config         `yaml:",inline"`
 
 	// deprecations are the warnings of the parse that built this config,
 	// one for each deprecated name it used.
@@ -90,6 +92,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.Compactor.RegisterFlags(f)
 	c.Ruler.RegisterFlags(f)
 	c.Alertmanager.RegisterFlags(f)
+	c.QueryScheduler.RegisterFlags(f)
 	c.Limits.RegisterFlags(f)
 	c.Ring.RegisterFlags(f)
 }
@@ -104,7 +107,7 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data.dir must be set"))
 	}
-	for _, v := range []interface{ Validate() error }{&c.Bucket, &c.Distributor, &c.Ingester, &c.Querier, &c.QueryFrontend, &c.Limits, &c.Ring, &c.StoreGateway, &c.Compactor, &c.Ruler, &c.Alertmanager} {
+	for _, v := range []interface{ Validate() error }{&c.Bucket, &c.Distributor, &c.Ingester, &c.Querier, &c.QueryFrontend, &c.Limits, &c.Ring, &c.StoreGateway, &c.Compactor, &c.Ruler, &c.Alertmanager, &c.QueryScheduler} {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, err)
 		}
@@ -140,6 +143,7 @@ func (c *Config) applyDefaults() {
 	r.Compactor.GRPCListenAddress = c.GRPCListenAddress
 	r.Ruler.GRPCListenAddress = c.GRPCListenAddress
 	r.Alertmanager.GRPCListenAddress = c.GRPCListenAddress
+	r.QueryScheduler.GRPCListenAddress = c.GRPCListenAddress
 	if r.Ingester.TokensFilePath == "" {
 		r.Ingester.TokensFilePath = filepath.Join(c.DataDir, RoleIngester, "ring-tokens")
 	}
@@ -152,6 +156,9 @@ func (c *Config) applyDefaults() {
 	if r.Ruler.TokensFilePath == "" {
 		r.Ruler.TokensFilePath = filepath.Join(c.DataDir, RoleRuler, "ring-tokens")
 	}
+	if r.QueryScheduler.TokensFilePath == "" {
+		r.QueryScheduler.TokensFilePath = filepath.Join(c.DataDir, RoleQueryScheduler, "ring-tokens")
+	}
 	if r.Alertmanager.TokensFilePath == "" {
 		r.Alertmanager.TokensFilePath = filepath.Join(c.DataDir, RoleAlertmanager, "ring-tokens")
 	}
@@ -159,6 +166,9 @@ func (c *Config) applyDefaults() {
 	// ingester's block metadata) must see the same one, unique on this host.
 	c.Ring.SetDefaultInstanceIDs(c.GRPCListenAddress)
 	c.Ingester.InstanceID = r.Ingester.InstanceID
+	if c.QueryScheduler.QuerierID == "" {
+		c.QueryScheduler.QuerierID = ring.DefaultInstanceID(c.GRPCListenAddress)
+	}
 }
 
 // ParseFlags builds the configuration from defaults, the YAML file named by

@@ -21,6 +21,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql"
 	"google.golang.org/grpc"
 
 	"github.com/weft-io/weft/pkg/alertmanager"
@@ -33,6 +34,7 @@ import (
 	"github.com/weft-io/weft/pkg/limits"
 	"github.com/weft-io/weft/pkg/logutil"
 	"github.com/weft-io/weft/pkg/querier"
+	"github.com/weft-io/weft/pkg/querysharding"
 	"github.com/weft-io/weft/pkg/ring"
 	"github.com/weft-io/weft/pkg/storegateway"
 	"github.com/weft-io/weft/pkg/tenant"
@@ -52,24 +54,29 @@ const (
 	RoleCompactor    = "compactor"
 	RoleRuler        = "ruler"
 	RoleAlertmanager = "alertmanager"
+	// RoleQueryScheduler queues the tenants' queries fairly for the
+	// queriers.
+	RoleQueryScheduler = "query-scheduler"
 )
 
 // Names of the modules that roles depend on; they run only as dependencies.
 const (
-	modRuntimeConfig    = "runtime-config"
-	modBucket           = "bucket"
-	modKV               = "memberlist-kv"
-	modGRPCServer       = "grpc-server"
-	modIngesterRing     = "ingester-ring"
-	modIngesterLife     = "ingester-lifecycler"
-	modStoreGatewayRing = "store-gateway-ring"
-	modStoreGatewayLife = "store-gateway-lifecycler"
-	modCompactorRing    = "compactor-ring"
-	modCompactorLife    = "compactor-lifecycler"
-	modRulerRing        = "ruler-ring"
-	modRulerLife        = "ruler-lifecycler"
-	modAlertmanagerRing = "alertmanager-ring"
-	modAlertmanagerLife = "alertmanager-lifecycler"
+	modRuntimeConfig      = "runtime-config"
+	modBucket             = "bucket"
+	modKV                 = "memberlist-kv"
+	modGRPCServer         = "grpc-server"
+	modIngesterRing       = "ingester-ring"
+	modIngesterLife       = "ingester-lifecycler"
+	modStoreGatewayRing   = "store-gateway-ring"
+	modStoreGatewayLife   = "store-gateway-lifecycler"
+	modCompactorRing      = "compactor-ring"
+	modCompactorLife      = "compactor-lifecycler"
+	modRulerRing          = "ruler-ring"
+	modRulerLife          = "ruler-lifecycler"
+	modAlertmanagerRing   = "alertmanager-ring"
+	modAlertmanagerLife   = "alertmanager-lifecycler"
+	modQuerySchedulerRing = "query-scheduler-ring"
+	modQuerySchedulerLife = "query-scheduler-lifecycler"
 )
 
 // module is one entry of the module table.
@@ -116,14 +123,20 @@ var moduleTable = []module{
 		deps: append([]string{modRuntimeConfig, modBucket, modCompactorRing, modCompactorLife}, rings...), init: (*App).initCompactor},
 	{name: RoleIngester, role: true, doc: "keeps one TSDB per tenant, ships blocks to the bucket",
 		deps: append([]string{modRuntimeConfig, modBucket, modGRPCServer, modIngesterLife}, rings...), init: (*App).initIngester},
+	// The query-scheduler comes before the querier, whose workers pull
+	// from it: in the all-in-one they stop first, after their last query.
+	{name: modQuerySchedulerRing, doc: "the query-scheduler ring, where frontends and queriers find the schedulers", deps: []string{modKV}, init: (*App).initQuerySchedulerRing},
+	{name: modQuerySchedulerLife, doc: "registers this query-scheduler in its ring", deps: []string{modKV}, init: (*App).initQuerySchedulerLifecycler},
+	{name: RoleQueryScheduler, role: true, doc: "queues the tenants' queries fairly for the queriers, which pull them",
+		deps: append([]string{modRuntimeConfig, modGRPCServer, modQuerySchedulerRing, modQuerySchedulerLife}, rings...), init: (*App).initQueryScheduler},
 	{name: RoleQuerier, role: true, doc: "serves the Prometheus query API",
-		deps:  append([]string{modRuntimeConfig, modBucket, modRulerRing}, rings...),
-		local: []string{RoleIngester, RoleStoreGateway}, init: (*App).initQuerier},
-	// The query-frontend sends its queries to the querier of its process
-	// when there is one, so it stops first.
-	{name: RoleQueryFront, role: true, doc: "splits, caches and retries queries in front of the queriers",
-		deps:  append([]string{modRuntimeConfig, modBucket}, rings...),
-		local: []string{RoleQuerier}, init: (*App).initQueryFrontend},
+		deps:  append([]string{modRuntimeConfig, modBucket, modRulerRing, modQuerySchedulerRing}, rings...),
+		local: []string{RoleIngester, RoleStoreGateway, RoleQueryScheduler}, init: (*App).initQuerier},
+	// The query-frontend sends its queries through the query-scheduler of
+	// its process when there is one, so it stops first.
+	{name: RoleQueryFront, role: true, doc: "splits, caches, shards and retries queries in front of the queriers",
+		deps:  append([]string{modRuntimeConfig, modBucket, modQuerySchedulerRing}, rings...),
+		local: []string{RoleQueryScheduler}, init: (*App).initQueryFrontend},
 	{name: RoleDistributor, role: true, doc: "receives remote write, validates, applies limits",
 		deps:  append([]string{modRuntimeConfig}, rings...),
 		local: []string{RoleIngester}, init: (*App).initDistributor},
@@ -280,6 +293,7 @@ func (a *App) initGRPCServer() (services.Service, error) {
 			}
 			wire.Register(a.grpcServer, pusher, stores)
 			a.registerAlertmanagerGRPC()
+			a.registerQuerySchedulerGRPC()
 			a.registerRulerGRPC()
 			var err error
 			lis, err = net.Listen("tcp", a.cfg.GRPCListenAddress)
@@ -429,13 +443,25 @@ func (a *App) initQuerier() (services.Service, error) {
 		// /alerts ask them all.
 		a.rulesFanOut = a.rulerFanOut()
 	}
-	// The querier answers from the callers' goroutines; its service only
+	// The querier answers from the callers' goroutines, and those of its
+	// workers, which pull queries from the query-schedulers; its service
 	// orders its stop before that of the roles it reads.
-	return services.NewIdleService(nil, func(error) error {
+	worker := a.querierWorker()
+	return services.NewIdleService(func(ctx context.Context) error {
+		if worker == nil {
+			return nil
+		}
+		return services.StartAndAwaitRunning(ctx, worker)
+	}, func(error) error {
+		var err error
+		if worker != nil {
+			// The running queries finish and answer first.
+			err = services.StopAndAwaitTerminated(context.Background(), worker)
+		}
 		if a.rulesFanOut != nil {
 			a.rulesFanOut.Close()
 		}
-		return nil
+		return err
 	}), nil
 }
 
@@ -446,19 +472,29 @@ func (a *App) initQuerier() (services.Service, error) {
 func (a *App) initQueryFrontend() (services.Service, error) {
 	var downstream http.RoundTripper
 	switch {
-	case a.querier != nil:
-		downstream = frontend.HandlerTransport(a.querier.Handler())
+	case a.scheduler != nil:
+		downstream = a.QueryRoundTripper() // the fair queue of this process
 	case a.cfg.QueryFrontend.DownstreamURL != "":
 		var err error
 		if downstream, err = frontend.URLTransport(a.cfg.QueryFrontend.DownstreamURL, nil); err != nil {
 			return nil, err
 		}
+	case a.querier != nil:
+		downstream = frontend.HandlerTransport(a.querier.Handler())
+	case a.distributed:
+		// The query-schedulers of -query-scheduler.addresses or their ring.
+		downstream = a.QueryRoundTripper()
 	default:
-		return nil, errors.New("the query-frontend needs a querier: run one in the same process or set -query-frontend.downstream-url")
+		return nil, errors.New("the query-frontend needs a querier: run one in the same process, set -query-frontend.downstream-url, or run query-schedulers")
 	}
+	sharder := querysharding.New(querysharding.Options{Engine: promql.EngineOpts{
+		Parser:                   querier.NewParser(a.cfg.Querier),
+		EnableDelayedNameRemoval: a.cfg.Querier.ExperimentalPromQL,
+		Logger:                   a.logger.With("role", RoleQueryFront, "component", "query-sharding"),
+	}})
 	var err error
 	a.frontend, err = frontend.New(a.cfg.QueryFrontend, downstream, a.overrides, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled},
-		a.reg, a.logger.With("role", RoleQueryFront), frontend.WithGenerationSource(a.cacheGeneration))
+		a.reg, a.logger.With("role", RoleQueryFront), frontend.WithGenerationSource(a.cacheGeneration), frontend.WithMiddleware(frontend.Sharding(sharder, a.overrides)))
 	if err != nil {
 		return nil, err
 	}

@@ -9,5 +9,5 @@
 // describes what is cached and when.
 //
 // Imports: pkg/cacheclient, pkg/httpapi, pkg/limits, pkg/logutil,
-// pkg/tenant.
+// pkg/querysharding, pkg/tenant.
 package frontend

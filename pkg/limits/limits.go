@@ -40,6 +40,7 @@ type Limits struct {
 	MaxQueryParallelism             int            `yaml:"max_query_parallelism" json:"max_query_parallelism"`
 	MaxOutstandingRequestsPerTenant int            `yaml:"max_outstanding_requests_per_tenant" json:"max_outstanding_requests_per_tenant"`
 	MaxQueriersPerTenant            int            `yaml:"max_queriers_per_tenant" json:"max_queriers_per_tenant"`
+	MaxQueryCapacity                float64        `yaml:"max_query_capacity" json:"max_query_capacity"`
 	QueryShardingTotalShards        int            `yaml:"query_sharding_total_shards" json:"query_sharding_total_shards"`
 	MaxCacheFreshness               model.Duration `yaml:"max_cache_freshness" json:"max_cache_freshness"`
 	ResultsCacheEnabled             bool           `yaml:"results_cache_enabled" json:"results_cache_enabled"`
@@ -88,6 +89,7 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&l.MaxQueryParallelism, "query-frontend.max-query-parallelism", 14, "Maximum number of split and sharded parts of one query the query-frontend runs at once.")
 	f.IntVar(&l.MaxOutstandingRequestsPerTenant, "query-scheduler.max-outstanding-requests-per-tenant", 100, "Maximum number of queries of the tenant queued in the query-scheduler; more are answered with 429.")
 	f.IntVar(&l.MaxQueriersPerTenant, "query-scheduler.max-queriers-per-tenant", 0, "Number of queriers that run the tenant's queries (shuffle sharding). 0 uses every querier.")
+	f.Float64Var(&l.MaxQueryCapacity, "query-scheduler.max-query-capacity", 0.5, "Share (above 0, at most 1) of the querier workers connected to a query-scheduler that the tenant's queries may occupy at once, at least one worker; the rest stay free for the other tenants' queries, which then start at once while this tenant floods. 1 lets one tenant occupy every worker.")
 	f.IntVar(&l.QueryShardingTotalShards, "query-frontend.query-sharding-total-shards", 0, "Number of shards the query-frontend splits a shardable query into (sum, count, min, max, avg, topk, ...); each shard reads a disjoint set of series. 0 or 1 disables sharding.")
 	l.MaxCacheFreshness = model.Duration(10 * time.Minute)
 	f.Var(&l.MaxCacheFreshness, "query-frontend.max-cache-freshness", "Results newer than this are never cached, because late samples may still change them.")
@@ -127,6 +129,9 @@ func (l *Limits) Validate() error {
 	if l.MaxFetchedChunkBytesPerQuery < 0 || l.QueryTimeout < 0 || l.QueryLogSlowerThan < 0 || l.MaxQueryParallelism <= 0 ||
 		l.MaxOutstandingRequestsPerTenant <= 0 || l.MaxQueriersPerTenant < 0 || l.QueryShardingTotalShards < 0 || l.MaxCacheFreshness < 0 {
 		errs = append(errs, errors.New("max_query_parallelism and max_outstanding_requests_per_tenant must be positive; max_fetched_chunk_bytes_per_query, query_timeout, query_log_slower_than, max_queriers_per_tenant, query_sharding_total_shards and max_cache_freshness must not be negative"))
+	}
+	if l.MaxQueryCapacity <= 0 || l.MaxQueryCapacity > 1 {
+		errs = append(errs, fmt.Errorf("max_query_capacity must be above 0 and at most 1, got %v", l.MaxQueryCapacity))
 	}
 	if l.AlertmanagerNotificationRateLimit < 0 {
 		errs = append(errs, errors.New("alertmanager_notification_rate_limit must not be negative"))

@@ -157,6 +157,9 @@ type RingConfig struct {
 	// Alertmanager is the ring that gives each tenant's Alertmanager to
 	// replication-factor alertmanagers.
 	Alertmanager ShardRingConfig `yaml:"alertmanager"`
+	// QueryScheduler is the ring in which query-schedulers register, so
+	// that frontends and queriers find them.
+	QueryScheduler ShardRingConfig `yaml:"query_scheduler"`
 }
 
 // RegisterFlags registers the -ring.* flags and the ingester ring's flags.
@@ -170,6 +173,7 @@ func (c *RingConfig) RegisterFlags(f *flag.FlagSet) {
 	c.Compactor.RegisterFlagsWithPrefix(f, "compactor", 0)
 	c.Ruler.RegisterFlagsWithPrefix(f, "ruler", 0)
 	c.Alertmanager.RegisterFlagsWithPrefix(f, "alertmanager", 3)
+	c.QueryScheduler.RegisterFlagsWithPrefix(f, "query-scheduler", 0)
 }
 
 // Validate reports every setting that cannot work.
@@ -201,6 +205,9 @@ func (c *RingConfig) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Alertmanager.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.QueryScheduler.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -33,7 +33,7 @@ func TestFlagNames(t *testing.T) {
 	for _, n := range names {
 		ok := strings.HasPrefix(n, "ring.") || strings.HasPrefix(n, "memberlist.") ||
 			strings.HasPrefix(n, "ingester.") || strings.HasPrefix(n, "distributor.") || strings.HasPrefix(n, "store-gateway.") || strings.HasPrefix(n, "compactor.") ||
-			strings.HasPrefix(n, "ruler.") || strings.HasPrefix(n, "alertmanager.")
+			strings.HasPrefix(n, "ruler.") || strings.HasPrefix(n, "alertmanager.") || strings.HasPrefix(n, "query-scheduler.")
 		require.True(t, ok, "flag %s outside weft's names", n)
 	}
 }

@@ -38,6 +38,10 @@ const (
 	// places each tenant's Alertmanager on its replicas.
 	AlertmanagerRingKey  = "alertmanager-ring"
 	AlertmanagerRingName = "alertmanager"
+	// QuerySchedulerRingKey and QuerySchedulerRingName name the ring in
+	// which query-schedulers register for frontends and queriers.
+	QuerySchedulerRingKey  = "query-scheduler-ring"
+	QuerySchedulerRingName = "query-scheduler"
 )
 
 // IngesterLifecycler registers this process as an ingester in the ring and
@@ -90,6 +94,11 @@ func NewRulerLifecycler(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, 
 // alertmanager ring.
 func NewAlertmanagerLifecycler(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {
 	return newLifecycler(cfg.ringConfig(), AlertmanagerRingName, AlertmanagerRingKey, kv, reg, logger)
+}
+
+// NewQuerySchedulerLifecycler registers this query-scheduler in its ring.
+func NewQuerySchedulerLifecycler(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {
+	return newLifecycler(cfg.ringConfig(), QuerySchedulerRingName, QuerySchedulerRingKey, kv, reg, logger)
 }
 
 func newLifecycler(cfg IngesterConfig, name, key string, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {

@@ -66,6 +66,13 @@ func NewAlertmanagerRing(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer,
 	return newRing(cfg.ringConfig(), AlertmanagerRingName, AlertmanagerRingKey, dsring.NewIgnoreUnhealthyInstancesReplicationStrategy(), kv, reg, logger)
 }
 
+// NewQuerySchedulerRing returns the query-scheduler ring client, from
+// which frontends and queriers take the addresses of the healthy
+// schedulers.
+func NewQuerySchedulerRing(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*Ring, error) {
+	return newRing(cfg.ringConfig(), QuerySchedulerRingName, QuerySchedulerRingKey, dsring.NewIgnoreUnhealthyInstancesReplicationStrategy(), kv, reg, logger)
+}
+
 // TenantReplicas returns the addresses of the instances of r that own
 // tenant (its token, TokenFor with no labels), in ring order, and the
 // index of instanceID among them (-1 when it is not one).

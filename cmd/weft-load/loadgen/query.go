@@ -227,7 +227,7 @@ func RunQuery(ctx context.Context, cfg QueryConfig, progress io.Writer) (QueryRe
 					end = time.Now()
 				}
 				end = end.Truncate(step)
-				code, series, samples, d, errText := rangeQuery(ctx, client, endpoint, cfg.Tenant, expr, end.Add(-cfg.Range), end, step)
+				code, series, samples, d, errText := rangeQuery(ctx, client, endpoint, cfg.Tenant, expr, end.Add(-cfg.Range), end, step, nil)
 				if code == 0 && ctx.Err() != nil {
 					return
 				}
@@ -314,8 +314,8 @@ type promResponse struct {
 
 // rangeQuery runs one query_range and returns the status code (0 for a transport
 // error), the series and samples returned, the latency and, on failure, an error
-// description.
-func rangeQuery(ctx context.Context, client *http.Client, endpoint, tenant, expr string, start, end time.Time, step time.Duration) (int, int64, int64, time.Duration, string) {
+// description. header, if not nil, is given the answer's headers.
+func rangeQuery(ctx context.Context, client *http.Client, endpoint, tenant, expr string, start, end time.Time, step time.Duration, header func(http.Header)) (int, int64, int64, time.Duration, string) {
 	q := url.Values{}
 	q.Set("query", expr)
 	q.Set("start", formatTime(start))
@@ -336,6 +336,9 @@ func rangeQuery(ctx context.Context, client *http.Client, endpoint, tenant, expr
 		return 0, 0, 0, time.Since(t0), err.Error()
 	}
 	defer resp.Body.Close()
+	if header != nil {
+		header(resp.Header)
+	}
 	if resp.StatusCode != http.StatusOK {
 		text := readErrorBody(resp.StatusCode, resp.Body)
 		return resp.StatusCode, 0, 0, time.Since(t0), text + " (query: " + expr + ")"
