@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Query benchmark: the same data in an all-in-one weft and in Prometheus 3.16
 # (the version weft embeds), both running side by side; then the same range
-# queries (weft-load query, one client, unsharded and uncached) against
+# queries (weft-load query, one client, unsharded and uncached: weft's
+# results cache and query sharding are off) against
 # each, alternately, ROUNDS times. Prints per query the median latency and
 # the server CPU seconds per query (utime+stime from /proc) of each system,
 # and the ratios weft/Prometheus.
@@ -56,7 +57,8 @@ END=$(( START + RANGE_S ))
 
 "$WEFT" -auth.multitenancy-enabled=false -http.listen-address=127.0.0.1:19009 -grpc.listen-address=127.0.0.1:19095 \
 	-data.dir="$WORK/wdata" -bucket.filesystem.dir="$WORK/wdata/bucket" -log.level=warn \
-	-ingester.max-series-per-tenant=0 -distributor.ingestion-rate-limit=0 ${WEFT_FLAGS:-} 2>"$WORK/weft.log" &
+	-ingester.max-series-per-tenant=0 -distributor.ingestion-rate-limit=0 \
+	-query-frontend.results-cache-enabled=false -query-frontend.query-sharding-total-shards=0 ${WEFT_FLAGS:-} 2>"$WORK/weft.log" &
 W=$!
 mkdir -p "$WORK/prom"
 printf 'global:\n  scrape_interval: 1h\n' >"$WORK/prom/prometheus.yml"
