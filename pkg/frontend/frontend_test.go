@@ -95,3 +95,30 @@ func metricNames(t *testing.T, reg *prometheus.Registry) []string {
 	}
 	return out
 }
+
+// start(), end() and range() give the query's own start and end: a query
+// that calls them is answered whole by the querier, not from parts, from
+// the cached extents of a query over another range, or with its end moved
+// to the grid.
+func TestQueriesOfTheirRangeRunWhole(t *testing.T) {
+	db := openTSDB(t)
+	lim := testLimits(t, nil)
+	q := newQuerier(t, db, lim, "-querier.promql-experimental-features")
+	rec := &recorder{h: q}
+	cfg := testConfig(t, func(c *Config) { c.SplitInterval = 6 * time.Hour })
+	f, _ := newFrontend(t, cfg, rec, lim, base.Add(100*time.Hour))
+	for _, qs := range []string{`end()`, `start()`, `vector(end() - start()) + on() group_left y`, `x_total offset 1m * range()`} {
+		// Overlapping ranges with the same grid, across split intervals,
+		// the second ending off the grid.
+		for _, r := range []struct{ start, end time.Duration }{{1 * time.Hour, 10 * time.Hour}, {5 * time.Hour, 20*time.Hour + 7*time.Second}} {
+			params := rangeParams(qs, r.start, r.end, 5*time.Minute)
+			want := do(t, q, "t", http.MethodGet, "/query_range", params, nil)
+			require.Equal(t, http.StatusOK, want.code, string(want.body))
+			wantM := want.matrix(t)
+			require.NotEmpty(t, wantM, qs)
+			got := do(t, f, "t", http.MethodGet, "/query_range", params, nil)
+			require.Equal(t, http.StatusOK, got.code, string(got.body))
+			require.Equal(t, wantM, got.matrix(t), "%s %v", qs, r)
+		}
+	}
+}

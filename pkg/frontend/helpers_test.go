@@ -110,13 +110,14 @@ func testConfig(t testing.TB, edit func(*Config)) Config {
 	return c
 }
 
-// newQuerier returns the query API of a real querier over db.
-func newQuerier(t testing.TB, db *tsdb.DB, lim *limits.Overrides) http.Handler {
+// newQuerier returns the query API of a real querier over db, with the
+// querier flags args.
+func newQuerier(t testing.TB, db *tsdb.DB, lim *limits.Overrides, args ...string) http.Handler {
 	t.Helper()
 	var qc querier.Config
 	fs := flag.NewFlagSet("", flag.ContinueOnError)
 	qc.RegisterFlags(fs)
-	require.NoError(t, fs.Parse(nil))
+	require.NoError(t, fs.Parse(args))
 	q, err := querier.New(qc, tsdbReader{db}, lim, tenant.Resolver{MultiTenancy: true}, querier.Version{Version: "test"}, nil, nil)
 	require.NoError(t, err)
 	return q.Handler()

@@ -46,7 +46,8 @@ var rangeFunc = regexp.MustCompile(`\brange\s*\(`)
 // last point of its grid (which changes no answer), or false when the
 // frontend should pass it through whole: a parameter it does not split, a
 // value that does not parse (the querier answers the error), or an
-// expression whose meaning depends on the query's range.
+// expression whose meaning depends on the query's range (range() in a
+// duration, or the functions start(), end() and range()).
 func parseRangeQuery(form url.Values, p parser.Parser) (*rangeQuery, bool) {
 	for k := range form {
 		if !splittableParams[k] {
@@ -72,7 +73,7 @@ func parseRangeQuery(form url.Values, p parser.Parser) (*rangeQuery, bool) {
 		return nil, false
 	}
 	expr, err := p.ParseExpr(q)
-	if err != nil {
+	if err != nil || readsItsRange(expr) {
 		return nil, false
 	}
 	rq := &rangeQuery{
@@ -109,6 +110,25 @@ func parseRangeQuery(form url.Values, p parser.Parser) (*rangeQuery, bool) {
 		rq.query = expr.String()
 	}
 	return rq, true
+}
+
+// readsItsRange reports whether expr calls start(), end() or range(),
+// whose values are the query's start and end: a split part, a cached
+// extent of another query, or the grid's last point instead of the
+// client's end would change them. (@ start() and @ end() are made
+// explicit instead.)
+func readsItsRange(expr parser.Expr) bool {
+	found := false
+	parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
+		if c, ok := node.(*parser.Call); ok {
+			switch c.Func.Name {
+			case "start", "end", "range":
+				found = true
+			}
+		}
+		return nil
+	})
+	return found
 }
 
 func (rq *rangeQuery) noteFuture(t int64) {

@@ -25,13 +25,19 @@ import (
 // close the query, or copy its value first).
 type RunFunc func(ctx context.Context, subquery string) (parser.Value, annotations.Annotations, error)
 
+// defaultSubqueryStep is the step of a subquery without one when
+// Options.Engine does not say: the querier's (and Prometheus' default
+// evaluation interval).
+const defaultSubqueryStep = time.Minute
+
 // Options configure a Sharder.
 type Options struct {
 	// Engine configures the engine that evaluates the outer expression
 	// over the partial results. Its Parser and feature flags
 	// (EnableDelayedNameRemoval, EnableTypeAndUnitLabels, ...) must be the
 	// queriers': the outer expression keeps every operation of the query
-	// that is not sharded. Its LookbackDelta is ignored (see Sharder).
+	// that is not sharded. Its LookbackDelta is ignored (see Sharder);
+	// NoStepSubqueryIntervalFn, when nil, gives 1m, as the querier does.
 	Engine promql.EngineOpts
 	// Parallelism is the most sub-queries of one query that run at once;
 	// 0 runs them all at once.
@@ -60,6 +66,12 @@ func New(opts Options) *Sharder {
 	}
 	if opts.Engine.MaxSamples == 0 {
 		opts.Engine.MaxSamples = 1 << 62
+	}
+	if opts.Engine.NoStepSubqueryIntervalFn == nil {
+		// The outer expression may hold a subquery without a step
+		// (sum(x) + on() max_over_time(y[10m:])), which the engine
+		// cannot evaluate without it.
+		opts.Engine.NoStepSubqueryIntervalFn = func(int64) int64 { return defaultSubqueryStep.Milliseconds() }
 	}
 	opts.Engine.EnableAtModifier = true
 	opts.Engine.EnableNegativeOffset = true

@@ -100,3 +100,17 @@ func TestExecFailsWithTheFirstError(t *testing.T) {
 	require.Less(t, time.Since(began), 5*time.Second)
 	require.Equal(t, started.Load()-1, cancelled.Load(), "every other sub-query that started was cancelled")
 }
+
+// The outer expression may hold a subquery without a step: it is
+// evaluated at the querier's default step, also when the engine options
+// do not give one (as the query-frontend's do not).
+func TestExecOuterSubqueryWithoutStep(t *testing.T) {
+	s := querysharding.New(querysharding.Options{})
+	run := func(context.Context, string) (parser.Value, annotations.Annotations, error) {
+		return promql.Matrix{{Metric: labels.EmptyLabels(), Floats: []promql.FPoint{{T: 0, F: 1}, {T: 60_000, F: 1}}}}, nil, nil
+	}
+	v, _, sharded, err := s.Exec(context.Background(), `sum(x) + on() group_left max_over_time(vector(1)[10m:])`, time.Unix(0, 0), time.Unix(60, 0), time.Minute, 3, run)
+	require.NoError(t, err)
+	require.True(t, sharded)
+	require.Equal(t, promql.Matrix{{Metric: labels.EmptyLabels(), Floats: []promql.FPoint{{T: 0, F: 4}, {T: 60_000, F: 4}}}}, v)
+}
