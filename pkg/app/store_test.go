@@ -53,7 +53,7 @@ func TestAllInOneReadsOldDataFromTheBucket(t *testing.T) {
 		return err == nil
 	}, 20*time.Second, 100*time.Millisecond)
 	code, ans := query(t, base, "t", q)
-	require.Equal(t, 200, code)
+	require.Equal(t, 200, code, ans)
 	require.Equal(t, want, vectorValue(t, ans), "each sample once after compaction")
 }
 
