@@ -55,6 +55,7 @@ func (r tsdbReader) Metadata(context.Context, string, string, int) ([]wire.Metad
 func openTSDB(t testing.TB) *tsdb.DB {
 	t.Helper()
 	opts := tsdb.DefaultOptions()
+	opts.EnableSharding = true // the queries of a sharding frontend select shards
 	db, err := tsdb.Open(t.TempDir(), nil, nil, opts, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, db.Close()) })
