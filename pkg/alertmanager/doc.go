@@ -8,5 +8,6 @@
 // save them in the bucket, so the cluster notifies once and a silence holds
 // on every replica and across restarts. It never imports another component.
 //
-// Imports: pkg/httpapi, pkg/limits, pkg/logutil, pkg/protocodec.
+// Imports: pkg/grpcclient, pkg/httpapi, pkg/limits, pkg/logutil,
+// pkg/protocodec.
 package alertmanager

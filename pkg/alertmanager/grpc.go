@@ -2,15 +2,13 @@ package alertmanager
 
 import (
 	"context"
-	"sync"
-	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/weft-io/weft/pkg/grpcclient"
 )
 
 // The replication service between the replicas of the tenants'
@@ -111,35 +109,13 @@ func handleForward(srv replicationServer, dec func(any) error) (any, error) {
 
 // grpcTransport reaches the other replicas over gRPC, one connection per
 // address.
-type grpcTransport struct {
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn // guarded by mu
-}
+type grpcTransport struct{ pool *grpcclient.Pool }
 
 func newGRPCTransport() *grpcTransport {
-	return &grpcTransport{conns: map[string]*grpc.ClientConn{}}
+	return &grpcTransport{pool: grpcclient.NewPool(256 << 20)}
 }
 
-func (t *grpcTransport) conn(addr string) (*grpc.ClientConn, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if c, ok := t.conns[addr]; ok {
-		return c, nil
-	}
-	c, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		// A restarted replica must get the updates again within seconds.
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
-			MinConnectTimeout: time.Second,
-		}),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)))
-	if err != nil {
-		return nil, err
-	}
-	t.conns[addr] = c
-	return c, nil
-}
+func (t *grpcTransport) conn(addr string) (*grpc.ClientConn, error) { return t.pool.Get(addr) }
 
 func (t *grpcTransport) update(ctx context.Context, addr, tenantID string, p statePart) error {
 	c, err := t.conn(addr)
@@ -167,14 +143,7 @@ func (t *grpcTransport) readState(ctx context.Context, addr, tenantID string) ([
 	return m.parts, nil
 }
 
-func (t *grpcTransport) close() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for addr, c := range t.conns {
-		_ = c.Close()
-		delete(t.conns, addr)
-	}
-}
+func (t *grpcTransport) close() { t.pool.Close() }
 
 func (t *grpcTransport) forward(ctx context.Context, addr, tenantID string, req *httpMsg) (*httpMsg, error) {
 	c, err := t.conn(addr)

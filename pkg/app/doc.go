@@ -4,7 +4,7 @@
 // that imports every component, and only cmd/weft imports it.
 //
 // Imports: pkg/alertmanager, pkg/bucket, pkg/bucketindex, pkg/compactor,
-// pkg/distributor, pkg/frontend, pkg/httpapi, pkg/ingester, pkg/limits,
-// pkg/logutil, pkg/querier, pkg/querysharding, pkg/ring, pkg/ruler,
-// pkg/scheduler, pkg/storegateway, pkg/tenant, pkg/wire.
+// pkg/distributor, pkg/frontend, pkg/grpcclient, pkg/httpapi, pkg/ingester,
+// pkg/limits, pkg/logutil, pkg/querier, pkg/querysharding, pkg/ring,
+// pkg/ruler, pkg/scheduler, pkg/storegateway, pkg/tenant, pkg/wire.
 package app

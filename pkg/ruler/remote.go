@@ -19,10 +19,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/weft-io/weft/pkg/grpcclient"
 	"github.com/weft-io/weft/pkg/httpapi"
 	"github.com/weft-io/weft/pkg/logutil"
 	"github.com/weft-io/weft/pkg/tenant"
@@ -111,44 +111,21 @@ type FanOut struct {
 	timeout time.Duration
 	logger  *slog.Logger
 
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn // by address; guarded by mu
+	conns *grpcclient.Pool // by address
 }
 
 // NewFanOut returns a FanOut over the rulers whose gRPC addresses rulers
 // returns (the healthy instances of the ruler ring), each asked with a
 // timeout; resolve finds the tenant of a request. logger may be nil.
 func NewFanOut(rulers func() ([]string, error), resolve func(*http.Request) (string, error), timeout time.Duration, logger *slog.Logger) *FanOut {
-	return &FanOut{rulers: rulers, resolve: resolve, timeout: timeout, logger: logutil.OrNop(logger), conns: map[string]*grpc.ClientConn{}}
+	return &FanOut{rulers: rulers, resolve: resolve, timeout: timeout, logger: logutil.OrNop(logger), conns: grpcclient.NewPool(256 << 20)}
 }
 
 // Close closes the connections to the rulers.
-func (f *FanOut) Close() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for addr, c := range f.conns {
-		_ = c.Close()
-		delete(f.conns, addr)
-	}
-}
-
-func (f *FanOut) conn(addr string) (*grpc.ClientConn, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if c, ok := f.conns[addr]; ok {
-		return c, nil
-	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
-	if err != nil {
-		return nil, err
-	}
-	f.conns[addr] = c
-	return c, nil
-}
+func (f *FanOut) Close() { f.conns.Close() }
 
 func (f *FanOut) ask(ctx context.Context, addr string, req apiRequest) (apiResponse, error) {
-	c, err := f.conn(addr)
+	c, err := f.conns.Get(addr)
 	if err != nil {
 		return apiResponse{}, err
 	}

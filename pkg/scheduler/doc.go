@@ -23,5 +23,6 @@
 // pkg/protocodec in a google.protobuf.BytesValue; in the all-in-one the
 // worker and the frontend call the scheduler directly, with no encoding.
 //
-// Imports: pkg/httpapi, pkg/limits, pkg/logutil, pkg/protocodec, pkg/wire.
+// Imports: pkg/grpcclient, pkg/httpapi, pkg/limits, pkg/logutil,
+// pkg/protocodec, pkg/wire.
 package scheduler

@@ -3,17 +3,14 @@ package scheduler
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
-	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/weft-io/weft/pkg/grpcclient"
 	"github.com/weft-io/weft/pkg/wire"
 )
 
@@ -108,48 +105,14 @@ func (e grpcQuerierEnd) Recv() (*frame, error) { return recvFrame(e.s) }
 
 func (e grpcQuerierEnd) Close() { e.cancel() }
 
-// conns keeps one gRPC connection per scheduler address; gRPC reconnects
-// by itself.
-type conns struct {
-	mu sync.Mutex
-	m  map[string]*grpc.ClientConn // guarded by mu
-}
+// conns keeps one gRPC connection per scheduler address.
+type conns struct{ *grpcclient.Pool }
 
-func newConns() *conns { return &conns{m: map[string]*grpc.ClientConn{}} }
-
-func (c *conns) get(addr string) (*grpc.ClientConn, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cc, ok := c.m[addr]; ok {
-		return cc, nil
-	}
-	cc, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		// A restarted scheduler must get its workers back within seconds.
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
-			MinConnectTimeout: time.Second,
-		}),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgSize), grpc.MaxCallSendMsgSize(maxMsgSize)))
-	if err != nil {
-		return nil, err
-	}
-	c.m[addr] = cc
-	return cc, nil
-}
-
-func (c *conns) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for addr, cc := range c.m {
-		_ = cc.Close()
-		delete(c.m, addr)
-	}
-}
+func newConns() *conns { return &conns{grpcclient.NewPool(maxMsgSize)} }
 
 // dial opens a worker's stream to the scheduler at addr.
 func (c *conns) dial(ctx context.Context, addr string) (querierConn, error) {
-	cc, err := c.get(addr)
+	cc, err := c.Get(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +140,7 @@ func NewClient(addrs func() ([]string, error)) *Client {
 }
 
 // Close closes the connections to the schedulers.
-func (c *Client) Close() { c.conns.close() }
+func (c *Client) Close() { c.conns.Close() }
 
 // Enqueue runs req through one scheduler. A scheduler that cannot be
 // reached, or none known, is an unavailable error (503): the frontend's
@@ -191,7 +154,7 @@ func (c *Client) Enqueue(ctx context.Context, req *Request) (*Response, error) {
 		return nil, wire.Errorf(wire.KindUnavailable, "", "no query-scheduler is running")
 	}
 	addr := addrs[c.next.Add(1)%uint64(len(addrs))]
-	cc, err := c.conns.get(addr)
+	cc, err := c.conns.Get(addr)
 	if err != nil {
 		return nil, wire.Errorf(wire.KindUnavailable, "", "cannot reach the query-scheduler at %s: %w", addr, err)
 	}

@@ -131,7 +131,7 @@ func (w *Worker) stopping(error) error {
 		t.Wait()
 	}
 	if w.conns != nil {
-		w.conns.close()
+		w.conns.Close()
 	}
 	return nil
 }

@@ -1,0 +1,60 @@
+package grpcclient
+
+import (
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Pool keeps one connection per address. gRPC reconnects by itself, so a
+// connection outlives restarts of its peer. It is safe for concurrent use.
+type Pool struct {
+	maxMsg int
+
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn // guarded by mu
+}
+
+// NewPool returns a Pool whose connections send and receive messages of
+// up to maxMsg bytes.
+func NewPool(maxMsg int) *Pool {
+	return &Pool{maxMsg: maxMsg, conns: map[string]*grpc.ClientConn{}}
+}
+
+// Get returns the connection to addr, opening it on first use (gRPC
+// connects lazily, so this does not wait for the peer).
+func (p *Pool) Get(addr string) (*grpc.ClientConn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// Reconnect quickly: a peer that restarts is back within
+		// seconds, and gRPC's default backoff (up to 2 minutes) would
+		// leave it unused for longer than it was down.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: time.Second,
+		}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(p.maxMsg), grpc.MaxCallRecvMsgSize(p.maxMsg)))
+	if err != nil {
+		return nil, err
+	}
+	p.conns[addr] = c
+	return c, nil
+}
+
+// Close closes every connection; a later Get opens a new one.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for addr, c := range p.conns {
+		_ = c.Close()
+		delete(p.conns, addr)
+	}
+}
