@@ -299,14 +299,13 @@ func apiTime(t time.Time) string {
 
 // apiQuery is a query of the scripts as a request to the query API.
 type apiQuery struct {
-	e          *frontendEngine
-	srv        *frontendServer
-	q          storage.Queryable
-	qs, path   string
-	form       url.Values
-	direct     func(context.Context) (promql.Query, error)
-	cancel     context.CancelFunc
-	cancelOnce sync.Once
+	e        *frontendEngine
+	srv      *frontendServer
+	q        storage.Queryable
+	qs, path string
+	form     url.Values
+	direct   func(context.Context) (promql.Query, error)
+	cancel   context.CancelFunc
 }
 
 // apiAnswer is the query API's envelope.

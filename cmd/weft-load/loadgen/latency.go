@@ -36,15 +36,6 @@ func (h *latencyHist) observe(d time.Duration) {
 	}
 }
 
-func (h *latencyHist) merge(o *latencyHist) {
-	for k, c := range o.counts {
-		h.counts[k] += c
-	}
-	h.n += o.n
-	h.sum += o.sum
-	h.max = max(h.max, o.max)
-}
-
 // quantile returns the q-quantile (0 < q <= 1): the geometric middle of the bucket
 // holding it, capped by the maximum observed.
 func (h *latencyHist) quantile(q float64) time.Duration {

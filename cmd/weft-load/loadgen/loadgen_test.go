@@ -27,16 +27,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// decodeV1 decompresses and unmarshals a remote-write 1.0 payload.
-func decodeV1(t testing.TB, payload []byte) *prompb.WriteRequest {
-	t.Helper()
-	raw, err := snappy.Decode(nil, payload)
-	require.NoError(t, err)
-	var req prompb.WriteRequest
-	require.NoError(t, req.Unmarshal(raw))
-	return &req
-}
-
 func TestSeriesSet(t *testing.T) {
 	small, big := NewSeriesSet(1000), NewSeriesSet(20000)
 	require.Equal(t, 20000, big.Len())
