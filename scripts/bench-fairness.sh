@@ -12,7 +12,7 @@
 #
 # SERIES: series per tenant (default 10000); PHASE: each measured phase
 # (default 10s); ROUNDS (default 3); FLOOD: A's clients (default 1000).
-# WORKERS (default 2, the cores of the machine of the figures) is the
+# WORKERS (default 0: weft's default, the machine's cores) is the
 # querier's workers (-querier.max-concurrent); CAPACITY (default 0.5) each
 # tenant's share of them (-query-scheduler.max-query-capacity): CAPACITY=1
 # lets A take every worker.
@@ -22,7 +22,7 @@ SERIES=${1:-10000}
 PHASE=${2:-10s}
 ROUNDS=${3:-3}
 FLOOD=${4:-1000}
-WORKERS=${WORKERS:-2}
+WORKERS=${WORKERS:-0}
 CAPACITY=${CAPACITY:-0.5}
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT

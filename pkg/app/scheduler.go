@@ -83,7 +83,7 @@ func (a *App) schedulerAddrs() ([]string, error) {
 // configured or in the ring (none found: the worker waits, and the
 // querier still answers its own HTTP API).
 func (a *App) querierWorker() *scheduler.Worker {
-	cfg := scheduler.WorkerConfig{QuerierID: a.cfg.QueryScheduler.QuerierID, Parallelism: a.cfg.Querier.MaxConcurrent}
+	cfg := scheduler.WorkerConfig{QuerierID: a.cfg.QueryScheduler.QuerierID, Parallelism: a.cfg.Querier.Concurrency()}
 	logger := a.logger.With("role", RoleQuerier, "component", "querier-worker")
 	switch {
 	case !a.distributed && a.scheduler != nil:

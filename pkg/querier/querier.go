@@ -57,7 +57,7 @@ type Config struct {
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.DurationVar(&c.Timeout, "querier.timeout", 2*time.Minute, "Maximum time one query may run.")
 	f.DurationVar(&c.LookbackDelta, "querier.lookback-delta", 5*time.Minute, "How far back PromQL looks for the latest sample of a series (as Prometheus' -query.lookback-delta).")
-	f.IntVar(&c.MaxConcurrent, "querier.max-concurrent", 20, "Queries evaluated at once by this process.")
+	f.IntVar(&c.MaxConcurrent, "querier.max-concurrent", 0, "Queries evaluated at once by this process (its workers pulling from the query-schedulers). 0 uses the number of cores (GOMAXPROCS): PromQL evaluation is CPU-bound, and more queries at once than cores let one tenant's flood slow another tenant's queries (docs/query-scheduler.md). Raise it for queriers that mostly wait on remote stores.")
 	f.BoolVar(&c.ExperimentalPromQL, "querier.promql-experimental-features", false, "Enable PromQL features that Prometheus keeps behind feature flags (experimental functions, binop fill modifiers, unquoted UTF-8 names, delayed name removal, start timestamps).")
 	f.DurationVar(&c.QueryIngestersWithin, "querier.query-ingesters-within", 13*time.Hour, "Ask ingesters only for the last this long of a query; 0 asks them for all time.")
 	f.DurationVar(&c.QueryStoreAfter, "querier.query-store-after", 12*time.Hour, "Ask store-gateways only for data older than this; keep it below -querier.query-ingesters-within so that a block being shipped is read from one or the other.")
@@ -67,10 +67,21 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 
 // Validate reports settings that cannot work.
 func (c *Config) Validate() error {
-	if c.Timeout <= 0 || c.LookbackDelta <= 0 || c.MaxConcurrent <= 0 || c.MaxSamples <= 0 {
-		return errors.New("querier.timeout, lookback-delta, max-concurrent and max-samples-in-memory must be positive")
+	if c.Timeout <= 0 || c.LookbackDelta <= 0 || c.MaxSamples <= 0 {
+		return errors.New("querier.timeout, lookback-delta and max-samples-in-memory must be positive")
+	}
+	if c.MaxConcurrent < 0 {
+		return errors.New("querier.max-concurrent must not be negative")
 	}
 	return nil
+}
+
+// Concurrency is how many queries the process evaluates at once.
+func (c Config) Concurrency() int {
+	if c.MaxConcurrent > 0 {
+		return c.MaxConcurrent
+	}
+	return runtime.GOMAXPROCS(0)
 }
 
 // Version is reported by status/buildinfo; main sets it at build time.
@@ -168,7 +179,7 @@ func New(cfg Config, reader wire.Reader, lim *limits.Overrides, resolver tenant.
 	mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, httpapi.Errorf(http.StatusNotFound, "%s is not an endpoint of the weft query API", r.URL.Path))
 	})
-	limiter := make(chan struct{}, cfg.MaxConcurrent)
+	limiter := make(chan struct{}, cfg.Concurrency())
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := resolver.FromRequest(r)
 		if err != nil {

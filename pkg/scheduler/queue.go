@@ -20,6 +20,13 @@ var errStopped = wire.Errorf(wire.KindUnavailable, "", "the query-scheduler is s
 // errIDTooManyOutstanding is the stable ID of the per-tenant queue limit.
 const errIDTooManyOutstanding = "err-weft-max-outstanding-requests-per-tenant"
 
+// activeWindow is how long a tenant counts as active after its last
+// query. While another tenant is active, a tenant's queries occupy at most
+// its max_query_capacity share of the workers; a tenant alone may use
+// every worker, so a single tenant's dashboards are not held to a share of
+// the machine that nobody else wants.
+const activeWindow = time.Minute
+
 // request is one query waiting in the queue or running on a querier.
 type request struct {
 	ctx      context.Context
@@ -80,10 +87,14 @@ type queue struct {
 	// work: a request arrived, a running one finished, queriers changed.
 	wake    chan struct{} // guarded by mu
 	stopped bool          // guarded by mu
+	// lastSeen is when each tenant last enqueued a query, for
+	// activeWindow; older entries of idle tenants are dropped as they are
+	// met.
+	lastSeen map[string]time.Time // guarded by mu
 }
 
 func newQueue(lim tenantLimits, m *metrics) *queue {
-	return &queue{limits: lim, m: m, tenants: map[string]*tenantQueue{}, queriers: map[string]int{}, wake: make(chan struct{})}
+	return &queue{limits: lim, m: m, tenants: map[string]*tenantQueue{}, queriers: map[string]int{}, wake: make(chan struct{}), lastSeen: map[string]time.Time{}}
 }
 
 func (q *queue) broadcastLocked() {
@@ -101,6 +112,7 @@ func (q *queue) enqueue(r *request) error {
 	if q.stopped {
 		return errStopped
 	}
+	q.lastSeen[tenant] = time.Now()
 	tq := q.tenants[tenant]
 	if tq == nil {
 		tq = &tenantQueue{pos: -1}
@@ -179,6 +191,7 @@ func (q *queue) dequeue(ctx context.Context, querierID string, last *int) (*requ
 // round-robin order, that has one queued, whose shard holds querierID,
 // and that does not already occupy its share of the workers.
 func (q *queue) nextLocked(querierID string, last *int) *request {
+	active, only := q.activeLocked()
 	n := len(q.order)
 	for i := 1; i <= n; i++ {
 		idx := (*last + i) % n
@@ -197,7 +210,8 @@ func (q *queue) nextLocked(querierID string, last *int) *request {
 		if shard != nil && !shard[querierID] {
 			continue
 		}
-		if tq.running >= q.maxRunningLocked(tenant, shard) {
+		alone := active == 0 || (active == 1 && only == tenant)
+		if !alone && tq.running >= q.maxRunningLocked(tenant, shard) {
 			continue
 		}
 		for tq.reqs.Len() > 0 {
@@ -237,6 +251,22 @@ func (q *queue) maxRunningLocked(tenant string, shard map[string]bool) int {
 		}
 	}
 	return max(1, int(c*float64(workers)))
+}
+
+// activeLocked counts the active tenants: those with queries queued or
+// running, and those that queried within activeWindow; only is one of
+// them.
+func (q *queue) activeLocked() (n int, only string) {
+	now := time.Now()
+	for t, seen := range q.lastSeen {
+		if _, busy := q.tenants[t]; !busy && now.Sub(seen) > activeWindow {
+			delete(q.lastSeen, t)
+			continue
+		}
+		n++
+		only = t
+	}
+	return n, only
 }
 
 // shardLocked returns the queriers that may run tenant's queries, nil for

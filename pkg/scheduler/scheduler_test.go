@@ -461,8 +461,9 @@ func TestShuffleSharding(t *testing.T) {
 	require.Equal(t, shuffleShard("t1", []string{"querier-5", "querier-3", "querier-1", "querier-4", "querier-2"}, 2), shuffleShard("t1", ids, 2))
 }
 
-// max_query_capacity: a tenant that floods occupies only its share of the
-// workers, so another tenant's query starts at once.
+// max_query_capacity: while another tenant is active, a tenant that floods
+// occupies only its share of the workers, so the other tenant's query
+// starts at once.
 func TestCapacityLeavesWorkersForOthers(t *testing.T) {
 	s := startScheduler(t, newOverrides(func(l *limits.Limits) { l.MaxQueryCapacity = 0.5 }, nil), nil)
 	b := newBlocker(t)
@@ -474,6 +475,14 @@ func TestCapacityLeavesWorkersForOthers(t *testing.T) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
+
+	// The other tenant queried a moment ago.
+	warm, endWarm := context.WithCancel(context.Background())
+	wg.Go(func() { _, _ = get(t, rt, warm, "other", "/warm") })
+	require.Equal(t, "/warm", <-b.started)
+	endWarm()
+	require.Equal(t, "/warm", <-b.cancelled)
+
 	for range 20 {
 		wg.Go(func() { _, _ = get(t, rt, ctx, "flood", "/flood") })
 	}
@@ -493,6 +502,32 @@ func TestCapacityLeavesWorkersForOthers(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the other tenant's query did not start")
 	}
+}
+
+// A tenant alone may use every worker: its share applies only while
+// another tenant is active.
+func TestLoneTenantUsesEveryWorker(t *testing.T) {
+	s := startScheduler(t, newOverrides(func(l *limits.Limits) { l.MaxQueryCapacity = 0.5 }, nil), nil)
+	b := newBlocker(t)
+	startWorker(t, NewLocalWorker(WorkerConfig{QuerierID: "q", Parallelism: 4}, s, b, nil))
+	b.quitAtEnd(t)
+	waitWorkers(t, s, 4)
+	rt := NewRoundTripper(s, resolver())
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for range 6 {
+		wg.Go(func() { _, _ = get(t, rt, ctx, "alone", "/q") })
+	}
+	for range 4 {
+		select {
+		case <-b.started:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the lone tenant's queries did not start on every worker")
+		}
+	}
+	waitQueued(t, s, "alone", 2)
 }
 
 // A worker that stops lets its running query finish and answer.
