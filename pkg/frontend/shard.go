@@ -2,7 +2,6 @@ package frontend
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,11 +18,12 @@ import (
 // query that does not shard, a tenant without sharding, and an answer
 // the sharder cannot combine exactly (native histograms) run whole.
 //
-// Which queries answered histograms is remembered (a bounded set), so a
-// dashboard's refreshes of such a query run it whole at once instead of
-// running the sub-queries first again.
+// Native histograms show only in the sub-queries' answers, so such a query
+// costs its sub-queries (stopped at the first histogram) before it runs
+// whole. Remembering which queries answered histograms would save that,
+// but the same query may answer floats over another range or after a
+// backfill; an exact binary answer format would let them shard.
 func Sharding(s *querysharding.Sharder, lim *limits.Overrides) Middleware {
-	whole := &querySet{max: 4096}
 	return func(next Runner) Runner {
 		return func(ctx context.Context, r RangeRequest) (*Result, error) {
 			id, err := tenant.From(ctx)
@@ -31,8 +31,7 @@ func Sharding(s *querysharding.Sharder, lim *limits.Overrides) Middleware {
 				return nil, err
 			}
 			n := lim.For(id).QueryShardingTotalShards
-			key := id + "\x00" + r.Query
-			if n <= 1 || whole.has(key) {
+			if n <= 1 {
 				return next(ctx, r)
 			}
 			// A part the querier would not let be cached taints the
@@ -53,38 +52,9 @@ func Sharding(s *querysharding.Sharder, lim *limits.Overrides) Middleware {
 				return nil, err
 			}
 			if !sharded {
-				if _, ok := s.Shardable(r.Query, n); ok {
-					whole.add(key) // it shards, but its answers are histograms
-				}
 				return next(ctx, r)
 			}
 			return &Result{Matrix: m, Warnings: warnings, Infos: infos, uncacheable: uncacheable.Load()}, nil
 		}
 	}
-}
-
-// querySet is a set of queries bounded in count: when full, it starts
-// again empty, which costs a query that answers histograms one more
-// sharded attempt.
-type querySet struct {
-	max int
-
-	mu  sync.Mutex
-	set map[string]struct{} // guarded by mu
-}
-
-func (q *querySet) has(key string) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	_, ok := q.set[key]
-	return ok
-}
-
-func (q *querySet) add(key string) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.set == nil || len(q.set) >= q.max {
-		q.set = make(map[string]struct{})
-	}
-	q.set[key] = struct{}{}
 }

@@ -16,8 +16,7 @@ import (
 // A shardable range query runs as the tenant's shards, each a sub-query
 // of its own shard, and answers what the querier answers whole; a query
 // that does not shard, and a tenant without sharding, run whole; a query
-// whose sub-queries answer native histograms runs whole, at once from its
-// second run.
+// whose sub-queries answer native histograms runs whole.
 func TestShardingMiddleware(t *testing.T) {
 	db := openTSDB(t)
 	lim := testLimits(t, func(l *limits.Limits) { l.QueryShardingTotalShards = 3; l.ResultsCacheEnabled = false })
@@ -60,9 +59,6 @@ func TestShardingMiddleware(t *testing.T) {
 	// The first histogram answer stops the other sub-queries.
 	require.Positive(t, shards(rs), "the first run tries the shards")
 	require.Len(t, rs, shards(rs)+1, "and runs the query whole")
-	_, rs = run(`sum(rate(h[5m]))`)
-	require.Len(t, rs, 1, "a query answering histograms runs whole at once")
-	require.Equal(t, 0, shards(rs))
 
 	unsharded := testLimits(t, func(l *limits.Limits) { l.ResultsCacheEnabled = false })
 	fe, _ = newFrontend(t, testConfig(t, nil), rec, unsharded, base.Add(72*time.Hour), WithMiddleware(Sharding(sharder, unsharded)))
