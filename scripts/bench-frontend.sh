@@ -27,6 +27,8 @@
 #   STEP        query resolution (default 60s)
 #   QUERIES     queries per system, mode and round (default 3)
 #   AGE         how long ago the data ends (default 15m)
+#   OOO_WINDOW  both systems' out-of-order time window (default RANGE+1h
+#               when RANGE is over 2h: see bench-lib.sh)
 #   WEFT, PROMETHEUS, WEFT_FLAGS, PROFILE_DIR as in bench-query.sh; the
 #               profiles are 20s of one client looping on the cold queries.
 set -euo pipefail
@@ -46,6 +48,7 @@ RANGE_S=$(duration_s "$RANGE")
 ROUNDS_W=$((RANGE_S / $(duration_s "$INTERVAL") + 1))
 START=$(( $(date +%s) - RANGE_S - $(duration_s "${AGE:-15m}") ))
 END=$(( START + RANGE_S ))
+if [ "$RANGE_S" -gt 7200 ]; then OOO_WINDOW=${OOO_WINDOW:-$((RANGE_S / 3600 + 1))h}; fi
 
 bench_start -query-frontend.query-sharding-total-shards="$SHARDS" -querier.max-samples=0 ${WEFT_FLAGS:-}
 bench_load "$SERIES" "$ROUNDS_W" "$INTERVAL" "$START"

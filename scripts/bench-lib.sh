@@ -38,14 +38,21 @@ duration_s() { python3 -c "import sys; s=sys.argv[1]; m={'s':1,'m':60,'h':3600,'
 
 # bench_start WEFT-FLAGS...: starts an all-in-one weft on :19009 with the
 # given flags and Prometheus on :19090 (remote-write receiver on), sets W and
-# P to their process ids and waits until both are ready.
+# P to their process ids and waits until both are ready. OOO_WINDOW (e.g.
+# 25h), when set, is both systems' out-of-order time window: a backfill of
+# more than a head's span runs into head compactions, after which the
+# senders' samples still in flight are older than the head accepts.
 bench_start() {
 	"$WEFT" -auth.multitenancy-enabled=false -http.listen-address=127.0.0.1:19009 -grpc.listen-address=127.0.0.1:19095 \
 		-data.dir="$WORK/wdata" -bucket.filesystem.dir="$WORK/wdata/bucket" -log.level=warn \
-		-ingester.max-series-per-tenant=0 -distributor.ingestion-rate-limit=0 "$@" 2>"$WORK/weft.log" &
+		-ingester.max-series-per-tenant=0 -distributor.ingestion-rate-limit=0 ${OOO_WINDOW:+-ingester.out-of-order-time-window=$OOO_WINDOW} \
+		"$@" 2>"$WORK/weft.log" &
 	W=$!
 	mkdir -p "$WORK/prom"
 	printf 'global:\n  scrape_interval: 1h\n' >"$WORK/prom/prometheus.yml"
+	if [ -n "${OOO_WINDOW:-}" ]; then
+		printf 'storage:\n  tsdb:\n    out_of_order_time_window: %s\n' "$OOO_WINDOW" >>"$WORK/prom/prometheus.yml"
+	fi
 	"$PROMETHEUS" --config.file="$WORK/prom/prometheus.yml" --storage.tsdb.path="$WORK/prom/data" \
 		--web.listen-address=127.0.0.1:19090 --web.enable-remote-write-receiver --log.level=warn 2>"$WORK/prom.log" &
 	P=$!
