@@ -52,6 +52,7 @@ if [ "$RANGE_S" -gt 7200 ]; then OOO_WINDOW=${OOO_WINDOW:-$((RANGE_S / 3600 + 1)
 
 bench_start -query-frontend.query-sharding-total-shards="$SHARDS" -querier.max-samples=0 ${WEFT_FLAGS:-}
 bench_load "$SERIES" "$ROUNDS_W" "$INTERVAL" "$START"
+bench_ooo_off
 
 NAMES=(cpu_rate_by_job hist_p99_by_handler)
 WEFT_URL=http://127.0.0.1:19009/prometheus

@@ -41,11 +41,15 @@ duration_s() { python3 -c "import sys; s=sys.argv[1]; m={'s':1,'m':60,'h':3600,'
 # P to their process ids and waits until both are ready. OOO_WINDOW (e.g.
 # 25h), when set, is both systems' out-of-order time window: a backfill of
 # more than a head's span runs into head compactions, after which the
-# senders' samples still in flight are older than the head accepts.
+# senders' samples still in flight are older than the head accepts. weft
+# gets it from a runtime file, so that bench_ooo_off can end it: the
+# query-frontend caches no result newer than the window.
 bench_start() {
+	printf 'overrides:\n  anonymous:\n    out_of_order_time_window: %s\n' "${OOO_WINDOW:-0s}" >"$WORK/runtime.yaml"
 	"$WEFT" -auth.multitenancy-enabled=false -http.listen-address=127.0.0.1:19009 -grpc.listen-address=127.0.0.1:19095 \
 		-data.dir="$WORK/wdata" -bucket.filesystem.dir="$WORK/wdata/bucket" -log.level=warn \
-		-ingester.max-series-per-tenant=0 -distributor.ingestion-rate-limit=0 ${OOO_WINDOW:+-ingester.out-of-order-time-window=$OOO_WINDOW} \
+		-ingester.max-series-per-tenant=0 -distributor.ingestion-rate-limit=0 \
+		-runtime-config.file="$WORK/runtime.yaml" -runtime-config.reload-period=1s \
 		"$@" 2>"$WORK/weft.log" &
 	W=$!
 	mkdir -p "$WORK/prom"
@@ -58,6 +62,12 @@ bench_start() {
 	P=$!
 	wait_ready http://127.0.0.1:19009/ready
 	wait_ready http://127.0.0.1:19090/-/ready
+}
+
+# bench_ooo_off ends weft's out-of-order window after the backfill.
+bench_ooo_off() {
+	printf 'overrides: {}\n' >"$WORK/runtime.yaml"
+	sleep 3
 }
 
 # bench_load SERIES ROUNDS INTERVAL START: backfills the same samples into
