@@ -29,53 +29,17 @@ RANGE=${2:-1h}
 ROUNDS=${3:-5}
 WORK=$(mktemp -d)
 trap 'rc=$?; kill $(jobs -p) 2>/dev/null || true; if [ $rc -ne 0 ]; then tail -n 20 "$WORK"/*.log >&2; echo "kept $WORK" >&2; else rm -rf "$WORK"; fi' EXIT
-if [ -z "${WEFT:-}" ]; then
-	go build -o "$WORK/weft" ./cmd/weft
-	WEFT="$WORK/weft"
-fi
-go build -o "$WORK/weft-load" ./cmd/weft-load
-if [ -z "${PROMETHEUS:-}" ]; then
-	PROMETHEUS=/root/go/bin/prometheus
-	if [ ! -x "$PROMETHEUS" ]; then
-		GOBIN="$WORK/bin" go install github.com/prometheus/prometheus/cmd/prometheus@v0.316.0
-		PROMETHEUS="$WORK/bin/prometheus"
-	fi
-fi
-go version -m "$PROMETHEUS" | awk '$2 == "github.com/prometheus/prometheus" {print "prometheus", $3}' 
-TICK=$(getconf CLK_TCK)
-cpu_s() { awk -v t="$TICK" '{print ($14+$15)/t}' "/proc/$1/stat"; }
-wait_ready() {
-	local deadline=$((SECONDS + ${2:-60}))
-	while [ $SECONDS -lt $deadline ]; do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done
-	echo "not ready: $1" >&2; return 1
-}
-RANGE_S=$(python3 -c "import sys; s='$RANGE'; m={'s':1,'m':60,'h':3600,'d':86400}; print(int(s[:-1])*m[s[-1]])")
+. scripts/bench-lib.sh
+bench_binaries
+RANGE_S=$(duration_s "$RANGE")
 ROUNDS_W=$((RANGE_S / 15 + 1))
 # The data ends a minute ago, the queries end where the data does.
 START=$(( $(date +%s) - RANGE_S - 60 ))
 END=$(( START + RANGE_S ))
 
-"$WEFT" -auth.multitenancy-enabled=false -http.listen-address=127.0.0.1:19009 -grpc.listen-address=127.0.0.1:19095 \
-	-data.dir="$WORK/wdata" -bucket.filesystem.dir="$WORK/wdata/bucket" -log.level=warn \
-	-ingester.max-series-per-tenant=0 -distributor.ingestion-rate-limit=0 \
-	-query-frontend.results-cache-enabled=false -query-frontend.query-sharding-total-shards=0 ${WEFT_FLAGS:-} 2>"$WORK/weft.log" &
-W=$!
-mkdir -p "$WORK/prom"
-printf 'global:\n  scrape_interval: 1h\n' >"$WORK/prom/prometheus.yml"
-"$PROMETHEUS" --config.file="$WORK/prom/prometheus.yml" --storage.tsdb.path="$WORK/prom/data" \
-	--web.listen-address=127.0.0.1:19090 --web.enable-remote-write-receiver --log.level=warn 2>"$WORK/prom.log" &
-P=$!
-wait_ready http://127.0.0.1:19009/ready
-wait_ready http://127.0.0.1:19090/-/ready
-load() { "$WORK/weft-load" write -url "$1" -series "$SERIES" -rounds "$ROUNDS_W" -interval 15s -start-time "$START" -tenant-header-off -report-interval 0 -json \
-	| python3 -c "import json,sys; r=json.load(sys.stdin); print('$2 accepted', r['samples_accepted'], 'samples,', r.get('requests_failed', 0), 'requests failed')"; }
-load http://127.0.0.1:19009/api/v1/push weft
-load http://127.0.0.1:19090/api/v1/write prometheus
+bench_start -query-frontend.results-cache-enabled=false -query-frontend.query-sharding-total-shards=0 ${WEFT_FLAGS:-}
+bench_load "$SERIES" "$ROUNDS_W" 15s "$START"
 
-declare -A EXPR=(
-	[cpu_rate_by_job]='sum by (job) (rate(node_cpu_seconds_total[5m]))'
-	[hist_p99_by_handler]='histogram_quantile(0.99, sum by (le, handler) (rate(http_request_duration_seconds_bucket[5m])))'
-)
 NAMES=(cpu_rate_by_job hist_p99_by_handler)
 query() { # name url queries -> json
 	"$WORK/weft-load" query -url "$2" -series "$SERIES" -range "$RANGE" -end "$END" -step 60s -queries "$3" -concurrency 1 \

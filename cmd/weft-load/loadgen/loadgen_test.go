@@ -529,6 +529,29 @@ func TestRunQuery(t *testing.T) {
 	require.Contains(t, text.String(), "14 ok, 2 failed")
 }
 
+func TestRunQueryCacheControl(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Get("Cache-Control"))
+		mu.Unlock()
+		_, _ = io.WriteString(w, `{"status":"success","data":{"resultType":"matrix","result":[]}}`)
+	}))
+	defer srv.Close()
+	cfg := QueryConfig{URL: srv.URL, Range: time.Hour, Concurrency: 1, Queries: 2, Series: 1000, Timeout: 10 * time.Second}
+	for _, cc := range []string{"no-store", ""} {
+		got = nil
+		cfg.CacheControl = cc
+		rep, err := RunQuery(context.Background(), cfg, nil)
+		require.NoError(t, err)
+		require.Equal(t, int64(2), rep.QueriesOK)
+		mu.Lock()
+		require.Equal(t, []string{cc, cc}, got)
+		mu.Unlock()
+	}
+}
+
 func TestAutoStep(t *testing.T) {
 	require.Equal(t, 15*time.Second, AutoStep(time.Hour))
 	require.Equal(t, 346*time.Second, AutoStep(24*time.Hour))

@@ -60,6 +60,10 @@ type QueryConfig struct {
 	Timeout time.Duration
 	// ReportInterval is the progress-line period (0: no progress lines).
 	ReportInterval time.Duration
+	// CacheControl is sent as the Cache-Control header of each query unless
+	// empty: "no-store" keeps a query-frontend's results cache out of the
+	// measure (cold queries) without changing the query.
+	CacheControl string
 }
 
 // RegisterFlags registers the query flags with their defaults on f.
@@ -83,6 +87,7 @@ func (c *QueryConfig) RegisterFlags(f *flag.FlagSet) {
 	})
 	f.DurationVar(&c.Timeout, "timeout", 2*time.Minute, "timeout of one query")
 	f.DurationVar(&c.ReportInterval, "report-interval", 10*time.Second, "progress line period on stderr (0 = none)")
+	f.StringVar(&c.CacheControl, "cache-control", "", "Cache-Control header of each query (e.g. no-store: bypass weft's results cache); empty = none")
 }
 
 // Validate checks the configuration.
@@ -192,6 +197,9 @@ func RunQuery(ctx context.Context, cfg QueryConfig, progress io.Writer) (QueryRe
 
 	client := newHTTPClient(cfg.Concurrency, cfg.Timeout)
 	defer client.CloseIdleConnections()
+	if cfg.CacheControl != "" {
+		client.Transport = headerTransport{next: client.Transport, key: "Cache-Control", value: cfg.CacheControl}
+	}
 	st := newStats()
 	per := make([]exprStats, len(exprs))
 	var seriesRet, samplesRet atomic.Int64
@@ -362,4 +370,18 @@ func rangeQuery(ctx context.Context, client *http.Client, endpoint, tenant, expr
 
 func formatTime(t time.Time) string {
 	return strconv.FormatFloat(float64(t.UnixMilli())/1000, 'f', -1, 64)
+}
+
+// headerTransport sets one header on each request, so that every caller of
+// rangeQuery keeps its signature.
+type headerTransport struct {
+	next       http.RoundTripper
+	key, value string
+}
+
+// RoundTrip implements http.RoundTripper on a copy of req, which it must not modify.
+func (t headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set(t.key, t.value)
+	return t.next.RoundTrip(req)
 }
