@@ -67,7 +67,8 @@ func (c *FairnessConfig) Validate() error {
 
 // PhaseStats is the probe's latency in one kind of phase, every round
 // pooled, and the time its queries waited in the query-scheduler (from
-// the X-Weft-Queue-Time header, when the server sends it).
+// the query-frontend's Server-Timing "queue" entry, or the scheduler's
+// X-Weft-Queue-Time header, when the server sends one).
 type PhaseStats struct {
 	Queries   int64          `json:"queries"`
 	Failed    int64          `json:"failed"`
@@ -152,9 +153,7 @@ func RunFairness(ctx context.Context, cfg FairnessConfig, progress io.Writer) (F
 			end := time.Now().Truncate(step)
 			var queue time.Duration
 			code, _, _, d, errText := rangeQuery(ctx, probeClient, endpoint, cfg.ProbeTenant, expr(cfg.ProbeExpr, i), end.Add(-cfg.Range), end, step, func(h http.Header) {
-				if s, err := strconv.ParseFloat(h.Get("X-Weft-Queue-Time"), 64); err == nil {
-					queue = time.Duration(s * float64(time.Second))
-				}
+				queue = queueTime(h)
 			})
 			if code == 0 && ctx.Err() != nil {
 				return
@@ -219,4 +218,29 @@ func RunFairness(ctx context.Context, cfg FairnessConfig, progress io.Writer) (F
 		rep.P99Ratio = float64(rep.Flooded.Latency.P99) / float64(rep.Alone.Latency.P99)
 	}
 	return rep, nil
+}
+
+// queueTime is the time a query waited in weft's query-scheduler: the
+// "queue" entry of the frontend's Server-Timing header (milliseconds), or
+// the scheduler's own X-Weft-Queue-Time (seconds) without a frontend.
+func queueTime(h http.Header) time.Duration {
+	for _, v := range h.Values("Server-Timing") {
+		for _, m := range strings.Split(v, ",") {
+			name, params, _ := strings.Cut(strings.TrimSpace(m), ";")
+			if name != "queue" {
+				continue
+			}
+			for _, p := range strings.Split(params, ";") {
+				if d, ok := strings.CutPrefix(strings.TrimSpace(p), "dur="); ok {
+					if ms, err := strconv.ParseFloat(d, 64); err == nil {
+						return time.Duration(ms * float64(time.Millisecond))
+					}
+				}
+			}
+		}
+	}
+	if s, err := strconv.ParseFloat(h.Get("X-Weft-Queue-Time"), 64); err == nil {
+		return time.Duration(s * float64(time.Second))
+	}
+	return 0
 }

@@ -28,7 +28,7 @@ func TestRunFairness(t *testing.T) {
 		case "probe":
 			if flooding.Load() > 0 {
 				time.Sleep(30 * time.Millisecond)
-				w.Header().Set("X-Weft-Queue-Time", "0.002")
+				w.Header().Set("Server-Timing", "queue;dur=2.000, split;dur=0.100, cache;dur=0.000, eval;dur=28.000")
 			}
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = io.WriteString(w, `{"status":"success","data":{"resultType":"matrix","result":[]}}`)
@@ -56,4 +56,13 @@ func TestRunFairness(t *testing.T) {
 	var text bytes.Buffer
 	rep.WriteText(&text)
 	require.Contains(t, text.String(), "probe p99 flooded / alone")
+}
+
+func TestQueueTime(t *testing.T) {
+	h := http.Header{}
+	require.Zero(t, queueTime(h))
+	h.Set("X-Weft-Queue-Time", "0.25")
+	require.Equal(t, 250*time.Millisecond, queueTime(h), "the scheduler's header")
+	h.Set("Server-Timing", "split;dur=1.5, queue;dur=12.500, eval;dur=3")
+	require.Equal(t, 12500*time.Microsecond, queueTime(h), "the frontend's, first")
 }
