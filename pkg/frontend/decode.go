@@ -276,6 +276,18 @@ func (p *jsonParser) number() ([]byte, error) {
 	return p.b[start:p.i], nil
 }
 
+// pointTime reads the start of a point, `[<timestamp>,`, up to its value.
+func (p *jsonParser) pointTime() (int64, error) {
+	if err := p.expect('['); err != nil {
+		return 0, err
+	}
+	ts, err := p.timestamp()
+	if err != nil {
+		return 0, err
+	}
+	return ts, p.expect(',')
+}
+
 // timestamp reads seconds as Prometheus writes them (1435781451.781)
 // and returns milliseconds, exactly.
 func (p *jsonParser) timestamp() (int64, error) {
@@ -356,14 +368,8 @@ func (p *jsonParser) matrix() (model.Matrix, error) {
 				})
 			case "values":
 				return p.array(func() error {
-					if err := p.expect('['); err != nil {
-						return err
-					}
-					ts, err := p.timestamp()
+					ts, err := p.pointTime()
 					if err != nil {
-						return err
-					}
-					if err := p.expect(','); err != nil {
 						return err
 					}
 					v, err := p.floatStr()
@@ -375,14 +381,8 @@ func (p *jsonParser) matrix() (model.Matrix, error) {
 				})
 			case "histograms":
 				return p.array(func() error {
-					if err := p.expect('['); err != nil {
-						return err
-					}
-					ts, err := p.timestamp()
+					ts, err := p.pointTime()
 					if err != nil {
-						return err
-					}
-					if err := p.expect(','); err != nil {
 						return err
 					}
 					h, err := p.histogram()
