@@ -141,6 +141,20 @@ type apiResponse struct {
 	Infos    []string        `json:"infos"`
 }
 
+// headerKey is the context key of the extra request headers of withHeader.
+type headerKey struct{}
+
+// withHeader returns a context whose API calls (apiClient.get) carry the
+// header key: value as well.
+func withHeader(ctx context.Context, key, value string) context.Context {
+	h := http.Header{}
+	if old, ok := ctx.Value(headerKey{}).(http.Header); ok {
+		h = old.Clone()
+	}
+	h.Set(key, value)
+	return context.WithValue(ctx, headerKey{}, h)
+}
+
 // get calls an API path with params and decodes data into out.
 func (c *apiClient) get(ctx context.Context, path string, params url.Values, out any) error {
 	u := c.apiURL + path
@@ -153,6 +167,11 @@ func (c *apiClient) get(ctx context.Context, path string, params url.Values, out
 	}
 	if c.tenant != "" {
 		req.Header.Set(tenantHeader, c.tenant)
+	}
+	if h, ok := ctx.Value(headerKey{}).(http.Header); ok {
+		for k, v := range h {
+			req.Header[k] = v
+		}
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
