@@ -9,7 +9,11 @@
 #     (weft-load query): the first pass after a restart (cold: weft's
 #     store-gateway loads index headers from the bucket, its in-memory cache
 #     of postings, series and chunks ranges is empty) and a second pass
-#     (warm).
+#     (warm), both with Cache-Control: no-store so that weft's
+#     query-frontend computes every query; then the same pass answered
+#     from weft's results cache (cached).
+# Prometheus is 3.16 (the version weft embeds; see bench-lib.sh).
+# PROFILE_DIR: CPU profiles of both systems during their cold pass.
 #
 #   scripts/bench-history.sh SERIES DAYS STEP      e.g. 10000 7 5m
 set -euo pipefail
@@ -20,24 +24,33 @@ STEP=${3:-5m}
 WORK=$(mktemp -d)
 # On failure the logs' ends are printed and the work directory is kept.
 trap 'rc=$?; kill $(jobs -p) 2>/dev/null || true; if [ $rc -ne 0 ]; then tail -n 20 "$WORK"/*.log >&2; echo "kept $WORK" >&2; else rm -rf "$WORK"; fi' EXIT
-go build -o "$WORK/weft" ./cmd/weft
-go build -o "$WORK/weft-load" ./cmd/weft-load
+. scripts/bench-lib.sh
+bench_binaries
 STEP_S=$(python3 -c "import re,sys; s='$STEP'; m={'s':1,'m':60,'h':3600}; print(int(s[:-1])*m[s[-1]])")
 ROUNDS=$((DAYS * 86400 / STEP_S))
 RANGE="$((DAYS * 24))h"
-# wait_ready URL [SECONDS]: a restart replays a WAL, which takes minutes for
-# Prometheus after a big backfill.
-wait_ready() {
-	local deadline=$((SECONDS + ${2:-60}))
-	while [ $SECONDS -lt $deadline ]; do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done
-	echo "not ready: $1" >&2; return 1
+# (bench-lib.sh's wait_ready waits SECONDS: a restart replays a WAL, which
+# takes minutes for Prometheus after a big backfill.)
+# profile_start NAME URL: with PROFILE_DIR set, a CPU profile of the
+# PROFILE_SECONDS (30) from now into PROFILE_DIR/NAME.pprof, taken during the
+# cold pass; profile_wait waits for it.
+profile_start() {
+	PROF=""
+	[ -n "${PROFILE_DIR:-}" ] || return 0
+	mkdir -p "$PROFILE_DIR"
+	curl -fs -o "$PROFILE_DIR/$1.pprof" "$2/debug/pprof/profile?seconds=${PROFILE_SECONDS:-30}" &
+	PROF=$!
+	sleep 0.5
 }
+profile_wait() { [ -z "$PROF" ] || wait "$PROF" || true; }
 # Both systems get the same samples (one start time) and the same queries
 # (one end time), so their answers must be equal.
 START=$(( $(date +%s) - DAYS * 86400 ))
 END=$(( START + DAYS * 86400 ))
 load() { "$WORK/weft-load" write -url "$1" -series "$SERIES" -rounds "$ROUNDS" -interval "$STEP" -start-time "$START" -tenant-header-off -report-interval 0 -allow-errors -json; }
-queries() { "$WORK/weft-load" query -url "$1" -series "$SERIES" -range "$RANGE" -end "$END" -queries 16 -concurrency 1 -tenant "" -allow-errors -json; }
+# queries URL [CACHE-CONTROL]: weft's query-frontend neither reads nor
+# fills its results cache for "no-store", so each query is computed.
+queries() { "$WORK/weft-load" query -url "$1" -series "$SERIES" -range "$RANGE" -end "$END" -queries 16 -concurrency 1 -tenant "" -allow-errors -json -cache-control "${2:-}"; }
 blocks_bytes() { # sum of index+chunks of the block dirs given on stdin
 	while read -r d; do find "$d" -type f \( -path '*/chunks/*' -o -name index \) -printf '%s\n'; done | awk '{s+=$1} END {print s+0}'
 }
@@ -51,12 +64,12 @@ WEFT_FLAGS=(-auth.multitenancy-enabled=false -http.listen-address=127.0.0.1:1900
 	-store-gateway.cache.backend=inmemory -store-gateway.cache.inmemory.max-size-bytes=2147483648)
 
 # --- weft ---
-"$WORK/weft" "${WEFT_FLAGS[@]}" 2>"$WORK/weft.log" &
+"$WEFT" "${WEFT_FLAGS[@]}" 2>"$WORK/weft.log" &
 W=$!
 wait_ready http://127.0.0.1:19009/ready
 load http://127.0.0.1:19009/api/v1/push >"$WORK/weft-load.json"
 kill -TERM $W; wait $W # flush the head into blocks, ship them
-"$WORK/weft" "${WEFT_FLAGS[@]}" 2>>"$WORK/weft.log" &
+"$WEFT" "${WEFT_FLAGS[@]}" 2>>"$WORK/weft.log" &
 W=$!
 wait_ready http://127.0.0.1:19009/ready 600
 # Wait until the compactor has nothing left to do: the set of blocks in the
@@ -78,11 +91,17 @@ done
 WBLOCKS=$(find "$WORK/wdata/bucket" -name meta.json | wc -l)
 WBYTES=$(find "$WORK/wdata/bucket" -name meta.json -printf '%h\n' | blocks_bytes)
 kill -TERM $W; wait $W
-"$WORK/weft" "${WEFT_FLAGS[@]}" 2>>"$WORK/weft.log" &
+"$WEFT" "${WEFT_FLAGS[@]}" 2>>"$WORK/weft.log" &
 W=$!
 wait_ready http://127.0.0.1:19009/ready 600
-queries http://127.0.0.1:19009/prometheus >"$WORK/weft-cold.json"
-queries http://127.0.0.1:19009/prometheus >"$WORK/weft-warm.json"
+profile_start weft http://127.0.0.1:19009
+queries http://127.0.0.1:19009/prometheus no-store >"$WORK/weft-cold.json"
+profile_wait
+queries http://127.0.0.1:19009/prometheus no-store >"$WORK/weft-warm.json"
+# The same dashboard again, as Grafana sends it: from the results cache
+# (filled by the first of these two passes).
+queries http://127.0.0.1:19009/prometheus >/dev/null
+queries http://127.0.0.1:19009/prometheus >"$WORK/weft-cached.json"
 kill -TERM $W; wait $W
 
 # --- Prometheus ---
@@ -90,7 +109,7 @@ mkdir -p "$WORK/prom"
 printf 'global:\n  scrape_interval: 1h\nstorage:\n  tsdb:\n    out_of_order_time_window: %dd\n' "$((DAYS + 1))" >"$WORK/prom/prometheus.yml"
 PFLAGS=(--config.file="$WORK/prom/prometheus.yml" --storage.tsdb.path="$WORK/prom/data" --web.listen-address=127.0.0.1:19090
 	--web.enable-remote-write-receiver --web.enable-admin-api --storage.tsdb.retention.time=30d --log.level=warn)
-prometheus "${PFLAGS[@]}" 2>"$WORK/prom.log" &
+"$PROMETHEUS" "${PFLAGS[@]}" 2>"$WORK/prom.log" &
 P=$!
 wait_ready http://127.0.0.1:19090/-/ready
 load http://127.0.0.1:19090/api/v1/write >"$WORK/prom-load.json"
@@ -108,10 +127,12 @@ cat "$WORK/snapshot.json" >&2
 PBLOCKS=$(find "$WORK/prom/data/snapshots" -name meta.json | wc -l)
 PBYTES=$(find "$WORK/prom/data/snapshots" -name meta.json -printf '%h\n' | blocks_bytes)
 kill -TERM $P; wait $P || true
-prometheus "${PFLAGS[@]}" 2>>"$WORK/prom.log" &
+"$PROMETHEUS" "${PFLAGS[@]}" 2>>"$WORK/prom.log" &
 P=$!
 wait_ready http://127.0.0.1:19090/-/ready 1800
+profile_start prometheus http://127.0.0.1:19090
 queries http://127.0.0.1:19090 >"$WORK/prom-cold.json"
+profile_wait
 queries http://127.0.0.1:19090 >"$WORK/prom-warm.json"
 kill -TERM $P; wait $P || true
 
@@ -127,10 +148,12 @@ def lat(r):
 print(f"series={series} days={days} step={step} samples: weft {wl['samples_accepted']} prometheus {pl['samples_accepted']} (failed requests: {wl['requests_failed']} / {pl['requests_failed']})")
 wb, pb = wbytes / max(wl['samples_accepted'], 1), pbytes / max(pl['samples_accepted'], 1)
 print(f"disk bytes/sample: weft {wb:.3f} ({wblocks} blocks)  prometheus {pb:.3f} ({pblocks} blocks)  ratio {wb/max(pb,1e-9):.2f}x")
-for phase in ("cold", "warm"):
+for phase in ("cold", "warm", "cached"):
     w50, w99, wf = lat(j(f"weft-{phase}"))
-    p50, p99, pf = lat(j(f"prom-{phase}"))
-    for name in (f"weft-{phase}", f"prom-{phase}"):
+    # Prometheus has no results cache: its warm pass is the reference.
+    pphase = "warm" if phase == "cached" else phase
+    p50, p99, pf = lat(j(f"prom-{pphase}"))
+    for name in (f"weft-{phase}", f"prom-{pphase}"):
         for e in j(name).get("errors", [])[:2]:
             print(f"  {name} error: {e[:300]}")
     print(f"{phase} {days}d range queries: weft p50 {w50:.0f} ms p99 {w99:.0f} ms (failed, samples {wf})  prometheus p50 {p50:.0f} ms p99 {p99:.0f} ms (failed, samples {pf})  p50 ratio {w50/max(p50,1e-9):.2f}x")
