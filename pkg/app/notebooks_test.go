@@ -104,6 +104,15 @@ func TestUIRoleTargets(t *testing.T) {
 	}
 	require.Contains(t, does, "notebooks")
 	require.NoError(t, stop())
+
+	// Beside a query-frontend, in front of queriers elsewhere.
+	base, stop = runApp(t, "-target=query-frontend,ui", "-memberlist.bind-port=0", "-grpc.listen-address=127.0.0.1:0")
+	code, body = call(t, "team-a", http.MethodPost, base+notebook.Prefix, "", `{"title": "beside the frontend"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	code, body = call(t, "team-b", http.MethodGet, base+notebook.Prefix, "", "")
+	require.Equal(t, http.StatusOK, code, body)
+	require.JSONEq(t, `[]`, body)
+	require.NoError(t, stop())
 }
 
 // A tenant's notebooks share its prefix with its blocks: the compactor,

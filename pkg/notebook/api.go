@@ -195,7 +195,7 @@ func (nb *Notebooks) update(w http.ResponseWriter, r *http.Request, tenantID, id
 	if err != nil {
 		return err
 	}
-	if n.ID != "" && n.ID != id {
+	if n.ID != "" && !strings.EqualFold(n.ID, id) {
 		return badRequest("the body is notebook %s, the path names %s", n.ID, id)
 	}
 	if n.Version <= 0 {
