@@ -46,10 +46,15 @@ func defaultLimits(t *testing.T, set func(*limits.Limits)) limits.Limits {
 
 func newEnv(t *testing.T, set func(*limits.Limits)) *env {
 	t.Helper()
+	return newEnvWith(t, limits.NewOverrides(defaultLimits(t, set), nil))
+}
+
+func newEnvWith(t *testing.T, lim *limits.Overrides) *env {
+	t.Helper()
 	dir := t.TempDir()
 	bkt, err := filesystem.NewBucket(dir)
 	require.NoError(t, err)
-	nb := New(bkt, limits.NewOverrides(defaultLimits(t, set), nil), parser.NewParser(parser.Options{}), nil)
+	nb := New(bkt, lim, parser.NewParser(parser.Options{}), nil)
 	// A clock that moves a second at each save, so that saves sort.
 	var (
 		mu  sync.Mutex
@@ -324,6 +329,30 @@ func TestCountLimit(t *testing.T) {
 	code, _ = e.do("t", http.MethodDelete, Prefix+"/"+a.ID, "")
 	require.Equal(t, http.StatusNoContent, code)
 	e.notebook("t", http.MethodPost, Prefix, `{"title": "c"}`)
+}
+
+// The limits follow the runtime overrides file, per tenant.
+func TestLimitsFromTheRuntimeFile(t *testing.T) {
+	defaults := defaultLimits(t, nil)
+	rc, err := limits.ParseRuntimeConfig([]byte(`
+overrides:
+  small:
+    max_notebooks_per_tenant: 1
+    max_notebook_bytes: 300
+    notebook_versions_kept: 1
+`), defaults)
+	require.NoError(t, err)
+	e := newEnvWith(t, limits.NewOverrides(defaults, func() *limits.RuntimeConfig { return rc }))
+	n := e.notebook("small", http.MethodPost, Prefix, `{"title": "a"}`)
+	code, b := e.do("small", http.MethodPost, Prefix, `{"title": "b"}`)
+	requireError(t, code, b, http.StatusTooManyRequests, "too_many_requests", "the limit is 1")
+	code, b = e.do("small", http.MethodPut, Prefix+"/"+n.ID, `{"version": 1, "title": "`+strings.Repeat("a", 300)+`"}`)
+	requireError(t, code, b, http.StatusBadRequest, "bad_data", "limit of 300 bytes")
+	e.notebook("small", http.MethodPut, Prefix+"/"+n.ID, `{"version": 1, "title": "a2"}`)
+	require.Equal(t, []int{2}, versionsOf(e.summaries("small", Prefix+"/"+n.ID+"/versions")))
+	// Others keep the defaults.
+	e.notebook("big", http.MethodPost, Prefix, `{"title": "a"}`)
+	e.notebook("big", http.MethodPost, Prefix, `{"title": "`+strings.Repeat("a", 200)+`"}`)
 }
 
 // A tenant never sees, lists, changes or deletes another's notebooks.
