@@ -122,11 +122,7 @@ func (s *store) ids(ctx context.Context, tenantID string) ([]string, error) {
 func (s *store) versions(ctx context.Context, tenantID, id string) ([]int, error) {
 	var out []int
 	err := s.bkt.Iter(ctx, notebookDir(tenantID, id), func(name string) error {
-		base, ok := strings.CutSuffix(path.Base(name), ".json")
-		if !ok || len(base) != versionDigits {
-			return nil
-		}
-		if v, err := strconv.Atoi(base); err == nil && v > 0 {
+		if v, ok := parseVersion(path.Base(name)); ok {
 			out = append(out, v)
 		}
 		return nil
@@ -212,24 +208,33 @@ func (s *store) forget(names ...string) {
 }
 
 // list returns a summary of the latest version of each of the tenant's
-// notebooks, the most recently updated first.
+// notebooks, the most recently updated first. One recursive listing finds
+// every version; only latest versions not read before are read.
 func (s *store) list(ctx context.Context, tenantID string) ([]Summary, error) {
-	ids, err := s.ids(ctx, tenantID)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Summary, 0, len(ids))
-	for _, id := range ids {
-		vs, err := s.versions(ctx, tenantID, id)
+	latest := map[string]int{}
+	prefix := tenantDir(tenantID)
+	err := s.bkt.Iter(ctx, prefix, func(name string) error {
+		idStr, file, ok := strings.Cut(strings.TrimPrefix(name, prefix), "/")
+		if !ok {
+			return nil
+		}
+		id, err := ulid.ParseStrict(idStr)
 		if err != nil {
-			return nil, err
+			return nil
 		}
-		if len(vs) == 0 {
-			continue // deleted since the listing
+		if v, ok := parseVersion(file); ok && v > latest[id.String()] {
+			latest[id.String()] = v
 		}
-		sum, err := s.summary(ctx, tenantID, id, vs[len(vs)-1])
+		return nil
+	}, objstore.WithRecursiveIter())
+	if err != nil {
+		return nil, fmt.Errorf("cannot list the notebooks of tenant %s: %w", tenantID, err)
+	}
+	out := make([]Summary, 0, len(latest))
+	for id, v := range latest {
+		sum, err := s.summary(ctx, tenantID, id, v)
 		if errors.Is(err, errNotFound) {
-			continue
+			continue // deleted since the listing
 		}
 		if err != nil {
 			return nil, err
@@ -240,6 +245,16 @@ func (s *store) list(ctx context.Context, tenantID string) ([]Summary, error) {
 		return cmp.Or(strings.Compare(b.Updated, a.Updated), strings.Compare(b.ID, a.ID))
 	})
 	return out, nil
+}
+
+// parseVersion returns the version of an object's base name.
+func parseVersion(base string) (int, bool) {
+	digits, ok := strings.CutSuffix(base, ".json")
+	if !ok || len(digits) != versionDigits {
+		return 0, false
+	}
+	v, err := strconv.Atoi(digits)
+	return v, err == nil && v > 0
 }
 
 // history returns a summary of each kept version, newest first.
