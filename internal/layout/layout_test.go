@@ -73,6 +73,10 @@ func componentOf(dir string) string {
 		"frontend", "queryfrontend", "scheduler", "queryscheduler",
 		"ruler", "alertmanager", "ui":
 		return top
+	case "notebook":
+		// The notebooks are the ui role's backend: one component with
+		// pkg/ui.
+		return "ui"
 	}
 	return ""
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/weft-io/weft/pkg/ingester"
 	"github.com/weft-io/weft/pkg/limits"
 	"github.com/weft-io/weft/pkg/logutil"
+	"github.com/weft-io/weft/pkg/notebook"
 	"github.com/weft-io/weft/pkg/querier"
 	"github.com/weft-io/weft/pkg/ring"
 	"github.com/weft-io/weft/pkg/ruler"
@@ -67,6 +68,8 @@ type App struct {
 	reader      wire.Reader // the querier's path, shared by querier and ruler
 	// alertmanager runs the tenants' Alertmanagers.
 	alertmanager *alertmanager.Alertmanager
+	// notebooks are the ui role's notebooks, if this process runs it.
+	notebooks *notebook.Notebooks
 	// scheduler is the query-scheduler of this process, if it runs one.
 	scheduler *scheduler.Scheduler
 	// queryRT is the frontends' way to the queriers, built once
@@ -371,6 +374,7 @@ func (a *App) routes() http.Handler {
 	a.rulerRoutes(mux, instrument)
 	a.querySchedulerRoutes(mux)
 	a.alertmanagerRoutes(mux, instrument)
+	a.notebookRoutes(mux, instrument)
 	if a.ingRing != nil {
 		mux.Handle("/ring", a.ingRing)
 		mux.Handle("/store-gateway/ring", a.sgRing)

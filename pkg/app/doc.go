@@ -5,6 +5,6 @@
 //
 // Imports: pkg/alertmanager, pkg/bucket, pkg/bucketindex, pkg/compactor,
 // pkg/distributor, pkg/frontend, pkg/grpcclient, pkg/httpapi, pkg/ingester,
-// pkg/limits, pkg/logutil, pkg/querier, pkg/querysharding, pkg/ring,
+// pkg/limits, pkg/logutil, pkg/notebook, pkg/querier, pkg/querysharding, pkg/ring,
 // pkg/ruler, pkg/scheduler, pkg/storegateway, pkg/tenant, pkg/wire.
 package app

@@ -57,6 +57,8 @@ const (
 	// RoleQueryScheduler queues the tenants' queries fairly for the
 	// queriers.
 	RoleQueryScheduler = "query-scheduler"
+	// RoleUI serves the tenants' notebooks (and the web UI's API).
+	RoleUI = "ui"
 )
 
 // Names of the modules that roles depend on; they run only as dependencies.
@@ -152,6 +154,10 @@ var moduleTable = []module{
 	{name: modAlertmanagerLife, doc: "registers this alertmanager in its ring", deps: []string{modKV}, init: (*App).initAlertmanagerLifecycler},
 	{name: RoleAlertmanager, role: true, doc: "runs each tenant's Alertmanager, replicated, with its configuration and v2 API",
 		deps: append([]string{modRuntimeConfig, modBucket, modGRPCServer, modAlertmanagerRing, modAlertmanagerLife}, rings...), init: (*App).initAlertmanager},
+	// The ui keeps its notebooks in the bucket and calls no other role:
+	// the web UI queries through the process's query API.
+	{name: RoleUI, role: true, doc: "keeps the tenants' notebooks in the bucket and serves their API (/api/v1/notebooks)",
+		deps: append([]string{modRuntimeConfig, modBucket}, rings...), init: (*App).initUI},
 }
 
 // roleNames lists what -target accepts.

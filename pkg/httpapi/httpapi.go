@@ -13,7 +13,8 @@ import (
 
 // Error types of the Prometheus API envelope (web/api/v1 of Prometheus),
 // plus too_many_requests and unauthorized, which Prometheus never answers
-// but a multi-tenant service must.
+// but a multi-tenant service must, and conflict, for a write that names a
+// version that is no longer the latest (the notebooks API).
 const (
 	ErrBadData     = "bad_data"
 	ErrExecution   = "execution"
@@ -24,6 +25,7 @@ const (
 	ErrCanceled    = "canceled"
 	ErrTooMany     = "too_many_requests"
 	ErrUnauth      = "unauthorized"
+	ErrConflict    = "conflict"
 )
 
 // StatusClientClosedRequest is the status Prometheus (and nginx) answer a
@@ -101,6 +103,8 @@ func typeOf(code int) string {
 		return ErrTooMany
 	case code == http.StatusNotFound:
 		return ErrNotFound
+	case code == http.StatusConflict:
+		return ErrConflict
 	case code == http.StatusUnprocessableEntity:
 		return ErrExecution
 	case code == StatusClientClosedRequest:

@@ -47,6 +47,7 @@ func TestClassify(t *testing.T) {
 	f(Errorf(http.StatusMethodNotAllowed, "use POST"), http.StatusMethodNotAllowed, ErrBadData)
 	f(Errorf(http.StatusUnsupportedMediaType, "not remote write"), http.StatusUnsupportedMediaType, ErrBadData)
 	f(Errorf(http.StatusNotFound, "no such path"), http.StatusNotFound, ErrNotFound)
+	f(Errorf(http.StatusConflict, "stale version"), http.StatusConflict, ErrConflict)
 	f(Errorf(http.StatusBadRequest, "limit must be a number"), http.StatusBadRequest, ErrBadData)
 	// A handler's status wins over the kind of what it wraps.
 	f(Errorf(http.StatusBadRequest, "cannot decode: %w", wire.Errorf(wire.KindInternal, "", "x")), http.StatusBadRequest, ErrBadData)

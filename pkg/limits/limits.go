@@ -60,6 +60,10 @@ type Limits struct {
 	AlertmanagerMaxTemplatesCount              int     `yaml:"alertmanager_max_templates_count" json:"alertmanager_max_templates_count"`
 	AlertmanagerNotificationRateLimit          float64 `yaml:"alertmanager_notification_rate_limit" json:"alertmanager_notification_rate_limit"`
 	AlertmanagerReceiversBlockPrivateAddresses bool    `yaml:"alertmanager_receivers_block_private_addresses" json:"alertmanager_receivers_block_private_addresses"`
+	// Notebooks (the ui role).
+	MaxNotebooksPerTenant int `yaml:"max_notebooks_per_tenant" json:"max_notebooks_per_tenant"`
+	MaxNotebookBytes      int `yaml:"max_notebook_bytes" json:"max_notebook_bytes"`
+	NotebookVersionsKept  int `yaml:"notebook_versions_kept" json:"notebook_versions_kept"`
 }
 
 // RegisterFlags registers the default limits as flags.
@@ -108,6 +112,9 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&l.AlertmanagerMaxTemplateSizeBytes, "alertmanager.max-template-size-bytes", 1<<20, "Maximum size of one template file of a tenant's Alertmanager configuration in bytes. 0 disables it.")
 	f.IntVar(&l.AlertmanagerMaxTemplatesCount, "alertmanager.max-templates-count", 100, "Maximum number of template files of a tenant's Alertmanager configuration. 0 disables it.")
 	f.Float64Var(&l.AlertmanagerNotificationRateLimit, "alertmanager.notification-rate-limit", 0, "Notifications per second each integration (one webhook, one e-mail receiver, ...) of a tenant may send, with a burst of the same size (at least 1); a notification over it fails and is not retried. 0 disables it.")
+	f.IntVar(&l.MaxNotebooksPerTenant, "ui.max-notebooks-per-tenant", 1000, "Maximum number of notebooks a tenant may store; creating one more is answered with 429. 0 disables it.")
+	f.IntVar(&l.MaxNotebookBytes, "ui.max-notebook-bytes", 1<<20, "Maximum size of one notebook in bytes, as sent and as stored in JSON; a larger one is refused with 400. 0 disables it.")
+	f.IntVar(&l.NotebookVersionsKept, "ui.notebook-versions-kept", 20, "Number of versions of each notebook kept in the bucket, the current one included; older ones are deleted on save.")
 	f.BoolVar(&l.AlertmanagerReceiversBlockPrivateAddresses, "alertmanager.receivers-block-private-addresses", false, "Refuse receiver URLs on loopback, private, link-local or unspecified addresses: at upload, for the addresses in the configuration, and when a notification dials, for every address a host name resolves to.")
 }
 
@@ -132,6 +139,9 @@ func (l *Limits) Validate() error {
 	}
 	if l.MaxQueryCapacity <= 0 || l.MaxQueryCapacity > 1 {
 		errs = append(errs, fmt.Errorf("max_query_capacity must be above 0 and at most 1, got %v", l.MaxQueryCapacity))
+	}
+	if l.MaxNotebooksPerTenant < 0 || l.MaxNotebookBytes < 0 || l.NotebookVersionsKept <= 0 {
+		errs = append(errs, errors.New("max_notebooks_per_tenant and max_notebook_bytes must not be negative; notebook_versions_kept must be positive"))
 	}
 	if l.AlertmanagerNotificationRateLimit < 0 {
 		errs = append(errs, errors.New("alertmanager_notification_rate_limit must not be negative"))
