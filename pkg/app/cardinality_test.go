@@ -60,8 +60,8 @@ func requireCardinality(t *testing.T, base string) {
 				NumSeries, NumLabelPairs, ChunkCount int
 			}
 			SeriesCountByMetricName []struct {
-				Name  string
-				Value int
+				Name  string `json:"name"`
+				Value int    `json:"value"`
 			}
 		}
 	}
@@ -107,7 +107,7 @@ func mustJSON(t *testing.T, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
 	require.NoError(t, err)
-	return string(bytes.ToLower(b))
+	return string(b)
 }
 
 // The all-in-one answers the cardinality API through its query-frontend,
