@@ -38,10 +38,13 @@ import (
 //     bytes of the values of a name) do not add up over instances that
 //     hold the same values. The cardinality API's label names count the
 //     union of the values' hashes (wire.CardinalityRequest), which is
-//     exact; /status/tsdb's lists of distinct counts come from
-//     Prometheus' head statistics, which give only counts, and take the
-//     largest answer: exact when each instance holds every series, a
-//     lower bound when the shard is larger than RF.
+//     exact. /status/tsdb's distinct counts come from Prometheus' head
+//     statistics, which give only counts: when each instance holds every
+//     series (a shard of RF instances, or one instance per zone) the
+//     largest answer is exact; otherwise the values per label name and
+//     the label pairs are counted from the union of the hashes as well,
+//     and the bytes of the values of a name stay the largest answer, a
+//     lower bound.
 //
 // The top-N lists of /status/tsdb are cut by each instance; with a shard
 // larger than RF an entry near the cut may be missing from some answers,
@@ -51,21 +54,28 @@ import (
 // copy's count: see above.
 type copyCounter struct {
 	zoneAware bool
-	copies    int // copies of each series spread over the instances (zone-unaware)
-	asked     int // instances asked
-	answered  int // instances that answered
+	copies    int  // copies of each series spread over the instances (zone-unaware)
+	asked     int  // instances asked
+	answered  int  // instances that answered
+	whole     bool // each instance holds every series (of its zone's copy)
 }
 
 // newCopyCounter returns the counter of the answers of rs; rf is the
 // ring's replication factor.
 func newCopyCounter(rs dsring.ReplicationSet, rf, answered int) copyCounter {
 	zoneAware := rs.ZoneAwarenessEnabled || rs.MaxUnavailableZones > 0
-	return copyCounter{
-		zoneAware: zoneAware,
-		copies:    max(1, min(rf, len(rs.Instances))),
-		asked:     len(rs.Instances),
-		answered:  answered,
+	copies := max(1, min(rf, len(rs.Instances)))
+	whole := len(rs.Instances) <= copies
+	if zoneAware {
+		perZone := map[string]int{}
+		whole = true
+		for _, inst := range rs.Instances {
+			if perZone[inst.Zone]++; perZone[inst.Zone] > 1 {
+				whole = false
+			}
+		}
 	}
+	return copyCounter{zoneAware: zoneAware, copies: copies, asked: len(rs.Instances), answered: answered, whole: whole}
 }
 
 // zoneSums adds up counts by zone; without zone awareness, every
@@ -224,6 +234,20 @@ func (r *RingReader) TSDBStatus(ctx context.Context, tenant string, limit int) (
 	}
 	out.SeriesCountByMetricName = counted(byMetric)
 	out.SeriesCountByLabelValuePair = counted(byPair)
+	if !cc.whole {
+		// The instances hold different series: count the distinct
+		// values from the union of their hashes.
+		lc, err := r.LabelCardinality(ctx, tenant, &wire.CardinalityRequest{})
+		if err != nil {
+			return nil, err
+		}
+		clear(valuesByName)
+		out.NumLabelPairs = 0
+		for _, l := range lc.Labels {
+			valuesByName[l.Name] = uint64(len(l.ValueHashes))
+			out.NumLabelPairs += uint64(len(l.ValueHashes))
+		}
+	}
 	out.LabelValueCountByLabelName = largest(valuesByName)
 	out.MemoryInBytesByLabelName = largest(bytesBName)
 	return out, nil
