@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,9 +13,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	dsring "github.com/grafana/dskit/ring"
+	"github.com/grafana/dskit/services"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
@@ -375,4 +379,74 @@ func TestCardinalityHTTP(t *testing.T) {
 			require.Equal(t, "bad_data", e.ErrorType)
 		}
 	}
+}
+
+// newZonedTestRing is newTestRing with zone awareness: an instance in
+// each zone of zones, in order.
+func newZonedTestRing(t *testing.T, zones []string, rf int) *testRing {
+	t.Helper()
+	var cfg weftring.Config
+	fs := flag.NewFlagSet(t.Name(), flag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	require.NoError(t, fs.Parse(nil))
+	cfg.Ring.Store = weftring.StoreInMemory
+	cfg.Ring.Ingester.ReplicationFactor = rf
+	cfg.Ring.Ingester.ZoneAwarenessEnabled = true
+	start := func(s services.Service) {
+		require.NoError(t, services.StartAndAwaitRunning(context.Background(), s))
+		t.Cleanup(func() { require.NoError(t, services.StopAndAwaitTerminated(context.Background(), s)) })
+	}
+	kv, err := weftring.NewKV(cfg, prometheus.NewRegistry(), nil)
+	require.NoError(t, err)
+	start(kv)
+	r := &testRing{readers: map[string]*fakeReader{}}
+	for i, z := range zones {
+		lcfg := cfg.Ring.Ingester
+		lcfg.InstanceID = fmt.Sprintf("ingester-%d", i)
+		lcfg.InstanceAddr = fmt.Sprintf("10.0.0.%d:9095", i)
+		lcfg.AvailabilityZone = z
+		lc, err := weftring.NewIngesterLifecycler(lcfg, kv, nil, nil)
+		require.NoError(t, err)
+		start(lc)
+		require.NoError(t, lc.Activate(context.Background()))
+		r.addrs = append(r.addrs, lcfg.InstanceAddr)
+	}
+	r.ring, err = weftring.NewIngesterRing(cfg.Ring.Ingester, kv, nil, nil)
+	require.NoError(t, err)
+	start(r.ring)
+	require.Eventually(t, func() bool {
+		rs, err := r.ring.GetAllHealthy(dsring.Read)
+		return err == nil && len(rs.Instances) == len(zones)
+	}, 10*time.Second, 10*time.Millisecond)
+	return r
+}
+
+// With zone awareness each zone holds one copy: the counts are those of
+// one zone, also when an instance of another zone is down.
+func TestRingReaderCountsOneZone(t *testing.T) {
+	ctx := context.Background()
+	r := newZonedTestRing(t, []string{"a", "a", "b", "b", "c", "c"}, 3)
+	series := cardinalitySeries(90)
+	readers := placeSeries(t, r, "a", series)
+	rr := NewRingReader(r.ring, countingClients(readers), testOverrides(t, nil), 0)
+	whole := &countingReader{tenant: "a", series: series}
+	check := func() {
+		t.Helper()
+		st, err := rr.TSDBStatus(ctx, "a", 100)
+		require.NoError(t, err)
+		want, _ := whole.TSDBStatus(ctx, "a", 100)
+		require.Equal(t, want.NumSeries, st.NumSeries)
+		require.Equal(t, want.NumLabelPairs, st.NumLabelPairs)
+		require.Equal(t, want.SeriesCountByMetricName, st.SeriesCountByMetricName)
+		require.Equal(t, want.SeriesCountByLabelValuePair, st.SeriesCountByLabelValuePair)
+		require.Equal(t, want.LabelValueCountByLabelName, st.LabelValueCountByLabelName)
+		req := &wire.CardinalityRequest{LabelNames: []string{"pod", labels.MetricName}}
+		got, err := rr.LabelCardinality(ctx, "a", req)
+		require.NoError(t, err)
+		wantLC, _ := whole.LabelCardinality(ctx, "a", req)
+		require.Equal(t, wantLC, got)
+	}
+	check()
+	readers[r.addrs[0]].err = errors.New("down")
+	check()
 }
