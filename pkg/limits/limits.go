@@ -45,6 +45,9 @@ type Limits struct {
 	MaxCacheFreshness               model.Duration `yaml:"max_cache_freshness" json:"max_cache_freshness"`
 	ResultsCacheEnabled             bool           `yaml:"results_cache_enabled" json:"results_cache_enabled"`
 	CompactorBlocksRetention        model.Duration `yaml:"compactor_blocks_retention_period" json:"compactor_blocks_retention_period"`
+	// Cardinality analysis (/api/v1/cardinality/...).
+	CardinalityAnalysisEnabled                 bool `yaml:"cardinality_analysis_enabled" json:"cardinality_analysis_enabled"`
+	CardinalityAnalysisMaxLabelNamesPerRequest int  `yaml:"cardinality_analysis_max_label_names_per_request" json:"cardinality_analysis_max_label_names_per_request"`
 
 	// Ruler.
 	RulerMaxRuleGroupsPerTenant  int            `yaml:"ruler_max_rule_groups_per_tenant" json:"ruler_max_rule_groups_per_tenant"`
@@ -100,6 +103,9 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	l.ResultsCacheEnabled = true
 	f.BoolVar(&l.ResultsCacheEnabled, "query-frontend.results-cache-enabled", true, "Cache the tenant's range query results in the query-frontend.")
 	f.Var(&l.CompactorBlocksRetention, "compactor.blocks-retention-period", "Delete blocks older than this. 0 keeps them forever.")
+	l.CardinalityAnalysisEnabled = true
+	f.BoolVar(&l.CardinalityAnalysisEnabled, "querier.cardinality-analysis-enabled", true, "Serve the tenant's cardinality analysis API (/api/v1/cardinality/label_names and label_values), which reads every ingester of the tenant.")
+	f.IntVar(&l.CardinalityAnalysisMaxLabelNamesPerRequest, "querier.cardinality-analysis-max-label-names-per-request", 500, "Maximum number of label_names[] one request to /api/v1/cardinality/label_values may ask for.")
 	f.IntVar(&l.RulerMaxRuleGroupsPerTenant, "ruler.max-rule-groups-per-tenant", 70, "Maximum number of rule groups a tenant may store. 0 disables it.")
 	f.IntVar(&l.RulerMaxRulesPerRuleGroup, "ruler.max-rules-per-rule-group", 20, "Maximum number of rules in one rule group. 0 disables it.")
 	l.RulerMinEvaluationInterval = model.Duration(time.Second)
@@ -142,6 +148,9 @@ func (l *Limits) Validate() error {
 	}
 	if l.MaxNotebooksPerTenant < 0 || l.MaxNotebookBytes < 0 || l.NotebookVersionsKept <= 0 {
 		errs = append(errs, errors.New("max_notebooks_per_tenant and max_notebook_bytes must not be negative; notebook_versions_kept must be positive"))
+	}
+	if l.CardinalityAnalysisMaxLabelNamesPerRequest <= 0 {
+		errs = append(errs, errors.New("cardinality_analysis_max_label_names_per_request must be positive"))
 	}
 	if l.AlertmanagerNotificationRateLimit < 0 {
 		errs = append(errs, errors.New("alertmanager_notification_rate_limit must not be negative"))

@@ -176,6 +176,9 @@ func New(cfg Config, reader wire.Reader, lim *limits.Overrides, resolver tenant.
 	}
 	mux.Handle(Prefix+"/label/", router)
 	mux.Handle(Prefix+"/metadata", metadataHandler{reader})
+	mux.Handle(Prefix+"/status/tsdb", tsdbStatusHandler{reader})
+	mux.Handle(Prefix+"/cardinality/label_names", cardinalityHandler{reader: reader, limits: lim, parser: newParser(cfg)})
+	mux.Handle(Prefix+"/cardinality/label_values", cardinalityHandler{reader: reader, limits: lim, parser: newParser(cfg), values: true})
 	mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, httpapi.Errorf(http.StatusNotFound, "%s is not an endpoint of the weft query API", r.URL.Path))
 	})

@@ -2,6 +2,7 @@ package querier
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/prometheus/prometheus/storage"
 
 	"github.com/weft-io/weft/pkg/bucketindex"
+	"github.com/weft-io/weft/pkg/httpapi"
 	"github.com/weft-io/weft/pkg/wire"
 )
 
@@ -204,3 +206,32 @@ func (r *SplitReader) Metadata(ctx context.Context, tenant, metric string, limit
 }
 
 var _ wire.Reader = (*SplitReader)(nil)
+
+// TSDBStatus implements wire.CardinalityReader: the in-memory series
+// live in the ingesters only.
+func (r *SplitReader) TSDBStatus(ctx context.Context, tenant string, limit int) (*wire.TSDBStatus, error) {
+	cr, err := cardinalityOf(r.ingesters)
+	if err != nil {
+		return nil, err
+	}
+	return cr.TSDBStatus(ctx, tenant, limit)
+}
+
+// LabelCardinality implements wire.CardinalityReader over the ingesters.
+func (r *SplitReader) LabelCardinality(ctx context.Context, tenant string, req *wire.CardinalityRequest) (*wire.LabelCardinality, error) {
+	cr, err := cardinalityOf(r.ingesters)
+	if err != nil {
+		return nil, err
+	}
+	return cr.LabelCardinality(ctx, tenant, req)
+}
+
+// cardinalityOf returns reader as a wire.CardinalityReader, or the error
+// that a query API over it answers.
+func cardinalityOf(reader wire.Reader) (wire.CardinalityReader, error) {
+	cr, ok := reader.(wire.CardinalityReader)
+	if !ok {
+		return nil, httpapi.Errorf(http.StatusNotImplemented, "cannot count series: this querier reads no ingesters")
+	}
+	return cr, nil
+}

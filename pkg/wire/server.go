@@ -66,6 +66,9 @@ const (
 	methodMetadata    = "/weft.Store/Metadata"
 	methodExemplars   = "/weft.Store/Exemplars"
 	methodHeldBlocks  = "/weft.Store/HeldBlocks"
+
+	methodTSDBStatus       = "/weft.Store/TSDBStatus"
+	methodLabelCardinality = "/weft.Store/LabelCardinality"
 )
 
 // selectBatchBytes is the size from which a Select stream message is sent:
@@ -111,7 +114,11 @@ func RegisterWriteServer(s *grpc.Server, impl Pusher) {
 func RegisterStoreServer(s *grpc.Server, stores Stores) {
 	st := &storeServer{stores: stores}
 	desc := st.serviceDesc(StoreServiceName, methodSelect, methodLabelNames, methodLabelValues, methodMetadata, methodExemplars)
-	desc.Methods = append(desc.Methods, grpc.MethodDesc{MethodName: "HeldBlocks", Handler: unary(&st.ins, methodHeldBlocks, st.heldBlocks)})
+	desc.Methods = append(desc.Methods,
+		grpc.MethodDesc{MethodName: "HeldBlocks", Handler: unary(&st.ins, methodHeldBlocks, st.heldBlocks)},
+		grpc.MethodDesc{MethodName: "TSDBStatus", Handler: unary(&st.ins, methodTSDBStatus, st.tsdbStatus)},
+		grpc.MethodDesc{MethodName: "LabelCardinality", Handler: unary(&st.ins, methodLabelCardinality, st.labelCardinality)},
+	)
 	s.RegisterService(desc, st)
 }
 
