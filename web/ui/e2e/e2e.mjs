@@ -89,6 +89,10 @@ try {
   await page.locator('#tab-graph').click();
   ok();
 
+  step = 'history';
+  check(await page.locator('#history a', { hasText: metric }).count() === 1, 'the query is not in the history');
+  ok();
+
   step = 'run an aggregation with Shift+Enter';
   await page.locator('#expr-editor .cm-content').click();
   await page.keyboard.press('Control+A');
@@ -96,6 +100,23 @@ try {
   await page.keyboard.press('Shift+Enter');
   await page.locator('#results .graph[data-series-count="2"]').waitFor();
   ok('2 series');
+
+  step = 'metrics explorer';
+  await page.locator('#nav a[href="/explorer"]').click();
+  await page.locator('#explorer-filter').fill('e2e_req');
+  const row = page.locator(`#explorer tr[data-metric="${metric}"]`);
+  await row.waitFor();
+  const cells = await row.locator('td').allInnerTexts();
+  check(cells[1] === 'counter', `explorer row ${JSON.stringify(cells)}, want type counter`);
+  await row.locator('a').click();
+  await page.locator('#results .graph[data-series-count="3"]').waitFor();
+  ok(cells.join(' | '));
+
+  step = 'back to the aggregation';
+  await page.goBack();
+  await page.goBack();
+  await page.locator('#results .graph[data-series-count="2"]').waitFor();
+  ok();
 
   step = 'open the explain tree';
   await page.locator('#explain').click();

@@ -34,7 +34,9 @@ export function renderExplorer(main: HTMLElement, params: URLSearchParams): void
         promAPI<Record<string, Meta[]>>('metadata', {}, 'GET').catch(() => ({ data: {} as Record<string, Meta[]> })),
       ]);
       const all = new Set([...names.data, ...Object.keys(meta.data)]);
-      rows = [...all].sort().map((name) => ({ name, meta: meta.data[name]?.[0] ?? null }));
+      // Metadata is per family: a histogram's _bucket, _sum and _count share it.
+      const family = (name: string) => meta.data[name]?.[0] ?? meta.data[name.replace(/_(bucket|sum|count|total|created)$/, '')]?.[0] ?? null;
+      rows = [...all].sort().map((name) => ({ name, meta: family(name) }));
       draw();
     } catch (e) {
       replace(box, alertBox('error', (e as Error).message));
