@@ -22,12 +22,12 @@ await page.evaluate((t) => localStorage.setItem('weft.tenant', t), tenant);
 const api = (path, init = {}) => fetch(base + path, { ...init, headers: { 'X-Scope-OrgID': tenant, 'Content-Type': 'application/json', ...(init.headers ?? {}) } });
 const failed = [];
 
-async function shot(name, path, ready) {
+async function shot(name, path, ready, fullPage = false) {
   try {
     await page.goto(base + path);
     await ready();
     await page.waitForTimeout(300);
-    await page.screenshot({ path: join(out, name + '.png') });
+    await page.screenshot({ path: join(out, name + '.png'), fullPage });
     console.log(`saved ${name}.png`);
   } catch (e) {
     failed.push(name);
@@ -42,7 +42,7 @@ await shot('explain', '/explain?expr=' + encodeURIComponent(`topk(3, ${cpu}) / o
   for (const n of await page.locator('.node').all()) await n.click();
   await page.locator('.node-stats').last().waitFor();
   await page.waitForTimeout(500);
-});
+}, true);
 await shot('explorer', '/explorer', () => page.locator('#explorer table').waitFor());
 await shot('cardinality', '/cardinality', async () => {
   await page.locator('#cardinality #top-metrics table').waitFor();
@@ -62,7 +62,10 @@ const res = await api('/api/v1/notebooks', { method: 'POST', body: JSON.stringif
 if (res.ok) {
   const nb = await res.json();
   await shot('notebooks', '/notebooks', () => page.locator('#notebook-list table').waitFor());
-  await shot('notebook', `/notebooks/${nb.id}`, () => page.locator('.cell .graph canvas').first().waitFor());
+  await shot('notebook', `/notebooks/${nb.id}`, async () => {
+    await page.locator('.cell .graph canvas').first().waitFor();
+    await page.locator('.cell table.result-table').first().waitFor();
+  }, true);
 } else {
   failed.push('notebooks', 'notebook');
   console.log(`cannot create a notebook (${res.status}): no notebook screenshots`);

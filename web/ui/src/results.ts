@@ -44,6 +44,10 @@ export function renderGraph(data: QueryData, stacked: boolean): HTMLElement {
     return col;
   });
   const raw = cols.map((c) => c.slice());
+  const last = raw.map((c) => {
+    for (let j = c.length - 1; j >= 0; j--) if (c[j] !== null) return c[j];
+    return null;
+  });
   if (stacked) {
     for (let i = 1; i < cols.length; i++) {
       for (let j = 0; j < times.length; j++) {
@@ -63,9 +67,10 @@ export function renderGraph(data: QueryData, stacked: boolean): HTMLElement {
         fill: stacked ? palette[i % palette.length] + '40' : undefined,
         width: 1.5,
         spanGaps: false,
-        // The legend shows each series' own value, also when stacked.
+        // The legend shows each series' own value (also when stacked) under
+        // the cursor, and its last value when the cursor is elsewhere.
         value: (_u: uPlot, _v: number | null, _si: number, di: number | null) => {
-          const v = di === null ? null : raw[i][di];
+          const v = di === null ? last[i] : raw[i][di];
           return v === null || v === undefined ? '—' : String(+v.toPrecision(6));
         },
       })),
