@@ -101,6 +101,18 @@ try {
   await page.locator('#results .graph[data-series-count="2"]').waitFor();
   ok('2 series');
 
+  step = 'errors and annotations';
+  await page.locator('#expr-editor .cm-content').click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.insertText('sum(');
+  await page.locator('#execute').click();
+  await page.locator('#annotations .alert-error').waitFor();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.insertText(`histogram_quantile(0.9, ${metric})`);
+  await page.locator('#execute').click();
+  const warning = await page.locator('#annotations .alert-warning, #annotations .alert-info').first().innerText();
+  ok(warning.split('\n')[0]);
+
   step = 'metrics explorer';
   await page.locator('#nav a[href="/explorer"]').click();
   await page.locator('#explorer-filter').fill('e2e_req');
@@ -213,6 +225,15 @@ try {
   check(panels[1].type === 'timeseries' && panels[1].targets?.[0]?.expr === expr1, `panel 2: ${JSON.stringify(panels[1])}`);
   check(panels[2].type === 'table' && panels[2].targets?.[0]?.expr === expr2, `panel 3: ${JSON.stringify(panels[2])}`);
   ok(`${panels.length} panels`);
+
+  step = 'versions: restore the first one';
+  await page.locator('#show-versions').click();
+  await page.locator('#versions button', { hasText: 'Restore' }).last().click();
+  await page.waitForFunction(() => document.querySelectorAll('.cell').length === 1);
+  await page.reload();
+  await page.locator('#notebook-title').waitFor();
+  check(await page.locator('.cell').count() === 1, `${await page.locator('.cell').count()} cells after restoring version 1, want 1`);
+  ok();
 
   step = 'no script error on any page';
   check(pageErrors.length === 0, pageErrors.join('\n'));
