@@ -107,6 +107,7 @@ try {
   await page.keyboard.insertText('sum(');
   await page.locator('#execute').click();
   await page.locator('#annotations .alert-error').waitFor();
+  await page.locator('#expr-editor .cm-content').click();
   await page.keyboard.press('Control+A');
   await page.keyboard.insertText(`histogram_quantile(0.9, ${metric})`);
   await page.locator('#execute').click();
