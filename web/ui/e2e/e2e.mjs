@@ -93,14 +93,6 @@ try {
   check(await page.locator('#history a', { hasText: metric }).count() === 1, 'the query is not in the history');
   ok();
 
-  step = 'run an aggregation with Shift+Enter';
-  await page.locator('#expr-editor .cm-content').click();
-  await page.keyboard.press('Control+A');
-  await page.keyboard.insertText(expr2);
-  await page.keyboard.press('Shift+Enter');
-  await page.locator('#results .graph[data-series-count="2"]').waitFor();
-  ok('2 series');
-
   step = 'errors and annotations';
   await page.locator('#expr-editor .cm-content').click();
   await page.keyboard.press('Control+A');
@@ -113,6 +105,14 @@ try {
   await page.locator('#execute').click();
   const warning = await page.locator('#annotations .alert-warning, #annotations .alert-info').first().innerText();
   ok(warning.split('\n')[0]);
+
+  step = 'run an aggregation with Shift+Enter';
+  await page.locator('#expr-editor .cm-content').click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.insertText(expr2);
+  await page.keyboard.press('Shift+Enter');
+  await page.locator('#results .graph[data-series-count="2"]').waitFor();
+  ok('2 series');
 
   step = 'metrics explorer';
   await page.locator('#nav a[href="/explorer"]').click();
