@@ -151,6 +151,15 @@ try {
     throw 'stop';
   }
 
+  step = 'cardinality';
+  await page.locator('#nav a[href="/cardinality"]').click();
+  const topMetric = page.locator('#top-metrics a', { hasText: metric });
+  await topMetric.waitFor();
+  await page.locator('#label-names table').waitFor();
+  await topMetric.click();
+  await page.locator('#results .graph[data-series-count="3"]').waitFor();
+  ok();
+
   step = 'create a notebook';
   await page.locator('#nav a[href="/notebooks"]').click();
   await page.locator('#new-notebook-title').fill('E2E notebook');
@@ -226,6 +235,22 @@ try {
   check(panels[1].type === 'timeseries' && panels[1].targets?.[0]?.expr === expr1, `panel 2: ${JSON.stringify(panels[1])}`);
   check(panels[2].type === 'table' && panels[2].targets?.[0]?.expr === expr2, `panel 3: ${JSON.stringify(panels[2])}`);
   ok(`${panels.length} panels`);
+
+  step = 'a stale save is refused';
+  const other = await context.newPage();
+  await other.goto(nbURL);
+  await other.locator('#notebook-title').fill('E2E notebook, edited elsewhere');
+  await other.locator('#save').click();
+  await other.locator('#saved').waitFor();
+  await other.close();
+  await page.locator('#notebook-title').fill('E2E notebook, edited here');
+  await page.locator('#save').click();
+  const conflict = await page.locator('#notebook-status .alert-error').innerText();
+  check(conflict.includes('changed elsewhere'), `the stale save says ${JSON.stringify(conflict)}`);
+  await page.reload();
+  await page.locator('#notebook-title').waitFor();
+  check(await page.locator('#notebook-title').inputValue() === 'E2E notebook, edited elsewhere', 'the other save is not there');
+  ok();
 
   step = 'versions: restore the first one';
   await page.locator('#show-versions').click();
