@@ -34,10 +34,12 @@ func uiSeries(ctx context.Context, t *testing.T, c *apiClient) {
 
 // TestUIInBrowser drives the web UI in Debian's chromium (playwright-core,
 // installed in web/ui by npm ci) against a real all-in-one weft with
-// multi-tenancy: autocompletion, graph, explain tree, notebooks (sanitised
-// markdown, reload, isolation between tenants, Grafana export). It fails,
-// rather than skips, without node or chromium: scripts/test.sh installs
-// them. WEFT_E2E_STOP_AFTER=explain stops before the notebook steps.
+// multi-tenancy: autocompletion, graph, annotations, explorer, explain tree,
+// cardinality, notebooks (sanitised markdown, reload, isolation between
+// tenants, Grafana export, 409 on a stale save, restore). It fails, rather
+// than skips, without node or chromium: scripts/test.sh installs them.
+// WEFT_E2E_STOP_AFTER=explain stops before the cardinality and notebook
+// steps.
 func TestUIInBrowser(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {

@@ -2,7 +2,7 @@
 // driven by playwright-core). integration/ui_test.go starts weft, pushes the
 // series below for tenant team-a, and runs this script with:
 //   WEFT_URL            the weft to test (http://127.0.0.1:port)
-//   WEFT_E2E_STOP_AFTER "explain" to stop before the notebook steps
+//   WEFT_E2E_STOP_AFTER "explain" to stop before the cardinality and notebook steps
 //   CHROMIUM            the browser binary (default /usr/bin/chromium)
 //   WEFT_E2E_ARTIFACTS  a directory for a screenshot when a step fails
 // It prints one line per step and exits 1 at the first failure.
