@@ -19,7 +19,7 @@ const stopAfter = process.env.WEFT_E2E_STOP_AFTER ?? '';
 const metric = 'weft_e2e_requests_total';
 // Pushed by the Go test: three series, two jobs.
 const wantSeries = 3;
-const expr1 = `${metric}{job="api"}`;
+const expr1 = `${metric}{job="$job"}`;
 const expr2 = `sum by (job) (rate(${metric}[5m]))`;
 const pwn = '<img src=x onerror="window.__pwned=1">\n\n<script>window.__pwned=2</script>';
 
@@ -176,11 +176,25 @@ try {
   await page.locator('.cell-markdown .markdown h1', { hasText: 'E2E notes' }).waitFor();
   ok();
 
+  step = 'a variable offered from label values';
+  await page.locator('#var-name').fill('job');
+  await page.locator('#var-label').fill('job');
+  await page.locator('#var-add').click();
+  const jobSelect = page.locator('select.var-value[data-var="job"]');
+  await page.waitForFunction(() => document.querySelectorAll('select.var-value[data-var="job"] option').length === 2);
+  check((await jobSelect.locator('option').allInnerTexts()).join(',') === 'api,db', 'job is not offered api and db');
+  await jobSelect.selectOption('api');
+  ok();
+
   step = 'two PromQL cells';
   await page.locator('#add-promql').click();
   await page.locator('.cell-promql .cm-content').nth(0).click();
   await page.keyboard.insertText(expr1);
   await page.locator('.cell-promql .cell-run').nth(0).click();
+  await page.locator('.cell-promql').nth(0).locator('.graph[data-series-count="2"]').waitFor();
+  await jobSelect.selectOption('db');
+  await page.locator('.cell-promql').nth(0).locator('.graph[data-series-count="1"]').waitFor();
+  await jobSelect.selectOption('api');
   await page.locator('.cell-promql').nth(0).locator('.graph[data-series-count="2"]').waitFor();
   await page.locator('#add-promql').click();
   await page.locator('.cell-promql .cm-content').nth(1).click();
@@ -206,7 +220,26 @@ try {
   check(e2 === expr2, `cell 3 holds ${JSON.stringify(e2)}`);
   check(await page.locator('.cell').nth(2).locator('.cell-view').inputValue() === 'table', 'cell 3 is not a table any more');
   await page.locator('.cell').nth(1).locator('.graph[data-series-count="2"]').waitFor();
+  check(await page.locator('select.var-value[data-var="job"]').inputValue() === 'api', 'the variable lost its value');
   ok();
+
+  step = 'a PromQL cell as a recording rule';
+  await page.locator('.cell').nth(1).locator('.cell-rule-open').click();
+  await page.locator('.cell').nth(1).locator('.rule-name').fill('job:weft_e2e_requests:rate5m');
+  await page.locator('.cell').nth(1).locator('.rule-get').click();
+  const rule = await page.locator('.cell').nth(1).locator('.rule-yaml').innerText();
+  check(rule.includes('record: job:weft_e2e_requests:rate5m') && rule.includes(metric), `rule YAML ${JSON.stringify(rule)}`);
+  ok();
+
+  step = 'share link';
+  await page.locator('#nb-from').fill('now-2h');
+  await page.locator('#nb-from').press('Tab');
+  await page.locator('#share').click();
+  const shared = await page.locator('#share-url').inputValue();
+  check(shared === `${nbURL}?from=now-2h&to=now`, `share link ${shared}`);
+  await page.goto(shared);
+  check(await page.locator('#nb-from').inputValue() === 'now-2h', 'the share link lost its time range');
+  ok(shared);
 
   step = 'markdown is sanitised';
   const pwned = await page.evaluate(() => window.__pwned);
@@ -233,6 +266,7 @@ try {
   check(panels[0].type === 'text', `panel 1 is ${panels[0].type}, want text`);
   check(String(panels[0].options?.content ?? '').includes('E2E notes'), 'the text panel lacks the markdown');
   check(panels[1].type === 'timeseries' && panels[1].targets?.[0]?.expr === expr1, `panel 2: ${JSON.stringify(panels[1])}`);
+  check((dash.templating?.list ?? []).some((v) => v.name === 'job'), `no variable job in ${JSON.stringify(dash.templating)}`);
   check(panels[2].type === 'table' && panels[2].targets?.[0]?.expr === expr2, `panel 3: ${JSON.stringify(panels[2])}`);
   ok(`${panels.length} panels`);
 

@@ -221,6 +221,11 @@ class NotebookView {
       sel.value = v.value;
       this.labelValues(v).then((vals) => {
         replace(sel, [...new Set([v.value, ...vals])].filter((x) => x !== '').map((x) => h('option', { value: x }, x)));
+        // A new variable takes the first value offered, as Grafana's do.
+        if (v.value === '' && vals.length > 0) {
+          v.value = vals[0];
+          this.runAll();
+        }
         sel.value = v.value;
       }).catch(() => {});
       sel.onchange = () => { v.value = sel.value; this.changed(); this.runAll(); };
@@ -283,7 +288,7 @@ class NotebookView {
         const rule = h('div', { class: 'cell-rule' });
         tools.append(view, title,
           h('button', { class: 'small cell-run', onclick: () => this.runCell(c, out) }, 'Run'),
-          h('button', { class: 'small', onclick: () => this.ruleForm(i, rule) }, 'As rule'));
+          h('button', { class: 'small cell-rule-open', onclick: () => this.ruleForm(i, rule) }, 'As rule'));
         const box = h('div', { class: 'editor' });
         body.append(box, rule);
         this.editors.push(newEditor(box, {
@@ -403,9 +408,9 @@ class NotebookView {
   }
 
   private ruleForm(i: number, box: HTMLElement): void {
-    const type = h('select', {}, h('option', { value: 'recording' }, 'recording'), h('option', { value: 'alerting' }, 'alerting'));
-    const name = h('input', { placeholder: 'record: job:x:rate5m / alert: HighX', size: 30 });
-    const forInput = h('input', { placeholder: 'for (alerting)', size: 8 });
+    const type = h('select', { class: 'rule-type' }, h('option', { value: 'recording' }, 'recording'), h('option', { value: 'alerting' }, 'alerting'));
+    const name = h('input', { class: 'rule-name', placeholder: 'record: job:x:rate5m / alert: HighX', size: 30 });
+    const forInput = h('input', { class: 'rule-for', placeholder: 'for (alerting)', size: 8 });
     const out = h('div');
     const get = async () => {
       const q = new URLSearchParams({ type: type.value });
@@ -422,7 +427,7 @@ class NotebookView {
         replace(out, alertBox('error', (e as Error).message));
       }
     };
-    replace(box, type, name, forInput, h('button', { class: 'small', onclick: get }, 'Get YAML'), out);
+    replace(box, type, name, forInput, h('button', { class: 'small rule-get', onclick: get }, 'Get YAML'), out);
   }
 
   private async versions(): Promise<void> {
