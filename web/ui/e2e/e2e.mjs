@@ -146,6 +146,46 @@ try {
   await top.click();
   await page.locator('#explain-tree .node[data-series-count="2"]').first().waitFor();
   ok(stats);
+  step = 'the explain tree writes back the PromQL it parsed';
+  const tricky = [
+    'sum without (instance) (rate(x{a="b",c=~"d.*"}[5m] offset 1m))',
+    'a / on(job) group_left(instance) b',
+    'a * ignoring(x, y) group_right b',
+    'x unless ignoring(a) y',
+    'rate(x[5m:1m] @ end())',
+    'max_over_time(x[1h:] offset -5m)',
+    'x @ 1700000000.5',
+    '-x > bool 2',
+    'topk(3, x) or vector(1)',
+    'histogram_quantile(0.9, sum by (le) (rate(x_bucket[5m])))',
+    'label_replace(x, "dst", "$1", "src", "(.*)")',
+    '{__name__=~"weft_.*", job!="a"}',
+    '(a + b) * c',
+    'count_values("v\\"q", x)',
+    'quantile(0.5, x) ^ 2 % 3',
+    '1 + 2 * 3 ^ 2',
+    'sum by (job) (x) == on() group_left vector(0)',
+    'avg(x) by (job)',
+    'time() - timestamp(x)',
+  ];
+  const mismatched = [];
+  for (const e of tricky) {
+    await page.goto(base + '/explain?expr=' + encodeURIComponent(e));
+    const root = page.locator('#explain-tree .node').first();
+    await root.waitFor();
+    const back = await root.getAttribute('data-expr');
+    const same = await page.evaluate(async ([a, b]) => {
+      const parse = async (q) => (await (await fetch('/prometheus/api/v1/parse_query?query=' + encodeURIComponent(q), { headers: { 'X-Scope-OrgID': localStorage.getItem('weft.tenant') } })).json());
+      const [pa, pb] = await Promise.all([parse(a), parse(b)]);
+      return pa.status === 'success' && JSON.stringify(pa.data) === JSON.stringify(pb.data);
+    }, [e, back]);
+    if (!same) mismatched.push(`${e}  ->  ${back}`);
+  }
+  check(mismatched.length === 0, 'written back differently:\n' + mismatched.join('\n'));
+  ok(`${tricky.length} expressions`);
+  await page.goto(base + '/explain?expr=' + encodeURIComponent(expr2));
+  await page.locator('#explain-tree .node').first().waitFor();
+
   if (stopAfter === 'explain') {
     console.log('stopping after the explain step (WEFT_E2E_STOP_AFTER=explain)');
     throw 'stop';
