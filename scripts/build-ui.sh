@@ -3,11 +3,12 @@
 # is committed and embedded in the binary (go:embed), so building weft needs
 # no npm. With --check, builds into a temporary directory instead and fails,
 # showing the difference, when the committed bundle is not what the sources
-# build to. Both type-check the sources first (tsc).
+# build to. Both type-check the sources (tsc) and run their unit tests
+# (web/ui/test) first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-(cd web/ui && npm ci --no-audit --no-fund --loglevel=error && npx --no-install tsc --noEmit -p .)
+(cd web/ui && npm ci --no-audit --no-fund --loglevel=error && npx --no-install tsc --noEmit -p . && node test.mjs)
 if [ "${1:-}" = "--check" ]; then
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' EXIT

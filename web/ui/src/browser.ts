@@ -1,5 +1,6 @@
 // The expression browser: editor, time controls, graph and table.
-import { alertBox, autoStep, formatDuration, h, onLeave, parseDuration, replace, router } from './dom';
+import { alertBox, h, onLeave, replace, router } from './dom';
+import { autoStep, formatDuration, parseDuration } from './text';
 import { getTenant, onTenant, promAPI, QueryData, settings } from './api';
 import { newEditor, setDoc } from './editor';
 import { renderGraph, renderTable } from './results';

@@ -3,7 +3,8 @@
 import { marked } from 'marked';
 import DOMPurify from 'dompurify';
 import type { EditorView } from '@codemirror/view';
-import { alertBox, autoStep, h, link, onLeave, parseDuration, replace, router } from './dom';
+import { alertBox, h, link, onLeave, replace, router } from './dom';
+import { autoStep, parseDuration, parseTime, substitute } from './text';
 import { APIError, apiFetch, errorFrom, getJSON, onTenant, promAPI, QueryData, sendJSON } from './api';
 import { newEditor } from './editor';
 import { renderGraph, renderTable } from './results';
@@ -53,32 +54,6 @@ export function renderMarkdown(text: string): HTMLElement {
   const html = marked.parse(text, { async: false }) as string;
   div.innerHTML = DOMPurify.sanitize(html);
   return div;
-}
-
-/** parseTime reads now, now-1h, RFC3339 or unix seconds into milliseconds. */
-export function parseTime(s: string, now: number): number | null {
-  s = s.trim();
-  if (s === '' || s === 'now') return now;
-  const rel = /^now\s*([+-])\s*(.+)$/.exec(s);
-  if (rel) {
-    const d = parseDuration(rel[2]);
-    if (d === null) return null;
-    return rel[1] === '-' ? now - d : now + d;
-  }
-  if (/^\d+(\.\d+)?$/.test(s)) return parseFloat(s) * 1000;
-  const t = Date.parse(s);
-  return Number.isNaN(t) ? null : t;
-}
-
-/** substitute replaces $name and ${name} with the variables' values. */
-export function substitute(expr: string, vars: Variable[]): string {
-  let out = expr;
-  for (const v of vars) {
-    if (!v.name) continue;
-    const esc = v.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    out = out.replace(new RegExp(`\\$\\{${esc}\\}|\\$${esc}(?![a-zA-Z0-9_])`, 'g'), () => v.value);
-  }
-  return out;
 }
 
 /** renderNotebookList is the page at /notebooks. */

@@ -1,7 +1,7 @@
 // PromQL from the syntax tree that /api/v1/parse_query answers (Prometheus'
 // web/api/v1 translateAST), so that each node of the explain tree can run
 // its own sub-expression.
-import { formatDuration } from './dom';
+import { formatDuration } from './text';
 
 /** Node is one node of parse_query's tree. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
