@@ -161,6 +161,7 @@ export function renderBrowser(main: HTMLElement, params: URLSearchParams): void 
   drawHistory();
   view.focus();
   onLeave(onTenant(() => { if (state.expr) execute(); }));
+  onLeave(() => view.destroy());
   if (state.expr) execute();
   if (!settings.multitenancy || getTenant()) return;
   annotations.appendChild(alertBox('info', 'Multi-tenancy is on: type your tenant (X-Scope-OrgID) beside the editor.'));

@@ -72,5 +72,6 @@ export function renderExplain(main: HTMLElement, params: URLSearchParams): void 
       h('button', { class: 'primary', id: 'explain-run', onclick: () => explain() }, 'Explain')),
     tree);
   onLeave(onTenant(() => explain()));
+  onLeave(() => view.destroy());
   explain();
 }

@@ -99,10 +99,16 @@ export function renderNotebookList(main: HTMLElement): void {
 
 /** renderNotebook is the page at /notebooks/{id}. */
 export function renderNotebook(main: HTMLElement, id: string, params: URLSearchParams): void {
+  let shown: NotebookView | null = null;
   const load = () => {
+    shown?.destroy();
+    shown = null;
     replace(main, h('p', { class: 'muted' }, 'Loading…'));
     getJSON<Notebook>(`${base}/${encodeURIComponent(id)}`).then(
-      (nb) => new NotebookView(main, nb, params).draw(),
+      (nb) => {
+        shown = new NotebookView(main, nb, params);
+        shown.draw();
+      },
       (e) => {
         if (e instanceof APIError && e.status === 404) {
           replace(main, h('div', { class: 'not-found', id: 'not-found' },
@@ -114,6 +120,7 @@ export function renderNotebook(main: HTMLElement, id: string, params: URLSearchP
       });
   };
   onLeave(onTenant(load));
+  onLeave(() => shown?.destroy());
   load();
 }
 
@@ -128,14 +135,26 @@ class NotebookView {
   private dirty = false;
 
   constructor(private main: HTMLElement, nb: Notebook, params: URLSearchParams) {
-    this.nb = nb;
+    this.nb = this.normalise(nb, params);
+  }
+
+  /** normalise fills the optional parts of nb; a share link's time range wins over the stored one. */
+  private normalise(nb: Notebook, params: URLSearchParams): Notebook {
     nb.cells = nb.cells ?? [];
     nb.variables = nb.variables ?? [];
     nb.time = { from: nb.time?.from || 'now-1h', to: nb.time?.to || 'now', step: nb.time?.step ?? '' };
-    // A share link's time range wins over the stored one.
     if (params.get('from')) nb.time.from = params.get('from')!;
     if (params.get('to')) nb.time.to = params.get('to')!;
+    this.editing.clear();
     nb.cells.forEach((c, i) => { if (c.kind === 'markdown' && !c.text) this.editing.add(i); });
+    this.dirty = false;
+    return nb;
+  }
+
+  /** destroy releases the cells' editors. */
+  destroy(): void {
+    for (const e of this.editors) e.destroy();
+    this.editors = [];
   }
 
   private url(path = ''): string {
@@ -426,10 +445,10 @@ class NotebookView {
     if (this.dirty && !confirm('Restoring drops your unsaved changes. Restore?')) return;
     try {
       const stored = await sendJSON<Notebook>('POST', this.url(`/versions/${v}/restore`), { version: this.nb.version });
-      this.nb = stored;
-      const fresh = new NotebookView(this.main, stored, new URLSearchParams());
-      fresh.draw();
-      replace(fresh.status, h('span', { class: 'ok' }, `Restored version ${v} as version ${stored.version}.`));
+      this.nb = this.normalise(stored, new URLSearchParams());
+      replace(this.versionsBox);
+      this.draw();
+      replace(this.status, h('span', { class: 'ok' }, `Restored version ${v} as version ${stored.version}.`));
     } catch (e) {
       const msg = e instanceof APIError && e.status === 409 ? 'This notebook was changed elsewhere: reload the page first.' : (e as Error).message;
       replace(this.status, alertBox('error', msg));

@@ -29,8 +29,13 @@ export function renderGraph(data: QueryData, stacked: boolean): HTMLElement {
     box.dataset.seriesCount = '0';
     return box;
   }
-  const series = data.result;
-  box.dataset.seriesCount = String(series.length);
+  box.dataset.seriesCount = String(data.result.length);
+  // Thousands of lines are unreadable and slow to draw: the table has them all.
+  const maxSeries = 500;
+  const series = data.result.slice(0, maxSeries);
+  if (data.result.length > maxSeries) {
+    box.appendChild(h('div', { class: 'alert alert-info' }, `Showing ${maxSeries} of ${data.result.length} series; the table lists them all.`));
+  }
   if (series.length === 0) {
     box.appendChild(h('p', { class: 'muted' }, 'No data points found.'));
     return box;
