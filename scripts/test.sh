@@ -3,7 +3,9 @@
 # tests use for real (Prometheus as remote-write client and PromQL
 # reference, etcd as the alternative ring store, memcached for the block
 # cache, versitygw as the S3 server, amtool against the Alertmanager API),
-# fetches Go modules, vets, and runs every test.
+# fetches Go modules, vets, and runs every test. The web UI's end-to-end
+# test drives Debian's chromium with playwright-core (from npm, web/ui), and
+# the committed UI bundle must equal a fresh build of web/ui.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +14,10 @@ command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v memcached >/dev/null 2>&1 || need+=(memcached)
 command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# playwright-core and marked need Node.js >= 20 (Debian trixie's nodejs, or NodeSource on bookworm).
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if ((${#need[@]})); then
 	SUDO=""
 	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -22,6 +28,8 @@ fi
 
 # S3-compatible server (versitygw) that pkg/bucket's tests start on loopback.
 ./scripts/s3server.sh
+# npm ci (playwright-core for integration/ui_test.go), then the bundle check.
+./scripts/build-ui.sh --check
 go mod download
 go vet ./...
 go test -count=1 -timeout 30m ./... "$@"

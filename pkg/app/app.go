@@ -40,6 +40,7 @@ import (
 	"github.com/weft-io/weft/pkg/scheduler"
 	"github.com/weft-io/weft/pkg/storegateway"
 	"github.com/weft-io/weft/pkg/tenant"
+	"github.com/weft-io/weft/pkg/ui"
 	"github.com/weft-io/weft/pkg/wire"
 )
 
@@ -442,6 +443,15 @@ func (a *App) routes() http.Handler {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_ = servicesPage.Execute(w, list)
 	})
+	if a.notebooks != nil {
+		// The web UI (the ui role) answers "/" and its own pages; other
+		// unknown paths are 404. Its navigation links every status page
+		// above.
+		mux.Handle("/", ui.Handler(ui.Options{MultiTenancy: a.cfg.MultitenancyEnabled, Version: Version}))
+		return mux
+	}
+	// A process without the UI (an ingester, a distributor, ...) links
+	// its status pages.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
@@ -452,6 +462,19 @@ func (a *App) routes() http.Handler {
 	})
 	return mux
 }
+
+// indexPage is "/" of a process without the ui role.
+var indexPage = template.Must(template.New("index").Parse(`<!doctype html><html><head><title>weft</title></head><body>
+<h1>weft {{.Version}}</h1><p>target {{.Target}}, up {{.Uptime}} (the web UI is served by the processes that run the ui role)</p>
+<ul>
+<li><a href="/services">/services</a> roles and their state</li>
+<li><a href="/config">/config</a> effective configuration</li>
+<li><a href="/runtime_config">/runtime_config</a> per-tenant limits in force</li>
+<li><a href="/metrics">/metrics</a> weft's own metrics</li>
+<li><a href="/ready">/ready</a> readiness</li>
+<li><a href="/ring">/ring</a> and <a href="/memberlist">/memberlist</a> (distributed mode)</li>
+<li><a href="/debug/pprof/">/debug/pprof/</a> Go profiles</li>
+</ul></body></html>`))
 
 // invalidatingFrontend calls h, then makes the frontend forget the
 // tenant's cached results when h accepted a deletion (of series, or of
@@ -497,21 +520,6 @@ var servicesPage = template.Must(template.New("services").Parse(`<!doctype html>
 <h1>Services</h1><table border="1" cellpadding="4"><tr><th>service</th><th>state</th><th>does</th></tr>
 {{range .}}<tr><td>{{.Name}}</td><td>{{.State}}{{if .Error}}: {{.Error}}{{end}}</td><td>{{.Does}}</td></tr>{{end}}</table>
 <p><a href="/services?format=json">JSON</a></p></body></html>`))
-
-var indexPage = template.Must(template.New("index").Parse(`<!doctype html><html><head><title>weft</title></head><body>
-<h1>weft {{.Version}}</h1><p>target {{.Target}}, up {{.Uptime}}</p>
-<ul>
-<li><a href="/services">/services</a> roles and their state</li>
-<li><a href="/config">/config</a> effective configuration</li>
-<li><a href="/runtime_config">/runtime_config</a> per-tenant limits in force</li>
-<li><a href="/metrics">/metrics</a> weft's own metrics</li>
-<li><a href="/ready">/ready</a> readiness</li>
-<li><a href="/ring">/ring</a> and <a href="/memberlist">/memberlist</a> (distributed mode)</li>
-<li><a href="/query-scheduler/status">/query-scheduler/status</a> the query-scheduler's queues and queriers</li>
-<li><code>POST /api/v1/push</code> remote write 1.0 and 2.0</li>
-<li><code>/prometheus/api/v1/...</code> the Prometheus query API</li>
-<li><code>/prometheus/config/v1/rules</code> the tenant's rule groups (Cortex/Mimir config API)</li>
-</ul></body></html>`))
 
 // Main parses args, builds and runs weft until SIGINT/SIGTERM (ctx).
 func Main(ctx context.Context, args []string) error {

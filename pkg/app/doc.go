@@ -6,5 +6,5 @@
 // Imports: pkg/alertmanager, pkg/bucket, pkg/bucketindex, pkg/compactor,
 // pkg/distributor, pkg/frontend, pkg/grpcclient, pkg/httpapi, pkg/ingester,
 // pkg/limits, pkg/logutil, pkg/notebook, pkg/querier, pkg/querysharding, pkg/ring,
-// pkg/ruler, pkg/scheduler, pkg/storegateway, pkg/tenant, pkg/wire.
+// pkg/ruler, pkg/scheduler, pkg/storegateway, pkg/tenant, pkg/ui, pkg/wire.
 package app
