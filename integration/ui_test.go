@@ -55,17 +55,35 @@ func TestUIInBrowser(t *testing.T) {
 	if !fileExists(filepath.Join("..", "web", "ui", "node_modules", "playwright-core", "package.json")) {
 		t.Fatal("playwright-core is not installed in web/ui: run npm ci there (scripts/test.sh does)")
 	}
-	ctx := testContext(t, 4*time.Minute)
-	w := startWeft(t, weftOptions{Args: []string{"-auth.multitenancy-enabled=true"}})
-	uiSeries(ctx, t, w.Client("team-a"))
-
-	artifacts := t.TempDir()
-	cmd := exec.CommandContext(ctx, node, filepath.Join("e2e", "e2e.mjs"))
-	cmd.Dir = filepath.Join("..", "web", "ui")
-	cmd.Env = append(os.Environ(), "WEFT_URL="+w.URL(), "CHROMIUM="+browser, "WEFT_E2E_ARTIFACTS="+artifacts)
-	out, err := cmd.CombinedOutput()
-	t.Logf("e2e.mjs:\n%s", out)
-	if err != nil {
-		t.Fatalf("the browser test failed: %v", err)
+	run := func(t *testing.T, ctx context.Context, url string) {
+		artifacts := t.TempDir()
+		cmd := exec.CommandContext(ctx, node, filepath.Join("e2e", "e2e.mjs"))
+		cmd.Dir = filepath.Join("..", "web", "ui")
+		cmd.Env = append(os.Environ(), "WEFT_URL="+url, "CHROMIUM="+browser, "WEFT_E2E_ARTIFACTS="+artifacts)
+		out, err := cmd.CombinedOutput()
+		t.Logf("e2e.mjs:\n%s", out)
+		if err != nil {
+			t.Fatalf("the browser test failed: %v", err)
+		}
 	}
+	t.Run("all-in-one", func(t *testing.T) {
+		ctx := testContext(t, 4*time.Minute)
+		w := startWeft(t, weftOptions{Args: []string{"-auth.multitenancy-enabled=true"}})
+		uiSeries(ctx, t, w.Client("team-a"))
+		run(t, ctx, w.URL())
+	})
+	// The distributed query path: the UI and its notebooks served by a
+	// process that runs the ui role beside a query-frontend, in front of
+	// a querier, an ingester and a distributor, each its own process.
+	t.Run("distributed", func(t *testing.T) {
+		ctx := testContext(t, 4*time.Minute)
+		c := newCluster(t, 4, "-distributor.replication-factor=1", "-auth.multitenancy-enabled=true")
+		c.startIngester("ing-1")
+		dist := c.start("distributor", "distributor")
+		qr := c.start("querier", "querier")
+		waitRing(t, 30*time.Second, "the ingester ACTIVE", allActive("ing-1"), dist, qr)
+		fe := c.start("frontend-ui", "query-frontend,ui", "-query-frontend.downstream-url="+qr.URL())
+		uiSeries(ctx, t, dist.Client("team-a"))
+		run(t, ctx, fe.URL())
+	})
 }
