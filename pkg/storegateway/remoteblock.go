@@ -120,7 +120,7 @@ func openRemoteBlock(ctx context.Context, bkt objstore.BucketReader, m *metrics,
 		}
 	}()
 	b.dec = index.Decoder{LookupSymbol: func(_ context.Context, o uint32) (string, error) {
-		return b.header.symbols.Lookup(o)
+		return b.header.symbols.lookup(o)
 	}}
 
 	b.stones = tombstones.NewMemTombstones()
@@ -286,7 +286,7 @@ type indexReader struct {
 
 var _ tsdb.IndexReader = (*indexReader)(nil)
 
-func (r *indexReader) Symbols() index.StringIter { return r.b.header.symbols.Iter() }
+func (r *indexReader) Symbols() index.StringIter { return r.b.header.symbols.iter() }
 
 func (r *indexReader) SortedLabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, error) {
 	return r.LabelValues(ctx, name, hints, ms...)
