@@ -45,7 +45,7 @@ func benchBlock(b *testing.B) *remoteBlock {
 	require.NoError(b, id.Close())
 	f := newFixture(b)
 	f.upload("t1", bdir, meta.ULID)
-	rb, err := openRemoteBlock(context.Background(), f.bkt, newMetrics(prometheus.NewRegistry()), "t1", meta.ULID, filepath.Join(b.TempDir(), "block"))
+	rb, err := openRemoteBlock(context.Background(), f.bkt, newMetrics(prometheus.NewRegistry()), nil, "t1", meta.ULID, filepath.Join(b.TempDir(), "block"))
 	require.NoError(b, err)
 	b.Cleanup(func() { require.NoError(b, rb.Close()) })
 	return rb
@@ -105,11 +105,25 @@ func BenchmarkShardedSelect(b *testing.B) {
 // BenchmarkShardedPostings is sharding's postings alone: each of 2 shards
 // keeps its series of a metric's postings.
 func BenchmarkShardedPostings(b *testing.B) {
+	benchmarkShardedPostings(b, false)
+}
+
+// BenchmarkShardedPostingsCold is BenchmarkShardedPostings with the
+// block's series hashes dropped before each query: the first sharded
+// query of a block.
+func BenchmarkShardedPostingsCold(b *testing.B) {
+	benchmarkShardedPostings(b, true)
+}
+
+func benchmarkShardedPostings(b *testing.B, cold bool) {
 	rb := benchBlock(b)
 	ctx := context.Background()
 	const shards = 2
 	b.ReportAllocs()
 	for b.Loop() {
+		if cold {
+			rb.hashes.release()
+		}
 		var wg sync.WaitGroup
 		for s := range uint64(shards) {
 			wg.Go(func() {

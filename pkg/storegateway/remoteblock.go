@@ -72,6 +72,7 @@ type remoteBlock struct {
 	segments []segment // chunk segment files, in the order chunk refs number them
 	stones   tombstones.Reader
 	dec      index.Decoder
+	hashes   seriesHashes
 }
 
 type segment struct {
@@ -81,9 +82,10 @@ type segment struct {
 
 // openRemoteBlock loads block id of the tenant into dir (which it
 // creates): meta.json, the index header and the tombstones.
-func openRemoteBlock(ctx context.Context, bkt objstore.BucketReader, m *metrics, tenant string, id ulid.ULID, dir string) (_ *remoteBlock, err error) {
+// Its series hashes are cached within budget (nil: unbounded).
+func openRemoteBlock(ctx context.Context, bkt objstore.BucketReader, m *metrics, budget *hashBudget, tenant string, id ulid.ULID, dir string) (_ *remoteBlock, err error) {
 	prefix := bucketindex.BlockPath(tenant, id) + "/"
-	b := &remoteBlock{bkt: bkt, m: m, index: prefix + "index"}
+	b := &remoteBlock{bkt: bkt, m: m, index: prefix + "index", hashes: seriesHashes{budget: budget}}
 
 	raw, err := b.getAll(ctx, prefix+bucketindex.MetaName)
 	if err != nil {
@@ -188,8 +190,12 @@ func (b *remoteBlock) listSegments(ctx context.Context, dir string) error {
 // localBytes is what the block takes on local disk.
 func (b *remoteBlock) localBytes() int64 { return b.header.bytes() }
 
-// Close releases the index header. No query may use the block after.
-func (b *remoteBlock) Close() error { return b.header.close() }
+// Close releases the index header and the series hashes. No query may use
+// the block after.
+func (b *remoteBlock) Close() error {
+	b.hashes.release()
+	return b.header.close()
+}
 
 // view returns the tsdb.BlockReader through which one query reads the
 // block: its readers read from the bucket under ctx.
@@ -407,22 +413,61 @@ func decodePostings(b []byte) (index.Postings, error) {
 
 func (r *indexReader) SortedPostings(p index.Postings) index.Postings { return p }
 
+// shardBatch is how many series of a postings list ShardedPostings looks
+// up in the block's hash cache at once (one lock per batch).
+const shardBatch = 512
+
 // ShardedPostings keeps the series of p whose labels hash to shardIndex,
-// as Prometheus' own index reader does.
+// as Prometheus' own index reader does, with the hashes cached per block
+// (seriesHashes): only series no sharded query reached before have their
+// labels decoded.
 func (r *indexReader) ShardedPostings(p index.Postings, shardIndex, shardCount uint64) index.Postings {
 	var (
 		out     []storage.SeriesRef
 		builder labels.ScratchBuilder
+		ls      labels.Labels
+		refs    = make([]storage.SeriesRef, 0, shardBatch)
+		hashes  [shardBatch]uint64
+		found   [shardBatch]bool
 	)
-	for p.Next() {
-		if err := r.Series(p.At(), &builder, nil); err != nil {
-			return index.ErrPostings(err)
+	flush := func() error {
+		n := len(refs)
+		hits := r.b.hashes.get(refs, hashes[:n], found[:n])
+		r.b.m.seriesHashHits.Add(float64(hits))
+		if hits < n {
+			r.b.m.seriesHashMisses.Add(float64(n - hits))
+			for i, ref := range refs {
+				if found[i] {
+					continue
+				}
+				if err := r.Series(ref, &builder, nil); err != nil {
+					return err
+				}
+				// The labels are hashed, not kept: no copy of them.
+				builder.Overwrite(&ls)
+				hashes[i] = labels.StableHash(ls)
+			}
+			r.b.hashes.put(refs, hashes[:n], found[:n], n-hits)
 		}
-		if labels.StableHash(builder.Labels())%shardCount == shardIndex {
-			out = append(out, p.At())
+		for i, ref := range refs {
+			if hashes[i]%shardCount == shardIndex {
+				out = append(out, ref)
+			}
+		}
+		refs = refs[:0]
+		return nil
+	}
+	for p.Next() {
+		if refs = append(refs, p.At()); len(refs) == shardBatch {
+			if err := flush(); err != nil {
+				return index.ErrPostings(err)
+			}
 		}
 	}
 	if err := p.Err(); err != nil {
+		return index.ErrPostings(err)
+	}
+	if err := flush(); err != nil {
 		return index.ErrPostings(err)
 	}
 	return index.NewListPostings(out)

@@ -193,6 +193,7 @@ func testConfig(t *testing.T) Config {
 		IgnoreDeletionMarksDelay: time.Hour,
 		MaxConcurrentLoads:       2,
 		IdleTimeout:              time.Hour,
+		SeriesHashCacheMaxBytes:  1 << 20,
 	}
 }
 
@@ -571,6 +572,7 @@ func TestConfig(t *testing.T) {
 		func(c *Config) { c.MaxConcurrentLoads = 0 },
 		func(c *Config) { c.IdleTimeout = 0 },
 		func(c *Config) { c.MaxLoadedBytes = -1 },
+		func(c *Config) { c.SeriesHashCacheMaxBytes = -1 },
 	} {
 		c := cfg
 		bad(&c)
