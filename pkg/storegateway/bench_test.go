@@ -16,6 +16,7 @@ import (
 
 	"github.com/weft-io/weft/cmd/weft-load/loadgen"
 	"github.com/weft-io/weft/pkg/logutil"
+	"github.com/weft-io/weft/pkg/serieshash"
 )
 
 // benchSeries is the size of the benchmarks' block: as many node-exporter
@@ -122,7 +123,8 @@ func benchmarkShardedPostings(b *testing.B, cold bool) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if cold {
-			rb.hashes.release()
+			rb.hashes.Release()
+			rb.hashes = serieshash.NewCache(nil, nil, nil)
 		}
 		var wg sync.WaitGroup
 		for s := range uint64(shards) {

@@ -31,6 +31,7 @@ import (
 
 	"github.com/weft-io/weft/pkg/bucket"
 	"github.com/weft-io/weft/pkg/bucketindex"
+	"github.com/weft-io/weft/pkg/serieshash"
 	"github.com/weft-io/weft/pkg/wire"
 )
 
@@ -72,7 +73,7 @@ type remoteBlock struct {
 	segments []segment // chunk segment files, in the order chunk refs number them
 	stones   tombstones.Reader
 	dec      index.Decoder
-	hashes   seriesHashes
+	hashes   *serieshash.Cache
 }
 
 type segment struct {
@@ -83,9 +84,9 @@ type segment struct {
 // openRemoteBlock loads block id of the tenant into dir (which it
 // creates): meta.json, the index header and the tombstones.
 // Its series hashes are cached within budget (nil: unbounded).
-func openRemoteBlock(ctx context.Context, bkt objstore.BucketReader, m *metrics, budget *hashBudget, tenant string, id ulid.ULID, dir string) (_ *remoteBlock, err error) {
+func openRemoteBlock(ctx context.Context, bkt objstore.BucketReader, m *metrics, budget *serieshash.Budget, tenant string, id ulid.ULID, dir string) (_ *remoteBlock, err error) {
 	prefix := bucketindex.BlockPath(tenant, id) + "/"
-	b := &remoteBlock{bkt: bkt, m: m, index: prefix + "index", hashes: seriesHashes{budget: budget}}
+	b := &remoteBlock{bkt: bkt, m: m, index: prefix + "index", hashes: serieshash.NewCache(budget, m.seriesHashHits, m.seriesHashMisses)}
 
 	raw, err := b.getAll(ctx, prefix+bucketindex.MetaName)
 	if err != nil {
@@ -193,7 +194,7 @@ func (b *remoteBlock) localBytes() int64 { return b.header.bytes() }
 // Close releases the index header and the series hashes. No query may use
 // the block after.
 func (b *remoteBlock) Close() error {
-	b.hashes.release()
+	b.hashes.Release()
 	return b.header.close()
 }
 
@@ -413,64 +414,13 @@ func decodePostings(b []byte) (index.Postings, error) {
 
 func (r *indexReader) SortedPostings(p index.Postings) index.Postings { return p }
 
-// shardBatch is how many series of a postings list ShardedPostings looks
-// up in the block's hash cache at once (one lock per batch).
-const shardBatch = 512
-
 // ShardedPostings keeps the series of p whose labels hash to shardIndex,
-// as Prometheus' own index reader does, with the hashes cached per block
-// (seriesHashes): only series no sharded query reached before have their
-// labels decoded.
+// as Prometheus' own index reader does, with the hashes cached per block:
+// only series no sharded query reached before have their labels decoded.
 func (r *indexReader) ShardedPostings(p index.Postings, shardIndex, shardCount uint64) index.Postings {
-	var (
-		out     []storage.SeriesRef
-		builder labels.ScratchBuilder
-		ls      labels.Labels
-		refs    = make([]storage.SeriesRef, 0, shardBatch)
-		hashes  [shardBatch]uint64
-		found   [shardBatch]bool
-	)
-	flush := func() error {
-		n := len(refs)
-		hits := r.b.hashes.get(refs, hashes[:n], found[:n])
-		r.b.m.seriesHashHits.Add(float64(hits))
-		if hits < n {
-			r.b.m.seriesHashMisses.Add(float64(n - hits))
-			for i, ref := range refs {
-				if found[i] {
-					continue
-				}
-				if err := r.Series(ref, &builder, nil); err != nil {
-					return err
-				}
-				// The labels are hashed, not kept: no copy of them.
-				builder.Overwrite(&ls)
-				hashes[i] = labels.StableHash(ls)
-			}
-			r.b.hashes.put(refs, hashes[:n], found[:n], n-hits)
-		}
-		for i, ref := range refs {
-			if hashes[i]%shardCount == shardIndex {
-				out = append(out, ref)
-			}
-		}
-		refs = refs[:0]
-		return nil
-	}
-	for p.Next() {
-		if refs = append(refs, p.At()); len(refs) == shardBatch {
-			if err := flush(); err != nil {
-				return index.ErrPostings(err)
-			}
-		}
-	}
-	if err := p.Err(); err != nil {
-		return index.ErrPostings(err)
-	}
-	if err := flush(); err != nil {
-		return index.ErrPostings(err)
-	}
-	return index.NewListPostings(out)
+	return r.b.hashes.ShardedPostings(p, shardIndex, shardCount, func(ref storage.SeriesRef, builder *labels.ScratchBuilder) error {
+		return r.Series(ref, builder, nil)
+	})
 }
 
 // Series reads a series entry: in index format 2 and 3 a series ref is

@@ -17,6 +17,7 @@ import (
 
 	"github.com/weft-io/weft/pkg/bucketindex"
 	"github.com/weft-io/weft/pkg/logutil"
+	"github.com/weft-io/weft/pkg/serieshash"
 	"github.com/weft-io/weft/pkg/tenant"
 	"github.com/weft-io/weft/pkg/wire"
 )
@@ -36,7 +37,7 @@ type StoreGateway struct {
 	lc     Lifecycler
 	logger *slog.Logger
 	m      *metrics
-	hashes *hashBudget // of the series hashes of all loaded blocks
+	hashes *serieshash.Budget // of the series hashes of all loaded blocks
 	finder *Finder
 	now    func() time.Time
 	loads  chan struct{} // a slot per concurrent block load
@@ -105,7 +106,7 @@ func New(cfg Config, bkt objstore.Bucket, owns func(tenant string, id ulid.ULID)
 		lc:     lc,
 		logger: logutil.OrNop(logger),
 		m:      newMetrics(reg),
-		hashes: newHashBudget(cfg.SeriesHashCacheMaxBytes),
+		hashes: serieshash.NewBudget(cfg.SeriesHashCacheMaxBytes),
 		finder: NewFinder(bkt, cfg.SyncInterval, cfg.IgnoreDeletionMarksDelay),
 		now:    time.Now,
 		loads:  make(chan struct{}, cfg.MaxConcurrentLoads),
