@@ -55,13 +55,18 @@ func benchReplicas(tb testing.TB, replicas, n, samples int, hist bool) [][]stora
 // benchSplit returns the copies of n float series that the split reader
 // merges for a 24 h query, a sample every 2 minutes: the store's for the
 // first 13 h and the ingesters' for the last 12, with the hour between
-// in both, each copy in one chunk.
-func benchSplit(tb testing.TB, n int) [][]storage.Series {
+// in both (the store's for the first 12 h only, when the ingesters hold
+// that hour's blocks: disjoint), each copy in one chunk.
+func benchSplit(tb testing.TB, n int, disjoint bool) [][]storage.Series {
 	const every, hour = 120_000, 3_600_000
 	out := make([][]storage.Series, 2)
 	for i := range n {
 		ls := labels.FromStrings(labels.MetricName, "m", "instance", fmt.Sprintf("i%05d", i))
-		for r, span := range [][2]int64{{0, 13 * hour}, {12 * hour, 24 * hour}} {
+		storeEnd := int64(13 * hour)
+		if disjoint {
+			storeEnd = 12 * hour
+		}
+		for r, span := range [][2]int64{{0, storeEnd}, {12 * hour, 24 * hour}} {
 			var ss []chunks.Sample
 			for t := span[0]; t < span[1]; t += every {
 				ss = append(ss, sampleOf{t: t, f: float64(i) * float64(t)})
@@ -115,13 +120,15 @@ func BenchmarkReplicaMerge(b *testing.B) {
 		{"histogram/seek", 100, true, true},
 		{"split/next", 1000, false, false},
 		{"split/seek", 1000, false, true},
+		{"disjoint/next", 1000, false, false},
+		{"disjoint/seek", 1000, false, true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			samples, step := 240, int64(15000)
 			reps := benchReplicas(b, 2, c.n, samples, c.hist)
-			if strings.HasPrefix(c.name, "split/") {
+			if split, disjoint := strings.HasPrefix(c.name, "split/"), strings.HasPrefix(c.name, "disjoint/"); split || disjoint {
 				samples, step = 720, 120_000
-				reps = benchSplit(b, c.n)
+				reps = benchSplit(b, c.n, disjoint)
 			}
 			var (
 				it  chunkenc.Iterator
