@@ -2,6 +2,7 @@ package serieshash
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -71,4 +72,35 @@ func TestShardedPostings(t *testing.T) {
 	p := NewCache(nil, nil, nil).ShardedPostings(index.NewListPostings([]storage.SeriesRef{1, n + 1}), 0, shards, lookup)
 	require.False(t, p.Next())
 	require.Error(t, p.Err())
+}
+
+// Shards of one query run at once on the same block.
+func TestShardedPostingsConcurrently(t *testing.T) {
+	const n, shards = 3000, 4
+	var want [shards][]storage.SeriesRef
+	_, refs := series(n, new(int))
+	for _, ref := range refs {
+		h := labels.StableHash(labels.FromStrings("__name__", "m", "i", fmt.Sprint(ref)))
+		want[h%shards] = append(want[h%shards], ref)
+	}
+	budget := NewBudget(2000 * EntryBytes)
+	c := NewCache(budget, nil, nil)
+	var (
+		wg  sync.WaitGroup
+		got [shards][]storage.SeriesRef
+		err [shards]error
+	)
+	for s := range uint64(shards) {
+		lookup, _ := series(n, new(int)) // a call counter each
+		wg.Go(func() {
+			got[s], err[s] = index.ExpandPostings(c.ShardedPostings(index.NewListPostings(refs), s, shards, lookup))
+		})
+	}
+	wg.Wait()
+	for s := range shards {
+		require.NoError(t, err[s])
+		require.Equal(t, want[s], got[s])
+	}
+	require.Equal(t, 2000, c.Len())
+	require.Zero(t, budget.Left())
 }
