@@ -19,7 +19,7 @@ import (
 
 // BenchmarkBlockShardedPostings is sharding's postings in 2 shards on a
 // local block of 100k weft-load (node-exporter-like) series, for a metric
-// of 8,000 series: Prometheus' index reader, which decodes every matching
+// of 8,696 series: Prometheus' index reader, which decodes every matching
 // series' labels in each shard, and the same block through blockHashes.
 func BenchmarkBlockShardedPostings(b *testing.B) {
 	set := loadgen.NewSeriesSet(100_000)

@@ -1,6 +1,7 @@
 package serieshash
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -29,7 +30,12 @@ func NewBudget(bytes int64) *Budget {
 }
 
 // Left returns the number of entries there is room for.
-func (b *Budget) Left() int64 { return b.left.Load() }
+func (b *Budget) Left() int64 {
+	if b == nil {
+		return math.MaxInt64
+	}
+	return b.left.Load()
+}
 
 // take reserves room for up to n entries and returns how many it got.
 func (b *Budget) take(n int) int {
@@ -57,21 +63,29 @@ func (b *Budget) give(n int) {
 // Cache holds the shard hash (labels.StableHash of the labels) of a
 // block's series by series ref, as Prometheus' head keeps each series'
 // hash: a series' labels are decoded once for its hash, by the first
-// sharded query that reaches it. Release it with its block. Safe for
-// concurrent use.
+// sharded query that reaches it. The shards of one query run at once on
+// the same blocks: a series another query is hashing is not hashed again
+// but awaited, after this query has hashed the rest, so that the shards
+// share the work of a block's first sharded query rather than each doing
+// all of it. Release it with its block. Safe for concurrent use.
 type Cache struct {
 	budget       *Budget
 	hits, misses prometheus.Counter // may be nil
 
-	mu       sync.RWMutex
-	m        map[storage.SeriesRef]uint64 // guarded by mu
-	released bool                         // guarded by mu: caches no more
+	mu sync.RWMutex
+	// hashed (on mu's write lock) is signalled when series leave pending.
+	hashed   *sync.Cond
+	m        map[storage.SeriesRef]uint64   // guarded by mu
+	pending  map[storage.SeriesRef]struct{} // guarded by mu: being hashed by a query
+	released bool                           // guarded by mu: caches no more
 }
 
 // NewCache returns an empty cache within budget (nil: unbounded) that
 // counts its hits and misses in the counters (either may be nil).
 func NewCache(budget *Budget, hits, misses prometheus.Counter) *Cache {
-	return &Cache{budget: budget, hits: hits, misses: misses}
+	c := &Cache{budget: budget, hits: hits, misses: misses, pending: map[storage.SeriesRef]struct{}{}}
+	c.hashed = sync.NewCond(&c.mu)
+	return c
 }
 
 // Len returns the number of cached hashes.
@@ -100,34 +114,63 @@ const batch = 512
 // labels of the series whose hash is not cached.
 func (c *Cache) ShardedPostings(p index.Postings, shardIndex, shardCount uint64, series func(storage.SeriesRef, *labels.ScratchBuilder) error) index.Postings {
 	var (
-		out     []storage.SeriesRef
-		builder labels.ScratchBuilder
-		ls      labels.Labels
-		refs    = make([]storage.SeriesRef, 0, batch)
-		hashes  [batch]uint64
-		found   [batch]bool
+		out    []storage.SeriesRef
+		h      = hasher{series: series}
+		refs   = make([]storage.SeriesRef, 0, batch)
+		hashes [batch]uint64
+		known  [batch]bool         // hashes[i] is refs[i]'s
+		mine   []int               // indexes in refs: hashed here
+		others []storage.SeriesRef // awaited from other queries, in order
+		hits   int
+		total  int
 	)
 	flush := func() error {
 		n := len(refs)
-		hits := c.get(refs, hashes[:n], found[:n])
-		add(c.hits, hits)
-		if hits < n {
-			add(c.misses, n-hits)
+		total += n
+		missing := 0
+		c.mu.RLock()
+		for i, ref := range refs {
+			hashes[i], known[i] = c.m[ref]
+			if !known[i] {
+				missing++
+			}
+		}
+		c.mu.RUnlock()
+		hits += n - missing
+		if missing > 0 {
+			mine = mine[:0]
+			c.mu.Lock()
+			// Claim the series only when their hashes can be cached
+			// for whoever awaits them.
+			claim := !c.released && c.budget.Left() > 0
 			for i, ref := range refs {
-				if found[i] {
+				if known[i] {
 					continue
 				}
-				if err := series(ref, &builder); err != nil {
-					return err
+				if v, ok := c.m[ref]; ok { // cached meanwhile
+					hashes[i], known[i] = v, true
+					hits++
+					continue
 				}
-				// The labels are hashed, not kept: no copy of them.
-				builder.Overwrite(&ls)
-				hashes[i] = labels.StableHash(ls)
+				if _, ok := c.pending[ref]; ok {
+					others = append(others, ref)
+					continue
+				}
+				if claim {
+					c.pending[ref] = struct{}{}
+				}
+				mine = append(mine, i)
 			}
-			c.put(refs, hashes[:n], found[:n], n-hits)
+			c.mu.Unlock()
+			if err := c.hashClaimed(&h, refs, hashes[:n], mine, claim); err != nil {
+				return err
+			}
+			for _, i := range mine {
+				known[i] = true
+			}
 		}
 		for i, ref := range refs {
-			if hashes[i]%shardCount == shardIndex {
+			if known[i] && hashes[i]%shardCount == shardIndex {
 				out = append(out, ref)
 			}
 		}
@@ -147,7 +190,105 @@ func (c *Cache) ShardedPostings(p index.Postings, shardIndex, shardCount uint64,
 	if err := flush(); err != nil {
 		return index.ErrPostings(err)
 	}
+	if len(others) > 0 {
+		theirs, n, err := c.await(&h, others, shardIndex, shardCount)
+		if err != nil {
+			return index.ErrPostings(err)
+		}
+		hits += n
+		out = mergeSorted(out, theirs)
+	}
+	add(c.hits, hits)
+	add(c.misses, total-hits)
 	return index.NewListPostings(out)
+}
+
+// await waits until no query is hashing the series refs, which this query
+// found being hashed by others, and returns those of the shard and how
+// many were found cached. The query holds no claims then: waiting cannot
+// deadlock.
+func (c *Cache) await(h *hasher, refs []storage.SeriesRef, shardIndex, shardCount uint64) (_ []storage.SeriesRef, hits int, _ error) {
+	hashes := make([]uint64, len(refs))
+	var missing []int
+	c.mu.Lock()
+	for k := 0; k < len(refs); {
+		if _, ok := c.pending[refs[k]]; ok {
+			c.hashed.Wait()
+			continue
+		}
+		k++
+	}
+	for i, ref := range refs {
+		v, ok := c.m[ref]
+		if !ok {
+			missing = append(missing, i) // the other query failed, or the budget ran out
+			continue
+		}
+		hashes[i] = v
+		hits++
+	}
+	c.mu.Unlock()
+	if err := c.hashClaimed(h, refs, hashes, missing, false); err != nil {
+		return nil, 0, err
+	}
+	out := refs[:0]
+	for i, ref := range refs {
+		if hashes[i]%shardCount == shardIndex {
+			out = append(out, ref)
+		}
+	}
+	return out, hits, nil
+}
+
+// mergeSorted merges two sorted lists of distinct refs.
+func mergeSorted(a, b []storage.SeriesRef) []storage.SeriesRef {
+	out := make([]storage.SeriesRef, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0] < b[0] {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	out = append(out, a...)
+	return append(out, b...)
+}
+
+// hashClaimed hashes the series refs[i] for each i of idx, caches their
+// hashes and ends their claim when claimed, even if series panics (the
+// PromQL engine recovers from panics: a claim left behind would block
+// every later query of the block).
+func (c *Cache) hashClaimed(h *hasher, refs []storage.SeriesRef, hashes []uint64, idx []int, claimed bool) (err error) {
+	finished := false
+	defer func() {
+		if !finished {
+			c.finish(refs, hashes, idx, claimed, false)
+		}
+	}()
+	err = h.hash(refs, hashes, idx)
+	finished = true
+	c.finish(refs, hashes, idx, claimed, err == nil)
+	return err
+}
+
+// hasher hashes series' labels for one query.
+type hasher struct {
+	series  func(storage.SeriesRef, *labels.ScratchBuilder) error
+	builder labels.ScratchBuilder
+	ls      labels.Labels
+}
+
+// hash sets hashes[i] to the hash of series refs[i] for each i of idx.
+func (h *hasher) hash(refs []storage.SeriesRef, hashes []uint64, idx []int) error {
+	for _, i := range idx {
+		if err := h.series(refs[i], &h.builder); err != nil {
+			return err
+		}
+		// The labels are hashed, not kept: no copy of them.
+		h.builder.Overwrite(&h.ls)
+		hashes[i] = labels.StableHash(h.ls)
+	}
+	return nil
 }
 
 func add(c prometheus.Counter, n int) {
@@ -156,29 +297,24 @@ func add(c prometheus.Counter, n int) {
 	}
 }
 
-// get fills hashes[i] for each refs[i] in the cache and reports which
-// were found in found[i].
-func (c *Cache) get(refs []storage.SeriesRef, hashes []uint64, found []bool) (hits int) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	for i, ref := range refs {
-		hashes[i], found[i] = c.m[ref]
-		if found[i] {
-			hits++
-		}
-	}
-	return hits
-}
-
-// put caches the hashes of refs for which found is false, as far as the
-// budget allows.
-func (c *Cache) put(refs []storage.SeriesRef, hashes []uint64, found []bool, misses int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.released {
+// finish caches the hashes of refs[i] for each i of idx when ok, as far as
+// the budget allows, and, when claimed, ends their claim.
+func (c *Cache) finish(refs []storage.SeriesRef, hashes []uint64, idx []int, claimed, ok bool) {
+	if len(idx) == 0 {
 		return
 	}
-	n := c.budget.take(misses)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if claimed {
+		for _, i := range idx {
+			delete(c.pending, refs[i])
+		}
+		c.hashed.Broadcast()
+	}
+	if !ok || c.released {
+		return
+	}
+	n := c.budget.take(len(idx))
 	if n == 0 {
 		return
 	}
@@ -186,16 +322,13 @@ func (c *Cache) put(refs []storage.SeriesRef, hashes []uint64, found []bool, mis
 		c.m = make(map[storage.SeriesRef]uint64, n)
 	}
 	added := 0
-	for i, ref := range refs {
+	for _, i := range idx {
 		if added == n {
 			break
 		}
-		if found[i] {
-			continue
-		}
-		// Another query may have cached it since get.
-		if _, ok := c.m[ref]; !ok {
-			c.m[ref] = hashes[i]
+		// Another query may have cached it meanwhile.
+		if _, ok := c.m[refs[i]]; !ok {
+			c.m[refs[i]] = hashes[i]
 			added++
 		}
 	}

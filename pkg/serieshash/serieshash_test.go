@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
@@ -74,7 +75,9 @@ func TestShardedPostings(t *testing.T) {
 	require.Error(t, p.Err())
 }
 
-// Shards of one query run at once on the same block.
+// Shards of one query run at once on the same block: they share the
+// hashing, each series hashed by one of them, whether the budget holds
+// every series or not.
 func TestShardedPostingsConcurrently(t *testing.T) {
 	const n, shards = 3000, 4
 	var want [shards][]storage.SeriesRef
@@ -83,24 +86,56 @@ func TestShardedPostingsConcurrently(t *testing.T) {
 		h := labels.StableHash(labels.FromStrings("__name__", "m", "i", fmt.Sprint(ref)))
 		want[h%shards] = append(want[h%shards], ref)
 	}
-	budget := NewBudget(2000 * EntryBytes)
-	c := NewCache(budget, nil, nil)
-	var (
-		wg  sync.WaitGroup
-		got [shards][]storage.SeriesRef
-		err [shards]error
-	)
-	for s := range uint64(shards) {
-		lookup, _ := series(n, new(int)) // a call counter each
-		wg.Go(func() {
-			got[s], err[s] = index.ExpandPostings(c.ShardedPostings(index.NewListPostings(refs), s, shards, lookup))
-		})
+	for _, room := range []int64{n, 2000} {
+		budget := NewBudget(room * EntryBytes)
+		c := NewCache(budget, nil, nil)
+		var (
+			wg    sync.WaitGroup
+			got   [shards][]storage.SeriesRef
+			err   [shards]error
+			calls [shards]int
+		)
+		for s := range uint64(shards) {
+			lookup, _ := series(n, &calls[s])
+			wg.Go(func() {
+				got[s], err[s] = index.ExpandPostings(c.ShardedPostings(index.NewListPostings(refs), s, shards, lookup))
+			})
+		}
+		wg.Wait()
+		total := 0
+		for s := range shards {
+			require.NoError(t, err[s])
+			require.Equal(t, want[s], got[s])
+			total += calls[s]
+		}
+		require.Equal(t, int(room), c.Len())
+		require.Zero(t, budget.Left())
+		if room == n {
+			require.Equal(t, n, total, "each series hashed once")
+		}
 	}
-	wg.Wait()
-	for s := range shards {
-		require.NoError(t, err[s])
-		require.Equal(t, want[s], got[s])
+}
+
+// A query that panics while it hashes (the engine recovers) leaves no
+// claim behind: the next query does not wait for it.
+func TestShardedPostingsAfterAPanic(t *testing.T) {
+	calls := 0
+	lookup, refs := series(2000, &calls)
+	c := NewCache(nil, nil, nil)
+	func() {
+		defer func() { require.NotNil(t, recover()) }()
+		c.ShardedPostings(index.NewListPostings(refs), 0, 2, func(storage.SeriesRef, *labels.ScratchBuilder) error { panic("boom") })
+	}()
+	done := make(chan error)
+	go func() {
+		_, err := index.ExpandPostings(c.ShardedPostings(index.NewListPostings(refs), 0, 2, lookup))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the query waits for the claims of the one that panicked")
 	}
-	require.Equal(t, 2000, c.Len())
-	require.Zero(t, budget.Left())
+	require.Equal(t, 2000, calls)
 }
