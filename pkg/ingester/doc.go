@@ -3,5 +3,5 @@
 // queriers, and ships every block the TSDB cuts to the bucket. It never
 // imports another component.
 //
-// Imports: pkg/bucketindex, pkg/limits, pkg/logutil, pkg/tenant, pkg/wire.
+// Imports: pkg/bucketindex, pkg/limits, pkg/logutil, pkg/serieshash, pkg/tenant, pkg/wire.
 package ingester

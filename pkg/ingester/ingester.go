@@ -21,6 +21,7 @@ import (
 
 	"github.com/weft-io/weft/pkg/limits"
 	"github.com/weft-io/weft/pkg/logutil"
+	"github.com/weft-io/weft/pkg/serieshash"
 	"github.com/weft-io/weft/pkg/tenant"
 	"github.com/weft-io/weft/pkg/wire"
 )
@@ -40,6 +41,9 @@ type Config struct {
 	FlushOnShutdown   bool          `yaml:"flush_on_shutdown"`
 	HeadCompactPeriod time.Duration `yaml:"head_compaction_interval"`
 	StartTimestamps   bool          `yaml:"start_timestamps_enabled"`
+	// SeriesHashCacheMaxBytes bounds the memory of the series hashes that
+	// query sharding caches for the local blocks of all tenants.
+	SeriesHashCacheMaxBytes int64 `yaml:"series_hash_cache_max_bytes"`
 }
 
 // RegisterFlags registers the ingester flags.
@@ -51,6 +55,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.BoolVar(&c.WALCompression, "ingester.tsdb.wal-compression-enabled", true, "Compress the WAL (snappy).")
 	f.BoolVar(&c.FlushOnShutdown, "ingester.flush-on-shutdown", false, "On shutdown, cut the head into blocks and ship them rather than keeping the WAL for a restart.")
 	f.DurationVar(&c.HeadCompactPeriod, "ingester.tsdb.head-compaction-interval", time.Minute, "How often the ingester checks whether a head is ready to be cut into a block.")
+	f.Int64Var(&c.SeriesHashCacheMaxBytes, "ingester.tsdb.series-hash-cache-max-bytes", 256<<20, "Most memory of the series label hashes that query sharding caches for the local blocks of all tenants (about 32 bytes per series of a block), so that the shards of a query do not each decode every matching series' labels. A block's hashes are dropped when the TSDB deletes it. 0 disables the cache.")
 	f.BoolVar(&c.StartTimestamps, "ingester.tsdb.start-timestamps-enabled", true, "Store each sample's start timestamp (remote write 2.0), which rate(), increase(), resets() and start_timestamp() use when -querier.promql-experimental-features is set. New float chunks are then written as XOR2 and histogram chunks in their start-timestamp encodings, which every weft role reads. Turning this off later keeps every sample readable, but start timestamps not yet in a block are then not replayed from the WAL.")
 }
 
@@ -64,6 +69,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShipConcurrency <= 0 {
 		return errors.New("ingester.tsdb.ship-concurrency must be positive")
+	}
+	if c.SeriesHashCacheMaxBytes < 0 {
+		return errors.New("ingester.tsdb.series-hash-cache-max-bytes must not be negative")
 	}
 	return nil
 }
@@ -90,6 +98,8 @@ type Ingester struct {
 	lc     Lifecycler
 	logger *slog.Logger
 	m      *metrics
+	// hashBudget bounds the series hash caches of all tenants' blocks.
+	hashBudget *serieshash.Budget
 
 	mu        sync.RWMutex
 	tenants   map[string]*tenantDB // guarded by mu
@@ -117,12 +127,13 @@ func New(cfg Config, lim *limits.Overrides, bucket objstore.Bucket, lc Lifecycle
 		}
 	}
 	i := &Ingester{
-		cfg:     cfg,
-		limits:  lim,
-		bucket:  bucket,
-		lc:      lc,
-		logger:  logutil.OrNop(logger),
-		tenants: map[string]*tenantDB{},
+		cfg:        cfg,
+		limits:     lim,
+		bucket:     bucket,
+		lc:         lc,
+		logger:     logutil.OrNop(logger),
+		tenants:    map[string]*tenantDB{},
+		hashBudget: serieshash.NewBudget(cfg.SeriesHashCacheMaxBytes),
 	}
 	i.m = newMetrics(reg, i)
 	i.Service = services.NewBasicService(i.starting, i.running, i.stopping)
@@ -186,6 +197,7 @@ func (i *Ingester) running(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-ship.C:
+			i.pruneHashes()
 			i.shipAll(ctx)
 		case <-lim.C:
 			i.applyLimits()
@@ -231,6 +243,7 @@ func (i *Ingester) closeAll() error {
 	i.mu.Unlock()
 	var errs []error
 	for _, t := range tenants {
+		t.hashes.prune(nil)
 		if err := t.db.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("cannot close TSDB of tenant %s: %w", t.id, err))
 		}
@@ -468,6 +481,14 @@ func (i *Ingester) snapshot() []*tenantDB {
 		out = append(out, t)
 	}
 	return out
+}
+
+// pruneHashes releases the series hash caches of the blocks the tenants'
+// TSDBs deleted (past retention).
+func (i *Ingester) pruneHashes() {
+	for _, t := range i.snapshot() {
+		t.hashes.prune(t.db.Blocks())
+	}
 }
 
 // shipAll uploads every unshipped block of every tenant.

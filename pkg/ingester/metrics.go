@@ -12,6 +12,9 @@ type metrics struct {
 	discarded    *prometheus.CounterVec
 	shipped      *prometheus.CounterVec
 	shipFailures *prometheus.CounterVec
+
+	seriesHashHits   prometheus.Counter
+	seriesHashMisses prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, i *Ingester) *metrics {
@@ -21,6 +24,9 @@ func newMetrics(reg prometheus.Registerer, i *Ingester) *metrics {
 		discarded:    newCounterVec(reg, "weft_ingester_discarded_samples_total", "Samples the ingester refused, by tenant and reason.", "tenant", "reason"),
 		shipped:      newCounterVec(reg, "weft_ingester_blocks_shipped_total", "Blocks uploaded to the bucket, by tenant.", "tenant"),
 		shipFailures: newCounterVec(reg, "weft_ingester_block_ship_failures_total", "Failed block uploads (retried later), by tenant.", "tenant"),
+
+		seriesHashHits:   promauto.With(reg).NewCounter(prometheus.CounterOpts{Name: "weft_ingester_series_hash_cache_hits_total", Help: "Series of local blocks whose shard hash a sharded query found in its block's cache."}),
+		seriesHashMisses: promauto.With(reg).NewCounter(prometheus.CounterOpts{Name: "weft_ingester_series_hash_cache_misses_total", Help: "Series of local blocks whose labels a sharded query decoded to hash them (then cached within -ingester.tsdb.series-hash-cache-max-bytes)."}),
 	}
 	promauto.With(reg).NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_ingester_tenants", Help: "Tenants with an open TSDB."}, func() float64 {
 		return float64(len(i.snapshot()))

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/tsdbutil"
@@ -89,4 +90,15 @@ func TestShardsOverGRPCAreDisjointAndComplete(t *testing.T) {
 		}
 		require.Len(t, seen, 120, "the %d shards cover every series", n)
 	}
+
+	// The blocks' series were hashed by the first shard that reached
+	// them, then found in their block's cache by the six other shards.
+	misses := testutil.ToFloat64(ing.m.seriesHashMisses)
+	require.GreaterOrEqual(t, misses, 60.0)
+	require.Equal(t, 6*misses, testutil.ToFloat64(ing.m.seriesHashHits))
+	left := ing.hashBudget.Left()
+	ing.pruneHashes() // the blocks are still there
+	require.Equal(t, left, ing.hashBudget.Left())
+	ing.get("a").hashes.prune(nil)
+	require.Equal(t, left+int64(misses), ing.hashBudget.Left(), "a block's hashes are released with it")
 }

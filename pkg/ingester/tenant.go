@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/util/compression"
@@ -35,6 +36,8 @@ type tenantDB struct {
 	db  *tsdb.DB
 	reg *prometheus.Registry // the TSDB's own metrics, re-exported with a tenant label
 
+	hashes *blockHashes // of the series of its blocks, for sharded queries
+
 	shipMu  sync.Mutex // serialises shipping of this tenant
 	shipped *shippedFile
 
@@ -50,6 +53,7 @@ func openTenant(i *Ingester, id string) (*tenantDB, error) {
 	lim := i.limits.For(id)
 	dir := i.TenantDir(id)
 	t := &tenantDB{id: id, ing: i, reg: prometheus.NewRegistry(), metadata: map[string]wire.Metadata{}}
+	t.hashes = newBlockHashes(i.hashBudget, i.m.seriesHashHits, i.m.seriesHashMisses)
 	shipped, err := loadShipped(dir)
 	if err != nil {
 		return nil, err
@@ -81,7 +85,13 @@ func openTenant(i *Ingester, id string) (*tenantDB, error) {
 	opts.EnableOverlappingCompaction = false
 	// A querier in this process (the all-in-one) counts the bytes of the
 	// chunks each query reads against its tenant's limit.
-	opts.BlockQuerierFunc = wire.CountingBlockQuerier
+	// Sharded queries of its blocks hash each series once (blockHashes).
+	opts.BlockQuerierFunc = func(b tsdb.BlockReader, mint, maxt int64) (storage.Querier, error) {
+		return wire.CountingBlockQuerier(t.hashes.wrap(b), mint, maxt)
+	}
+	opts.BlockChunkQuerierFunc = func(b tsdb.BlockReader, mint, maxt int64) (storage.ChunkQuerier, error) {
+		return tsdb.NewBlockChunkQuerier(t.hashes.wrap(b), mint, maxt)
+	}
 	// Queries sharded by the query-frontend select one shard of the
 	// series (SelectHints.ShardCount); the head refuses them without it.
 	opts.EnableSharding = true

@@ -1,6 +1,8 @@
 package querier
 
 import (
+	"math"
+
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
@@ -67,6 +69,15 @@ type replicaIterator struct {
 	unknown bool // the current sample's hint is not known to hold
 	err     error
 
+	// alone: the current sample has no copy in the other replicas, whose
+	// samples are all after it, the earliest at until. Until the current
+	// copy reaches until, its samples are the merge's, each following
+	// the one before: Next takes them without comparing the replicas.
+	// It is the common case of the split reader, whose ingesters' and
+	// store's copies of a series overlap for an hour of a day's query.
+	alone bool
+	until int64
+
 	// Scratch histograms to read the replicas' hints into.
 	h  *histogram.Histogram
 	fh *histogram.FloatHistogram
@@ -80,7 +91,7 @@ func (m *replicaIterator) reset(series []storage.Series) {
 	for i, s := range series {
 		m.reps[i] = replica{it: s.Iterator(m.reps[i].it)}
 	}
-	m.cur, m.started, m.unknown, m.err = -1, false, false, nil
+	m.cur, m.started, m.unknown, m.err, m.alone = -1, false, false, nil, false
 }
 
 // Next implements chunkenc.Iterator.
@@ -97,6 +108,23 @@ func (m *replicaIterator) Next() chunkenc.ValueType {
 		}
 		return m.land()
 	}
+	if m.alone {
+		r := &m.reps[m.cur]
+		if err := r.next(); err != nil {
+			return m.fail(err)
+		}
+		if r.vt != chunkenc.ValNone && r.t < m.until {
+			r.follows = true
+			m.lastT, m.unknown = r.t, false
+			return r.vt
+		}
+		// It reached another copy's sample, or ended: as below, with
+		// the current copy the only one that moved.
+		for i := range m.reps {
+			m.reps[i].follows = i == m.cur
+		}
+		return m.choose()
+	}
 	// The copies of the current sample move on; the others are behind
 	// the merge's history (they lack the current sample).
 	for i := range m.reps {
@@ -111,25 +139,54 @@ func (m *replicaIterator) Next() chunkenc.ValueType {
 			}
 		}
 	}
+	return m.choose()
+}
+
+// choose makes the earliest of the replicas' samples the current one
+// after the copies of the current sample moved on (follows set).
+func (m *replicaIterator) choose() chunkenc.ValueType {
 	best := -1
+	next := int64(math.MaxInt64) // the earliest sample of the others
 	for i := range m.reps {
 		r := &m.reps[i]
 		if r.vt == chunkenc.ValNone {
 			continue
 		}
-		if best < 0 || r.t < m.reps[best].t {
+		if best < 0 {
 			best = i
 			continue
 		}
-		if b := &m.reps[best]; r.t == b.t && (r.follows && !b.follows || r.follows == b.follows && i == m.cur) {
+		b := &m.reps[best]
+		if r.t < b.t || r.t == b.t && (r.follows && !b.follows || r.follows == b.follows && i == m.cur) {
+			next = min(next, b.t)
 			best = i
+			continue
 		}
+		next = min(next, r.t)
 	}
 	if best < 0 {
+		m.alone = false
 		return chunkenc.ValNone
 	}
 	m.cur, m.lastT, m.unknown = best, m.reps[best].t, !m.reps[best].follows
+	m.alone, m.until = next > m.lastT, next
 	return m.reps[best].vt
+}
+
+// settle finds whether the current sample is alone, and until when.
+func (m *replicaIterator) settle() {
+	m.alone, m.until = true, math.MaxInt64
+	for i := range m.reps {
+		r := &m.reps[i]
+		if i == m.cur || r.vt == chunkenc.ValNone {
+			continue
+		}
+		if r.t <= m.lastT {
+			m.alone = false
+			return
+		}
+		m.until = min(m.until, r.t)
+	}
 }
 
 // next moves r to its next sample.
@@ -193,11 +250,13 @@ func (m *replicaIterator) land() chunkenc.ValueType {
 		}
 	}
 	if best < 0 {
+		m.alone = false
 		return chunkenc.ValNone
 	}
 	vt := m.reps[best].vt
 	m.cur, m.lastT = best, m.reps[best].t
 	m.unknown = !same || vt != chunkenc.ValFloat && !m.hintsAgree(vt)
+	m.settle()
 	return vt
 }
 

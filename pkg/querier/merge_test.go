@@ -3,7 +3,10 @@ package querier
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
@@ -49,6 +52,33 @@ func benchReplicas(tb testing.TB, replicas, n, samples int, hist bool) [][]stora
 	return out
 }
 
+// benchSplit returns the copies of n float series that the split reader
+// merges for a 24 h query, a sample every 2 minutes: the store's for the
+// first 13 h and the ingesters' for the last 12, with the hour between
+// in both (the store's for the first 12 h only, when the ingesters hold
+// that hour's blocks: disjoint), each copy in one chunk.
+func benchSplit(tb testing.TB, n int, disjoint bool) [][]storage.Series {
+	const every, hour = 120_000, 3_600_000
+	out := make([][]storage.Series, 2)
+	for i := range n {
+		ls := labels.FromStrings(labels.MetricName, "m", "instance", fmt.Sprintf("i%05d", i))
+		storeEnd := int64(13 * hour)
+		if disjoint {
+			storeEnd = 12 * hour
+		}
+		for r, span := range [][2]int64{{0, storeEnd}, {12 * hour, 24 * hour}} {
+			var ss []chunks.Sample
+			for t := span[0]; t < span[1]; t += every {
+				ss = append(ss, sampleOf{t: t, f: float64(i) * float64(t)})
+			}
+			chk, err := chunks.ChunkFromSamples(ss)
+			require.NoError(tb, err)
+			out[r] = append(out[r], chunkSeries{ls, chk.Chunk})
+		}
+	}
+	return out
+}
+
 // sampleOf is a chunks.Sample.
 type sampleOf struct {
 	t  int64
@@ -88,16 +118,25 @@ func BenchmarkReplicaMerge(b *testing.B) {
 		{"float/seek", 1000, false, true},
 		{"histogram/next", 100, true, false},
 		{"histogram/seek", 100, true, true},
+		{"split/next", 1000, false, false},
+		{"split/seek", 1000, false, true},
+		{"disjoint/next", 1000, false, false},
+		{"disjoint/seek", 1000, false, true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			const samples = 240
+			samples, step := 240, int64(15000)
 			reps := benchReplicas(b, 2, c.n, samples, c.hist)
+			if split, disjoint := strings.HasPrefix(c.name, "split/"), strings.HasPrefix(c.name, "disjoint/"); split || disjoint {
+				samples, step = 720, 120_000
+				reps = benchSplit(b, c.n, disjoint)
+			}
 			var (
 				it  chunkenc.Iterator
 				h   *histogram.Histogram
 				got int
 			)
 			b.ReportAllocs()
+			defer reportCPU(b)()
 			for b.Loop() {
 				sets := make([]storage.SeriesSet, len(reps))
 				for r := range reps {
@@ -108,7 +147,7 @@ func BenchmarkReplicaMerge(b *testing.B) {
 				for ss.Next() {
 					it = ss.At().Iterator(it)
 					if c.seek {
-						for t := int64(0); it.Seek(t) != chunkenc.ValNone; t += 4 * 15000 {
+						for t := int64(0); it.Seek(t) != chunkenc.ValNone; t += 4 * step {
 							if c.hist {
 								_, h = it.AtHistogram(h)
 							}
@@ -277,6 +316,54 @@ func TestReplicaMergeAcrossGaps(t *testing.T) {
 		merged{1, 0, unknown}, merged{2, 1, unknown}, merged{3, 1, notReset})
 }
 
+// Copies that overlap for part of their range, as the split reader's
+// store and ingesters: each copy's samples alone are taken as they come,
+// with their hints, and the overlap's from the copy that gave the sample
+// before; a seek into either part lands there.
+func TestReplicaMergeOfSplitCopies(t *testing.T) {
+	var store, ing, want []h
+	for ts := int64(1); ts <= 20; ts++ {
+		hint := notReset
+		if ts == 15 {
+			hint = reset
+		}
+		if ts <= 10 {
+			store = append(store, h{ts, hint})
+		}
+		if ts >= 8 {
+			ing = append(ing, h{ts, hint})
+		}
+		want = append(want, h{ts, hint})
+	}
+	for _, float := range []bool{false, true} {
+		for _, copies := range [][]storage.Series{{copyOf(0, float, store...), copyOf(1, float, ing...)}, {copyOf(1, float, ing...), copyOf(0, float, store...)}} {
+			got := mergeAll(t, mergeReplicaSeries(copies...).Iterator(nil))
+			require.Len(t, got, len(want))
+			for i, m := range got {
+				w := merged{want[i].t, 1, want[i].hint}
+				if m.t <= 10 {
+					w.rep = 0 // the store's copy until it ends
+				}
+				if i == 0 {
+					w.hint = unknown // no copy has the whole history
+				}
+				require.Equal(t, w, m, "sample %d", i)
+			}
+			for _, ts := range []int64{3, 9, 12, 20} {
+				it := mergeReplicaSeries(copies...).Iterator(nil)
+				m := mergedAt(t, it, it.Seek(ts))
+				require.Equal(t, ts, m.t)
+				rest := mergeAll(t, it)
+				require.Len(t, rest, int(20-ts))
+				for i, r := range rest {
+					require.Equal(t, ts+int64(i)+1, r.t)
+					require.Equal(t, want[r.t-1].hint, r.hint, "after a seek to %d", ts)
+				}
+			}
+		}
+	}
+}
+
 // After a Seek the merge has no history to compare with: it keeps a hint
 // only when every copy is on the same sample with the same hint.
 func TestReplicaMergeSeekWithoutHistory(t *testing.T) {
@@ -352,3 +439,16 @@ func (l *listSeriesSet) Next() bool                        { l.i++; return l.i <
 func (l *listSeriesSet) At() storage.Series                { return l.series[l.i] }
 func (l *listSeriesSet) Err() error                        { return nil }
 func (l *listSeriesSet) Warnings() annotations.Annotations { return l.warnings }
+
+// reportCPU reports the CPU time the process spent per op (cpu-ns/op)
+// when the returned function is called: on a shared machine it tells
+// versions apart better than the time the benchmark took.
+func reportCPU(b *testing.B) func() {
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	c0 := cpu()
+	return func() { b.ReportMetric(float64(cpu()-c0)/float64(b.N), "cpu-ns/op") }
+}

@@ -39,7 +39,8 @@ const checkTimeout = 10 * time.Second
 // last ingestersWithin, the store for everything older than storeAfter.
 // storeAfter < ingestersWithin gives an overlap in which both answer, so a
 // block being shipped is never missed; the copies are merged and each
-// sample kept once.
+// sample kept once. When the live ingesters hold every bucket block of
+// their part of the query, the store is not asked for the overlap.
 //
 // A block shipped within the last storeAfter is read from the store too
 // when no live ingester holds it: after a restart on an empty disk, a
@@ -76,27 +77,27 @@ func NewSplitReader(ingesters, store wire.Reader, blocks BucketBlocks, ingesters
 	}
 }
 
-// unheldUntil returns the last millisecond of the newest block of the
-// tenant in the bucket overlapping [mint, maxt] that no live ingester
-// holds, or minInt64 when every such block is held. A block is held when all of
-// its sources are (the compactor's merge of the replicas' blocks names
-// them as sources). When the lookups fail it returns maxt: reading the
-// store for the whole range can cost time, never data.
-func (r *SplitReader) unheldUntil(tenant string, mint, maxt int64) int64 {
+// unheld reports whether the tenant's bucket has blocks overlapping
+// [mint, maxt] that no live ingester holds, and the last millisecond of
+// the newest of them. A block is held when all of its sources are (the
+// compactor's merge of the replicas' blocks names them as sources). When
+// the lookups fail it returns maxt, true: reading the store for the whole
+// range can cost time, never data.
+func (r *SplitReader) unheld(tenant string, mint, maxt int64) (last int64, found bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
 	defer cancel()
 	blocks, err := r.blocks(ctx, tenant, mint, maxt)
 	if err != nil {
-		return maxt
+		return maxt, true
 	}
 	if len(blocks) == 0 {
-		return minInt64
+		return 0, false
 	}
 	held, err := r.heldBy(ctx, tenant)
 	if err != nil {
-		return maxt
+		return maxt, true
 	}
-	until := int64(minInt64)
+	last = minInt64
 	for _, b := range blocks {
 		sources := b.Sources
 		if len(sources) == 0 {
@@ -104,12 +105,12 @@ func (r *SplitReader) unheldUntil(tenant string, mint, maxt int64) int64 {
 		}
 		for _, id := range sources {
 			if _, ok := held[id]; !ok {
-				until = max(until, b.MaxTime-1) // block ranges end exclusively
+				last, found = max(last, b.MaxTime-1), true // block ranges end exclusively
 				break
 			}
 		}
 	}
-	return until
+	return last, found
 }
 
 const minInt64 = -1 << 63
@@ -165,10 +166,25 @@ func (r *SplitReader) Querier(tenant string, mint, maxt int64) (storage.Querier,
 	smax := maxt
 	if r.storeAfter > 0 {
 		smax = min(maxt, now.Add(-r.storeAfter).UnixMilli())
-		if r.store != nil && r.blocks != nil && smax < maxt {
-			if _, ok := r.ingesters.(BlockHolder); ok {
-				if until := r.unheldUntil(tenant, max(mint, smax+1), maxt); until != minInt64 {
-					smax = max(smax, min(maxt, until))
+		if _, ok := r.ingesters.(BlockHolder); ok && r.store != nil && r.blocks != nil {
+			// The overlap of the two ranges is there for blocks being
+			// shipped: when the live ingesters hold every block of
+			// their range (of the query), the store stops where they
+			// start, and neither reads the other's samples. A day's
+			// query then merges two copies of each series that do not
+			// overlap, and the store reads an hour less.
+			lo := max(mint, smax+1)
+			shrink := r.ingestersWithin > 0 && imin <= smax && imin <= maxt
+			if shrink {
+				lo = imin
+			}
+			if lo <= maxt {
+				last, found := r.unheld(tenant, lo, maxt)
+				switch {
+				case found && last > smax:
+					smax = min(maxt, last)
+				case !found && shrink:
+					smax = imin - 1
 				}
 			}
 		}

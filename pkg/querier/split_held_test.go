@@ -80,8 +80,10 @@ func TestSplitReaderReadsUnheldRecentBlocks(t *testing.T) {
 		require.Equal(t, mint, store.mint)
 		require.Equal(t, wantStoreMax, store.maxt)
 	}
-	// Everything held: the store serves only what is older than 12h.
-	f([]ulid.ULID{a, b, c}, nil, 80*hour, 99*hour, 88*hour)
+	// Everything held: the store serves only what is older than 13h,
+	// where the ingesters' range starts (not the 12h of storeAfter: the
+	// overlap is for blocks being shipped).
+	f([]ulid.ULID{a, b, c}, nil, 80*hour, 99*hour, 87*hour-1)
 	f([]ulid.ULID{a, b, c}, nil, 95*hour, 99*hour, minInt64)
 	// Block a unheld: the store reads up to its end.
 	f([]ulid.ULID{b, c}, nil, 80*hour, 99*hour, 92*hour-1)
@@ -110,4 +112,56 @@ func TestSplitReaderReadsUnheldRecentBlocks(t *testing.T) {
 	_, err := r.Querier("t", 80*hour, 99*hour)
 	require.NoError(t, err)
 	require.Equal(t, 2, ing.heldCalls)
+}
+
+// The store is asked for the overlap of the two ranges only when a bucket
+// block there, or after, is not held by the live ingesters.
+func TestSplitReaderSkipsHeldOverlap(t *testing.T) {
+	const hour = int64(time.Hour / time.Millisecond)
+	now := time.UnixMilli(100 * hour) // ingesters from 87h, store to 88h
+	a, b := ulid.MustNew(1, nil), ulid.MustNew(2, nil)
+	bucket := []bucketindex.Block{
+		{ID: a, MinTime: 86 * hour, MaxTime: 88 * hour},
+		{ID: b, MinTime: 88 * hour, MaxTime: 90 * hour},
+	}
+	blocks := func(_ context.Context, _ string, mint, maxt int64) ([]bucketindex.Block, error) {
+		var out []bucketindex.Block
+		for _, bl := range bucket {
+			if bl.MinTime <= maxt && bl.MaxTime > mint {
+				out = append(out, bl)
+			}
+		}
+		return out, nil
+	}
+	f := func(ingestersWithin time.Duration, held []ulid.ULID, mint, maxt, wantStoreMax int64) {
+		t.Helper()
+		ing, store := &rangeReader{held: held}, &rangeReader{}
+		r := NewSplitReader(ing, store, blocks, ingestersWithin, 12*time.Hour)
+		r.now = func() time.Time { return now }
+		q, err := r.Querier("t", mint, maxt)
+		require.NoError(t, err)
+		require.NoError(t, q.Close())
+		if wantStoreMax == minInt64 {
+			require.False(t, store.asked, "the store must not be asked")
+			return
+		}
+		require.True(t, store.asked)
+		require.Equal(t, mint, store.mint)
+		require.Equal(t, wantStoreMax, store.maxt)
+	}
+	both := []ulid.ULID{a, b}
+	// Held: the store stops where the ingesters start, or is not asked
+	// when the query starts after.
+	f(13*time.Hour, both, 70*hour, 100*hour, 87*hour-1)
+	f(13*time.Hour, both, 70*hour, 87*hour+hour/2, 87*hour-1)
+	f(13*time.Hour, both, 87*hour+hour/2, 100*hour, minInt64)
+	// A block of the overlap not held: the store reads the overlap, as
+	// far as storeAfter.
+	f(13*time.Hour, []ulid.ULID{b}, 70*hour, 100*hour, 88*hour)
+	// A block after the overlap not held: read to its end.
+	f(13*time.Hour, []ulid.ULID{a}, 70*hour, 100*hour, 90*hour-1)
+	// A query older than the ingesters' range: the store alone, whole.
+	f(13*time.Hour, both, 70*hour, 80*hour, 80*hour)
+	// Ingesters asked for all time: the store is not skipped.
+	f(0, both, 70*hour, 100*hour, 88*hour)
 }

@@ -32,6 +32,9 @@ type Config struct {
 	// no query holds are unloaded first. 0 means no bound.
 	MaxLoadedBlocks int   `yaml:"max_loaded_blocks"`
 	MaxLoadedBytes  int64 `yaml:"max_loaded_bytes"`
+	// SeriesHashCacheMaxBytes bounds the memory of the series hashes that
+	// query sharding caches per loaded block.
+	SeriesHashCacheMaxBytes int64 `yaml:"series_hash_cache_max_bytes"`
 
 	// Cache keeps the ranges of block objects read from the bucket
 	// (postings, series, chunks, index headers) in memory or memcached (the
@@ -48,6 +51,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&c.MaxLoadedBlocks, "store-gateway.max-loaded-blocks", 0, "Most blocks kept loaded at once; the least recently used idle block is unloaded first. 0 means no limit.")
 	c.Cache.RegisterFlagsWithPrefix(f, "store-gateway.cache.")
 	f.Int64Var(&c.MaxLoadedBytes, "store-gateway.max-loaded-bytes", 0, "Most bytes of index headers of loaded blocks kept on local disk; the least recently used idle block is unloaded first. Blocks in use are never unloaded, so this is a soft limit. 0 means no limit.")
+	f.Int64Var(&c.SeriesHashCacheMaxBytes, "store-gateway.series-hash-cache-max-bytes", 256<<20, "Most memory of the series label hashes that query sharding caches for the loaded blocks (about 32 bytes per series), so that the shards of a query do not each decode every matching series' labels. A block's hashes are dropped when it is unloaded. 0 disables the cache.")
 }
 
 // Validate reports settings that cannot work.
@@ -69,6 +73,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxLoadedBlocks < 0 || c.MaxLoadedBytes < 0 {
 		return errors.New("store-gateway.max-loaded-blocks and max-loaded-bytes must not be negative")
+	}
+	if c.SeriesHashCacheMaxBytes < 0 {
+		return errors.New("store-gateway.series-hash-cache-max-bytes must not be negative")
 	}
 	if err := c.Cache.Validate(); err != nil {
 		return err

@@ -7,5 +7,5 @@
 // cached and unloaded, the consistency check and the lifecycle are
 // described in docs/store-gateway.md. It never imports another component.
 //
-// Imports: pkg/bucket, pkg/bucketindex, pkg/logutil, pkg/tenant, pkg/wire.
+// Imports: pkg/bucket, pkg/bucketindex, pkg/logutil, pkg/serieshash, pkg/tenant, pkg/wire.
 package storegateway

@@ -43,7 +43,7 @@ type indexHeader struct {
 	version int
 	toc     index.TOC
 	mm      *fileutil.MmapFile
-	symbols *index.Symbols
+	symbols *symbolTable
 
 	// table is the content of the postings offset table (after its length
 	// and entry count) in the mmapped file; an entry's position is its
@@ -157,9 +157,8 @@ func openIndexHeader(path string, size int64, toc index.TOC) (h *indexHeader, er
 	if h.version != index.FormatV2 && h.version != index.FormatV3 {
 		return nil, fmt.Errorf("unsupported index version %d", h.version)
 	}
-	// Symbols.Lookup ranges over [0, Len()) of its slice: give it the head
-	// alone, which starts at offset 0 of the index.
-	h.symbols, err = index.NewSymbols(headerSlice{b: b[:headLen], size: headLen}, h.version, int(toc.Symbols))
+	// The head starts at offset 0 of the index.
+	h.symbols, err = newSymbolTable(headerSlice{b: b[:headLen], size: headLen}, int(toc.Symbols))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the index symbols: %w", err)
 	}

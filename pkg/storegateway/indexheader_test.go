@@ -7,7 +7,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb/encoding"
 	"github.com/prometheus/prometheus/tsdb/index"
 	"github.com/stretchr/testify/require"
 )
@@ -128,3 +130,68 @@ func TestSampledPostingsTable(t *testing.T) {
 		require.Len(t, s.values, (s.count+postingsSampling-1)/postingsSampling, n)
 	}
 }
+
+// TestSymbolTable checks the header's symbol table against Prometheus'
+// own index reader of the same block: every symbol in order, each symbol's
+// number, and an error past the last.
+func TestSymbolTable(t *testing.T) {
+	ctx := context.Background()
+	bkt := newFixture(t).bkt
+	local := bigBlock(t, bkt, false)
+	ir, err := local.Index()
+	require.NoError(t, err)
+	defer ir.Close()
+
+	name := "t1/" + local.Meta().ULID.String() + "/index"
+	attrs, err := bkt.Attributes(ctx, name)
+	require.NoError(t, err)
+	h, err := buildIndexHeader(ctx, bkt, name, attrs.Size, filepath.Join(t.TempDir(), "index-header"))
+	require.NoError(t, err)
+	defer h.close()
+
+	var want, got []string
+	for it := ir.Symbols(); it.Next(); {
+		want = append(want, it.At())
+	}
+	it := h.symbols.iter()
+	for it.Next() {
+		got = append(got, it.At())
+	}
+	require.NoError(t, it.Err())
+	require.Greater(t, len(want), 2000)
+	require.Equal(t, want, got)
+	for i, s := range want {
+		l, err := h.symbols.lookup(uint32(i))
+		require.NoError(t, err)
+		require.Equal(t, s, l)
+	}
+	_, err = h.symbols.lookup(uint32(len(want)))
+	require.Error(t, err)
+
+	// Label sets decoded through the table are Prometheus' own.
+	p, err := ir.Postings(ctx, "", "")
+	require.NoError(t, err)
+	dec := index.Decoder{LookupSymbol: func(_ context.Context, o uint32) (string, error) { return h.symbols.lookup(o) }}
+	rc, err := bkt.Get(ctx, name)
+	require.NoError(t, err)
+	indexBytes, err := io.ReadAll(rc)
+	require.NoError(t, err)
+	require.NoError(t, rc.Close())
+	var wb, gb labels.ScratchBuilder
+	n := 0
+	for p.Next() {
+		require.NoError(t, ir.Series(p.At(), &wb, nil))
+		d := encoding.NewDecbufUvarintAt(realByteSlice(indexBytes), int(p.At())*16, castagnoli)
+		require.NoError(t, d.Err())
+		require.NoError(t, dec.Series(d.Get(), &gb, nil))
+		require.Equal(t, wb.Labels(), gb.Labels())
+		n++
+	}
+	require.NoError(t, p.Err())
+	require.Equal(t, 2020, n)
+}
+
+type realByteSlice []byte
+
+func (b realByteSlice) Len() int                    { return len(b) }
+func (b realByteSlice) Range(start, end int) []byte { return b[start:end] }

@@ -20,6 +20,9 @@ type metrics struct {
 
 	bucketReads     *prometheus.CounterVec
 	bucketReadBytes *prometheus.CounterVec
+
+	seriesHashHits   prometheus.Counter
+	seriesHashMisses prometheus.Counter
 }
 
 // Unload reasons (label "reason" of weft_storegateway_block_unloads_total).
@@ -51,5 +54,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 
 		bucketReads:     f.NewCounterVec(prometheus.CounterOpts{Name: "weft_storegateway_bucket_reads_total", Help: "Reads of block objects from the bucket (through its cache, when one is configured), by section of the block (index-header, postings, series, chunks, meta)."}, []string{"section"}),
 		bucketReadBytes: f.NewCounterVec(prometheus.CounterOpts{Name: "weft_storegateway_bucket_read_bytes_total", Help: "Bytes of block objects read from the bucket (through its cache, when one is configured), by section of the block."}, []string{"section"}),
+
+		seriesHashHits:   f.NewCounter(prometheus.CounterOpts{Name: "weft_storegateway_series_hash_cache_hits_total", Help: "Series whose shard hash a sharded query found in its block's cache."}),
+		seriesHashMisses: f.NewCounter(prometheus.CounterOpts{Name: "weft_storegateway_series_hash_cache_misses_total", Help: "Series whose labels a sharded query decoded to hash them (then cached within -store-gateway.series-hash-cache-max-bytes)."}),
 	}
 }

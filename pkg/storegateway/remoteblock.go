@@ -31,6 +31,7 @@ import (
 
 	"github.com/weft-io/weft/pkg/bucket"
 	"github.com/weft-io/weft/pkg/bucketindex"
+	"github.com/weft-io/weft/pkg/serieshash"
 	"github.com/weft-io/weft/pkg/wire"
 )
 
@@ -72,6 +73,7 @@ type remoteBlock struct {
 	segments []segment // chunk segment files, in the order chunk refs number them
 	stones   tombstones.Reader
 	dec      index.Decoder
+	hashes   *serieshash.Cache
 }
 
 type segment struct {
@@ -81,9 +83,10 @@ type segment struct {
 
 // openRemoteBlock loads block id of the tenant into dir (which it
 // creates): meta.json, the index header and the tombstones.
-func openRemoteBlock(ctx context.Context, bkt objstore.BucketReader, m *metrics, tenant string, id ulid.ULID, dir string) (_ *remoteBlock, err error) {
+// Its series hashes are cached within budget (nil: unbounded).
+func openRemoteBlock(ctx context.Context, bkt objstore.BucketReader, m *metrics, budget *serieshash.Budget, tenant string, id ulid.ULID, dir string) (_ *remoteBlock, err error) {
 	prefix := bucketindex.BlockPath(tenant, id) + "/"
-	b := &remoteBlock{bkt: bkt, m: m, index: prefix + "index"}
+	b := &remoteBlock{bkt: bkt, m: m, index: prefix + "index", hashes: serieshash.NewCache(budget, m.seriesHashHits, m.seriesHashMisses)}
 
 	raw, err := b.getAll(ctx, prefix+bucketindex.MetaName)
 	if err != nil {
@@ -120,7 +123,7 @@ func openRemoteBlock(ctx context.Context, bkt objstore.BucketReader, m *metrics,
 		}
 	}()
 	b.dec = index.Decoder{LookupSymbol: func(_ context.Context, o uint32) (string, error) {
-		return b.header.symbols.Lookup(o)
+		return b.header.symbols.lookup(o)
 	}}
 
 	b.stones = tombstones.NewMemTombstones()
@@ -188,8 +191,12 @@ func (b *remoteBlock) listSegments(ctx context.Context, dir string) error {
 // localBytes is what the block takes on local disk.
 func (b *remoteBlock) localBytes() int64 { return b.header.bytes() }
 
-// Close releases the index header. No query may use the block after.
-func (b *remoteBlock) Close() error { return b.header.close() }
+// Close releases the index header and the series hashes. No query may use
+// the block after.
+func (b *remoteBlock) Close() error {
+	b.hashes.Release()
+	return b.header.close()
+}
 
 // view returns the tsdb.BlockReader through which one query reads the
 // block: its readers read from the bucket under ctx.
@@ -286,7 +293,7 @@ type indexReader struct {
 
 var _ tsdb.IndexReader = (*indexReader)(nil)
 
-func (r *indexReader) Symbols() index.StringIter { return r.b.header.symbols.Iter() }
+func (r *indexReader) Symbols() index.StringIter { return r.b.header.symbols.iter() }
 
 func (r *indexReader) SortedLabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, error) {
 	return r.LabelValues(ctx, name, hints, ms...)
@@ -408,24 +415,12 @@ func decodePostings(b []byte) (index.Postings, error) {
 func (r *indexReader) SortedPostings(p index.Postings) index.Postings { return p }
 
 // ShardedPostings keeps the series of p whose labels hash to shardIndex,
-// as Prometheus' own index reader does.
+// as Prometheus' own index reader does, with the hashes cached per block:
+// only series no sharded query reached before have their labels decoded.
 func (r *indexReader) ShardedPostings(p index.Postings, shardIndex, shardCount uint64) index.Postings {
-	var (
-		out     []storage.SeriesRef
-		builder labels.ScratchBuilder
-	)
-	for p.Next() {
-		if err := r.Series(p.At(), &builder, nil); err != nil {
-			return index.ErrPostings(err)
-		}
-		if labels.StableHash(builder.Labels())%shardCount == shardIndex {
-			out = append(out, p.At())
-		}
-	}
-	if err := p.Err(); err != nil {
-		return index.ErrPostings(err)
-	}
-	return index.NewListPostings(out)
+	return r.b.hashes.ShardedPostings(p, shardIndex, shardCount, func(ref storage.SeriesRef, builder *labels.ScratchBuilder) error {
+		return r.Series(ref, builder, nil)
+	})
 }
 
 // Series reads a series entry: in index format 2 and 3 a series ref is

@@ -124,7 +124,7 @@ func testRemoteBlock(t *testing.T, withTombstones bool) {
 	reg := prometheus.NewRegistry()
 	m := newMetrics(reg)
 	dir := filepath.Join(t.TempDir(), "block")
-	rb, err := openRemoteBlock(ctx, bkt, m, "t1", local.Meta().ULID, dir)
+	rb, err := openRemoteBlock(ctx, bkt, m, nil, "t1", local.Meta().ULID, dir)
 	require.NoError(t, err)
 	defer rb.Close()
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/weft-io/weft/pkg/bucketindex"
 	"github.com/weft-io/weft/pkg/logutil"
+	"github.com/weft-io/weft/pkg/serieshash"
 	"github.com/weft-io/weft/pkg/tenant"
 	"github.com/weft-io/weft/pkg/wire"
 )
@@ -36,6 +37,7 @@ type StoreGateway struct {
 	lc     Lifecycler
 	logger *slog.Logger
 	m      *metrics
+	hashes *serieshash.Budget // of the series hashes of all loaded blocks
 	finder *Finder
 	now    func() time.Time
 	loads  chan struct{} // a slot per concurrent block load
@@ -104,6 +106,7 @@ func New(cfg Config, bkt objstore.Bucket, owns func(tenant string, id ulid.ULID)
 		lc:     lc,
 		logger: logutil.OrNop(logger),
 		m:      newMetrics(reg),
+		hashes: serieshash.NewBudget(cfg.SeriesHashCacheMaxBytes),
 		finder: NewFinder(bkt, cfg.SyncInterval, cfg.IgnoreDeletionMarksDelay),
 		now:    time.Now,
 		loads:  make(chan struct{}, cfg.MaxConcurrentLoads),
@@ -380,7 +383,7 @@ func (s *StoreGateway) load(e *blockEntry) {
 	select {
 	case s.loads <- struct{}{}:
 		start := time.Now()
-		block, err = openRemoteBlock(s.ctx, s.bkt, s.m, e.key.tenant, e.key.id, s.blockDir(e.key))
+		block, err = openRemoteBlock(s.ctx, s.bkt, s.m, s.hashes, e.key.tenant, e.key.id, s.blockDir(e.key))
 		<-s.loads
 		s.m.loads.Inc()
 		s.m.loadDuration.Observe(time.Since(start).Seconds())

@@ -46,13 +46,13 @@ const (
 // fixture is a bucket with blocks of some tenants, and for each tenant a
 // local directory with the same blocks, read directly as the reference.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	bkt    objstore.Bucket
 	src    map[string]string // tenant → directory of its source blocks
 	blocks map[string][]tsdb.BlockMeta
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	bkt, err := filesystem.NewBucket(t.TempDir())
 	require.NoError(t, err)
 	return &fixture{t: t, bkt: bkt, src: map[string]string{}, blocks: map[string][]tsdb.BlockMeta{}}
@@ -166,7 +166,7 @@ func (s fsample) FH() *histogram.FloatHistogram { return nil }
 func (s fsample) Type() chunkenc.ValueType      { return chunkenc.ValFloat }
 func (s fsample) Copy() chunks.Sample           { return s }
 
-func collect(t *testing.T, ss storage.SeriesSet) map[string][]sample {
+func collect(t testing.TB, ss storage.SeriesSet) map[string][]sample {
 	out := map[string][]sample{}
 	var it chunkenc.Iterator
 	for ss.Next() {
@@ -193,6 +193,7 @@ func testConfig(t *testing.T) Config {
 		IgnoreDeletionMarksDelay: time.Hour,
 		MaxConcurrentLoads:       2,
 		IdleTimeout:              time.Hour,
+		SeriesHashCacheMaxBytes:  1 << 20,
 	}
 }
 
@@ -571,6 +572,7 @@ func TestConfig(t *testing.T) {
 		func(c *Config) { c.MaxConcurrentLoads = 0 },
 		func(c *Config) { c.IdleTimeout = 0 },
 		func(c *Config) { c.MaxLoadedBytes = -1 },
+		func(c *Config) { c.SeriesHashCacheMaxBytes = -1 },
 	} {
 		c := cfg
 		bad(&c)
