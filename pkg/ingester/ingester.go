@@ -231,7 +231,7 @@ func (i *Ingester) closeAll() error {
 	i.mu.Unlock()
 	var errs []error
 	for _, t := range tenants {
-		if err := t.db.Close(); err != nil {
+		if err := t.close(); err != nil {
 			errs = append(errs, fmt.Errorf("cannot close TSDB of tenant %s: %w", t.id, err))
 		}
 	}
@@ -374,7 +374,9 @@ func (i *Ingester) Push(ctx context.Context, id string, req *wire.PushRequest) (
 		return wire.PushResult{}, wire.Errorf(wire.KindInternal, "", "cannot commit samples of tenant %s: %v", id, err)
 	}
 	if len(req.Metadata) > 0 {
-		t.setMetadata(req.Metadata)
+		if err := t.meta.set(req.Metadata); err != nil {
+			i.logger.Warn("cannot persist metric metadata: it is served but would not survive a restart", "tenant", id, "err", err)
+		}
 	}
 	i.m.appended.WithLabelValues(id, "float").Add(float64(res.Samples))
 	i.m.appended.WithLabelValues(id, "histogram").Add(float64(res.Histograms))
