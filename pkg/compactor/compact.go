@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/thanos-io/objstore"
 
@@ -174,6 +175,9 @@ func (c *Compactor) runJob(ctx context.Context, t string, j job, reqs []DeleteRe
 		if err := writeLocalMeta(od, m); err != nil {
 			return nil, err
 		}
+		if err := c.mergeSidecars(t, od, dirs, m.MinTime, m.MaxTime); err != nil {
+			return nil, fmt.Errorf("cannot merge the metadata and exemplars of blocks %v of tenant %s: %w", ids, t, err)
+		}
 		log.Info("compacted, uploading", "block", m.ULID.String(), "series", m.Stats.NumSeries, "samples", m.Stats.NumSamples,
 			"level", m.Compaction.Level, "duration", time.Since(start))
 		if err := bucketindex.UploadBlock(ctx, c.bkt, t, od, m.ULID, nil); err != nil {
@@ -263,3 +267,44 @@ func (c *Compactor) downloadFile(ctx context.Context, name, dst string) (n int64
 	defer func() { err = errors.Join(err, f.Close()) }()
 	return io.Copy(f, r)
 }
+
+// mergeSidecars writes into the new block in dir the metadata and
+// exemplars of its sources (in srcs, oldest first): the union of the
+// metadata, the newest description of a family winning, and the
+// exemplars of [mint, maxt) each once, at most as many as the tenant's
+// exemplar storage holds (the newest), so that a compacted block's file
+// stays as small as one 2h block's.
+func (c *Compactor) mergeSidecars(t, dir string, srcs []string, mint, maxt int64) error {
+	var (
+		mds [][]bucketindex.MetricMetadata
+		exs [][]exemplar.QueryResult
+	)
+	for _, src := range srcs {
+		md, err := bucketindex.ReadLocalMetadata(src)
+		if err != nil {
+			return err
+		}
+		ex, err := bucketindex.ReadLocalExemplars(src)
+		if err != nil {
+			return err
+		}
+		mds, exs = append(mds, md), append(exs, bucketindex.FilterExemplars(ex, mint, maxt-1))
+	}
+	if err := bucketindex.WriteLocalMetadata(dir, bucketindex.MergeMetadata(mds...)); err != nil {
+		return err
+	}
+	limit := 0
+	if c.limits != nil {
+		limit = max(c.limits.For(t).MaxExemplarsPerTenant, 0)
+	}
+	if limit == 0 {
+		// The exemplar storage is off now, but the sources were written
+		// when it was not: keep theirs, within a fixed bound.
+		limit = maxExemplarsPerBlock
+	}
+	return bucketindex.WriteLocalExemplars(dir, bucketindex.MergeExemplars(limit, exs...))
+}
+
+// maxExemplarsPerBlock bounds a compacted block's exemplars when the
+// tenant's exemplar storage is off.
+const maxExemplarsPerBlock = 100000
