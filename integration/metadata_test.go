@@ -69,9 +69,9 @@ func (c *apiClient) Exemplars(ctx context.Context, query string, start, end time
 }
 
 // metaData is what the metadata tests push: nSeries series of one counter
-// over span, one sample a minute, an exemplar every tenth sample, and the
-// metadata of three families (one of them without series, as remote write
-// 1.0 sends metadata apart from samples).
+// over span, one sample a minute, an exemplar every tenth sample, a series
+// of two other families, and the metadata of the three families in a
+// request of its own, as remote write 1.0 sends it.
 type metaData struct {
 	base    time.Time
 	span    time.Duration
@@ -94,6 +94,15 @@ func (d metaData) requests() []*prompb.WriteRequest {
 						Labels: []prompb.Label{{Name: "trace_id", Value: fmt.Sprintf("t%d-%d", s, i)}}, Value: float64(i), Timestamp: t,
 					})
 				}
+			}
+			req.Timeseries = append(req.Timeseries, ts)
+		}
+		// The other families have one series each, a histogram's by its
+		// _count series, so that the bucket keeps their metadata too.
+		for _, name := range []string{"meta_temperature", "meta_latency_seconds_count"} {
+			ts := prompb.TimeSeries{Labels: lbls(name, "job", "api")}
+			for i := r; i < min(r+perPush, n); i++ {
+				ts.Samples = append(ts.Samples, prompb.Sample{Timestamp: d.base.Add(time.Duration(i) * time.Minute).UnixMilli(), Value: float64(i)})
 			}
 			req.Timeseries = append(req.Timeseries, ts)
 		}

@@ -39,6 +39,7 @@ type StoreGateway struct {
 	finder *Finder
 	now    func() time.Time
 	loads  chan struct{} // a slot per concurrent block load
+	meta   metadataCache
 
 	ctx    context.Context // cancelled by stopping: ends the loads
 	cancel context.CancelFunc
@@ -110,6 +111,7 @@ func New(cfg Config, bkt objstore.Bucket, owns func(tenant string, id ulid.ULID)
 		ctx:    ctx,
 		cancel: cancel,
 		blocks: map[blockKey]*blockEntry{},
+		meta:   metadataCache{byBlock: map[blockKey][]bucketindex.MetricMetadata{}},
 	}
 	s.Service = services.NewBasicService(s.starting, s.running, s.stopping)
 	return s, nil
