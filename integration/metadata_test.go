@@ -209,3 +209,51 @@ func TestMetadataAndExemplarsAfterAWipe(t *testing.T) {
 		t.Fatalf("after a restart on an empty disk: %v", err)
 	}
 }
+
+// The same in the distributed build, in one cluster: the ingester process
+// is killed with -9 and comes back with its metadata; then it ships its
+// head on shutdown and comes back on an empty disk, and the querier gets
+// the metadata and exemplars from the store-gateway (weft.Store/Metadata
+// and weft.Store/Exemplars over gRPC).
+func TestMetadataAndExemplarsDistributed(t *testing.T) {
+	const tenant = "meta"
+	ctx := testContext(t, 4*time.Minute)
+	c := newCluster(t, 3,
+		"-auth.multitenancy-enabled=true",
+		"-distributor.replication-factor=1",
+		"-store-gateway.sharding-replication-factor=1",
+		"-store-gateway.sync-interval=1s",
+		"-ingester.ring.heartbeat-period=2s",
+	)
+	ing := c.startIngester("ing-1", "-ingester.flush-on-shutdown=true")
+	c.start("sg-1", "store-gateway", "-store-gateway.ring.instance-id=sg-1")
+	dq := c.start("distributor-querier", "distributor,querier")
+	waitRing(t, 30*time.Second, "the ingester ACTIVE", allActive("ing-1"), dq)
+
+	d := metaData{base: time.Now().Add(-5 * time.Hour).Truncate(time.Minute), span: 4 * time.Hour, nSeries: 5}
+	cl := dq.Client(tenant)
+	d.push(t, ctx, cl)
+	if err := d.check(ctx, cl); err != nil {
+		t.Fatalf("before the restarts: %v", err)
+	}
+
+	ing.Kill()
+	ing.Restart()
+	waitRing(t, 30*time.Second, "the ingester ACTIVE after kill -9", allActive("ing-1"), dq)
+	eventually(t, 30*time.Second, 500*time.Millisecond, "metadata and exemplars after kill -9", func() error {
+		return d.check(ctx, cl)
+	})
+
+	ing.Stop()
+	if n := len(bucketBlocks(t, c.bucket, tenant)); n == 0 {
+		t.Fatal("the shutdown flush shipped no block")
+	}
+	if err := os.RemoveAll(ing.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	ing.Restart()
+	waitRing(t, 30*time.Second, "the ingester ACTIVE on an empty disk", allActive("ing-1"), dq)
+	eventually(t, 30*time.Second, 500*time.Millisecond, "metadata and exemplars from the store-gateway", func() error {
+		return d.check(ctx, cl)
+	})
+}
