@@ -7,9 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/prometheus/model/exemplar"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
+	"github.com/thanos-io/objstore"
 
+	"github.com/weft-io/weft/pkg/bucketindex"
 	"github.com/weft-io/weft/pkg/wire"
 )
 
@@ -85,4 +90,45 @@ func TestIngesterMetadataSurvivesARestart(t *testing.T) {
 	md, err := ing.Metadata(context.Background(), "t1", "", 0)
 	require.NoError(t, err)
 	require.Equal(t, []wire.Metadata{{MetricFamily: "up", Type: "gauge", Help: "Up."}}, md)
+}
+
+// A shipped block carries into the bucket the metadata of the families
+// that have series in it, and the exemplars of its range.
+func TestShippedBlocksCarryMetadataAndExemplars(t *testing.T) {
+	bkt := objstore.NewInMemBucket()
+	cfg := testConfig(t, t.TempDir(), "-ingester.tsdb.ship-interval=1h", "-ingester.tsdb.head-compaction-interval=1h")
+	ing := startIngester(t, cfg, testOverrides(t), bkt)
+	ctx := context.Background()
+	base := time.Now().Add(-3 * time.Hour).Truncate(2 * time.Hour).UnixMilli()
+	hist := labels.FromStrings("__name__", "lat_seconds_count", "job", "j")
+	ctr := labels.FromStrings("__name__", "req_total", "job", "j")
+	trace := labels.FromStrings("trace_id", "abc")
+	req := &wire.PushRequest{
+		Series: []wire.Series{
+			{Labels: hist, Samples: []wire.Sample{{T: base, V: 1}, {T: base + 1000, V: 2}}},
+			{Labels: ctr, Samples: []wire.Sample{{T: base, V: 1}, {T: base + 1000, V: 2}},
+				Exemplars: []wire.Exemplar{{Labels: trace, V: 2, T: base + 1000}}},
+		},
+		Metadata: []wire.Metadata{
+			{MetricFamily: "lat_seconds", Type: "histogram", Help: "Latency."},
+			{MetricFamily: "req_total", Type: "counter", Help: "Requests."},
+			{MetricFamily: "no_series", Type: "gauge"},
+		},
+	}
+	_, err := ing.Push(ctx, "t1", req)
+	require.NoError(t, err)
+	require.NoError(t, ing.Flush(ctx))
+	blocks := ing.get("t1").db.Blocks()
+	require.Len(t, blocks, 1)
+	id := blocks[0].Meta().ULID
+
+	md, err := bucketindex.ReadMetadata(ctx, bkt, "t1", id)
+	require.NoError(t, err)
+	require.Equal(t, []bucketindex.MetricMetadata{
+		{Metric: "lat_seconds", Type: "histogram", Help: "Latency."},
+		{Metric: "req_total", Type: "counter", Help: "Requests."},
+	}, md, "the families with series in the block, a histogram's by its _count series")
+	ex, err := bucketindex.ReadExemplars(ctx, bkt, "t1", id)
+	require.NoError(t, err)
+	require.Equal(t, []exemplar.QueryResult{{SeriesLabels: ctr, Exemplars: []exemplar.Exemplar{{Labels: trace, Value: 2, Ts: base + 1000, HasTs: true}}}}, ex)
 }
