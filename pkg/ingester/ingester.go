@@ -181,6 +181,8 @@ func (i *Ingester) running(ctx context.Context) error {
 	defer ship.Stop()
 	lim := time.NewTicker(limitsCheckInterval(i.cfg))
 	defer lim.Stop()
+	prune := time.NewTicker(metadataPruneInterval)
+	defer prune.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -189,6 +191,28 @@ func (i *Ingester) running(ctx context.Context) error {
 			i.shipAll(ctx)
 		case <-lim.C:
 			i.applyLimits()
+		case <-prune.C:
+			i.pruneMetadata()
+		}
+	}
+}
+
+// metadataPruneInterval is how often the ingester forgets the metadata of
+// families that were not pushed for its retention (metadataStore.prune).
+const metadataPruneInterval = 10 * time.Minute
+
+// pruneMetadata forgets, for every tenant, the metadata of the families
+// not pushed for the ingester's retention (at least an hour): by then the
+// TSDB no longer holds their series, and the blocks in the bucket carry
+// their metadata.
+func (i *Ingester) pruneMetadata() {
+	ttl := max(i.cfg.Retention, time.Hour)
+	for _, t := range i.snapshot() {
+		n, err := t.meta.prune(time.Now().Add(-ttl))
+		if err != nil {
+			i.logger.Warn("cannot rewrite the metadata log", "tenant", t.id, "err", err)
+		} else if n > 0 {
+			i.logger.Info("forgot the metadata of families not pushed for a while", "tenant", t.id, "families", n, "after", ttl)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/weft-io/weft/pkg/wire"
 )
@@ -45,9 +46,14 @@ type metadataRecord struct {
 // that rebuilds it when the ingester restarts.
 type metadataStore struct {
 	path string
+	now  func() time.Time
 
-	mu      sync.RWMutex
-	byName  map[string]wire.Metadata // guarded by mu
+	mu     sync.RWMutex
+	byName map[string]wire.Metadata // guarded by mu
+	// seen is when each family's metadata was last pushed (unix seconds),
+	// changed or not; replayed families count as seen at open. Guarded
+	// by mu.
+	seen    map[string]int64
 	f       *os.File                 // the log, open for appending; guarded by mu
 	records int                      // lines in the log; guarded by mu
 	buf     []byte                   // guarded by mu
@@ -57,7 +63,7 @@ type metadataStore struct {
 // openMetadataStore replays the log in dir, if there is one, and opens it
 // for appending. A last line cut short by a crash is dropped.
 func openMetadataStore(dir string) (*metadataStore, error) {
-	s := &metadataStore{path: filepath.Join(dir, metadataLogName), byName: map[string]wire.Metadata{}}
+	s := &metadataStore{path: filepath.Join(dir, metadataLogName), now: time.Now, byName: map[string]wire.Metadata{}, seen: map[string]int64{}}
 	b, err := os.ReadFile(s.path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("cannot read %s: %w", s.path, err)
@@ -74,6 +80,12 @@ func openMetadataStore(dir string) (*metadataStore, error) {
 		}
 		s.records++
 		s.byName[r.Metric] = wire.Metadata{MetricFamily: r.Metric, Type: r.Type, Help: r.Help, Unit: r.Unit}
+	}
+	// Replayed families get a fresh lease: how long they went unseen
+	// before the restart is not recorded.
+	now := s.now().Unix()
+	for name := range s.byName {
+		s.seen[name] = now
 	}
 	if len(b) > 0 && b[len(b)-1] != '\n' || s.records > 2*len(s.byName)+metadataLogSlack {
 		// A torn last line would glue itself to the next record: rewrite.
@@ -97,15 +109,18 @@ func (s *metadataStore) set(md []wire.Metadata) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.buf = s.buf[:0]
+	now := s.now().Unix()
 	for _, m := range md {
 		old, ok := s.byName[m.MetricFamily]
 		if ok && old == m {
+			s.seen[m.MetricFamily] = now
 			continue
 		}
 		if !ok && len(s.byName) >= maxMetadataFamilies {
 			continue
 		}
 		s.byName[m.MetricFamily] = m
+		s.seen[m.MetricFamily] = now
 		s.buf = appendMetadataRecord(s.buf, m)
 		s.records++
 	}
@@ -180,6 +195,31 @@ func (s *metadataStore) sortedLocked() []wire.Metadata {
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].MetricFamily < out[b].MetricFamily })
 	return out
+}
+
+// prune forgets the families whose metadata was not pushed since before,
+// and rewrites the log without them. Senders push the metadata of the
+// families they still have again and again (Prometheus every minute, or
+// with every series in remote write 2.0), so what is not pushed for long
+// is gone; without this, a tenant whose families churn would fill its
+// maxMetadataFamilies for good. What is forgotten here stays beside the
+// blocks in the bucket. It returns how many families it forgot.
+func (s *metadataStore) prune(before time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cut := before.Unix()
+	n := 0
+	for name, t := range s.seen {
+		if t < cut {
+			delete(s.seen, name)
+			delete(s.byName, name)
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	return n, s.rewriteLocked()
 }
 
 // get returns the metadata of metric when not empty, else of every family

@@ -132,3 +132,24 @@ func TestShippedBlocksCarryMetadataAndExemplars(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []exemplar.QueryResult{{SeriesLabels: ctr, Exemplars: []exemplar.Exemplar{{Labels: trace, Value: 2, Ts: base + 1000, HasTs: true}}}}, ex)
 }
+
+func TestMetadataNotPushedForLongIsForgotten(t *testing.T) {
+	dir := t.TempDir()
+	s, err := openMetadataStore(dir)
+	require.NoError(t, err)
+	defer s.close()
+	now := time.Unix(1_000_000, 0)
+	s.now = func() time.Time { return now }
+	require.NoError(t, s.set([]wire.Metadata{{MetricFamily: "a", Type: "gauge"}, {MetricFamily: "b", Type: "gauge"}}))
+	now = now.Add(2 * time.Hour)
+	require.NoError(t, s.set([]wire.Metadata{{MetricFamily: "b", Type: "gauge"}}), "unchanged, but pushed again")
+	n, err := s.prune(now.Add(-time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Equal(t, []wire.Metadata{{MetricFamily: "b", Type: "gauge"}}, s.get("", 0))
+
+	r, err := openMetadataStore(dir)
+	require.NoError(t, err)
+	defer r.close()
+	require.Equal(t, []wire.Metadata{{MetricFamily: "b", Type: "gauge"}}, r.get("", 0), "the log forgot it too")
+}
