@@ -54,10 +54,10 @@ type metadataStore struct {
 	// changed or not; replayed families count as seen at open. Guarded
 	// by mu.
 	seen    map[string]int64
-	f       *os.File                 // the log, open for appending; guarded by mu
-	records int                      // lines in the log; guarded by mu
-	buf     []byte                   // guarded by mu
-	err     error                    // the last write error, reported once; guarded by mu
+	f       *os.File // the log, open for appending; guarded by mu
+	records int      // lines in the log; guarded by mu
+	buf     []byte   // guarded by mu
+	err     error    // the last write error, reported once; guarded by mu
 }
 
 // openMetadataStore replays the log in dir, if there is one, and opens it
