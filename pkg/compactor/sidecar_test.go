@@ -70,3 +70,36 @@ func TestCompactionMergesMetadataAndExemplars(t *testing.T) {
 		require.Empty(t, e.objects(path.Join("t1", id.String())+"/"))
 	}
 }
+
+// A delete request takes the exemplars it covers along.
+func TestDeleteRequestDeletesExemplars(t *testing.T) {
+	e := newEnv(t, nil)
+	mint := e.dayStart(2)
+	maxt := mint + 2*hour
+	a := span("up", mint, maxt, 60_000, "job", "a")
+	b := span("up", mint, maxt, 60_000, "job", "b")
+	exAt := func(ts int64) exemplar.Exemplar {
+		return exemplar.Exemplar{Labels: labels.FromStrings("trace_id", "x"), Value: 1, Ts: ts, HasTs: true}
+	}
+	id := e.uploadBlock("t1", "ingester-1", mint, maxt, a, b)
+	e.uploadSidecars("t1", id, []bucketindex.MetricMetadata{{Metric: "up", Type: "gauge"}}, []exemplar.QueryResult{
+		{SeriesLabels: a.lset, Exemplars: []exemplar.Exemplar{exAt(mint), exAt(mint + hour + 1)}},
+		{SeriesLabels: b.lset, Exemplars: []exemplar.Exemplar{exAt(mint)}},
+	})
+	ctx := context.Background()
+	_, err := AddDeleteRequest(ctx, e.bkt, "t1", []string{`up{job="a"}`}, mint, mint+hour, e.now())
+	require.NoError(t, err)
+	e.runOnce()
+	live, _ := e.blocks("t1")
+	require.Len(t, live, 1)
+	require.NotEqual(t, id, live[0].ULID, "the block was rewritten")
+	ex, err := bucketindex.ReadExemplars(ctx, e.bkt, "t1", live[0].ULID)
+	require.NoError(t, err)
+	require.Equal(t, []exemplar.QueryResult{
+		{SeriesLabels: a.lset, Exemplars: []exemplar.Exemplar{exAt(mint + hour + 1)}},
+		{SeriesLabels: b.lset, Exemplars: []exemplar.Exemplar{exAt(mint)}},
+	}, ex)
+	md, err := bucketindex.ReadMetadata(ctx, e.bkt, "t1", live[0].ULID)
+	require.NoError(t, err)
+	require.Equal(t, []bucketindex.MetricMetadata{{Metric: "up", Type: "gauge"}}, md)
+}
