@@ -328,7 +328,6 @@ func (c *Compactor) mergeSidecars(t, dir string, srcs []string, reqs []DeleteReq
 // tenant's exemplar storage is off.
 const maxExemplarsPerBlock = 100000
 
-
 // deletedRange is what one delete request covers: the series matching any
 // of sets, in [mint, maxt] (inclusive, as the request's range).
 type deletedRange struct {
