@@ -23,6 +23,73 @@ type metadataCache struct {
 	byBlock map[blockKey][]bucketindex.MetricMetadata // guarded by mu
 }
 
+// exemplarCache keeps the decoded exemplars files of recently queried
+// blocks, at most max exemplars in all: a dashboard asks for the same
+// blocks' exemplars on every refresh, and decoding a file costs far more
+// than keeping it.
+type exemplarCache struct {
+	max     int
+	mu      sync.Mutex
+	byBlock map[blockKey]*cachedExemplars // guarded by mu
+	size    int                           // exemplars in byBlock; guarded by mu
+	tick    uint64                        // guarded by mu
+}
+
+type cachedExemplars struct {
+	res      []exemplar.QueryResult
+	size     int
+	lastUsed uint64
+}
+
+// maxCachedExemplars bounds the exemplars the store-gateway's cache keeps
+// decoded.
+const maxCachedExemplars = 1_000_000
+
+func (c *exemplarCache) get(k blockKey) ([]exemplar.QueryResult, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.byBlock[k]
+	if !ok {
+		return nil, false
+	}
+	c.tick++
+	e.lastUsed = c.tick
+	return e.res, true
+}
+
+// put adds a block's exemplars, evicting the least recently used blocks
+// beyond c.max; a file larger than that is not kept.
+func (c *exemplarCache) put(k blockKey, res []exemplar.QueryResult) {
+	n := 1 // an empty file costs an entry too
+	for _, r := range res {
+		n += len(r.Exemplars)
+	}
+	if n > c.max {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.byBlock[k]; ok {
+		c.size -= old.size
+	}
+	for c.size+n > c.max {
+		var (
+			victim blockKey
+			oldest uint64 = math.MaxUint64
+		)
+		for key, e := range c.byBlock {
+			if e.lastUsed < oldest {
+				victim, oldest = key, e.lastUsed
+			}
+		}
+		c.size -= c.byBlock[victim].size
+		delete(c.byBlock, victim)
+	}
+	c.tick++
+	c.byBlock[k] = &cachedExemplars{res: res, size: n, lastUsed: c.tick}
+	c.size += n
+}
+
 // ownedBlocks returns the tenant's queryable blocks in [mint, maxt] that
 // this store-gateway owns, oldest first (by MinTime, then ULID).
 func (s *StoreGateway) ownedBlocks(ctx context.Context, tenant string, mint, maxt int64) ([]bucketindex.Block, error) {
@@ -124,9 +191,13 @@ func (q blockExemplars) Select(start, end int64, matchers ...[]*labels.Matcher) 
 	}
 	var lists [][]exemplar.QueryResult
 	for _, b := range blocks {
-		ex, err := bucketindex.ReadExemplars(q.ctx, q.s.bkt, q.tenant, b.ID)
-		if err != nil {
-			return nil, wire.Errorf(wire.KindUnavailable, "", "cannot read the exemplars of block %s of tenant %s: %v", b.ID, q.tenant, err)
+		k := blockKey{q.tenant, b.ID}
+		ex, ok := q.s.exemplars.get(k)
+		if !ok {
+			if ex, err = bucketindex.ReadExemplars(q.ctx, q.s.bkt, q.tenant, b.ID); err != nil {
+				return nil, wire.Errorf(wire.KindUnavailable, "", "cannot read the exemplars of block %s of tenant %s: %v", b.ID, q.tenant, err)
+			}
+			q.s.exemplars.put(k, ex)
 		}
 		if ex = bucketindex.FilterExemplars(ex, start, end, matchers...); len(ex) > 0 {
 			lists = append(lists, ex)

@@ -80,3 +80,31 @@ func TestMetadataAndExemplarsFromTheBlocks(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []wire.Metadata{{MetricFamily: "gone", Type: "counter"}, {MetricFamily: "metric", Type: "gauge", Help: "Old."}}, md)
 }
+
+func TestExemplarCacheEvictsTheLeastRecentlyUsed(t *testing.T) {
+	c := exemplarCache{max: 10, byBlock: map[blockKey]*cachedExemplars{}}
+	of := func(n int) []exemplar.QueryResult {
+		r := exemplar.QueryResult{SeriesLabels: labels.FromStrings("__name__", "m")}
+		for i := range n {
+			r.Exemplars = append(r.Exemplars, exemplar.Exemplar{Ts: int64(i)})
+		}
+		return []exemplar.QueryResult{r}
+	}
+	k := func(n uint64) blockKey { return blockKey{"t", ulid.MustNew(n, nil)} }
+	c.put(k(1), of(3)) // 4 with its entry
+	c.put(k(2), of(3))
+	_, ok := c.get(k(1)) // 1 is now more recent than 2
+	require.True(t, ok)
+	c.put(k(3), of(3))
+	_, ok = c.get(k(2))
+	require.False(t, ok, "the least recently used block went")
+	for _, n := range []uint64{1, 3} {
+		_, ok = c.get(k(n))
+		require.True(t, ok)
+	}
+	require.Equal(t, 8, c.size)
+	c.put(k(4), of(20))
+	_, ok = c.get(k(4))
+	require.False(t, ok, "a file larger than the cache is not kept")
+	require.Equal(t, 8, c.size)
+}
