@@ -6,6 +6,8 @@
 // Layout of a tenant's prefix:
 //
 //	<tenant>/<ULID>/meta.json, index, chunks/NNNNNN   a block (meta.json last)
+//	<tenant>/<ULID>/weft-metadata.json                metadata of the block's metric families
+//	<tenant>/<ULID>/weft-exemplars.json.gz            exemplars of the block's time range
 //	<tenant>/<ULID>/deletion-mark.json                the block is being deleted
 //	<tenant>/bucket-index.json.gz                     this index
 //

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/prometheus/model/exemplar"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/thanos-io/objstore"
 
@@ -174,6 +176,9 @@ func (c *Compactor) runJob(ctx context.Context, t string, j job, reqs []DeleteRe
 		if err := writeLocalMeta(od, m); err != nil {
 			return nil, err
 		}
+		if err := c.mergeSidecars(t, od, dirs, reqs, m.MinTime, m.MaxTime); err != nil {
+			return nil, fmt.Errorf("cannot merge the metadata and exemplars of blocks %v of tenant %s: %w", ids, t, err)
+		}
 		log.Info("compacted, uploading", "block", m.ULID.String(), "series", m.Stats.NumSeries, "samples", m.Stats.NumSamples,
 			"level", m.Compaction.Level, "duration", time.Since(start))
 		if err := bucketindex.UploadBlock(ctx, c.bkt, t, od, m.ULID, nil); err != nil {
@@ -262,4 +267,103 @@ func (c *Compactor) downloadFile(ctx context.Context, name, dst string) (n int64
 	}
 	defer func() { err = errors.Join(err, f.Close()) }()
 	return io.Copy(f, r)
+}
+
+// mergeSidecars writes into the new block in dir the metadata and
+// exemplars of its sources (in srcs, oldest first): the union of the
+// metadata, the newest description of a family winning, and the
+// exemplars of [mint, maxt) each once, less those that the delete
+// requests reqs cover, at most as many as the tenant's
+// exemplar storage holds (the newest), so that a compacted block's file
+// stays as small as one 2h block's.
+func (c *Compactor) mergeSidecars(t, dir string, srcs []string, reqs []DeleteRequest, mint, maxt int64) error {
+	var (
+		mds [][]bucketindex.MetricMetadata
+		exs [][]exemplar.QueryResult
+	)
+	for _, src := range srcs {
+		md, err := bucketindex.ReadLocalMetadata(src)
+		if err != nil {
+			return err
+		}
+		ex, err := bucketindex.ReadLocalExemplars(src)
+		if err != nil {
+			return err
+		}
+		mds, exs = append(mds, md), append(exs, bucketindex.FilterExemplars(ex, mint, maxt-1))
+	}
+	if err := bucketindex.WriteLocalMetadata(dir, bucketindex.MergeMetadata(mds...)); err != nil {
+		return err
+	}
+	// The delete requests take the exemplars they cover along.
+	var dels []deletedRange
+	for _, r := range reqs {
+		if !r.overlaps(mint, maxt) {
+			continue
+		}
+		sets, err := r.matchers()
+		if err != nil {
+			return err
+		}
+		dels = append(dels, deletedRange{sets: sets, mint: r.MinTime, maxt: r.MaxTime})
+	}
+	if len(dels) > 0 {
+		for i, ex := range exs {
+			exs[i] = dropDeleted(ex, dels)
+		}
+	}
+	limit := 0
+	if c.limits != nil {
+		limit = max(c.limits.For(t).MaxExemplarsPerTenant, 0)
+	}
+	if limit == 0 {
+		// The exemplar storage is off now, but the sources were written
+		// when it was not: keep theirs, within a fixed bound.
+		limit = maxExemplarsPerBlock
+	}
+	return bucketindex.WriteLocalExemplars(dir, bucketindex.MergeExemplars(limit, exs...))
+}
+
+// maxExemplarsPerBlock bounds a compacted block's exemplars when the
+// tenant's exemplar storage is off.
+const maxExemplarsPerBlock = 100000
+
+// deletedRange is what one delete request covers: the series matching any
+// of sets, in [mint, maxt] (inclusive, as the request's range).
+type deletedRange struct {
+	sets       [][]*labels.Matcher
+	mint, maxt int64
+}
+
+// dropDeleted returns res without the exemplars that dels cover.
+func dropDeleted(res []exemplar.QueryResult, dels []deletedRange) []exemplar.QueryResult {
+	out := res[:0]
+	for _, r := range res {
+		for _, d := range dels {
+			if !matchesAnySet(r.SeriesLabels, d.sets) {
+				continue
+			}
+			r.Exemplars = slices.DeleteFunc(slices.Clone(r.Exemplars), func(e exemplar.Exemplar) bool { return e.Ts >= d.mint && e.Ts <= d.maxt })
+		}
+		if len(r.Exemplars) > 0 {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func matchesAnySet(ls labels.Labels, sets [][]*labels.Matcher) bool {
+	for _, ms := range sets {
+		ok := true
+		for _, m := range ms {
+			if !m.Matches(ls.Get(m.Name)) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }

@@ -192,6 +192,8 @@ func (i *Ingester) running(ctx context.Context) error {
 	defer ship.Stop()
 	lim := time.NewTicker(limitsCheckInterval(i.cfg))
 	defer lim.Stop()
+	prune := time.NewTicker(metadataPruneInterval)
+	defer prune.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -201,6 +203,28 @@ func (i *Ingester) running(ctx context.Context) error {
 			i.shipAll(ctx)
 		case <-lim.C:
 			i.applyLimits()
+		case <-prune.C:
+			i.pruneMetadata()
+		}
+	}
+}
+
+// metadataPruneInterval is how often the ingester forgets the metadata of
+// families that were not pushed for its retention (metadataStore.prune).
+const metadataPruneInterval = 10 * time.Minute
+
+// pruneMetadata forgets, for every tenant, the metadata of the families
+// not pushed for the ingester's retention (at least an hour): by then the
+// TSDB no longer holds their series, and the blocks in the bucket carry
+// their metadata.
+func (i *Ingester) pruneMetadata() {
+	ttl := max(i.cfg.Retention, time.Hour)
+	for _, t := range i.snapshot() {
+		n, err := t.meta.prune(time.Now().Add(-ttl))
+		if err != nil {
+			i.logger.Warn("cannot rewrite the metadata log", "tenant", t.id, "err", err)
+		} else if n > 0 {
+			i.logger.Info("forgot the metadata of families not pushed for a while", "tenant", t.id, "families", n, "after", ttl)
 		}
 	}
 }
@@ -244,7 +268,7 @@ func (i *Ingester) closeAll() error {
 	var errs []error
 	for _, t := range tenants {
 		t.hashes.prune(nil)
-		if err := t.db.Close(); err != nil {
+		if err := t.close(); err != nil {
 			errs = append(errs, fmt.Errorf("cannot close TSDB of tenant %s: %w", t.id, err))
 		}
 	}
@@ -387,7 +411,9 @@ func (i *Ingester) Push(ctx context.Context, id string, req *wire.PushRequest) (
 		return wire.PushResult{}, wire.Errorf(wire.KindInternal, "", "cannot commit samples of tenant %s: %v", id, err)
 	}
 	if len(req.Metadata) > 0 {
-		t.setMetadata(req.Metadata)
+		if err := t.meta.set(req.Metadata); err != nil {
+			i.logger.Warn("cannot persist metric metadata: it is served but would not survive a restart", "tenant", id, "err", err)
+		}
 	}
 	i.m.appended.WithLabelValues(id, "float").Add(float64(res.Samples))
 	i.m.appended.WithLabelValues(id, "histogram").Add(float64(res.Histograms))

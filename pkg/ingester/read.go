@@ -71,7 +71,7 @@ func (i *Ingester) Metadata(_ context.Context, id, metric string, limit int) ([]
 	if t == nil {
 		return nil, nil
 	}
-	return t.metadataFor(metric, limit), nil
+	return t.meta.get(metric, limit), nil
 }
 
 type noExemplars struct{}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/tsdb"
 
 	"github.com/weft-io/weft/pkg/bucketindex"
 )
@@ -101,6 +103,11 @@ func (t *tenantDB) ship(ctx context.Context) error {
 			continue
 		}
 		start := time.Now()
+		if err := t.writeSidecars(ctx, b); err != nil {
+			// The block is still shipped: its samples matter more than
+			// its metadata and exemplars.
+			t.ing.logger.Warn("cannot write the metadata and exemplars of a block; shipping it without", "tenant", t.id, "block", m.ULID.String(), "err", err)
+		}
 		if err := t.uploadBlock(ctx, b.Dir(), m.ULID); err != nil {
 			t.ing.m.shipFailures.WithLabelValues(t.id).Inc()
 			errs = append(errs, fmt.Errorf("cannot upload block %s: %w", m.ULID, err))
@@ -140,4 +147,52 @@ func (t *tenantDB) metaWithExtension(p string) ([]byte, error) {
 	}
 	doc["weft"] = MetaExtension{Tenant: t.id, Ingester: t.ing.cfg.InstanceID, Source: "ingester"}
 	return json.MarshalIndent(doc, "", "\t")
+}
+
+// writeSidecars writes, into the block's directory, the files that keep
+// beside it in the bucket what the TSDB does not: the metadata of the
+// metric families that have series in the block, and the exemplars of its
+// time range that the exemplar storage holds (bucketindex.MetadataName and
+// ExemplarsName). They are written at the first attempt to ship the
+// block, soon after it is cut, and kept for the retries: by then the
+// exemplar storage, a circular buffer, may have moved on.
+func (t *tenantDB) writeSidecars(ctx context.Context, b *tsdb.Block) error {
+	dir, m := b.Dir(), b.Meta()
+	if _, err := os.Stat(filepath.Join(dir, bucketindex.MetadataName)); errors.Is(err, fs.ErrNotExist) {
+		ir, err := b.Index()
+		if err != nil {
+			return err
+		}
+		names, err := ir.SortedLabelValues(ctx, labels.MetricName, nil)
+		_ = ir.Close()
+		if err != nil {
+			return fmt.Errorf("cannot list the metric names of the block: %w", err)
+		}
+		var families []string
+		for _, n := range names {
+			families = append(families, bucketindex.FamilyCandidates(n)...)
+		}
+		var md []bucketindex.MetricMetadata
+		for _, x := range t.meta.of(families) {
+			md = append(md, bucketindex.MetricMetadata{Metric: x.MetricFamily, Type: x.Type, Help: x.Help, Unit: x.Unit})
+		}
+		if err := bucketindex.WriteLocalMetadata(dir, md); err != nil {
+			return fmt.Errorf("cannot write the metadata of the block: %w", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, bucketindex.ExemplarsName)); errors.Is(err, fs.ErrNotExist) {
+		eq, err := t.db.ExemplarQuerier(ctx)
+		if err != nil {
+			return err
+		}
+		// A block's MaxTime is exclusive, Select's end inclusive.
+		res, err := eq.Select(m.MinTime, m.MaxTime-1, []*labels.Matcher{labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".+")})
+		if err != nil {
+			return fmt.Errorf("cannot read the exemplars of the block: %w", err)
+		}
+		if err := bucketindex.WriteLocalExemplars(dir, res); err != nil {
+			return fmt.Errorf("cannot write the exemplars of the block: %w", err)
+		}
+	}
+	return nil
 }

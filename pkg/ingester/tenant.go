@@ -2,8 +2,9 @@ package ingester
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sort"
+	"os"
 	"sync"
 	"time"
 
@@ -45,20 +46,27 @@ type tenantDB struct {
 	// ingester's loop reads and changes it.
 	applied tsdbLimits
 
-	metaMu   sync.RWMutex
-	metadata map[string]wire.Metadata // guarded by metaMu
+	// meta is the tenant's metric metadata, kept in a log beside the
+	// TSDB so that it survives a crash (metadata.go).
+	meta *metadataStore
 }
 
 func openTenant(i *Ingester, id string) (*tenantDB, error) {
 	lim := i.limits.For(id)
 	dir := i.TenantDir(id)
-	t := &tenantDB{id: id, ing: i, reg: prometheus.NewRegistry(), metadata: map[string]wire.Metadata{}}
+	t := &tenantDB{id: id, ing: i, reg: prometheus.NewRegistry()}
 	t.hashes = newBlockHashes(i.hashBudget, i.m.seriesHashHits, i.m.seriesHashMisses)
 	shipped, err := loadShipped(dir)
 	if err != nil {
 		return nil, err
 	}
 	t.shipped = shipped
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create the directory of tenant %s: %w", id, err)
+	}
+	if t.meta, err = openMetadataStore(dir); err != nil {
+		return nil, fmt.Errorf("cannot open the metadata of tenant %s: %w", id, err)
+	}
 
 	opts := tsdb.DefaultOptions()
 	rangeMs := i.cfg.BlockRange.Milliseconds()
@@ -110,11 +118,12 @@ func openTenant(i *Ingester, id string) (*tenantDB, error) {
 	}
 	db, err := tsdb.Open(dir, i.logger.With("tenant", id), t.reg, opts, nil)
 	if err != nil {
+		_ = t.meta.close()
 		return nil, fmt.Errorf("cannot open TSDB of tenant %s: %w", id, err)
 	}
 	t.db = db
 	if _, err := t.applyLimits(want); err != nil {
-		_ = db.Close()
+		_ = t.close()
 		return nil, err
 	}
 	return t, nil
@@ -213,37 +222,9 @@ func (t *tenantDB) countSeries(name string) (int, error) {
 	return n, p.Err()
 }
 
-func (t *tenantDB) setMetadata(md []wire.Metadata) {
-	t.metaMu.Lock()
-	defer t.metaMu.Unlock()
-	for _, m := range md {
-		if _, ok := t.metadata[m.MetricFamily]; !ok && len(t.metadata) >= maxMetadataFamilies {
-			continue
-		}
-		t.metadata[m.MetricFamily] = m
-	}
-}
-
-// Metadata returns the metadata of the tenant's metric families, filtered
-// by metric when not empty, at most limit families when limit > 0.
-func (t *tenantDB) metadataFor(metric string, limit int) []wire.Metadata {
-	t.metaMu.RLock()
-	defer t.metaMu.RUnlock()
-	var out []wire.Metadata
-	if metric != "" {
-		if m, ok := t.metadata[metric]; ok {
-			out = append(out, m)
-		}
-		return out
-	}
-	for _, m := range t.metadata {
-		out = append(out, m)
-	}
-	sort.Slice(out, func(a, b int) bool { return out[a].MetricFamily < out[b].MetricFamily })
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return out
+// close closes the tenant's TSDB and its metadata log.
+func (t *tenantDB) close() error {
+	return errors.Join(t.db.Close(), t.meta.close())
 }
 
 // flushHead cuts the whole head into blocks, one per aligned block range

@@ -3,10 +3,13 @@ package querier
 import (
 	"context"
 	"net/http"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/prometheus/model/exemplar"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 
 	"github.com/weft-io/weft/pkg/bucketindex"
@@ -211,14 +214,89 @@ func (r *SplitReader) Querier(tenant string, mint, maxt int64) (storage.Querier,
 	return storage.NewMergeQuerier(qs, nil, mergeReplicaSeries), nil
 }
 
-// ExemplarQuerier implements wire.Reader: exemplars live in ingesters only.
+// ExemplarQuerier implements wire.Reader: the ingesters' exemplars and
+// those kept beside the blocks in the bucket (older than the ingesters'
+// exemplar storage, or lost with an ingester's disk), each once. Both are
+// asked over the whole range: the store only reads the exemplars of the
+// blocks that overlap it, and the copies the two hold are merged.
 func (r *SplitReader) ExemplarQuerier(ctx context.Context, tenant string) (storage.ExemplarQuerier, error) {
-	return r.ingesters.ExemplarQuerier(ctx, tenant)
+	ing, err := r.ingesters.ExemplarQuerier(ctx, tenant)
+	if err != nil || r.store == nil {
+		return ing, err
+	}
+	return splitExemplars{ing: ing, store: r.store, ctx: ctx, tenant: tenant}, nil
 }
 
-// Metadata implements wire.Reader: metadata lives in ingesters only.
+type splitExemplars struct {
+	ing    storage.ExemplarQuerier
+	store  wire.Reader
+	ctx    context.Context
+	tenant string
+}
+
+func (q splitExemplars) Select(start, end int64, ms ...[]*labels.Matcher) ([]exemplar.QueryResult, error) {
+	ing, err := q.ing.Select(start, end, ms...)
+	if err != nil {
+		return nil, err
+	}
+	var fromStore []exemplar.QueryResult
+	sq, err := q.store.ExemplarQuerier(q.ctx, q.tenant)
+	if err == nil {
+		fromStore, err = sq.Select(start, end, ms...)
+	}
+	if err != nil {
+		if !wire.IsUnimplemented(err) {
+			return nil, err
+		}
+		fromStore = nil
+	}
+	if len(fromStore) == 0 {
+		return ing, nil
+	}
+	return bucketindex.MergeExemplars(0, ing, fromStore), nil
+}
+
+// Metadata implements wire.Reader: the ingesters' metadata and the
+// metadata kept beside the blocks in the bucket, for metrics that only
+// the bucket still has; a family both describe is described as the
+// ingesters, which saw it last, describe it. A store of an older build
+// that does not serve metadata adds nothing.
 func (r *SplitReader) Metadata(ctx context.Context, tenant, metric string, limit int) ([]wire.Metadata, error) {
-	return r.ingesters.Metadata(ctx, tenant, metric, limit)
+	if r.store == nil {
+		return r.ingesters.Metadata(ctx, tenant, metric, limit)
+	}
+	ing, err := r.ingesters.Metadata(ctx, tenant, metric, 0)
+	if err != nil {
+		return nil, err
+	}
+	fromStore, err := r.store.Metadata(ctx, tenant, metric, 0)
+	if err != nil {
+		if !wire.IsUnimplemented(err) {
+			return nil, err
+		}
+		fromStore = nil
+	}
+	return mergeMetadata(limit, fromStore, ing), nil
+}
+
+// mergeMetadata merges lists of metadata by family, the last list's
+// description winning, sorted by family, at most limit when limit > 0.
+func mergeMetadata(limit int, lists ...[]wire.Metadata) []wire.Metadata {
+	byName := map[string]wire.Metadata{}
+	for _, l := range lists {
+		for _, m := range l {
+			byName[m.MetricFamily] = m
+		}
+	}
+	out := make([]wire.Metadata, 0, len(byName))
+	for _, m := range byName {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].MetricFamily < out[j].MetricFamily })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out
 }
 
 var _ wire.Reader = (*SplitReader)(nil)

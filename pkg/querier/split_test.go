@@ -220,19 +220,4 @@ func TestSplitReaderWarningsOfBothSides(t *testing.T) {
 	require.Equal(t, []string{"from ingesters", "from store"}, warningTexts(warns))
 }
 
-// Exemplars and metadata live in ingesters only.
-func TestSplitReaderExemplarsAndMetadataFromIngesters(t *testing.T) {
-	ing := &fakeReader{tenant: "t", metadata: []wire.Metadata{{MetricFamily: "m", Type: "counter"}}}
-	store := &fakeReader{tenant: "t"}
-	store.fail(errors.New("the store must not be asked"), nil)
-	r := NewSplitReader(ing, store, nil, time.Hour, 50*time.Minute)
-	md, err := r.Metadata(context.Background(), "t", "", 0)
-	require.NoError(t, err)
-	require.Equal(t, ing.metadata, md)
-	eq, err := r.ExemplarQuerier(context.Background(), "t")
-	require.NoError(t, err)
-	_, err = eq.Select(0, 1)
-	require.NoError(t, err)
-}
-
 var _ storage.Querier = (*fakeQuerier)(nil)

@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/oklog/ulid/v2"
-	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
@@ -48,25 +47,6 @@ func (s *StoreGateway) ChunkQuerier(tenant string, mint, maxt int64) (storage.Ch
 		return nil, err
 	}
 	return newBlockChunkQuerier(s, tenant, mint, maxt), nil
-}
-
-// ExemplarQuerier implements wire.Reader: blocks hold no exemplars.
-func (s *StoreGateway) ExemplarQuerier(_ context.Context, tenant string) (storage.ExemplarQuerier, error) {
-	if err := checkTenant(tenant); err != nil {
-		return nil, err
-	}
-	return noExemplars{}, nil
-}
-
-// Metadata implements wire.Reader: blocks hold no metadata.
-func (s *StoreGateway) Metadata(_ context.Context, tenant, _ string, _ int) ([]wire.Metadata, error) {
-	return nil, checkTenant(tenant)
-}
-
-type noExemplars struct{}
-
-func (noExemplars) Select(int64, int64, ...[]*labels.Matcher) ([]exemplar.QueryResult, error) {
-	return nil, nil
 }
 
 // blockSet is the blocks one querier reads, acquired at its first use and

@@ -31,16 +31,18 @@ var errClosed = wire.Errorf(wire.KindUnavailable, "", "store-gateway is shutting
 type StoreGateway struct {
 	services.Service
 
-	cfg    Config
-	bkt    objstore.Bucket
-	shard  func(tenant string, id ulid.ULID) bool // nil: every block
-	lc     Lifecycler
-	logger *slog.Logger
-	m      *metrics
-	hashes *serieshash.Budget // of the series hashes of all loaded blocks
-	finder *Finder
-	now    func() time.Time
-	loads  chan struct{} // a slot per concurrent block load
+	cfg       Config
+	bkt       objstore.Bucket
+	shard     func(tenant string, id ulid.ULID) bool // nil: every block
+	lc        Lifecycler
+	logger    *slog.Logger
+	m         *metrics
+	hashes    *serieshash.Budget // of the series hashes of all loaded blocks
+	finder    *Finder
+	now       func() time.Time
+	loads     chan struct{} // a slot per concurrent block load
+	meta      metadataCache
+	exemplars exemplarCache
 
 	ctx    context.Context // cancelled by stopping: ends the loads
 	cancel context.CancelFunc
@@ -100,19 +102,21 @@ func New(cfg Config, bkt objstore.Bucket, owns func(tenant string, id ulid.ULID)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &StoreGateway{
-		cfg:    cfg,
-		bkt:    bkt,
-		shard:  owns,
-		lc:     lc,
-		logger: logutil.OrNop(logger),
-		m:      newMetrics(reg),
-		hashes: serieshash.NewBudget(cfg.SeriesHashCacheMaxBytes),
-		finder: NewFinder(bkt, cfg.SyncInterval, cfg.IgnoreDeletionMarksDelay),
-		now:    time.Now,
-		loads:  make(chan struct{}, cfg.MaxConcurrentLoads),
-		ctx:    ctx,
-		cancel: cancel,
-		blocks: map[blockKey]*blockEntry{},
+		cfg:       cfg,
+		bkt:       bkt,
+		shard:     owns,
+		lc:        lc,
+		logger:    logutil.OrNop(logger),
+		m:         newMetrics(reg),
+		hashes:    serieshash.NewBudget(cfg.SeriesHashCacheMaxBytes),
+		finder:    NewFinder(bkt, cfg.SyncInterval, cfg.IgnoreDeletionMarksDelay),
+		now:       time.Now,
+		loads:     make(chan struct{}, cfg.MaxConcurrentLoads),
+		ctx:       ctx,
+		cancel:    cancel,
+		blocks:    map[blockKey]*blockEntry{},
+		meta:      metadataCache{byBlock: map[blockKey][]bucketindex.MetricMetadata{}},
+		exemplars: exemplarCache{max: maxCachedExemplars, byBlock: map[blockKey]*cachedExemplars{}},
 	}
 	s.Service = services.NewBasicService(s.starting, s.running, s.stopping)
 	return s, nil

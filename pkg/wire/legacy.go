@@ -126,3 +126,8 @@ const (
 )
 
 func isUnimplemented(err error) bool { return status.Code(err) == codes.Unimplemented }
+
+// IsUnimplemented reports whether err is a server's answer that it does
+// not serve the method called: a peer of an older build. A caller for
+// which the method only adds to an answer treats it as an empty one.
+func IsUnimplemented(err error) bool { return isUnimplemented(err) }
