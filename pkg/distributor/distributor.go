@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/common/model"
+	prw "github.com/prometheus/prometheus/storage/remote/otlptranslator/prometheusremotewrite"
 	"golang.org/x/time/rate"
 
 	"github.com/weft-io/weft/pkg/httpapi"
@@ -75,6 +76,9 @@ type Distributor struct {
 	decoders sync.Pool // *remotewrite.Decoder
 	requests sync.Pool // *wire.PushRequest
 	bodies   sync.Pool // *bytes.Buffer
+	// converters holds Prometheus' OTLP translators, which keep caches
+	// between requests.
+	converters sync.Pool // *prw.PrometheusConverter
 
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter // guarded by limMu
@@ -99,6 +103,7 @@ func New(cfg Config, lim *limits.Overrides, pusher wire.Pusher, resolver tenant.
 	d.decoders.New = func() any { return remotewrite.NewDecoder() }
 	d.requests.New = func() any { return &wire.PushRequest{} }
 	d.bodies.New = func() any { return &bytes.Buffer{} }
+	d.converters.New = func() any { return prw.NewPrometheusConverter(nil) }
 	f := promauto.With(reg)
 	d.received = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_received_samples_total", Help: "Samples received in valid series, by tenant and type (float, histogram, exemplar)."}, []string{"tenant", "type"})
 	d.discarded = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_discarded_samples_total", Help: "Samples refused by the distributor, by tenant and reason."}, []string{"tenant", "reason"})
