@@ -79,6 +79,7 @@ type Distributor struct {
 	// converters holds Prometheus' OTLP translators, which keep caches
 	// between requests.
 	converters sync.Pool // *prw.PrometheusConverter
+	deltas     deltaConverters
 
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter // guarded by limMu

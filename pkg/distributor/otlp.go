@@ -116,7 +116,16 @@ func (d *Distributor) serveOTLP(w http.ResponseWriter, r *http.Request) int {
 	md := ereq.Metrics()
 
 	var out otlpOutcome
-	out.refusePoints(d.refuseDelta(id, lim, md))
+	if lim.OTLPDeltaTemporality == limits.OTLPDeltaConvert {
+		converted, n, refused, err := d.convertDelta(r.Context(), id, md)
+		if err != nil {
+			return WriteOTLPError(w, r, err)
+		}
+		md = converted
+		out.refusePoints(n, refused)
+	} else {
+		out.refusePoints(d.refuseDelta(id, md))
+	}
 	req := &wire.PushRequest{}
 	if err := d.translate(r.Context(), id, lim, md, req, &out); err != nil {
 		return WriteOTLPError(w, r, err)
@@ -252,13 +261,10 @@ func (o *otlpOutcome) message() string {
 	return strings.Join(o.msgs[:maxMsgs], "; ") + fmt.Sprintf("; and %d more", len(o.msgs)-maxMsgs)
 }
 
-// refuseDelta removes the metrics of delta temporality from md when the
-// tenant refuses them (Prometheus 3's default), and returns how many data
-// points were removed and why.
-func (d *Distributor) refuseDelta(id string, lim *limits.Limits, md pmetric.Metrics) (int, *wire.Error) {
-	if lim.OTLPDeltaTemporality == limits.OTLPDeltaConvert {
-		return 0, nil
-	}
+// refuseDelta removes the metrics of delta temporality from md, for a
+// tenant that refuses them (Prometheus 3's default), and returns how many
+// data points were removed and why.
+func (d *Distributor) refuseDelta(id string, md pmetric.Metrics) (int, *wire.Error) {
 	var (
 		n     int
 		names []string

@@ -382,3 +382,52 @@ func TestOTLPUntranslatableMetric(t *testing.T) {
 	require.Contains(t, a.message, "err-weft-otlp-untranslatable-metric")
 	require.True(t, slices.Contains(seriesNames(p.last), `{__name__="queue_length", job="svc"}`))
 }
+
+// A tenant that converts delta temporality gets the running sums, as
+// Prometheus' otlp-deltatocumulative feature stores them; a point out of
+// order with its stream is refused and counted.
+func TestOTLPDeltaToCumulative(t *testing.T) {
+	p := &countingPusher{}
+	d := testDistributor(t, p, "-distributor.otlp-delta-temporality=convert")
+	t.Cleanup(func() { require.NoError(t, d.Close()) })
+	t0 := time.Now().Add(-time.Minute)
+	send := func(start, end time.Time, v float64) otlpAnswer {
+		md := otlpMetrics([]string{"service.name", "svc"}, func(ms pmetric.MetricSlice) {
+			addSum(ms, "bytes.sent", "By", pmetric.AggregationTemporalityDelta, v)
+			dp := ms.At(0).Sum().DataPoints().At(0)
+			dp.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
+			dp.SetTimestamp(pcommon.NewTimestampFromTime(end))
+		})
+		return doOTLP(t, d, otlpProto, nil, protoBody(t, md))
+	}
+	value := func() float64 {
+		require.Len(t, p.last.Series, 1)
+		require.Equal(t, `{__name__="bytes_sent_total", job="svc"}`, p.last.Series[0].Labels.String())
+		return p.last.Series[0].Samples[0].V
+	}
+	a := send(t0, t0.Add(10*time.Second), 3)
+	require.Equal(t, http.StatusOK, a.code, a.message)
+	require.Zero(t, a.rejected)
+	require.Equal(t, 3.0, value())
+	a = send(t0.Add(10*time.Second), t0.Add(20*time.Second), 4)
+	require.Equal(t, http.StatusOK, a.code, a.message)
+	require.Equal(t, 7.0, value())
+
+	// Another tenant still refuses delta.
+	r := httptest.NewRequest(http.MethodPost, "/otlp/v1/metrics", bytes.NewReader(protoBody(t, otlpMetrics(nil, func(ms pmetric.MetricSlice) {
+		addSum(ms, "bytes.sent", "By", pmetric.AggregationTemporalityDelta, 1)
+	}))))
+	r.Header.Set("Content-Type", otlpProto)
+	r.Header.Set(tenant.Header, "team-b")
+	d2 := testDistributor(t, p)
+	w := httptest.NewRecorder()
+	d2.ServeOTLP(w, r)
+	require.Equal(t, http.StatusBadRequest, w.Code)
+
+	// Out of order with the stream: dropped by the conversion, refused.
+	calls := p.calls
+	a = send(t0, t0.Add(5*time.Second), 1)
+	require.Equal(t, http.StatusBadRequest, a.code, a.message)
+	require.Contains(t, a.message, "err-weft-otlp-delta-not-converted")
+	require.Equal(t, calls, p.calls, "nothing pushed")
+}
