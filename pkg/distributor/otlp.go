@@ -331,8 +331,8 @@ func translationSettings(lim *limits.Limits) prw.Settings {
 		AllowUTF8:         !strategy.ShouldEscape(),
 		PromoteResourceAttributes: prw.NewPromoteResourceAttributes(config.OTLPConfig{
 			PromoteAllResourceAttributes: lim.OTLPPromoteAllResourceAttributes,
-			PromoteResourceAttributes:    trimmed(lim.OTLPPromoteResourceAttributes),
-			IgnoreResourceAttributes:     trimmed(lim.OTLPIgnoreResourceAttributes),
+			PromoteResourceAttributes:    lim.OTLPPromoteResourceAttributes,
+			IgnoreResourceAttributes:     lim.OTLPIgnoreResourceAttributes,
 		}),
 		KeepIdentifyingResourceAttributes:    lim.OTLPKeepIdentifyingResourceAttributes,
 		ConvertHistogramsToNHCB:              lim.OTLPConvertHistogramsToNHCB,
@@ -342,16 +342,6 @@ func translationSettings(lim *limits.Limits) prw.Settings {
 		LabelNameUnderscoreSanitization:      lim.OTLPLabelNameUnderscoreSanitization,
 		LabelNamePreserveMultipleUnderscores: lim.OTLPLabelNamePreserveMultipleUnderscores,
 	}
-}
-
-func trimmed(attrs []string) []string {
-	out := make([]string, 0, len(attrs))
-	for _, a := range attrs {
-		if a = strings.TrimSpace(a); a != "" {
-			out = append(out, a)
-		}
-	}
-	return out
 }
 
 // translate converts md into req with Prometheus' translator. A metric the

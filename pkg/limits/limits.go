@@ -6,9 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
-	"github.com/grafana/dskit/flagext"
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
 )
@@ -37,17 +37,17 @@ type Limits struct {
 	// OTLP (POST /otlp/v1/metrics): Prometheus 3's otlp config section, per
 	// tenant, plus the size of a request and what to do with delta
 	// temporality.
-	OTLPMaxRequestBytes                      int                    `yaml:"otlp_max_request_bytes" json:"otlp_max_request_bytes"`
-	OTLPPromoteResourceAttributes            flagext.StringSliceCSV `yaml:"otlp_promote_resource_attributes" json:"otlp_promote_resource_attributes"`
-	OTLPPromoteAllResourceAttributes         bool                   `yaml:"otlp_promote_all_resource_attributes" json:"otlp_promote_all_resource_attributes"`
-	OTLPIgnoreResourceAttributes             flagext.StringSliceCSV `yaml:"otlp_ignore_resource_attributes" json:"otlp_ignore_resource_attributes"`
-	OTLPKeepIdentifyingResourceAttributes    bool                   `yaml:"otlp_keep_identifying_resource_attributes" json:"otlp_keep_identifying_resource_attributes"`
-	OTLPTranslationStrategy                  string                 `yaml:"otlp_translation_strategy" json:"otlp_translation_strategy"`
-	OTLPConvertHistogramsToNHCB              bool                   `yaml:"otlp_convert_histograms_to_nhcb" json:"otlp_convert_histograms_to_nhcb"`
-	OTLPPromoteScopeMetadata                 bool                   `yaml:"otlp_promote_scope_metadata" json:"otlp_promote_scope_metadata"`
-	OTLPLabelNameUnderscoreSanitization      bool                   `yaml:"otlp_label_name_underscore_sanitization" json:"otlp_label_name_underscore_sanitization"`
-	OTLPLabelNamePreserveMultipleUnderscores bool                   `yaml:"otlp_label_name_preserve_multiple_underscores" json:"otlp_label_name_preserve_multiple_underscores"`
-	OTLPDeltaTemporality                     string                 `yaml:"otlp_delta_temporality" json:"otlp_delta_temporality"`
+	OTLPMaxRequestBytes                      int           `yaml:"otlp_max_request_bytes" json:"otlp_max_request_bytes"`
+	OTLPPromoteResourceAttributes            AttributeList `yaml:"otlp_promote_resource_attributes" json:"otlp_promote_resource_attributes"`
+	OTLPPromoteAllResourceAttributes         bool          `yaml:"otlp_promote_all_resource_attributes" json:"otlp_promote_all_resource_attributes"`
+	OTLPIgnoreResourceAttributes             AttributeList `yaml:"otlp_ignore_resource_attributes" json:"otlp_ignore_resource_attributes"`
+	OTLPKeepIdentifyingResourceAttributes    bool          `yaml:"otlp_keep_identifying_resource_attributes" json:"otlp_keep_identifying_resource_attributes"`
+	OTLPTranslationStrategy                  string        `yaml:"otlp_translation_strategy" json:"otlp_translation_strategy"`
+	OTLPConvertHistogramsToNHCB              bool          `yaml:"otlp_convert_histograms_to_nhcb" json:"otlp_convert_histograms_to_nhcb"`
+	OTLPPromoteScopeMetadata                 bool          `yaml:"otlp_promote_scope_metadata" json:"otlp_promote_scope_metadata"`
+	OTLPLabelNameUnderscoreSanitization      bool          `yaml:"otlp_label_name_underscore_sanitization" json:"otlp_label_name_underscore_sanitization"`
+	OTLPLabelNamePreserveMultipleUnderscores bool          `yaml:"otlp_label_name_preserve_multiple_underscores" json:"otlp_label_name_preserve_multiple_underscores"`
+	OTLPDeltaTemporality                     string        `yaml:"otlp_delta_temporality" json:"otlp_delta_temporality"`
 	// Read path: per query, and the query-frontend and scheduler.
 	MaxFetchedChunkBytesPerQuery    int            `yaml:"max_fetched_chunk_bytes_per_query" json:"max_fetched_chunk_bytes_per_query"`
 	QueryTimeout                    model.Duration `yaml:"query_timeout" json:"query_timeout"`
@@ -113,7 +113,7 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.BoolVar(&l.OTLPConvertHistogramsToNHCB, "distributor.otlp-convert-histograms-to-nhcb", false, "Store OTLP explicit-bucket histograms as native histograms with custom buckets instead of classic _bucket/_sum/_count series.")
 	f.BoolVar(&l.OTLPPromoteScopeMetadata, "distributor.otlp-promote-scope-metadata", false, "Add the OTLP instrumentation scope's name, version, schema URL and attributes as otel_scope_* labels.")
 	l.OTLPLabelNameUnderscoreSanitization = true
-	f.BoolVar(&l.OTLPLabelNameUnderscoreSanitization, "distributor.otlp-label-name-underscore-sanitization", true, "When names are escaped, prefix label names that start with one underscore with key (Prometheus' default).")
+	f.BoolVar(&l.OTLPLabelNameUnderscoreSanitization, "distributor.otlp-label-name-underscore-sanitization", true, "When names are escaped, rename a label name that starts with a single underscore, _foo, to key_foo (Prometheus' default).")
 	l.OTLPLabelNamePreserveMultipleUnderscores = true
 	f.BoolVar(&l.OTLPLabelNamePreserveMultipleUnderscores, "distributor.otlp-label-name-preserve-multiple-underscores", true, "When names are escaped, keep runs of underscores in label names instead of collapsing them (Prometheus' default).")
 	f.StringVar(&l.OTLPDeltaTemporality, "distributor.otlp-delta-temporality", "reject", "What to do with OTLP sums and histograms of delta temporality: reject (Prometheus 3's default: the points are refused and counted in partial_success) or convert (to cumulative, in the distributor's memory, as Prometheus' otlp-deltatocumulative feature).")
@@ -150,6 +150,43 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&l.MaxNotebookBytes, "ui.max-notebook-bytes", 1<<20, "Maximum size of one notebook in bytes, as sent and as stored in JSON; a larger one is refused with 400. 0 disables it.")
 	f.IntVar(&l.NotebookVersionsKept, "ui.notebook-versions-kept", 20, "Number of versions of each notebook kept in the bucket, the current one included; older ones are deleted on save.")
 	f.BoolVar(&l.AlertmanagerReceiversBlockPrivateAddresses, "alertmanager.receivers-block-private-addresses", false, "Refuse receiver URLs on loopback, private, link-local or unspecified addresses: at upload, for the addresses in the configuration, and when a notification dials, for every address a host name resolves to.")
+}
+
+// AttributeList is a list of OTLP attribute names: a YAML list, as in
+// Prometheus' otlp config section, or one comma-separated string, as the
+// flag takes it.
+type AttributeList []string
+
+// String implements flag.Value.
+func (l AttributeList) String() string { return strings.Join(l, ",") }
+
+// Set implements flag.Value: a comma-separated list; blanks are trimmed.
+func (l *AttributeList) Set(s string) error {
+	*l = nil
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			*l = append(*l, a)
+		}
+	}
+	return nil
+}
+
+// UnmarshalYAML takes a list or a comma-separated string.
+func (l *AttributeList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		return l.Set(n.Value)
+	}
+	var list []string
+	if err := n.Decode(&list); err != nil {
+		return err
+	}
+	*l = nil
+	for _, a := range list {
+		if a = strings.TrimSpace(a); a != "" {
+			*l = append(*l, a)
+		}
+	}
+	return nil
 }
 
 // Values of Limits.OTLPDeltaTemporality.
