@@ -440,43 +440,44 @@ func (d *Distributor) pushOTLP(r *http.Request, id string, lim *limits.Limits, r
 	// quorum answered, and nothing reuses it.
 	res, err := d.push(r, id, req, func() {}, func() {})
 	s1, h1, _ := req.Counts()
-	pushed := s1 + h1
-	if invalid := s0 + h0 - pushed; invalid > 0 {
-		var we *wire.Error
-		errors.As(err, &we)
-		if we == nil || we.ID == errIDRateLimited {
-			we = wire.Errorf(wire.KindBadData, "", "tenant %s: %d samples were invalid", id, invalid)
-		}
-		out.refusePoints(invalid, we)
+	pushed, stored := s1+h1, res.Samples+res.Histograms
+	we, _ := errors.AsType[*wire.Error](err)
+	if we != nil && we.ID == errIDRateLimited {
+		// Nothing of the request is stored; a retry can pass.
+		return &otlpError{code: http.StatusTooManyRequests, retryAfter: rateRetryAfter(lim, pushed), err: err}
 	}
-	if err == nil {
+	if k := wire.KindOf(err); err != nil && k != wire.KindBadData && k != wire.KindLimit {
+		// Unavailable or internal: a retry can help (duplicates of what
+		// was stored are dropped).
+		return err
+	}
+	// push answers the pusher's error when there is one, else the first
+	// validation error: the pusher refused samples when it stored less than
+	// it got.
+	pusherErr := err != nil && pushed > 0 && stored < pushed
+	if invalid := s0 + h0 - pushed; invalid > 0 {
+		verr := we
+		if pusherErr || verr == nil {
+			verr = wire.Errorf(wire.KindBadData, "", "tenant %s: %d samples were invalid (counted in weft_distributor_discarded_samples_total)", id, invalid)
+		}
+		out.refusePoints(invalid, verr)
+	}
+	if !pusherErr {
 		out.accepted += pushed
 		return nil
 	}
-	var we *wire.Error
-	if errors.As(err, &we) && we.ID == errIDRateLimited {
-		return &otlpError{code: http.StatusTooManyRequests, retryAfter: rateRetryAfter(lim, pushed), err: err}
+	// The storage refused some samples (out of order, per-series limits)
+	// and stored the others: a partial success, which the client must not
+	// retry. In distributed mode the ring does not say how many were
+	// stored, and stored is 0.
+	out.accepted += stored
+	out.storageRefused = true
+	if we != nil && out.firstID == "" {
+		out.firstID = we.ID
 	}
-	if pushed == 0 {
-		// Only validation refused points, already counted.
-		return nil
-	}
-	switch wire.KindOf(err) {
-	case wire.KindBadData, wire.KindLimit:
-		// The storage refused some samples (out of order, per-series
-		// limits) and stored the others: a partial success, which the
-		// client must not retry.
-		stored := res.Samples + res.Histograms
-		out.accepted += stored
-		out.storageRefused = true
-		if we, ok := errors.AsType[*wire.Error](err); ok && out.firstID == "" {
-			out.firstID = we.ID
-		}
-		out.rejected += pushed - stored
-		out.msgs = append(out.msgs, err.Error())
-		return nil
-	}
-	return err
+	out.rejected += pushed - stored
+	out.msgs = append(out.msgs, err.Error())
+	return nil
 }
 
 // rateRetryAfter is how long until the tenant's rate limit lets n samples

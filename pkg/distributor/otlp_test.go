@@ -431,3 +431,20 @@ func TestOTLPDeltaToCumulative(t *testing.T) {
 	require.Contains(t, a.message, "err-weft-otlp-delta-not-converted")
 	require.Equal(t, calls, p.calls, "nothing pushed")
 }
+
+// Points refused by validation and by the storage add up, each with its
+// reason.
+func TestOTLPPartialValidationAndStorage(t *testing.T) {
+	p := &countingPusher{refuse: 1, err: wire.Errorf(wire.KindLimit, "err-weft-max-series-per-metric", "too many series")}
+	d := testDistributor(t, p, "-validation.max-length-label-value=100")
+	md := otlpMetrics([]string{"service.name", "svc"}, func(ms pmetric.MetricSlice) {
+		addSum(ms, "jobs.done", "", pmetric.AggregationTemporalityCumulative, 3, "id", strings.Repeat("x", 200))
+		addGauge(ms, "queue.length", "", 2)
+		addGauge(ms, "queue.age", "s", 2)
+	})
+	a := doOTLP(t, d, otlpProto, nil, protoBody(t, md))
+	require.Equal(t, http.StatusOK, a.code, a.message)
+	require.Equal(t, int64(2), a.rejected)
+	require.Contains(t, a.message, "1 samples were invalid")
+	require.Contains(t, a.message, "err-weft-max-series-per-metric")
+}
