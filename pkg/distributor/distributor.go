@@ -88,6 +88,8 @@ type Distributor struct {
 	discarded *prometheus.CounterVec
 	requestsC *prometheus.CounterVec
 	latency   prometheus.Histogram
+	// otlpWarnings counts what Prometheus' OTLP translator warns about.
+	otlpWarnings *prometheus.CounterVec
 }
 
 // New returns a distributor that validates pushes and passes them to pusher.
@@ -109,6 +111,7 @@ func New(cfg Config, lim *limits.Overrides, pusher wire.Pusher, resolver tenant.
 	d.received = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_received_samples_total", Help: "Samples received in valid series, by tenant and type (float, histogram, exemplar)."}, []string{"tenant", "type"})
 	d.discarded = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_discarded_samples_total", Help: "Samples refused by the distributor, by tenant and reason."}, []string{"tenant", "reason"})
 	d.requestsC = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_requests_total", Help: "Push requests by protocol version and HTTP status code."}, []string{"version", "code"})
+	d.otlpWarnings = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_otlp_translation_warnings_total", Help: "Warnings of the OTLP translation (empty data points, label name collisions, ...), by category, as Prometheus' prometheus_api_otlp_translation_warnings_total."}, []string{"category"})
 	d.latency = f.NewHistogram(prometheus.HistogramOpts{Name: "weft_distributor_push_duration_seconds", Help: "Time to handle one push request.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16), NativeHistogramBucketFactor: 1.1})
 	return d, nil
 }

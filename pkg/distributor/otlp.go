@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	prw "github.com/prometheus/prometheus/storage/remote/otlptranslator/prometheusremotewrite"
+	"github.com/prometheus/prometheus/util/annotations"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
@@ -89,20 +90,20 @@ func (e *otlpError) Unwrap() error { return e.err }
 
 func (d *Distributor) serveOTLP(w http.ResponseWriter, r *http.Request) int {
 	if r.Method != http.MethodPost {
-		return WriteOTLPError(w, r, httpapi.Errorf(http.StatusMethodNotAllowed, "OTLP export needs POST"))
+		return d.failOTLP(w, r, httpapi.Errorf(http.StatusMethodNotAllowed, "OTLP export needs POST"))
 	}
 	id, err := d.resolver.FromRequest(r)
 	if err != nil {
-		return WriteOTLPError(w, r, err)
+		return d.failOTLP(w, r, err)
 	}
 	isJSON, err := otlpMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
-		return WriteOTLPError(w, r, err)
+		return d.failOTLP(w, r, err)
 	}
 	lim := d.limits.For(id)
 	body, err := d.readOTLPBody(r, id, lim)
 	if err != nil {
-		return WriteOTLPError(w, r, err)
+		return d.failOTLP(w, r, err)
 	}
 	ereq := pmetricotlp.NewExportRequest()
 	if isJSON {
@@ -111,7 +112,7 @@ func (d *Distributor) serveOTLP(w http.ResponseWriter, r *http.Request) int {
 		err = ereq.UnmarshalProto(body)
 	}
 	if err != nil {
-		return WriteOTLPError(w, r, wire.Errorf(wire.KindBadData, errIDOTLPMalformed, "cannot decode OTLP metrics request: %v", err))
+		return d.failOTLP(w, r, wire.Errorf(wire.KindBadData, errIDOTLPMalformed, "cannot decode OTLP metrics request: %v", err))
 	}
 	md := ereq.Metrics()
 
@@ -119,7 +120,7 @@ func (d *Distributor) serveOTLP(w http.ResponseWriter, r *http.Request) int {
 	if lim.OTLPDeltaTemporality == limits.OTLPDeltaConvert {
 		converted, n, refused, err := d.convertDelta(r.Context(), id, md)
 		if err != nil {
-			return WriteOTLPError(w, r, err)
+			return d.failOTLP(w, r, err)
 		}
 		md = converted
 		out.refusePoints(n, refused)
@@ -128,15 +129,15 @@ func (d *Distributor) serveOTLP(w http.ResponseWriter, r *http.Request) int {
 	}
 	req := &wire.PushRequest{}
 	if err := d.translate(r.Context(), id, lim, md, req, &out); err != nil {
-		return WriteOTLPError(w, r, err)
+		return d.failOTLP(w, r, err)
 	}
 	if err := d.pushOTLP(r, id, lim, req, &out); err != nil {
-		return WriteOTLPError(w, r, err)
+		return d.failOTLP(w, r, err)
 	}
 	if out.rejected > 0 && out.accepted == 0 && !out.storageRefused {
 		// Every point is refused for what it is: the request can never
 		// succeed, so it is not a partial success but bad data.
-		return WriteOTLPError(w, r, wire.Errorf(wire.KindBadData, out.firstID, "tenant %s: every data point was refused: %s", id, out.message()))
+		return d.failOTLP(w, r, wire.Errorf(wire.KindBadData, out.firstID, "tenant %s: every data point was refused: %s", id, out.message()))
 	}
 	resp := pmetricotlp.NewExportResponse()
 	if out.rejected > 0 {
@@ -151,12 +152,22 @@ func (d *Distributor) serveOTLP(w http.ResponseWriter, r *http.Request) int {
 		b, err = resp.MarshalProto()
 	}
 	if err != nil {
-		return WriteOTLPError(w, r, fmt.Errorf("cannot encode OTLP response: %w", err))
+		return d.failOTLP(w, r, fmt.Errorf("cannot encode OTLP response: %w", err))
 	}
 	w.Header().Set("Content-Type", responseType(isJSON))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
 	return http.StatusOK
+}
+
+// failOTLP answers err (WriteOTLPError) and logs what is the server's
+// fault.
+func (d *Distributor) failOTLP(w http.ResponseWriter, r *http.Request, err error) int {
+	code := WriteOTLPError(w, r, err)
+	if code >= 500 {
+		d.logger.Warn("OTLP push failed", "status", code, "err", err)
+	}
+	return code
 }
 
 // otlpMediaType reports whether ct is OTLP's JSON (else binary protobuf).
@@ -417,14 +428,15 @@ func (d *Distributor) translate(ctx context.Context, id string, lim *limits.Limi
 	return nil
 }
 
-func (d *Distributor) countWarnings(annots interface {
-	AsStrings(string, int, int) ([]string, []string)
-},
-) {
-	ws, _ := annots.AsStrings("", 0, 0)
-	if len(ws) > 0 {
-		d.logger.Debug("warnings translating OTLP metrics", "warnings", ws)
+func (d *Distributor) countWarnings(annots annotations.Annotations) {
+	if len(annots) == 0 {
+		return
 	}
+	for category, n := range prw.CountWarningsByCategory(annots) {
+		d.otlpWarnings.WithLabelValues(string(category)).Add(float64(n))
+	}
+	ws, _ := annots.AsStrings("", 0, 0)
+	d.logger.Debug("warnings translating OTLP metrics", "warnings", ws)
 }
 
 // pushOTLP pushes req like a remote-write request (validation, rate limit,

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -447,4 +448,19 @@ func TestOTLPPartialValidationAndStorage(t *testing.T) {
 	require.Equal(t, int64(2), a.rejected)
 	require.Contains(t, a.message, "1 samples were invalid")
 	require.Contains(t, a.message, "err-weft-max-series-per-metric")
+}
+
+// The translator's warnings are counted by category; they refuse nothing.
+func TestOTLPTranslationWarnings(t *testing.T) {
+	p := &countingPusher{}
+	d := testDistributor(t, p)
+	md := otlpMetrics([]string{"service.name", "svc"}, func(ms pmetric.MetricSlice) {
+		addGauge(ms, "queue.length", "", 2)
+		ms.AppendEmpty().SetName("empty.gauge")
+		ms.At(1).SetEmptyGauge()
+	})
+	a := doOTLP(t, d, otlpProto, nil, protoBody(t, md))
+	require.Equal(t, http.StatusOK, a.code, a.message)
+	require.Zero(t, a.rejected)
+	require.Equal(t, 1.0, testutil.ToFloat64(d.otlpWarnings.WithLabelValues("empty_data_points")))
 }
