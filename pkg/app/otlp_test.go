@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
+	"go.opentelemetry.io/otel/trace"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -93,8 +94,12 @@ func TestOTLPFromTheOpenTelemetrySDK(t *testing.T) {
 		temp.Record(ctx, 21.5)
 		latency, err := m.Float64Histogram("app.latency", metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(0.1, 1))
 		require.NoError(t, err)
+		// A measurement within a sampled span carries an exemplar.
+		traced := trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{
+			TraceID: trace.TraceID{1, 2, 3}, SpanID: trace.SpanID{4, 5, 6}, TraceFlags: trace.FlagsSampled,
+		}))
 		for _, v := range []float64{0.05, 0.5, 2} {
-			latency.Record(ctx, v)
+			latency.Record(traced, v)
 		}
 		size, err := m.Float64Histogram("app.payload.size", metric.WithUnit("By"))
 		require.NoError(t, err)
@@ -122,6 +127,11 @@ func TestOTLPFromTheOpenTelemetrySDK(t *testing.T) {
 			require.Equal(t, http.StatusOK, code, ans)
 			require.Equal(t, want, vectorValue(t, ans), "%s (tenant %s)", q, tenantID)
 		}
+		// Exemplars arrive with their trace and span IDs as labels.
+		now := time.Now().Unix()
+		code, ex := tenantJSON(t, fmt.Sprintf("%s/prometheus/api/v1/query_exemplars?query=app_latency_seconds_bucket&start=%d&end=%d", base, now-300, now+60), tenantID)
+		require.Equal(t, http.StatusOK, code, ex)
+		require.Contains(t, fmt.Sprint(ex["data"]), "trace_id:01020300000000000000000000000000", ex)
 		// The metadata arrives too, with Prometheus' types.
 		code, md := tenantJSON(t, base+"/prometheus/api/v1/metadata?metric=app_requests_total", tenantID)
 		require.Equal(t, http.StatusOK, code)
