@@ -345,9 +345,12 @@ func translationSettings(lim *limits.Limits) prw.Settings {
 			PromoteResourceAttributes:    lim.OTLPPromoteResourceAttributes,
 			IgnoreResourceAttributes:     lim.OTLPIgnoreResourceAttributes,
 		}),
-		KeepIdentifyingResourceAttributes:    lim.OTLPKeepIdentifyingResourceAttributes,
-		ConvertHistogramsToNHCB:              lim.OTLPConvertHistogramsToNHCB,
-		PromoteScopeMetadata:                 lim.OTLPPromoteScopeMetadata,
+		KeepIdentifyingResourceAttributes: lim.OTLPKeepIdentifyingResourceAttributes,
+		ConvertHistogramsToNHCB:           lim.OTLPConvertHistogramsToNHCB,
+		PromoteScopeMetadata:              lim.OTLPPromoteScopeMetadata,
+		// Delta points never reach the translator: they are refused or
+		// converted to cumulative before (Prometheus' native delta
+		// ingestion, which stores them as they are, is not offered).
 		AllowDeltaTemporality:                false,
 		LookbackDelta:                        otlpLookbackDelta,
 		LabelNameUnderscoreSanitization:      lim.OTLPLabelNameUnderscoreSanitization,
