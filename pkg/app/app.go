@@ -320,9 +320,15 @@ func (a *App) ready() bool { return !a.stopping.Load() && a.manager.IsHealthy() 
 // whenRunning answers 503 until the service of module name runs, so that a
 // request that arrives while weft starts or stops is retried, not lost.
 func (a *App) whenRunning(name string, h http.Handler) http.Handler {
+	return a.whenRunningWith(name, h, func(w http.ResponseWriter, _ *http.Request, err error) { httpapi.WriteError(w, err) })
+}
+
+// whenRunningWith is whenRunning for an endpoint whose errors have their
+// own shape (OTLP answers a google.rpc.Status with Retry-After).
+func (a *App) whenRunningWith(name string, h http.Handler, fail func(http.ResponseWriter, *http.Request, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s := a.services[name]; s != nil && s.State() != services.Running {
-			httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "the %s is %s", name, strings.ToLower(s.State().String())))
+			fail(w, r, httpapi.Errorf(http.StatusServiceUnavailable, "the %s is %s", name, strings.ToLower(s.State().String())))
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -343,6 +349,8 @@ func (a *App) routes() http.Handler {
 	}
 	if a.dist != nil {
 		mux.Handle("/api/v1/push", instrument("push", a.whenRunning(RoleDistributor, a.dist)))
+		mux.Handle("/otlp/v1/metrics", instrument("otlp", a.whenRunningWith(RoleDistributor, http.HandlerFunc(a.dist.ServeOTLP),
+			func(w http.ResponseWriter, r *http.Request, err error) { distributor.WriteOTLPError(w, r, err) })))
 	}
 	switch {
 	case a.frontend != nil:

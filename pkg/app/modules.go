@@ -582,7 +582,8 @@ func (a *App) initDistributor() (services.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return services.NewIdleService(nil, nil), nil
+	// Stopping ends the OTLP delta-to-cumulative processors.
+	return services.NewIdleService(nil, func(error) error { return a.dist.Close() }), nil
 }
 
 // Alertmanager: its ring, its lifecycler, the role, its gRPC service.

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/common/model"
+	prw "github.com/prometheus/prometheus/storage/remote/otlptranslator/prometheusremotewrite"
 	"golang.org/x/time/rate"
 
 	"github.com/weft-io/weft/pkg/httpapi"
@@ -75,6 +76,10 @@ type Distributor struct {
 	decoders sync.Pool // *remotewrite.Decoder
 	requests sync.Pool // *wire.PushRequest
 	bodies   sync.Pool // *bytes.Buffer
+	// converters holds Prometheus' OTLP translators, which keep caches
+	// between requests.
+	converters sync.Pool // *prw.PrometheusConverter
+	deltas     deltaConverters
 
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter // guarded by limMu
@@ -83,6 +88,8 @@ type Distributor struct {
 	discarded *prometheus.CounterVec
 	requestsC *prometheus.CounterVec
 	latency   prometheus.Histogram
+	// otlpWarnings counts what Prometheus' OTLP translator warns about.
+	otlpWarnings *prometheus.CounterVec
 }
 
 // New returns a distributor that validates pushes and passes them to pusher.
@@ -99,10 +106,12 @@ func New(cfg Config, lim *limits.Overrides, pusher wire.Pusher, resolver tenant.
 	d.decoders.New = func() any { return remotewrite.NewDecoder() }
 	d.requests.New = func() any { return &wire.PushRequest{} }
 	d.bodies.New = func() any { return &bytes.Buffer{} }
+	d.converters.New = func() any { return prw.NewPrometheusConverter(nil) }
 	f := promauto.With(reg)
 	d.received = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_received_samples_total", Help: "Samples received in valid series, by tenant and type (float, histogram, exemplar)."}, []string{"tenant", "type"})
 	d.discarded = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_discarded_samples_total", Help: "Samples refused by the distributor, by tenant and reason."}, []string{"tenant", "reason"})
 	d.requestsC = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_requests_total", Help: "Push requests by protocol version and HTTP status code."}, []string{"version", "code"})
+	d.otlpWarnings = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_otlp_translation_warnings_total", Help: "Warnings of the OTLP translation (empty data points, label name collisions, ...), by category, as Prometheus' prometheus_api_otlp_translation_warnings_total."}, []string{"category"})
 	d.latency = f.NewHistogram(prometheus.HistogramOpts{Name: "weft_distributor_push_duration_seconds", Help: "Time to handle one push request.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16), NativeHistogramBucketFactor: 1.1})
 	return d, nil
 }

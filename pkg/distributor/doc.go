@@ -1,7 +1,9 @@
 // Package distributor receives remote-write pushes: it resolves the tenant,
 // decodes remote write 1.0 and 2.0, validates every series, applies the
 // tenant's rate limit and hands the request to a wire.Pusher (the ingesters,
-// found on the ring). It never imports another component.
+// found on the ring). It also takes OTLP metrics (otlp.go), translated by
+// Prometheus' own OTLP translator into the same push. It never imports
+// another component.
 //
 // Imports: pkg/httpapi, pkg/limits, pkg/logutil, pkg/remotewrite, pkg/ring,
 // pkg/tenant, pkg/wire.

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -33,6 +34,20 @@ type Limits struct {
 	MaxSamplesPerQuery       int            `yaml:"max_samples_per_query" json:"max_samples_per_query"`
 	MaxQueryLength           model.Duration `yaml:"max_query_length" json:"max_query_length"`
 	MaxQueryLookback         model.Duration `yaml:"max_query_lookback" json:"max_query_lookback"`
+	// OTLP (POST /otlp/v1/metrics): Prometheus 3's otlp config section, per
+	// tenant, plus the size of a request and what to do with delta
+	// temporality.
+	OTLPMaxRequestBytes                      int           `yaml:"otlp_max_request_bytes" json:"otlp_max_request_bytes"`
+	OTLPPromoteResourceAttributes            AttributeList `yaml:"otlp_promote_resource_attributes" json:"otlp_promote_resource_attributes"`
+	OTLPPromoteAllResourceAttributes         bool          `yaml:"otlp_promote_all_resource_attributes" json:"otlp_promote_all_resource_attributes"`
+	OTLPIgnoreResourceAttributes             AttributeList `yaml:"otlp_ignore_resource_attributes" json:"otlp_ignore_resource_attributes"`
+	OTLPKeepIdentifyingResourceAttributes    bool          `yaml:"otlp_keep_identifying_resource_attributes" json:"otlp_keep_identifying_resource_attributes"`
+	OTLPTranslationStrategy                  string        `yaml:"otlp_translation_strategy" json:"otlp_translation_strategy"`
+	OTLPConvertHistogramsToNHCB              bool          `yaml:"otlp_convert_histograms_to_nhcb" json:"otlp_convert_histograms_to_nhcb"`
+	OTLPPromoteScopeMetadata                 bool          `yaml:"otlp_promote_scope_metadata" json:"otlp_promote_scope_metadata"`
+	OTLPLabelNameUnderscoreSanitization      bool          `yaml:"otlp_label_name_underscore_sanitization" json:"otlp_label_name_underscore_sanitization"`
+	OTLPLabelNamePreserveMultipleUnderscores bool          `yaml:"otlp_label_name_preserve_multiple_underscores" json:"otlp_label_name_preserve_multiple_underscores"`
+	OTLPDeltaTemporality                     string        `yaml:"otlp_delta_temporality" json:"otlp_delta_temporality"`
 	// Read path: per query, and the query-frontend and scheduler.
 	MaxFetchedChunkBytesPerQuery    int            `yaml:"max_fetched_chunk_bytes_per_query" json:"max_fetched_chunk_bytes_per_query"`
 	QueryTimeout                    model.Duration `yaml:"query_timeout" json:"query_timeout"`
@@ -89,6 +104,19 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&l.MaxSamplesPerQuery, "querier.max-samples", 50000000, "Maximum number of samples one query may read. 0 disables it.")
 	f.Var(&l.MaxQueryLength, "querier.max-query-length", "Maximum time range of a range query or selector. 0 disables it.")
 	f.Var(&l.MaxQueryLookback, "querier.max-query-lookback", "How far back a query may look. 0 disables it.")
+	f.IntVar(&l.OTLPMaxRequestBytes, "distributor.otlp-max-request-bytes", 0, "Largest OTLP request of the tenant, in bytes after gzip decompression; a larger one is refused with 413 and nothing of it is stored. 0 uses -distributor.max-recv-msg-size, which also bounds it.")
+	f.Var(&l.OTLPPromoteResourceAttributes, "distributor.otlp-promote-resource-attributes", "Comma-separated OTLP resource attributes promoted to labels of every series of the resource (Prometheus' otlp.promote_resource_attributes). service.name, service.namespace and service.instance.id always become job and instance.")
+	f.BoolVar(&l.OTLPPromoteAllResourceAttributes, "distributor.otlp-promote-all-resource-attributes", false, "Promote every OTLP resource attribute to a label, except those of -distributor.otlp-ignore-resource-attributes (Prometheus' otlp.promote_all_resource_attributes).")
+	f.Var(&l.OTLPIgnoreResourceAttributes, "distributor.otlp-ignore-resource-attributes", "Comma-separated OTLP resource attributes not promoted when -distributor.otlp-promote-all-resource-attributes is on.")
+	f.BoolVar(&l.OTLPKeepIdentifyingResourceAttributes, "distributor.otlp-keep-identifying-resource-attributes", false, "Also keep service.name, service.namespace and service.instance.id as labels of target_info (Prometheus' otlp.keep_identifying_resource_attributes).")
+	f.StringVar(&l.OTLPTranslationStrategy, "distributor.otlp-translation-strategy", "UnderscoreEscapingWithSuffixes", "How OTLP metric and label names become Prometheus names (Prometheus' otlp.translation_strategy): UnderscoreEscapingWithSuffixes (Prometheus 3's default), UnderscoreEscapingWithoutSuffixes, NoUTF8EscapingWithSuffixes or NoTranslation.")
+	f.BoolVar(&l.OTLPConvertHistogramsToNHCB, "distributor.otlp-convert-histograms-to-nhcb", false, "Store OTLP explicit-bucket histograms as native histograms with custom buckets instead of classic _bucket/_sum/_count series.")
+	f.BoolVar(&l.OTLPPromoteScopeMetadata, "distributor.otlp-promote-scope-metadata", false, "Add the OTLP instrumentation scope's name, version, schema URL and attributes as otel_scope_* labels.")
+	l.OTLPLabelNameUnderscoreSanitization = true
+	f.BoolVar(&l.OTLPLabelNameUnderscoreSanitization, "distributor.otlp-label-name-underscore-sanitization", true, "When names are escaped, rename a label name that starts with a single underscore, _foo, to key_foo (Prometheus' default).")
+	l.OTLPLabelNamePreserveMultipleUnderscores = true
+	f.BoolVar(&l.OTLPLabelNamePreserveMultipleUnderscores, "distributor.otlp-label-name-preserve-multiple-underscores", true, "When names are escaped, keep runs of underscores in label names instead of collapsing them (Prometheus' default).")
+	f.StringVar(&l.OTLPDeltaTemporality, "distributor.otlp-delta-temporality", "reject", "What to do with OTLP sums and histograms of delta temporality: reject (Prometheus 3's default: the points are refused and counted in partial_success) or convert (to cumulative, in the distributor's memory, as Prometheus' otlp-deltatocumulative feature).")
 	f.IntVar(&l.MaxFetchedChunkBytesPerQuery, "querier.max-fetched-chunk-bytes-per-query", 0, "Maximum bytes of chunks one query may fetch from ingesters and store-gateways. 0 disables it.")
 	f.Var(&l.QueryTimeout, "querier.query-timeout", "Maximum time one query of the tenant may run; 0 uses -querier.timeout. It cannot exceed -querier.timeout.")
 	l.QueryLogSlowerThan = model.Duration(5 * time.Second)
@@ -124,6 +152,52 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.BoolVar(&l.AlertmanagerReceiversBlockPrivateAddresses, "alertmanager.receivers-block-private-addresses", false, "Refuse receiver URLs on loopback, private, link-local or unspecified addresses: at upload, for the addresses in the configuration, and when a notification dials, for every address a host name resolves to.")
 }
 
+// AttributeList is a list of OTLP attribute names: a YAML list, as in
+// Prometheus' otlp config section, or one comma-separated string, as the
+// flag takes it.
+type AttributeList []string
+
+// String implements flag.Value.
+func (l AttributeList) String() string { return strings.Join(l, ",") }
+
+// Set implements flag.Value: a comma-separated list; blanks are trimmed.
+func (l *AttributeList) Set(s string) error {
+	*l = nil
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			*l = append(*l, a)
+		}
+	}
+	return nil
+}
+
+// UnmarshalYAML takes a list or a comma-separated string.
+func (l *AttributeList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		return l.Set(n.Value)
+	}
+	var list []string
+	if err := n.Decode(&list); err != nil {
+		return err
+	}
+	*l = nil
+	for _, a := range list {
+		if a = strings.TrimSpace(a); a != "" {
+			*l = append(*l, a)
+		}
+	}
+	return nil
+}
+
+// Values of Limits.OTLPDeltaTemporality.
+const (
+	// OTLPDeltaReject refuses delta points, as Prometheus 3 does by default.
+	OTLPDeltaReject = "reject"
+	// OTLPDeltaConvert converts delta points to cumulative ones, as
+	// Prometheus' otlp-deltatocumulative feature does.
+	OTLPDeltaConvert = "convert"
+)
+
 // Validate reports a limit that cannot work.
 func (l *Limits) Validate() error {
 	var errs []error
@@ -151,6 +225,25 @@ func (l *Limits) Validate() error {
 	}
 	if l.CardinalityAnalysisMaxLabelNamesPerRequest <= 0 {
 		errs = append(errs, errors.New("cardinality_analysis_max_label_names_per_request must be positive"))
+	}
+	if l.OTLPMaxRequestBytes < 0 {
+		errs = append(errs, errors.New("otlp_max_request_bytes must not be negative"))
+	}
+	switch l.OTLPTranslationStrategy {
+	case "UnderscoreEscapingWithSuffixes", "UnderscoreEscapingWithoutSuffixes", "NoUTF8EscapingWithSuffixes", "NoTranslation":
+	default:
+		errs = append(errs, fmt.Errorf("otlp_translation_strategy must be UnderscoreEscapingWithSuffixes, UnderscoreEscapingWithoutSuffixes, NoUTF8EscapingWithSuffixes or NoTranslation, got %q", l.OTLPTranslationStrategy))
+	}
+	switch l.OTLPDeltaTemporality {
+	case OTLPDeltaReject, OTLPDeltaConvert:
+	default:
+		errs = append(errs, fmt.Errorf("otlp_delta_temporality must be %s or %s, got %q", OTLPDeltaReject, OTLPDeltaConvert, l.OTLPDeltaTemporality))
+	}
+	if l.OTLPPromoteAllResourceAttributes && len(l.OTLPPromoteResourceAttributes) > 0 {
+		errs = append(errs, errors.New("otlp_promote_all_resource_attributes and otlp_promote_resource_attributes cannot be set together"))
+	}
+	if !l.OTLPPromoteAllResourceAttributes && len(l.OTLPIgnoreResourceAttributes) > 0 {
+		errs = append(errs, errors.New("otlp_ignore_resource_attributes needs otlp_promote_all_resource_attributes"))
 	}
 	if l.AlertmanagerNotificationRateLimit < 0 {
 		errs = append(errs, errors.New("alertmanager_notification_rate_limit must not be negative"))

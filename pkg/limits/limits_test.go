@@ -53,3 +53,34 @@ func TestEmptyRuntimeConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, rc.Overrides)
 }
+
+// OTLP attribute lists are YAML lists, as in Prometheus' otlp section, or
+// comma-separated strings, as the flag takes them; OTLP settings are checked.
+func TestOTLPLimits(t *testing.T) {
+	var def Limits
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	def.RegisterFlags(fs)
+	require.NoError(t, fs.Parse(nil))
+	rc, err := ParseRuntimeConfig([]byte(`overrides:
+  a:
+    otlp_promote_resource_attributes: [deployment.environment.name, " k8s.cluster.name "]
+  b:
+    otlp_promote_resource_attributes: "x, y"
+    otlp_delta_temporality: convert
+`), def)
+	require.NoError(t, err)
+	require.Equal(t, AttributeList{"deployment.environment.name", "k8s.cluster.name"}, rc.Overrides["a"].OTLPPromoteResourceAttributes)
+	require.Equal(t, AttributeList{"x", "y"}, rc.Overrides["b"].OTLPPromoteResourceAttributes)
+	require.Equal(t, OTLPDeltaConvert, rc.Overrides["b"].OTLPDeltaTemporality)
+	require.Equal(t, OTLPDeltaReject, rc.Overrides["a"].OTLPDeltaTemporality)
+	for _, bad := range []string{
+		"{otlp_delta_temporality: keep}",
+		"{otlp_translation_strategy: Dots}",
+		"{otlp_max_request_bytes: -1}",
+		"{otlp_ignore_resource_attributes: [a]}",
+		"{otlp_promote_all_resource_attributes: true, otlp_promote_resource_attributes: [a]}",
+	} {
+		_, err := ParseRuntimeConfig([]byte("overrides:\n  a: "+bad+"\n"), def)
+		require.ErrorContains(t, err, "invalid overrides", bad)
+	}
+}
