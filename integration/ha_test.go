@@ -1,0 +1,290 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+// haTarget is a scrape target whose one gauge says which replica scraped
+// it: each Prometheus of the pair asks with its own ?replica= parameter,
+// which does not reach the target's labels. So every stored sample tells
+// which replica sent it.
+func haTarget(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := map[string]string{"r1": "1", "r2": "2"}[r.URL.Query().Get("replica")]
+		if v == "" {
+			http.Error(w, "unknown replica", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintf(w, "# TYPE ha_demo_replica gauge\nha_demo_replica %s\n", v)
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// startHAPrometheus starts one Prometheus of the HA pair: it scrapes the
+// targets every interval with the external labels cluster=c1 and
+// __replica__=replica, and remote-writes them to weft.
+func startHAPrometheus(t *testing.T, w *weftProcess, replica string, targets []string, interval, sendDeadline time.Duration) *prometheusProcess {
+	t.Helper()
+	dir := t.TempDir()
+	p := &prometheusProcess{Addr: freeAddr(t), LogPath: filepath.Join(dir, "prometheus.log"), exited: make(chan struct{})}
+	quoted := make([]string, len(targets))
+	for i, tg := range targets {
+		quoted[i] = fmt.Sprintf("%q", tg)
+	}
+	cfg := fmt.Sprintf(`global:
+  scrape_interval: %s
+  scrape_timeout: %s
+  external_labels:
+    cluster: c1
+    __replica__: %s
+scrape_configs:
+  - job_name: ha
+    params:
+      replica: [%s]
+    static_configs:
+      - targets: [%s]
+remote_write:
+  - url: %s/api/v1/push
+    queue_config:
+      capacity: 10000
+      min_shards: 1
+      max_shards: 1
+      max_samples_per_send: 2000
+      batch_send_deadline: %s
+      min_backoff: 50ms
+      max_backoff: 1s
+    metadata_config:
+      send: false
+`, model.Duration(interval), model.Duration(interval), replica, replica, strings.Join(quoted, ", "), w.URL(), model.Duration(sendDeadline))
+	cfgPath := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(p.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(prometheusBinary,
+		"--config.file="+cfgPath,
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+p.Addr,
+		"--log.level=info",
+	)
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("cannot start prometheus: %v", err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		logf.Close()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+		if t.Failed() {
+			dumpLog(t, "prometheus "+replica, p.LogPath)
+		}
+	})
+	eventually(t, 60*time.Second, 100*time.Millisecond, "prometheus "+replica+" ready", func() error {
+		select {
+		case <-p.exited:
+			t.Fatalf("prometheus %s exited before it was ready: %s\n%s", replica, p.cmd.ProcessState, tail(p.LogPath, 3000))
+		default:
+		}
+		_, err := httpGet(context.Background(), "http://"+p.Addr+"/-/ready")
+		return err
+	})
+	return p
+}
+
+// haSample is one stored sample of a target: its time and which replica
+// scraped it (the gauge's value).
+type haSample struct {
+	t       int64
+	replica float64
+}
+
+// Two real Prometheus servers scrape the same targets as one HA pair and
+// both remote-write to weft. weft stores the elected replica's samples
+// only, without the replica label; when the elected one is killed, the
+// other takes over within the failover timeout, and each target's series
+// shows no duplicate sample and no gap longer than the failover timeout
+// plus a scrape interval (plus the sender's batch deadline, the time a
+// sample may wait in the sender's queue).
+func TestHAPairFailoverWithRealPrometheus(t *testing.T) {
+	requirePrometheus(t)
+	const (
+		failover     = 5 * time.Second
+		interval     = time.Second
+		sendDeadline = 200 * time.Millisecond
+	)
+	w := startWeft(t, weftOptions{Args: []string{
+		"-auth.multitenancy-enabled=false",
+		"-distributor.accept-ha-samples=true",
+		"-distributor.ha-tracker-failover-timeout=" + failover.String(),
+	}})
+	api := w.Client("")
+	ctx := testContext(t, 5*time.Minute)
+	targets := []string{haTarget(t), haTarget(t)}
+
+	// samples returns each target's stored samples, in time order.
+	samples := func() (map[string][]haSample, error) {
+		now := time.Now().UnixMilli()
+		m, err := api.RawSamples(ctx, `ha_demo_replica`, now-10*60*1000, now)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string][]haSample{}
+		for series, pts := range m {
+			for ts, v := range pts {
+				out[series] = append(out[series], haSample{t: ts, replica: v})
+			}
+			slices.SortFunc(out[series], func(a, b haSample) int { return int(a.t - b.t) })
+		}
+		return out, nil
+	}
+	// lastReplica reports whether every target's latest sample is of
+	// replica.
+	everyTargetAt := func(replica float64) func() error {
+		return func() error {
+			s, err := samples()
+			if err != nil {
+				return err
+			}
+			if len(s) != len(targets) {
+				return fmt.Errorf("%d series, want %d: %v", len(s), len(targets), s)
+			}
+			for series, ss := range s {
+				if last := ss[len(ss)-1]; last.replica != replica {
+					return fmt.Errorf("the latest sample of %s is from r%g", series, last.replica)
+				}
+			}
+			return nil
+		}
+	}
+
+	// r1 starts first and is elected by its first push.
+	r1 := startHAPrometheus(t, w, "r1", targets, interval, sendDeadline)
+	eventually(t, 60*time.Second, 200*time.Millisecond, "r1's samples in weft", everyTargetAt(1))
+	r2 := startHAPrometheus(t, w, "r2", targets, interval, sendDeadline)
+	_ = r2
+	// r2's pushes are accepted (202) and dropped.
+	eventually(t, 60*time.Second, 200*time.Millisecond, "r2's samples dropped as duplicates", func() error {
+		body, err := httpGet(ctx, w.URL()+"/metrics")
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(body, "\n") {
+			if strings.HasPrefix(line, `weft_distributor_ha_deduplicated_samples_total{tenant="anonymous"}`) {
+				if f := strings.Fields(line); len(f) == 2 && f[1] != "0" {
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("no duplicates counted yet")
+	})
+	// Both run side by side for a while: r1 stays elected.
+	time.Sleep(3 * failover / 2)
+	if err := everyTargetAt(1)(); err != nil {
+		t.Fatalf("r1 must stay elected while it pushes: %v", err)
+	}
+
+	// Kill the elected one: r2 takes over.
+	if err := r1.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-r1.exited
+	killed := time.Now()
+	eventually(t, 60*time.Second, 200*time.Millisecond, "r2 takes over", everyTargetAt(2))
+	t.Logf("r2's samples visible %s after r1 was killed", time.Since(killed).Round(time.Millisecond))
+	// Some more of r2's samples.
+	time.Sleep(3 * interval)
+
+	got, err := samples()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(targets) {
+		t.Fatalf("want one series per target, got %d: %v", len(got), got)
+	}
+	maxGap := (failover + interval + sendDeadline).Milliseconds()
+	for series, ss := range got {
+		// One series per target, of the cluster, without the replica
+		// label.
+		if strings.Contains(series, "__replica__") || !strings.Contains(series, `cluster="c1"`) || !strings.Contains(series, `job="ha"`) {
+			t.Errorf("series %s: want the cluster label and no replica label", series)
+		}
+		switches := 0
+		for i := 1; i < len(ss); i++ {
+			prev, cur := ss[i-1], ss[i]
+			gap := cur.t - prev.t
+			switch {
+			case cur.replica != prev.replica:
+				switches++
+				if prev.replica != 1 || cur.replica != 2 {
+					t.Errorf("%s: r%g's sample at %d follows r%g's at %d", series, cur.replica, cur.t, prev.replica, prev.t)
+				}
+				t.Logf("%s: failover from r1 at %s to r2 at %s: a gap of %dms", series,
+					time.UnixMilli(prev.t).Format("15:04:05.000"), time.UnixMilli(cur.t).Format("15:04:05.000"), gap)
+				if gap > maxGap {
+					t.Errorf("%s: a gap of %dms at the failover, more than the failover timeout, a scrape interval and the send deadline (%dms)", series, gap, maxGap)
+				}
+			case gap < interval.Milliseconds()/2:
+				// Timestamps of one replica are a scrape interval apart:
+				// closer ones are a second copy.
+				t.Errorf("%s: samples at %d and %d are %dms apart, less than half the scrape interval: a duplicate", series, prev.t, cur.t, gap)
+			case gap > maxGap:
+				t.Errorf("%s: a gap of %dms between %d and %d", series, gap, prev.t, cur.t)
+			}
+		}
+		if switches != 1 {
+			t.Errorf("%s: %d changes of replica, want exactly one (r1 then r2): %v", series, switches, ss)
+		}
+	}
+
+	// The status page says r2 is elected.
+	body, err := httpGet(ctx, w.URL()+"/distributor/ha_tracker?format=json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var status struct {
+		Clusters []struct {
+			Tenant, Cluster, Replica string
+		} `json:"clusters"`
+	}
+	if err := json.Unmarshal([]byte(body), &status); err != nil {
+		t.Fatal(err)
+	}
+	if len(status.Clusters) != 1 || status.Clusters[0].Tenant != "anonymous" || status.Clusters[0].Cluster != "c1" || status.Clusters[0].Replica != "r2" {
+		t.Errorf("/distributor/ha_tracker: %s", body)
+	}
+	// No stored series carries the replica label.
+	v, err := api.Query(ctx, `count({__replica__!=""})`, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vec, ok := v.(model.Vector); !ok || len(vec) != 0 {
+		t.Errorf("series with a replica label: %v", v)
+	}
+}
