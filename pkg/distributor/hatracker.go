@@ -170,6 +170,10 @@ type HATracker struct {
 
 	mu       sync.Mutex
 	replicas map[string]*ReplicaDesc // by key, guarded by mu
+	// seen is when this distributor last took a push of the elected
+	// replica of a key, in Unix ms: newer than the store's ReceivedAt,
+	// which is written only every update timeout. Guarded by mu.
+	seen map[string]int64
 
 	electedChanges *prometheus.CounterVec
 	clusters       *prometheus.GaugeVec
@@ -183,7 +187,7 @@ func NewHATracker(cfg HATrackerConfig, client kv.Client, reg prometheus.Register
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &HATracker{cfg: cfg, client: client, logger: logutil.OrNop(logger), now: time.Now, replicas: map[string]*ReplicaDesc{}, closer: func() {}}
+	t := &HATracker{cfg: cfg, client: client, logger: logutil.OrNop(logger), now: time.Now, replicas: map[string]*ReplicaDesc{}, seen: map[string]int64{}, closer: func() {}}
 	if client == nil {
 		// dskit's in-memory store: the same code path as a shared store,
 		// with no port and nothing outside the process.
@@ -272,6 +276,10 @@ func (t *HATracker) storeLocked(key string, d *ReplicaDesc) {
 	}
 	c := *d
 	t.replicas[key] = &c
+	if !ok || cur.Replica != d.Replica || cur.ElectedAt != d.ElectedAt {
+		// A new election: what was seen of the previous one is void.
+		t.seen[key] = d.ReceivedAt
+	}
 	switch {
 	case !ok:
 		t.clusters.WithLabelValues(d.Tenant).Inc()
@@ -317,6 +325,7 @@ func (t *HATracker) cleanup(ctx context.Context) {
 		t.mu.Lock()
 		if d, ok := t.replicas[k]; ok && d.ReceivedAt < deadline {
 			delete(t.replicas, k)
+			delete(t.seen, k)
 			t.clusters.WithLabelValues(d.Tenant).Dec()
 		}
 		t.mu.Unlock()
@@ -340,12 +349,22 @@ func (t *HATracker) Check(ctx context.Context, tenantID, cluster, replica string
 
 	t.mu.Lock()
 	cur, ok := t.replicas[key]
+	// The elected replica was last seen when the store says, or when this
+	// distributor took its last push, whichever is later.
+	var seen int64
 	if ok {
+		if t.seen[key] < cur.ReceivedAt {
+			t.seen[key] = cur.ReceivedAt
+		}
+		seen = t.seen[key]
 		switch {
-		case cur.Replica == replica && nowMs-cur.ReceivedAt < update:
-			t.mu.Unlock()
-			return nil
-		case cur.Replica != replica && nowMs-cur.ReceivedAt < failover.Milliseconds():
+		case cur.Replica == replica:
+			t.seen[key] = max(seen, nowMs)
+			if nowMs-cur.ReceivedAt < update {
+				t.mu.Unlock()
+				return nil
+			}
+		case nowMs-seen < failover.Milliseconds():
 			t.mu.Unlock()
 			return ErrDuplicateReplica
 		}
@@ -359,6 +378,13 @@ func (t *HATracker) Check(ctx context.Context, tenantID, cluster, replica string
 	// The local copy says the store needs a write: decide again on what
 	// the store holds, which another distributor may have changed.
 	var result *ReplicaDesc
+	// What this distributor saw counts only for the replica it saw.
+	seenOf := func(d *ReplicaDesc) int64 {
+		if ok && d.Replica == cur.Replica && d.ElectedAt == cur.ElectedAt {
+			return seen
+		}
+		return 0
+	}
 	err := t.client.CAS(ctx, key, func(in any) (any, bool, error) {
 		d, _ := in.(*ReplicaDesc)
 		switch {
@@ -371,7 +397,7 @@ func (t *HATracker) Check(ctx context.Context, tenantID, cluster, replica string
 			}
 			result = d.Clone().(*ReplicaDesc)
 			result.ReceivedAt = nowMs
-		case nowMs-d.ReceivedAt < failover.Milliseconds():
+		case nowMs-max(d.ReceivedAt, seenOf(d)) < failover.Milliseconds():
 			result = d
 			return nil, false, nil
 		default: // failover

@@ -143,9 +143,15 @@ func TestHADedupElectionDropAndFailover(t *testing.T) {
 	clock.advance(5 * time.Second)
 	code, _ = s.push(t, "team", "c1", "r1")
 	require.Equal(t, http.StatusNoContent, code)
+	// This push is not written to the store (its last-seen time there is
+	// 3s old, less than a third of the failover timeout), but this
+	// distributor saw it.
+	clock.advance(3 * time.Second)
+	code, _ = s.push(t, "team", "c1", "r1")
+	require.Equal(t, http.StatusNoContent, code)
 	clock.advance(9 * time.Second)
 	code, _ = s.push(t, "team", "c1", "r2")
-	require.Equal(t, http.StatusAccepted, code, "r1 was seen 9s ago")
+	require.Equal(t, http.StatusAccepted, code, "r1 was seen 9s ago (12s ago, says the store)")
 
 	// r1 sent nothing for more than the failover timeout: r2 takes over,
 	// and r1, back, is the duplicate.
