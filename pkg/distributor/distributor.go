@@ -222,8 +222,8 @@ type asyncPusher interface {
 func (d *Distributor) push(r *http.Request, id string, req *wire.PushRequest, handOff, release func()) (wire.PushResult, error) {
 	lim := d.limits.For(id)
 	if lim.AcceptHASamples && d.ha != nil {
-		if err := d.dedupe(r.Context(), id, lim, req); err != nil {
-			return wire.PushResult{}, err
+		if res, err := d.dedupe(r.Context(), id, lim, req); err != nil {
+			return res, err
 		}
 	}
 	val := newValidator(lim, d.scheme, id, d.now())
@@ -312,21 +312,26 @@ func (d *Distributor) push(r *http.Request, id string, req *wire.PushRequest, ha
 // dedupe applies the HA tracker to req: the cluster and replica are those
 // of the first series (a Prometheus puts its external labels on every
 // series it sends). A request without both labels passes unchanged.
-func (d *Distributor) dedupe(ctx context.Context, id string, lim *limits.Limits, req *wire.PushRequest) error {
+//
+// The result of a dropped request counts every sample as written: the
+// request was accepted, and a remote write 2.0 sender takes a 2xx answer
+// that reports nothing written for a failure.
+func (d *Distributor) dedupe(ctx context.Context, id string, lim *limits.Limits, req *wire.PushRequest) (wire.PushResult, error) {
 	if len(req.Series) == 0 {
-		return nil
+		return wire.PushResult{}, nil
 	}
 	first := req.Series[0].Labels
 	cluster, replica := first.Get(lim.HAClusterLabel), first.Get(lim.HAReplicaLabel)
 	if cluster == "" || replica == "" {
-		return nil
+		return wire.PushResult{}, nil
 	}
 	if err := d.ha.Check(ctx, id, cluster, replica, lim); err != nil {
 		if errors.Is(err, ErrDuplicateReplica) {
-			samples, histograms, _ := req.Counts()
+			samples, histograms, exemplars := req.Counts()
 			d.haDropped.WithLabelValues(id).Add(float64(samples + histograms))
+			return wire.PushResult{Samples: samples, Histograms: histograms, Exemplars: exemplars}, err
 		}
-		return err
+		return wire.PushResult{}, err
 	}
 	// Before validation and hashing: the stored series, and the ingesters
 	// they go to, are those of the cluster, whichever replica sent them.
@@ -344,7 +349,7 @@ func (d *Distributor) dedupe(ctx context.Context, id string, lim *limits.Limits,
 		})
 		s.Labels = b.Labels()
 	}
-	return nil
+	return wire.PushResult{}, nil
 }
 
 // allow takes n tokens from the tenant's rate limiter, refreshing it when

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
 
 	"github.com/weft-io/weft/pkg/limits"
@@ -366,4 +367,37 @@ func TestReplicaDescMerge(t *testing.T) {
 	v, err := HACodec().Decode(b)
 	require.NoError(t, err)
 	require.Equal(t, failover, v)
+}
+
+// A remote write 2.0 sender takes a 2xx answer that reports nothing
+// written for a failure: a dropped duplicate reports its samples written.
+func TestHADedupRemoteWrite2Headers(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	s := newHASetup(t, haLimits(t, nil), nil, clock)
+	push := func(replica string) *httptest.ResponseRecorder {
+		req := &writev2.Request{
+			Symbols: []string{"", "__name__", "up", "__replica__", replica, "cluster", "c1"},
+			Timeseries: []writev2.TimeSeries{{
+				LabelsRefs: []uint32{1, 2, 3, 4, 5, 6},
+				Samples:    []writev2.Sample{{Value: 1, Timestamp: clock.now().UnixMilli()}},
+			}},
+		}
+		pb, err := req.Marshal()
+		require.NoError(t, err)
+		r := httptest.NewRequest(http.MethodPost, "/api/v1/push", bytes.NewReader(snappy.Encode(nil, pb)))
+		r.Header.Set("Content-Type", "application/x-protobuf;proto=io.prometheus.write.v2.Request")
+		r.Header.Set("Content-Encoding", "snappy")
+		r.Header.Set(tenant.Header, "team")
+		w := httptest.NewRecorder()
+		s.d.ServeHTTP(w, r)
+		return w
+	}
+	w := push("r1")
+	require.Equal(t, http.StatusNoContent, w.Code)
+	require.Equal(t, `{__name__="up", cluster="c1"}`, s.pusher.last.Series[0].Labels.String())
+	s.pusher.last.Series = nil
+	w = push("r2")
+	require.Equal(t, http.StatusAccepted, w.Code)
+	require.Equal(t, "1", w.Header().Get("X-Prometheus-Remote-Write-Samples-Written"))
+	require.Empty(t, s.pusher.last.Series)
 }
