@@ -69,4 +69,20 @@ func TestHATrackerOverMemberlist(t *testing.T) {
 	code, _ = a.push(t, "team", "c1", "r1")
 	require.Equal(t, http.StatusAccepted, code)
 	require.Equal(t, a.tracker.Elections(), b.tracker.Elections())
+
+	// A cluster silent for the cleanup period is deleted, and a replica
+	// that comes back later is elected anew.
+	clock.advance(31 * time.Minute)
+	a.tracker.cleanup(context.Background())
+	b.tracker.cleanup(context.Background())
+	require.Empty(t, a.tracker.Elections())
+	require.Empty(t, b.tracker.Elections())
+	code, _ = a.push(t, "team", "c1", "r1")
+	require.Equal(t, http.StatusNoContent, code)
+	require.Eventually(t, func() bool {
+		el := b.tracker.Elections()
+		return len(el) == 1 && el[0].Replica == "r1"
+	}, 20*time.Second, 20*time.Millisecond)
+	code, _ = b.push(t, "team", "c1", "r2")
+	require.Equal(t, http.StatusAccepted, code)
 }
