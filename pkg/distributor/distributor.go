@@ -335,15 +335,25 @@ func (d *Distributor) dedupe(ctx context.Context, id string, lim *limits.Limits,
 	}
 	// Before validation and hashing: the stored series, and the ingesters
 	// they go to, are those of the cluster, whichever replica sent them.
+	name := lim.HAReplicaLabel
+	if name[0] <= '_' {
+		// The usual __replica__ sorts among the first labels, which
+		// DropReserved cuts out without decoding the others.
+		drop := func(n string) bool { return n == name }
+		for i := range req.Series {
+			req.Series[i].Labels = req.Series[i].Labels.DropReserved(drop)
+		}
+		return wire.PushResult{}, nil
+	}
 	var b labels.ScratchBuilder
 	for i := range req.Series {
 		s := &req.Series[i]
-		if !s.Labels.Has(lim.HAReplicaLabel) {
+		if !s.Labels.Has(name) {
 			continue
 		}
 		b.Reset()
 		s.Labels.Range(func(l labels.Label) {
-			if l.Name != lim.HAReplicaLabel {
+			if l.Name != name {
 				b.Add(l.Name, l.Value)
 			}
 		})

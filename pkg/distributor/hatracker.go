@@ -217,6 +217,13 @@ func (t *HATracker) starting(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("cannot read the HA tracker's key %s: %w", k, err)
 		}
+		if d, ok := v.(*ReplicaDesc); ok && d.ReceivedAt < t.now().Add(-t.cfg.CleanupAfter).UnixMilli() {
+			// Left by distributors that stopped before cleaning it up.
+			if err := t.client.Delete(ctx, k); err != nil {
+				t.logger.Warn("cannot delete a stale HA cluster", "key", k, "err", err)
+			}
+			continue
+		}
 		t.observe(k, v)
 	}
 	return nil
@@ -260,6 +267,11 @@ func (t *HATracker) stopping(error) error {
 func (t *HATracker) observe(key string, v any) {
 	d, ok := v.(*ReplicaDesc)
 	if !ok || d == nil || !strings.HasPrefix(key, haKeyPrefix) {
+		return
+	}
+	if d.ReceivedAt < t.now().Add(-t.cfg.CleanupAfter).UnixMilli() {
+		// Due for deletion, or being deleted: a late notice of it must not
+		// bring back a cluster that cleanup forgot.
 		return
 	}
 	t.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -19,12 +20,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
 
 	"github.com/weft-io/weft/pkg/limits"
 	"github.com/weft-io/weft/pkg/tenant"
+	"github.com/weft-io/weft/pkg/wire"
 )
 
 // fakeClock is a clock that tests move by hand.
@@ -400,4 +403,39 @@ func TestHADedupRemoteWrite2Headers(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, w.Code)
 	require.Equal(t, "1", w.Header().Get("X-Prometheus-Remote-Write-Samples-Written"))
 	require.Empty(t, s.pusher.last.Series)
+}
+
+// BenchmarkHADedupe is the cost the HA tracker adds to a push of the
+// elected replica: the check, answered from memory, and the removal of the
+// replica label from 2,000 series of 10 labels.
+func BenchmarkHADedupe(b *testing.B) {
+	clock := &fakeClock{t: time.Now()}
+	var cfg Config
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	require.NoError(b, fs.Parse(nil))
+	tr, err := NewHATracker(cfg.HATracker, nil, nil, nil)
+	require.NoError(b, err)
+	tr.now = clock.now
+	require.NoError(b, services.StartAndAwaitRunning(context.Background(), tr))
+	b.Cleanup(func() { _ = services.StopAndAwaitTerminated(context.Background(), tr) })
+	lim := defaultLimits(b)
+	lim.AcceptHASamples = true
+	d, err := New(cfg, limits.NewOverrides(*lim, nil), &capturePusher{}, tenant.Resolver{}, nil, nil, WithHATracker(tr))
+	require.NoError(b, err)
+	series := make([]labels.Labels, 2000)
+	for i := range series {
+		series[i] = labels.FromStrings("__name__", "node_cpu_seconds_total", "__replica__", "r1", "cluster", "c1",
+			"cpu", strconv.Itoa(i%64), "env", "prod", "instance", "host-"+strconv.Itoa(i/64), "job", "node", "mode", "user", "region", "eu", "team", "a")
+	}
+	req := &wire.PushRequest{Series: make([]wire.Series, len(series))}
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range req.Series {
+			req.Series[i].Labels = series[i]
+		}
+		if _, err := d.dedupe(context.Background(), "team", lim, req); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
