@@ -126,6 +126,23 @@ type haSample struct {
 	replica float64
 }
 
+// haFailover is the time a replica may be silent before the other is
+// elected, in the HA tests; their Prometheus servers scrape every
+// haInterval and send within haSendDeadline.
+const (
+	haFailover     = 5 * time.Second
+	haInterval     = time.Second
+	haSendDeadline = 200 * time.Millisecond
+)
+
+// haArgs are the flags of the weft processes that take the HA pair's
+// pushes.
+var haArgs = []string{
+	"-auth.multitenancy-enabled=false",
+	"-distributor.accept-ha-samples=true",
+	"-distributor.ha-tracker-failover-timeout=" + haFailover.String(),
+}
+
 // Two real Prometheus servers scrape the same targets as one HA pair and
 // both remote-write to weft. weft stores the elected replica's samples
 // only, without the replica label; when the elected one is killed, the
@@ -135,17 +152,81 @@ type haSample struct {
 // sample may wait in the sender's queue).
 func TestHAPairFailoverWithRealPrometheus(t *testing.T) {
 	requirePrometheus(t)
+	w := startWeft(t, weftOptions{Args: haArgs})
+	// One distributor takes every push, and knows when it took the last.
+	runHAPair(t, w, w, w, 0)
+}
+
+// The same pair, each replica pushing to its own distributor: the two
+// distributors agree on the elected replica through the ring's KV store,
+// here a real etcd, where the election is a key.
+func TestHAPairAcrossDistributorsWithEtcd(t *testing.T) {
+	requirePrometheus(t)
+	etcd := startEtcd(t)
+	const update = 500 * time.Millisecond
+	c := newEtcdCluster(t, etcd.Endpoint, append([]string{
+		"-distributor.replication-factor=1",
+		"-ingester.ring.heartbeat-period=1s",
+		"-distributor.ha-tracker.update-timeout=" + update.String(),
+	}, haArgs...)...)
+	ing := c.startIngester("ing-1")
+	d1 := c.start("distributor-1", "distributor")
+	d2 := c.start("distributor-2", "distributor")
+	qr := c.start("querier", "querier")
+	waitRing(t, 30*time.Second, "the ingester ACTIVE", allActive("ing-1"), d1, d2, qr)
+	_ = ing
+	// d2 learns r1's last push from etcd, where it is written at most
+	// every update timeout: the failover may come that much later.
+	runHAPair(t, d1, d2, qr, update)
+	keys, err := etcdKeys(testContext(t, time.Minute), etcd, "weft/")
+	if err != nil {
+		t.Fatalf("cannot list the keys in etcd: %v", err)
+	}
+	if !contains(keys, "weft/ha-tracker/anonymous/c1") {
+		t.Errorf("etcd has keys %q, want weft/ha-tracker/anonymous/c1", keys)
+	}
+	// Both distributors show r2 elected.
+	for _, d := range []*weftProcess{d1, d2} {
+		requireElected(t, d, "r2")
+	}
+}
+
+// requireElected checks that the status page of distributor d shows
+// replica elected for the one cluster c1 of tenant anonymous.
+func requireElected(t *testing.T, d *weftProcess, replica string) {
+	t.Helper()
+	eventually(t, 10*time.Second, 100*time.Millisecond, d.name+" shows "+replica+" elected", func() error {
+		body, err := httpGet(context.Background(), d.URL()+"/distributor/ha_tracker?format=json")
+		if err != nil {
+			return err
+		}
+		var status struct {
+			Clusters []struct {
+				Tenant, Cluster, Replica string
+			} `json:"clusters"`
+		}
+		if err := json.Unmarshal([]byte(body), &status); err != nil {
+			return err
+		}
+		if len(status.Clusters) != 1 || status.Clusters[0].Tenant != "anonymous" || status.Clusters[0].Cluster != "c1" || status.Clusters[0].Replica != replica {
+			return fmt.Errorf("/distributor/ha_tracker: %s", body)
+		}
+		return nil
+	})
+}
+
+// runHAPair runs the pair: r1 pushes to d1 and is elected, r2 pushes to d2
+// and is dropped, r1 is killed, r2 takes over. It reads the series back
+// through q and checks them; lag is how late d2 may know of r1's last
+// push.
+func runHAPair(t *testing.T, d1, d2, q *weftProcess, lag time.Duration) {
+	t.Helper()
 	const (
-		failover     = 5 * time.Second
-		interval     = time.Second
-		sendDeadline = 200 * time.Millisecond
+		failover     = haFailover
+		interval     = haInterval
+		sendDeadline = haSendDeadline
 	)
-	w := startWeft(t, weftOptions{Args: []string{
-		"-auth.multitenancy-enabled=false",
-		"-distributor.accept-ha-samples=true",
-		"-distributor.ha-tracker-failover-timeout=" + failover.String(),
-	}})
-	api := w.Client("")
+	api := q.Client("")
 	ctx := testContext(t, 5*time.Minute)
 	targets := []string{haTarget(t), haTarget(t)}
 
@@ -186,13 +267,12 @@ func TestHAPairFailoverWithRealPrometheus(t *testing.T) {
 	}
 
 	// r1 starts first and is elected by its first push.
-	r1 := startHAPrometheus(t, w, "r1", targets, interval, sendDeadline)
+	r1 := startHAPrometheus(t, d1, "r1", targets, interval, sendDeadline)
 	eventually(t, 60*time.Second, 200*time.Millisecond, "r1's samples in weft", everyTargetAt(1))
-	r2 := startHAPrometheus(t, w, "r2", targets, interval, sendDeadline)
-	_ = r2
+	startHAPrometheus(t, d2, "r2", targets, interval, sendDeadline)
 	// r2's pushes are accepted (202) and dropped.
 	eventually(t, 60*time.Second, 200*time.Millisecond, "r2's samples dropped as duplicates", func() error {
-		body, err := httpGet(ctx, w.URL()+"/metrics")
+		body, err := httpGet(ctx, d2.URL()+"/metrics")
 		if err != nil {
 			return err
 		}
@@ -234,12 +314,12 @@ func TestHAPairFailoverWithRealPrometheus(t *testing.T) {
 	// plus a scrape interval (the new replica pushes once per scrape, so
 	// its first push after the timeout comes within one) plus the send
 	// deadline (a sample waits that long in the sender's queue).
-	pairGap := (failover + interval + sendDeadline).Milliseconds()
+	pairGap := (failover + lag + interval + sendDeadline).Milliseconds()
 	// One target's series: its last sample of the old replica may have
 	// been scraped up to a scrape interval (plus the deadline) before the
 	// replica's last push, which carried the other targets' samples; and
 	// its first of the new replica may come one push after the failover.
-	maxGap := (failover + 2*interval + 2*sendDeadline).Milliseconds()
+	maxGap := (failover + lag + 2*interval + 2*sendDeadline).Milliseconds()
 	lastR1, firstR2 := int64(0), int64(math.MaxInt64)
 	for series, ss := range got {
 		// One series per target, of the cluster, without the replica
@@ -261,7 +341,7 @@ func TestHAPairFailoverWithRealPrometheus(t *testing.T) {
 				t.Logf("%s: failover from r1 at %s to r2 at %s: a gap of %dms", series,
 					time.UnixMilli(prev.t).Format("15:04:05.000"), time.UnixMilli(cur.t).Format("15:04:05.000"), gap)
 				if gap > maxGap {
-					t.Errorf("%s: a gap of %dms at the failover, more than the failover timeout, two scrape intervals and two send deadlines (%dms)", series, gap, maxGap)
+					t.Errorf("%s: a gap of %dms at the failover, more than the failover timeout, two scrape intervals, two send deadlines and the lag (%dms)", series, gap, maxGap)
 				}
 			case gap < interval.Milliseconds()/2:
 				// Timestamps of one replica are a scrape interval apart:
@@ -276,26 +356,18 @@ func TestHAPairFailoverWithRealPrometheus(t *testing.T) {
 		}
 	}
 	t.Logf("the pair: r1's last sample at %s, r2's first at %s: a gap of %dms", time.UnixMilli(lastR1).Format("15:04:05.000"), time.UnixMilli(firstR2).Format("15:04:05.000"), firstR2-lastR1)
+	// And no earlier than the failover timeout, less what a sample of r2
+	// may wait in its queue: r2 pushes what it scraped before the failover
+	// too (a scrape interval is plenty for the send deadline).
+	if minGap := (failover - interval).Milliseconds(); firstR2-lastR1 < minGap {
+		t.Errorf("the pair's samples have a gap of %dms at the failover: r2 was elected before r1 was silent for the failover timeout (want at least %dms)", firstR2-lastR1, minGap)
+	}
 	if firstR2-lastR1 > pairGap {
-		t.Errorf("the pair's samples have a gap of %dms at the failover, more than the failover timeout, a scrape interval and the send deadline (%dms)", firstR2-lastR1, pairGap)
+		t.Errorf("the pair's samples have a gap of %dms at the failover, more than the failover timeout, a scrape interval, the send deadline and the lag (%dms)", firstR2-lastR1, pairGap)
 	}
 
 	// The status page says r2 is elected.
-	body, err := httpGet(ctx, w.URL()+"/distributor/ha_tracker?format=json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var status struct {
-		Clusters []struct {
-			Tenant, Cluster, Replica string
-		} `json:"clusters"`
-	}
-	if err := json.Unmarshal([]byte(body), &status); err != nil {
-		t.Fatal(err)
-	}
-	if len(status.Clusters) != 1 || status.Clusters[0].Tenant != "anonymous" || status.Clusters[0].Cluster != "c1" || status.Clusters[0].Replica != "r2" {
-		t.Errorf("/distributor/ha_tracker: %s", body)
-	}
+	requireElected(t, d2, "r2")
 	// No stored series carries the replica label.
 	v, err := api.Query(ctx, `count({__replica__!=""})`, time.Now())
 	if err != nil {

@@ -164,6 +164,9 @@ type HATracker struct {
 
 	cfg    HATrackerConfig
 	client kv.Client
+	// shared: other distributors use the store, and may take the elected
+	// replica's pushes without this one knowing.
+	shared bool
 	closer func() // closes an in-process store
 	logger *slog.Logger
 	now    func() time.Time
@@ -187,7 +190,7 @@ func NewHATracker(cfg HATrackerConfig, client kv.Client, reg prometheus.Register
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &HATracker{cfg: cfg, client: client, logger: logutil.OrNop(logger), now: time.Now, replicas: map[string]*ReplicaDesc{}, seen: map[string]int64{}, closer: func() {}}
+	t := &HATracker{cfg: cfg, client: client, shared: client != nil, logger: logutil.OrNop(logger), now: time.Now, replicas: map[string]*ReplicaDesc{}, seen: map[string]int64{}, closer: func() {}}
 	if client == nil {
 		// dskit's in-memory store: the same code path as a shared store,
 		// with no port and nothing outside the process.
@@ -357,6 +360,15 @@ func (t *HATracker) Check(ctx context.Context, tenantID, cluster, replica string
 	// Written often enough that no other distributor sees a live replica
 	// as silent for the failover timeout.
 	update := min(t.cfg.UpdateTimeout, failover/3).Milliseconds()
+	// The failover comes only after the elected replica was silent for
+	// the failover timeout. With a shared store it may have pushed to
+	// other distributors up to an update interval after the last-seen time
+	// the store holds: that is when it was surely last seen. In process,
+	// every push comes here, and this distributor knows.
+	var slack int64
+	if t.shared {
+		slack = update
+	}
 	key := haKey(tenantID, cluster)
 
 	t.mu.Lock()
@@ -365,8 +377,8 @@ func (t *HATracker) Check(ctx context.Context, tenantID, cluster, replica string
 	// distributor took its last push, whichever is later.
 	var seen int64
 	if ok {
-		if t.seen[key] < cur.ReceivedAt {
-			t.seen[key] = cur.ReceivedAt
+		if t.seen[key] < cur.ReceivedAt+slack {
+			t.seen[key] = cur.ReceivedAt + slack
 		}
 		seen = t.seen[key]
 		switch {
@@ -409,7 +421,7 @@ func (t *HATracker) Check(ctx context.Context, tenantID, cluster, replica string
 			}
 			result = d.Clone().(*ReplicaDesc)
 			result.ReceivedAt = nowMs
-		case nowMs-max(d.ReceivedAt, seenOf(d)) < failover.Milliseconds():
+		case nowMs-max(d.ReceivedAt+slack, seenOf(d)) < failover.Milliseconds():
 			result = d
 			return nil, false, nil
 		default: // failover

@@ -59,7 +59,7 @@ func TestHATrackerOverMemberlist(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, code)
 
 	// r1 stops: r2 takes over through b, and a learns it.
-	clock.advance(11 * time.Second)
+	clock.advance(14 * time.Second) // the failover timeout and the update interval
 	code, _ = b.push(t, "team", "c1", "r2")
 	require.Equal(t, http.StatusNoContent, code)
 	require.Eventually(t, func() bool {

@@ -265,8 +265,15 @@ func TestHATwoDistributorsShareTheKV(t *testing.T) {
 	code, _ = b.push(t, "team", "c1", "r1")
 	require.Equal(t, http.StatusNoContent, code)
 
-	// r1 stops; r2 takes over through b, and a learns it by the watch.
+	// r1 stops. Its last-seen time in the store is 11s old, but it may
+	// have pushed to a third distributor since, up to the update interval
+	// (10s/3) later without a write: no failover yet.
 	clock.advance(11 * time.Second)
+	code, _ = b.push(t, "team", "c1", "r2")
+	require.Equal(t, http.StatusAccepted, code)
+	// r2 takes over through b once r1 was surely silent for the failover
+	// timeout, and a learns it by the watch.
+	clock.advance(3 * time.Second)
 	code, _ = b.push(t, "team", "c1", "r2")
 	require.Equal(t, http.StatusNoContent, code)
 	require.Eventually(t, func() bool {
