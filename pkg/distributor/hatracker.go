@@ -185,19 +185,13 @@ type HATracker struct {
 
 // NewHATracker returns a tracker over client. With a nil client the
 // elections are kept in this process only (the all-in-one, where this
-// distributor is the only one). reg and logger may be nil.
+// distributor is the only one). reg and logger may be nil. Check may be
+// called once the tracker runs.
 func NewHATracker(cfg HATrackerConfig, client kv.Client, reg prometheus.Registerer, logger *slog.Logger) (*HATracker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	t := &HATracker{cfg: cfg, client: client, shared: client != nil, logger: logutil.OrNop(logger), now: time.Now, replicas: map[string]*ReplicaDesc{}, seen: map[string]int64{}, closer: func() {}}
-	if client == nil {
-		// dskit's in-memory store: the same code path as a shared store,
-		// with no port and nothing outside the process.
-		c, closer := consul.NewInMemoryClient(haCodec{}, logutil.GoKit(logger), nil)
-		t.client = c
-		t.closer = func() { _ = closer.Close() }
-	}
 	f := promauto.With(reg)
 	t.electedChanges = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_ha_elected_replica_changes_total", Help: "Changes of the elected replica of an HA cluster, as this distributor saw them (the first election of a cluster is not counted)."}, []string{"tenant", "cluster"})
 	t.clusters = f.NewGaugeVec(prometheus.GaugeOpts{Name: "weft_distributor_ha_clusters", Help: "HA clusters of the tenant known to this distributor (limited by ha_max_clusters)."}, []string{"tenant"})
@@ -208,7 +202,20 @@ func NewHATracker(cfg HATrackerConfig, client kv.Client, reg prometheus.Register
 
 func haKey(tenantID, cluster string) string { return haKeyPrefix + tenantID + "/" + cluster }
 
-func (t *HATracker) starting(ctx context.Context) error {
+func (t *HATracker) starting(ctx context.Context) (err error) {
+	if !t.shared {
+		// dskit's in-memory store: the same code path as a shared store,
+		// with no port and nothing outside the process. Made here, so
+		// that a tracker never started leaves no goroutine behind.
+		c, closer := consul.NewInMemoryClient(haCodec{}, logutil.GoKit(t.logger), nil)
+		t.client = c
+		t.closer = func() { _ = closer.Close() }
+		defer func() {
+			if err != nil {
+				t.closer() // a service that fails to start is not stopped
+			}
+		}()
+	}
 	// Load what the store holds before the first push is answered; the
 	// watch then keeps it current.
 	keys, err := t.client.List(ctx, haKeyPrefix)
