@@ -57,6 +57,7 @@ type App struct {
 	overrides *limits.Overrides
 	ingester  *ingester.Ingester
 	dist      *distributor.Distributor
+	haTracker *distributor.HATracker // the distributor's elected HA replicas
 	querier   *querier.Querier
 	frontend  *frontend.Frontend
 	sg        *storegateway.StoreGateway
@@ -351,6 +352,7 @@ func (a *App) routes() http.Handler {
 		mux.Handle("/api/v1/push", instrument("push", a.whenRunning(RoleDistributor, a.dist)))
 		mux.Handle("/otlp/v1/metrics", instrument("otlp", a.whenRunningWith(RoleDistributor, http.HandlerFunc(a.dist.ServeOTLP),
 			func(w http.ResponseWriter, r *http.Request, err error) { distributor.WriteOTLPError(w, r, err) })))
+		mux.Handle("/distributor/ha_tracker", a.whenRunning(RoleDistributor, a.haTracker))
 	}
 	switch {
 	case a.frontend != nil:
@@ -481,6 +483,7 @@ var indexPage = template.Must(template.New("index").Parse(`<!doctype html><html>
 <li><a href="/metrics">/metrics</a> weft's own metrics</li>
 <li><a href="/ready">/ready</a> readiness</li>
 <li><a href="/ring">/ring</a> and <a href="/memberlist">/memberlist</a> (distributed mode)</li>
+<li><a href="/distributor/ha_tracker">/distributor/ha_tracker</a> elected replicas of HA pairs (distributors)</li>
 <li><a href="/debug/pprof/">/debug/pprof/</a> Go profiles</li>
 </ul></body></html>`))
 

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/grafana/dskit/kv"
 	"github.com/grafana/dskit/modules"
 	"github.com/grafana/dskit/runtimeconfig"
 	"github.com/grafana/dskit/services"
@@ -269,7 +270,8 @@ func (a *App) initKV() (services.Service, error) {
 		return nil, nil
 	}
 	var err error
-	a.kv, err = ring.NewKV(a.cfg.Ring, a.reg, a.logger.With("component", "kv"))
+	// The HA tracker keeps its elections in the same store as the rings.
+	a.kv, err = ring.NewKV(a.cfg.Ring, a.reg, a.logger.With("component", "kv"), distributor.HACodec())
 	return a.kv, err
 }
 
@@ -577,13 +579,43 @@ func (a *App) initDistributor() (services.Service, error) {
 	if a.distributed {
 		pusher = distributor.NewRingPusher(a.ingRing, a.clients.pusher, a.overrides, a.cfg.Distributor.RemoteTimeout)
 	}
+	// The elected replicas of HA pairs: in the KV store of the rings,
+	// shared by every distributor; in the all-in-one, in this process.
+	var haKV kv.Client
+	if a.distributed {
+		var err error
+		if haKV, err = a.kv.NewClient("distributor-ha-tracker", distributor.HACodec()); err != nil {
+			return nil, err
+		}
+	}
 	var err error
-	a.dist, err = distributor.New(a.cfg.Distributor, a.overrides, pusher, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}, a.reg, a.logger.With("role", RoleDistributor))
+	a.haTracker, err = distributor.NewHATracker(a.cfg.Distributor.HATracker, haKV, a.reg, a.logger.With("role", RoleDistributor, "component", "ha-tracker"))
 	if err != nil {
 		return nil, err
 	}
-	// Stopping ends the OTLP delta-to-cumulative processors.
-	return services.NewIdleService(nil, func(error) error { return a.dist.Close() }), nil
+	a.dist, err = distributor.New(a.cfg.Distributor, a.overrides, pusher, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}, a.reg, a.logger.With("role", RoleDistributor),
+		distributor.WithHATracker(a.haTracker))
+	if err != nil {
+		return nil, err
+	}
+	// The role's service runs the HA tracker; stopping it also ends the
+	// OTLP delta-to-cumulative processors.
+	watcher := services.NewFailureWatcher()
+	watcher.WatchService(a.haTracker)
+	return services.NewBasicService(
+		func(ctx context.Context) error { return services.StartAndAwaitRunning(ctx, a.haTracker) },
+		func(ctx context.Context) error {
+			select {
+			case <-ctx.Done():
+				return nil
+			case err := <-watcher.Chan():
+				return err
+			}
+		},
+		func(error) error {
+			return errors.Join(services.StopAndAwaitTerminated(context.Background(), a.haTracker), a.dist.Close())
+		},
+	), nil
 }
 
 // Alertmanager: its ring, its lifecycler, the role, its gRPC service.

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 	prw "github.com/prometheus/prometheus/storage/remote/otlptranslator/prometheusremotewrite"
 	"golang.org/x/time/rate"
 
@@ -33,12 +34,15 @@ type Config struct {
 	NameValidationScheme string `yaml:"name_validation_scheme"`
 	// RemoteTimeout bounds one push to one ingester in distributed mode.
 	RemoteTimeout time.Duration `yaml:"remote_timeout"`
+	// HATracker keeps the elected replicas of HA pairs.
+	HATracker HATrackerConfig `yaml:"ha_tracker"`
 }
 
 // RegisterFlags registers the distributor flags.
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&c.MaxRecvMsgSize, "distributor.max-recv-msg-size", 100<<20, "Largest remote-write request accepted, in bytes, both as sent and after snappy decompression.")
 	f.DurationVar(&c.RemoteTimeout, "distributor.remote-timeout", 5*time.Second, "How long a push to one ingester may take (distributed mode).")
+	c.HATracker.RegisterFlags(f)
 	f.StringVar(&c.NameValidationScheme, "validation.name-validation-scheme", "utf8", "Which metric and label names are valid: utf8 (any valid UTF-8, as Prometheus 3) or legacy ([a-zA-Z_:][a-zA-Z0-9_:]*).")
 }
 
@@ -50,7 +54,7 @@ func (c *Config) Validate() error {
 	if _, err := c.scheme(); err != nil {
 		return err
 	}
-	return nil
+	return c.HATracker.Validate()
 }
 
 func (c *Config) scheme() (model.ValidationScheme, error) {
@@ -81,6 +85,8 @@ type Distributor struct {
 	converters sync.Pool // *prw.PrometheusConverter
 	deltas     deltaConverters
 
+	ha *HATracker // nil: no HA deduplication
+
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter // guarded by limMu
 
@@ -90,10 +96,19 @@ type Distributor struct {
 	latency   prometheus.Histogram
 	// otlpWarnings counts what Prometheus' OTLP translator warns about.
 	otlpWarnings *prometheus.CounterVec
+	haDropped    *prometheus.CounterVec
 }
 
+// Option configures a Distributor.
+type Option func(*Distributor)
+
+// WithHATracker deduplicates the pushes of the HA pairs of the tenants
+// with accept_ha_samples through t. Without it those tenants' pushes are
+// stored as sent.
+func WithHATracker(t *HATracker) Option { return func(d *Distributor) { d.ha = t } }
+
 // New returns a distributor that validates pushes and passes them to pusher.
-func New(cfg Config, lim *limits.Overrides, pusher wire.Pusher, resolver tenant.Resolver, reg prometheus.Registerer, logger *slog.Logger) (*Distributor, error) {
+func New(cfg Config, lim *limits.Overrides, pusher wire.Pusher, resolver tenant.Resolver, reg prometheus.Registerer, logger *slog.Logger, opts ...Option) (*Distributor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -102,6 +117,9 @@ func New(cfg Config, lim *limits.Overrides, pusher wire.Pusher, resolver tenant.
 		cfg: cfg, scheme: scheme, limits: lim, pusher: pusher, resolver: resolver,
 		logger: logutil.OrNop(logger), now: time.Now,
 		limiters: map[string]*rate.Limiter{},
+	}
+	for _, o := range opts {
+		o(d)
 	}
 	d.decoders.New = func() any { return remotewrite.NewDecoder() }
 	d.requests.New = func() any { return &wire.PushRequest{} }
@@ -112,6 +130,7 @@ func New(cfg Config, lim *limits.Overrides, pusher wire.Pusher, resolver tenant.
 	d.discarded = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_discarded_samples_total", Help: "Samples refused by the distributor, by tenant and reason."}, []string{"tenant", "reason"})
 	d.requestsC = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_requests_total", Help: "Push requests by protocol version and HTTP status code."}, []string{"version", "code"})
 	d.otlpWarnings = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_otlp_translation_warnings_total", Help: "Warnings of the OTLP translation (empty data points, label name collisions, ...), by category, as Prometheus' prometheus_api_otlp_translation_warnings_total."}, []string{"category"})
+	d.haDropped = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_ha_deduplicated_samples_total", Help: "Samples (floats and histograms) dropped because they came from an HA replica that is not the elected one of its cluster, by tenant."}, []string{"tenant"})
 	d.latency = f.NewHistogram(prometheus.HistogramOpts{Name: "weft_distributor_push_duration_seconds", Help: "Time to handle one push request.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16), NativeHistogramBucketFactor: 1.1})
 	return d, nil
 }
@@ -178,6 +197,11 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (int, string
 		h.Set("X-Prometheus-Remote-Write-Histograms-Written", strconv.Itoa(res.Histograms))
 		h.Set("X-Prometheus-Remote-Write-Exemplars-Written", strconv.Itoa(res.Exemplars))
 	}
+	if errors.Is(err, ErrDuplicateReplica) {
+		// Accepted, and dropped on purpose: the replica must not retry.
+		w.WriteHeader(http.StatusAccepted)
+		return http.StatusAccepted, version
+	}
 	if err != nil {
 		return d.fail(w, err), version
 	}
@@ -187,7 +211,11 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (int, string
 
 // Push validates req in place (dropping invalid series and samples), takes
 // the rate limit and passes the rest to the pusher. The error is the first
-// validation error, or the pusher's; valid data is stored either way.
+// validation error, or the pusher's; valid data is stored either way. For
+// a tenant with accept_ha_samples, a request from an HA replica that is
+// not the elected one of its cluster is dropped whole with
+// ErrDuplicateReplica (answer it 202), and the replica label is removed
+// from the series of the elected one.
 func (d *Distributor) Push(r *http.Request, id string, req *wire.PushRequest) (wire.PushResult, error) {
 	return d.push(r, id, req, func() {}, func() {})
 }
@@ -202,6 +230,11 @@ type asyncPusher interface {
 // that release now belongs to the pusher.
 func (d *Distributor) push(r *http.Request, id string, req *wire.PushRequest, handOff, release func()) (wire.PushResult, error) {
 	lim := d.limits.For(id)
+	if lim.AcceptHASamples && d.ha != nil {
+		if res, err := d.dedupe(r.Context(), id, lim, req); err != nil {
+			return res, err
+		}
+	}
 	val := newValidator(lim, d.scheme, id, d.now())
 	var firstErr error
 	discard := func(reason string, n int, err *wire.Error) {
@@ -283,6 +316,59 @@ func (d *Distributor) push(r *http.Request, id string, req *wire.PushRequest, ha
 		return res, err
 	}
 	return res, firstErr
+}
+
+// dedupe applies the HA tracker to req: the cluster and replica are those
+// of the first series (a Prometheus puts its external labels on every
+// series it sends). A request without both labels passes unchanged.
+//
+// The result of a dropped request counts every sample as written: the
+// request was accepted, and a remote write 2.0 sender takes a 2xx answer
+// that reports nothing written for a failure.
+func (d *Distributor) dedupe(ctx context.Context, id string, lim *limits.Limits, req *wire.PushRequest) (wire.PushResult, error) {
+	if len(req.Series) == 0 {
+		return wire.PushResult{}, nil
+	}
+	first := req.Series[0].Labels
+	cluster, replica := first.Get(lim.HAClusterLabel), first.Get(lim.HAReplicaLabel)
+	if cluster == "" || replica == "" {
+		return wire.PushResult{}, nil
+	}
+	if err := d.ha.Check(ctx, id, cluster, replica, lim); err != nil {
+		if errors.Is(err, ErrDuplicateReplica) {
+			samples, histograms, exemplars := req.Counts()
+			d.haDropped.WithLabelValues(id).Add(float64(samples + histograms))
+			return wire.PushResult{Samples: samples, Histograms: histograms, Exemplars: exemplars}, err
+		}
+		return wire.PushResult{}, err
+	}
+	// Before validation and hashing: the stored series, and the ingesters
+	// they go to, are those of the cluster, whichever replica sent them.
+	name := lim.HAReplicaLabel
+	if name[0] <= '_' {
+		// The usual __replica__ sorts among the first labels, which
+		// DropReserved cuts out without decoding the others.
+		drop := func(n string) bool { return n == name }
+		for i := range req.Series {
+			req.Series[i].Labels = req.Series[i].Labels.DropReserved(drop)
+		}
+		return wire.PushResult{}, nil
+	}
+	var b labels.ScratchBuilder
+	for i := range req.Series {
+		s := &req.Series[i]
+		if !s.Labels.Has(name) {
+			continue
+		}
+		b.Reset()
+		s.Labels.Range(func(l labels.Label) {
+			if l.Name != name {
+				b.Add(l.Name, l.Value)
+			}
+		})
+		s.Labels = b.Labels()
+	}
+	return wire.PushResult{}, nil
 }
 
 // allow takes n tokens from the tenant's rate limiter, refreshing it when

@@ -30,6 +30,13 @@ type Limits struct {
 	OutOfOrderTimeWindow     model.Duration `yaml:"out_of_order_time_window" json:"out_of_order_time_window"`
 	MaxExemplarsPerTenant    int            `yaml:"max_exemplars_per_tenant" json:"max_exemplars_per_tenant"`
 	IngestionTenantShardSize int            `yaml:"ingestion_tenant_shard_size" json:"ingestion_tenant_shard_size"`
+	// HA pairs: the distributor keeps the samples of one elected replica
+	// per cluster.
+	AcceptHASamples          bool           `yaml:"accept_ha_samples" json:"accept_ha_samples"`
+	HAClusterLabel           string         `yaml:"ha_cluster_label" json:"ha_cluster_label"`
+	HAReplicaLabel           string         `yaml:"ha_replica_label" json:"ha_replica_label"`
+	HAMaxClusters            int            `yaml:"ha_max_clusters" json:"ha_max_clusters"`
+	HATrackerFailoverTimeout model.Duration `yaml:"ha_tracker_failover_timeout" json:"ha_tracker_failover_timeout"`
 	MaxFetchedSeriesPerQuery int            `yaml:"max_fetched_series_per_query" json:"max_fetched_series_per_query"`
 	MaxSamplesPerQuery       int            `yaml:"max_samples_per_query" json:"max_samples_per_query"`
 	MaxQueryLength           model.Duration `yaml:"max_query_length" json:"max_query_length"`
@@ -100,6 +107,12 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.Var(&l.OutOfOrderTimeWindow, "ingester.out-of-order-time-window", "How far back out-of-order samples are accepted. 0 rejects every out-of-order sample. A change in the runtime file applies to running ingesters within 10s.")
 	f.IntVar(&l.MaxExemplarsPerTenant, "ingester.max-exemplars-per-tenant", 100000, "Size of the per-tenant in-memory exemplar store. 0 disables exemplar storage. A change in the runtime file applies to running ingesters within 10s; lowering it drops the oldest exemplars.")
 	f.IntVar(&l.IngestionTenantShardSize, "distributor.ingestion-tenant-shard-size", 0, "Number of ingesters a tenant's series are sharded over (shuffle sharding). 0 uses every ingester.")
+	f.BoolVar(&l.AcceptHASamples, "distributor.accept-ha-samples", false, "Deduplicate the tenant's HA pairs: of the pushes whose series carry both the ha_cluster_label and the ha_replica_label, keep only those of the elected replica of each cluster, answer the others 202, and store series without the replica label (docs/ha-pairs.md).")
+	f.StringVar(&l.HAClusterLabel, "distributor.ha-cluster-label", "cluster", "Label that names the HA cluster (the pair) a push comes from, with accept_ha_samples.")
+	f.StringVar(&l.HAReplicaLabel, "distributor.ha-replica-label", "__replica__", "Label that names the replica of the HA cluster a push comes from, with accept_ha_samples; it is removed from stored series.")
+	f.IntVar(&l.HAMaxClusters, "distributor.ha-max-clusters", 100, "Maximum number of HA clusters the tenant may push from, with accept_ha_samples; a push from one more cluster is answered 429. 0 disables it.")
+	l.HATrackerFailoverTimeout = model.Duration(30 * time.Second)
+	f.Var(&l.HATrackerFailoverTimeout, "distributor.ha-tracker-failover-timeout", "With accept_ha_samples, how long the elected replica of a cluster may send nothing before the next replica that pushes is elected in its place.")
 	f.IntVar(&l.MaxFetchedSeriesPerQuery, "querier.max-fetched-series-per-query", 0, "Maximum number of series one query may touch. 0 disables it.")
 	f.IntVar(&l.MaxSamplesPerQuery, "querier.max-samples", 50000000, "Maximum number of samples one query may read. 0 disables it.")
 	f.Var(&l.MaxQueryLength, "querier.max-query-length", "Maximum time range of a range query or selector. 0 disables it.")
@@ -244,6 +257,12 @@ func (l *Limits) Validate() error {
 	}
 	if !l.OTLPPromoteAllResourceAttributes && len(l.OTLPIgnoreResourceAttributes) > 0 {
 		errs = append(errs, errors.New("otlp_ignore_resource_attributes needs otlp_promote_all_resource_attributes"))
+	}
+	if l.AcceptHASamples && (l.HAClusterLabel == "" || l.HAReplicaLabel == "" || l.HAClusterLabel == l.HAReplicaLabel || l.HATrackerFailoverTimeout <= 0) {
+		errs = append(errs, errors.New("with accept_ha_samples, ha_cluster_label and ha_replica_label must be set and differ, and ha_tracker_failover_timeout must be positive"))
+	}
+	if l.HAMaxClusters < 0 {
+		errs = append(errs, errors.New("ha_max_clusters must not be negative"))
 	}
 	if l.AlertmanagerNotificationRateLimit < 0 {
 		errs = append(errs, errors.New("alertmanager_notification_rate_limit must not be negative"))

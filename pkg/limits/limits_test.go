@@ -46,6 +46,10 @@ func TestRuntimeConfigRejectsBadInput(t *testing.T) {
 	f("overridez: {}\n")
 	f("overrides:\n  a:\n    ingestion_rate: -1\n")
 	f("overrides:\n  a:\n    max_query_length: forever\n")
+	f("overrides:\n  a:\n    accept_ha_samples: true\n    ha_replica_label: cluster\n")
+	f("overrides:\n  a:\n    accept_ha_samples: true\n    ha_cluster_label: \"\"\n")
+	f("overrides:\n  a:\n    accept_ha_samples: true\n    ha_tracker_failover_timeout: 0s\n")
+	f("overrides:\n  a:\n    ha_max_clusters: -1\n")
 }
 
 func TestEmptyRuntimeConfig(t *testing.T) {
