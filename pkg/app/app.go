@@ -26,6 +26,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/weft-io/weft/pkg/alertmanager"
+	"github.com/weft-io/weft/pkg/auth"
 	"github.com/weft-io/weft/pkg/compactor"
 	"github.com/weft-io/weft/pkg/distributor"
 	"github.com/weft-io/weft/pkg/frontend"
@@ -69,6 +70,9 @@ type App struct {
 	reader      wire.Reader // the querier's path, shared by querier and ruler
 	// alertmanager runs the tenants' Alertmanagers.
 	alertmanager *alertmanager.Alertmanager
+	// auth checks credentials with -auth.type=tokens (nil: X-Scope-OrgID
+	// is trusted).
+	auth *auth.Authenticator
 	// notebooks are the ui role's notebooks, if this process runs it.
 	notebooks *notebook.Notebooks
 	// scheduler is the query-scheduler of this process, if it runs one.
@@ -149,9 +153,16 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	svcs := make([]services.Service, 0, len(a.services))
+	svcs := make([]services.Service, 0, len(a.services)+1)
 	for _, s := range a.services {
 		svcs = append(svcs, s)
+	}
+	if cfg.Auth.Type == auth.TypeTokens {
+		// Every role's HTTP API is behind it; it depends on nothing.
+		if a.auth, err = auth.New(cfg.Auth, a.reg, a.logger.With("component", "auth")); err != nil {
+			return nil, err
+		}
+		svcs = append(svcs, a.auth)
 	}
 	a.manager, err = services.NewManager(svcs...)
 	if err != nil {
@@ -161,7 +172,11 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %s: %w", cfg.HTTPListenAddress, err)
 	}
-	a.server = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 30 * time.Second}
+	handler := a.routes()
+	if a.auth != nil {
+		handler = a.auth.Wrap(a.routeAuth, handler)
+	}
+	a.server = &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
 	return a, nil
 }
 
@@ -447,7 +462,7 @@ func (a *App) routes() http.Handler {
 		// The web UI (the ui role) answers "/" and its own pages; other
 		// unknown paths are 404. Its navigation links every status page
 		// above.
-		mux.Handle("/", ui.Handler(ui.Options{MultiTenancy: a.cfg.MultitenancyEnabled, Version: Version}))
+		mux.Handle("/", ui.Handler(ui.Options{MultiTenancy: a.cfg.MultitenancyEnabled, Version: Version, Auth: a.cfg.Auth.Type}))
 		return mux
 	}
 	// A process without the UI (an ingester, a distributor, ...) links

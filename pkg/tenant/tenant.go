@@ -14,6 +14,10 @@ const Header = "X-Scope-OrgID"
 // Anonymous is the tenant of every request when multi-tenancy is disabled.
 const Anonymous = "anonymous"
 
+// FederationSeparator separates the tenants of a federated read in
+// X-Scope-OrgID: "a|b" reads tenants a and b.
+const FederationSeparator = "|"
+
 // MaxLength bounds a tenant ID; it becomes a directory and a bucket prefix.
 const MaxLength = 150
 
