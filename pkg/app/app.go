@@ -139,6 +139,13 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 		a.clients = newClientPool(cfg.Distributor.MaxRecvMsgSize)
 	}
 
+	if cfg.Auth.Type == auth.TypeTokens {
+		// Every role's HTTP API is behind it; it depends on nothing, and
+		// the ruler's init may add its internal user.
+		if a.auth, err = auth.New(cfg.Auth, a.reg, a.logger.With("component", "auth")); err != nil {
+			return nil, err
+		}
+	}
 	mm, err := a.newModuleManager()
 	if err != nil {
 		return nil, err
@@ -157,11 +164,7 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 	for _, s := range a.services {
 		svcs = append(svcs, s)
 	}
-	if cfg.Auth.Type == auth.TypeTokens {
-		// Every role's HTTP API is behind it; it depends on nothing.
-		if a.auth, err = auth.New(cfg.Auth, a.reg, a.logger.With("component", "auth")); err != nil {
-			return nil, err
-		}
+	if a.auth != nil {
 		svcs = append(svcs, a.auth)
 	}
 	a.manager, err = services.NewManager(svcs...)
@@ -295,6 +298,9 @@ func (a *App) stop() error {
 
 // serviceName returns the module name of s.
 func (a *App) serviceName(s services.Service) string {
+	if a.auth != nil && s == services.Service(a.auth) {
+		return "auth"
+	}
 	for name, svc := range a.services {
 		if svc == s {
 			return name

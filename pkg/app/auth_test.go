@@ -199,3 +199,20 @@ func TestRouteAuthCoversRoutes(t *testing.T) {
 	_, ok := a.routeAuth(httptest.NewRequest("GET", "/graph", nil))
 	require.False(t, ok, "without the ui role, its pages are no route")
 }
+
+// With tokens, the ruler's alerts still reach the Alertmanager of the
+// all-in-one, through the HTTP API, as its internal user.
+func TestAuthRulerAlertsReachAlertmanager(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tokens.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(authTokensFile(t)), 0o600))
+	base := startApp(t, "-auth.type=tokens", "-auth.tokens-file="+file, "-ruler.poll-interval=1s", "-alertmanager.poll-interval=1s", "-http.listen-address="+freeAddr(t))
+	code, body := authCall(t, "POST", base+"/api/v1/alerts", "writer-b", "", []byte("alertmanager_config: |\n  route:\n    receiver: none\n  receivers:\n  - name: none\n"))
+	require.Equal(t, http.StatusCreated, code, body)
+	code, body = authCall(t, "POST", base+"/prometheus/config/v1/rules/ns", "writer-b", "", []byte("name: g\ninterval: 1s\nrules:\n- alert: Always\n  expr: vector(1)\n"))
+	require.Equal(t, http.StatusAccepted, code, body)
+	require.Eventually(t, func() bool {
+		code, body = authCall(t, "GET", base+"/alertmanager/api/v2/alerts", "writer-b", "", nil)
+		return code == 200 && bytes.Contains([]byte(body), []byte(`"alertname":"Always"`))
+	}, 60*time.Second, 200*time.Millisecond, "%d %s", code, body)
+}
+

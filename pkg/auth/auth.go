@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -65,6 +66,11 @@ type Authenticator struct {
 	// compared with, so that an unknown user costs what a known one does.
 	dummy []byte
 
+	// internal are in-memory users of the process's own calls to itself
+	// (the ruler's alerts to its Alertmanager), by user: set before it
+	// serves, read only after.
+	internal map[string]internalUser
+
 	cacheMu sync.Mutex
 	cache   map[[32]byte]cacheEntry
 
@@ -85,6 +91,11 @@ type cacheEntry struct {
 	expires time.Time
 }
 
+type internalUser struct {
+	digest [32]byte // SHA-256 of the password: a random one, not guessable, so no bcrypt needed
+	cred   *Credential
+}
+
 type failState struct {
 	count int
 	last  time.Time
@@ -99,6 +110,7 @@ func New(cfg Config, reg prometheus.Registerer, logger *slog.Logger) (*Authentic
 	a := &Authenticator{
 		cfg: cfg, logger: logger,
 		cache:    map[[32]byte]cacheEntry{},
+		internal: map[string]internalUser{},
 		failures: map[string]*failState{},
 		reloadFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "weft_auth_tokens_file_reload_failures_total",
@@ -145,6 +157,20 @@ func New(cfg Config, reg prometheus.Registerer, logger *slog.Logger) (*Authentic
 		return nil
 	}, nil)
 	return a, nil
+}
+
+// AddInternalUser adds a basic-auth user that exists in this process
+// only, for its calls to itself, with a random password that it returns;
+// it holds every tenant. Call it before the Authenticator serves.
+func (a *Authenticator) AddInternalUser(user string, scopes ...Scope) string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	pass := hex.EncodeToString(b[:])
+	a.internal[user] = internalUser{
+		digest: sha256.Sum256([]byte(pass)),
+		cred:   &Credential{Name: "internal user " + user, BasicUser: user, Tenants: []string{AnyTenant}, Scopes: scopes},
+	}
+	return pass
 }
 
 // reload loads the tokens file if it changed. On failure the table in
@@ -196,6 +222,13 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Credential, error) {
 	}
 	user, pass, ok := r.BasicAuth()
 	if !ok {
+		return nil, errBadCredential
+	}
+	if iu, ok := a.internal[user]; ok {
+		d := sha256.Sum256([]byte(pass))
+		if subtle.ConstantTimeCompare(iu.digest[:], d[:]) == 1 {
+			return iu.cred, nil
+		}
 		return nil, errBadCredential
 	}
 	key := sha256.Sum256([]byte(user + "\x00" + pass))

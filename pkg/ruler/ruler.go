@@ -15,6 +15,7 @@ import (
 	"github.com/grafana/dskit/services"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
@@ -465,6 +466,12 @@ func (r *Ruler) newNotifier(id string, logger *slog.Logger) *notifier.Manager {
 		amc.Scheme = u.Scheme
 		amc.PathPrefix = u.Path
 		amc.Timeout = model.Duration(r.cfg.NotificationTimeout)
+		if u.User != nil {
+			// user:password@ in the URL: basic auth, for an Alertmanager
+			// behind weft's -auth.type=tokens or a gateway.
+			pw, _ := u.User.Password()
+			amc.HTTPClientConfig.BasicAuth = &commoncfg.BasicAuth{Username: u.User.Username(), Password: commoncfg.Secret(pw)}
+		}
 		cfg.AlertingConfig.AlertmanagerConfigs = append(cfg.AlertingConfig.AlertmanagerConfigs, &amc)
 		groups[fmt.Sprintf("config-%d", i)] = []*targetgroup.Group{{
 			Source:  "weft",
