@@ -215,4 +215,3 @@ func TestAuthRulerAlertsReachAlertmanager(t *testing.T) {
 		return code == 200 && bytes.Contains([]byte(body), []byte(`"alertname":"Always"`))
 	}, 60*time.Second, 200*time.Millisecond, "%d %s", code, body)
 }
-
