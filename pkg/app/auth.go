@@ -9,6 +9,7 @@ import (
 	"github.com/weft-io/weft/pkg/notebook"
 	"github.com/weft-io/weft/pkg/querier"
 	"github.com/weft-io/weft/pkg/ruler"
+	"github.com/weft-io/weft/pkg/tenant"
 	"github.com/weft-io/weft/pkg/ui"
 )
 
@@ -62,4 +63,13 @@ func (a *App) routeAuth(r *http.Request) (auth.Route, bool) {
 		return open, true
 	}
 	return auth.Route{}, false
+}
+
+// readResolver resolves the tenant of the query API's requests on their
+// way through the query-frontend, the scheduler and the querier: with
+// -tenant-federation.enabled, several tenants, "a|b", read as one. Each
+// hop keys on the whole (sorted) set: the results cache, the scheduler's
+// queue (a federated query is queued fairly as a tenant of its own).
+func (a *App) readResolver() tenant.Resolver {
+	return tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled, Federation: a.cfg.TenantFederation.Enabled}
 }

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,6 +122,10 @@ func TestAuthTokens(t *testing.T) {
 	require.NotContains(t, body, `"job":"b"`)
 	code, body = authCall(t, "GET", q("up"), "grafana:grafana-pw", "", nil)
 	require.Equal(t, 401, code, "a credential of two tenants must choose: %s", body)
+	code, body = authCall(t, "GET", q("up"), "grafana:grafana-pw", "team-b|team-a", nil)
+	require.Equal(t, 200, code, body)
+	require.Contains(t, body, `"__tenant_id__":"team-a"`)
+	require.Contains(t, body, `"__tenant_id__":"team-b"`)
 	code, body = authCall(t, "GET", q("up"), "grafana:grafana-pw", "team-a|team-c", nil)
 	require.Equal(t, 403, code, body)
 	require.Contains(t, body, "err-weft-auth-tenant-forbidden")
@@ -214,4 +220,66 @@ func TestAuthRulerAlertsReachAlertmanager(t *testing.T) {
 		code, body = authCall(t, "GET", base+"/alertmanager/api/v2/alerts", "writer-b", "", nil)
 		return code == 200 && bytes.Contains([]byte(body), []byte(`"alertname":"Always"`))
 	}, 60*time.Second, 200*time.Millisecond, "%d %s", code, body)
+}
+
+// With -tenant-federation.enabled, "a|b" reads both tenants through the
+// query API (the frontend, its results cache and the querier), each
+// series labelled with its tenant; other endpoints refuse it.
+func TestTenantFederation(t *testing.T) {
+	base := startApp(t, "-tenant-federation.enabled")
+	now := time.Now().UnixMilli()
+	for _, id := range []string{"team-a", "team-b", "team-c"} {
+		r := push(t, base, id, ctV1, v1Body(t, series(now, 1, "__name__", "up", "job", id)))
+		require.Equal(t, 204, r.code, r.body)
+	}
+	get := func(path, orgID string) (int, string) {
+		return authCall(t, "GET", base+path, "", orgID, nil)
+	}
+	require.Eventually(t, func() bool {
+		code, body := get("/prometheus/api/v1/query?query=up", "team-a|team-b")
+		return code == 200 && strings.Count(body, `"__tenant_id__"`) == 2
+	}, 10*time.Second, 50*time.Millisecond)
+	code, body := get("/prometheus/api/v1/query?query="+url.QueryEscape(`sum by (__tenant_id__) (up{__tenant_id__="team-b"})`), "team-a|team-b")
+	require.Equal(t, 200, code, body)
+	require.Contains(t, body, `{"__tenant_id__":"team-b"}`)
+	require.NotContains(t, body, "team-a")
+	start, end := strconv.FormatInt(now/1000-60, 10), strconv.FormatInt(now/1000+60, 10)
+	code, body = get("/prometheus/api/v1/query_range?query=up&step=15&start="+start+"&end="+end, "team-b|team-c")
+	require.Equal(t, 200, code, body)
+	require.Contains(t, body, `"job":"team-c"`)
+	require.NotContains(t, body, `"job":"team-a"`)
+	code, body = get("/prometheus/api/v1/label/__tenant_id__/values", "team-a|team-c")
+	require.Equal(t, 200, code, body)
+	require.JSONEq(t, `{"status":"success","data":["team-a","team-c"]}`, body)
+	code, body = get("/prometheus/api/v1/label/job/values", "team-a|team-c")
+	require.Equal(t, 200, code, body)
+	require.JSONEq(t, `{"status":"success","data":["team-a","team-c"]}`, body)
+	code, body = get("/prometheus/api/v1/labels", "team-a|team-c")
+	require.Equal(t, 200, code, body)
+	require.Contains(t, body, `"__tenant_id__"`)
+	code, body = get("/prometheus/api/v1/series?match[]=up", "team-a|team-b")
+	require.Equal(t, 200, code, body)
+	require.Equal(t, 2, strings.Count(body, `"__tenant_id__"`), body)
+
+	// One tenant reads as before; endpoints that are not queries refuse
+	// several.
+	code, body = get("/prometheus/api/v1/query?query=up", "team-a")
+	require.Equal(t, 200, code, body)
+	require.NotContains(t, body, "__tenant_id__")
+	code, body = get("/prometheus/api/v1/metadata", "team-a|team-b")
+	require.Equal(t, 400, code, body)
+	require.Contains(t, body, "err-weft-federation-not-allowed")
+	code, body = authCall(t, "POST", base+"/api/v1/push", "", "team-a|team-b", v1Body(t, series(now, 1, "__name__", "up")))
+	require.Equal(t, 400, code, body)
+	code, _ = get("/api/v1/notebooks", "team-a|team-b")
+	require.Equal(t, 400, code)
+	code, _ = get("/prometheus/api/v1/query?query=up", "team-a|bad/tenant")
+	require.Equal(t, 400, code)
+}
+
+// Without -tenant-federation.enabled, "a|b" is no tenant.
+func TestTenantFederationDisabled(t *testing.T) {
+	base := startApp(t)
+	code, body := authCall(t, "GET", base+"/prometheus/api/v1/query?query=up", "", "team-a|team-b", nil)
+	require.Equal(t, 400, code, body)
 }

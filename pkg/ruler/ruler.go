@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/prometheus/storage"
 	"github.com/thanos-io/objstore"
 
+	"github.com/weft-io/weft/pkg/federation"
 	"github.com/weft-io/weft/pkg/limits"
 	"github.com/weft-io/weft/pkg/logutil"
 	"github.com/weft-io/weft/pkg/tenant"
@@ -394,7 +395,7 @@ func (r *Ruler) queryFunc() rules.QueryFunc {
 	own := rules.EngineQueryFunc(r.engine, r.queryable)
 	return func(ctx context.Context, qs string, t time.Time) (promql.Vector, error) {
 		if src := sourcesFrom(ctx); len(src) > 0 {
-			return rules.EngineQueryFunc(r.engine, federatedQueryable{inner: r.queryable, tenants: src})(ctx, qs, t)
+			return rules.EngineQueryFunc(r.engine, federation.NewQueryable(r.queryable, src))(ctx, qs, t)
 		}
 		return own(ctx, qs, t)
 	}
