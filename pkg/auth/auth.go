@@ -347,7 +347,12 @@ func (a *Authenticator) Wrap(classify Classifier, next http.Handler) http.Handle
 				}
 			}
 			w.Header().Add("WWW-Authenticate", `Bearer realm="weft"`)
-			w.Header().Add("WWW-Authenticate", `Basic realm="weft", charset="UTF-8"`)
+			// A browser opens its own login dialog on a Basic challenge:
+			// right for a page it navigates to (a status page), wrong
+			// for the web UI's API calls, which have their own login.
+			if m := r.Header.Get("Sec-Fetch-Mode"); m == "" || m == "navigate" {
+				w.Header().Add("WWW-Authenticate", `Basic realm="weft", charset="UTF-8"`)
+			}
 			httpapi.WriteError(w, httpapi.Errorf(http.StatusUnauthorized, "%w", err))
 			return
 		}

@@ -132,11 +132,20 @@ func TestWrap(t *testing.T) {
 	require.Contains(t, msg, "err-weft-auth-unauthenticated")
 	code, _, _ = answer(t, a, write, "POST", "/api/v1/push", bearer("nope"))
 	require.Equal(t, 401, code)
+	// The web UI's calls get no Basic challenge, which would open the
+	// browser's own login dialog over the UI's.
+	h := a.Wrap(func(*http.Request) (Route, bool) { return read, true }, http.NotFoundHandler())
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "/q", nil)
+	r.Header.Set("Sec-Fetch-Mode", "cors")
+	h.ServeHTTP(w, r)
+	require.Equal(t, 401, w.Code)
+	require.Equal(t, []string{`Bearer realm="weft"`}, w.Header().Values("WWW-Authenticate"))
 	code, _, _ = answer(t, a, read, "GET", "/q", func(r *http.Request) { r.SetBasicAuth("grafana", "wrong") })
 	require.Equal(t, 401, code)
 	code, _, _ = answer(t, a, read, "GET", "/q", func(r *http.Request) { r.SetBasicAuth("nobody", "s3cret") })
 	require.Equal(t, 401, code)
-	require.Equal(t, 1.0, testutil.ToFloat64(a.failed.WithLabelValues("missing")))
+	require.Equal(t, 2.0, testutil.ToFloat64(a.failed.WithLabelValues("missing")))
 	require.Equal(t, 3.0, testutil.ToFloat64(a.failed.WithLabelValues("invalid")))
 
 	// A credential of one tenant needs no X-Scope-OrgID, and may not
