@@ -283,3 +283,14 @@ func TestTenantFederationDisabled(t *testing.T) {
 	code, body := authCall(t, "GET", base+"/prometheus/api/v1/query?query=up", "", "team-a|team-b", nil)
 	require.Equal(t, 400, code, body)
 }
+
+// /config never shows the password of a ruler's Alertmanager URL.
+func TestRedactedAlertmanagerURL(t *testing.T) {
+	cfg := &Config{}
+	cfg.Ruler.AlertmanagerURL = "http://ruler:s3cret@am-1:9009/alertmanager,http://am-2:9009/alertmanager"
+	b, err := redacted(cfg)
+	require.NoError(t, err)
+	require.NotContains(t, string(b), "s3cret")
+	require.Contains(t, string(b), "http://ruler:xxxxx@am-1:9009/alertmanager,http://am-2:9009/alertmanager")
+	require.Contains(t, cfg.Ruler.AlertmanagerURL, "s3cret", "the configuration itself is unchanged")
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -263,5 +264,16 @@ func newFlagSet(cfg *Config, stderr *os.File) *flag.FlagSet {
 func redacted(cfg *Config) ([]byte, error) {
 	c := *cfg
 	c.Bucket = c.Bucket.Redacted()
+	// The rulers' Alertmanager URLs may carry a basic-auth password.
+	urls := strings.Split(c.Ruler.AlertmanagerURL, ",")
+	for i, s := range urls {
+		if u, err := url.Parse(strings.TrimSpace(s)); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				u.User = url.UserPassword(u.User.Username(), "xxxxx")
+				urls[i] = u.String()
+			}
+		}
+	}
+	c.Ruler.AlertmanagerURL = strings.Join(urls, ",")
 	return yaml.Marshal(&c)
 }
