@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,6 +62,11 @@ type Authenticator struct {
 	tbl     atomic.Pointer[table]
 	gen     atomic.Uint64 // bumped at each reload: cached verdicts of older files are stale
 	lastRaw []byte        // the file last loaded, to skip unchanged polls
+
+	// bcryptSlots bounds the bcrypt comparisons running at once, so
+	// that a flood of wrong passwords cannot take every core; verified
+	// credentials come from the cache and never wait for a slot.
+	bcryptSlots chan struct{}
 
 	// dummy is a bcrypt hash that an unknown user's password is
 	// compared with, so that an unknown user costs what a known one does.
@@ -111,7 +117,9 @@ func New(cfg Config, reg prometheus.Registerer, logger *slog.Logger) (*Authentic
 		cfg: cfg, logger: logger,
 		cache:    map[[32]byte]cacheEntry{},
 		internal: map[string]internalUser{},
-		failures: map[string]*failState{},
+		// Half the cores, at least one.
+		bcryptSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+		failures:    map[string]*failState{},
 		reloadFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "weft_auth_tokens_file_reload_failures_total",
 			Help: "Reloads of the tokens file that failed (unreadable or invalid file); the previous file stays in force.",
@@ -246,9 +254,16 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Credential, error) {
 	if c != nil {
 		hash = []byte(c.PasswordBcrypt)
 	}
+	select {
+	case a.bcryptSlots <- struct{}{}:
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
 	a.passwordChecks.Inc()
 	// bcrypt compares in constant time; an unknown user pays the same.
-	if err := bcrypt.CompareHashAndPassword(hash, []byte(pass)); err != nil || c == nil {
+	err := bcrypt.CompareHashAndPassword(hash, []byte(pass))
+	<-a.bcryptSlots
+	if err != nil || c == nil {
 		return nil, errBadCredential
 	}
 	a.remember(key, cacheEntry{cred: c, gen: gen, expires: time.Now().Add(a.cfg.CacheTTL)})
@@ -332,6 +347,11 @@ func (a *Authenticator) Wrap(classify Classifier, next http.Handler) http.Handle
 			return
 		}
 		cred, err := a.Authenticate(r)
+		if err != nil && r.Context().Err() != nil {
+			// The client left while its password waited for a check.
+			httpapi.WriteError(w, err)
+			return
+		}
 		if err != nil {
 			if errors.Is(err, errNoCredentials) {
 				a.failed.WithLabelValues("missing").Inc()

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -268,4 +269,35 @@ func TestFailureDelay(t *testing.T) {
 		a.failureDelay("1.2.3.4")
 	}
 	require.Equal(t, maxFailureDelay, a.failureDelay("1.2.3.4"))
+}
+
+// Password checks wait for one of few slots; a client that leaves while
+// waiting is not counted as a failed login.
+func TestPasswordCheckSlots(t *testing.T) {
+	a, _, _ := newTestAuthenticator(t, tokensFile(t, hashPassword(t, "pw")))
+	for range cap(a.bcryptSlots) {
+		a.bcryptSlots <- struct{}{} // every slot busy
+	}
+	h := a.Wrap(func(*http.Request) (Route, bool) { return Route{Scope: ScopeRead}, true }, http.NotFoundHandler())
+	ctx, cancel := context.WithCancel(context.Background())
+	r := httptest.NewRequest("GET", "/q", nil).WithContext(ctx)
+	r.SetBasicAuth("grafana", "pw")
+	done := make(chan int)
+	go func() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		done <- w.Code
+	}()
+	select {
+	case <-done:
+		t.Fatal("the check did not wait for a slot")
+	case <-time.After(50 * time.Millisecond):
+	}
+	cancel()
+	require.Equal(t, 499, <-done)
+	require.Equal(t, 0.0, testutil.ToFloat64(a.failed.WithLabelValues("invalid")))
+	require.Equal(t, 0.0, testutil.ToFloat64(a.passwordChecks))
+	// A bearer token needs no slot.
+	code, _, _ := answer(t, a, Route{Scope: ScopeWrite}, "POST", "/api/v1/push", bearer("writer-a"))
+	require.Equal(t, 200, code)
 }
