@@ -217,6 +217,9 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Credential, error) {
 	if h == "" {
 		return nil, errNoCredentials
 	}
+	// The generation before the table: a reload in between makes the
+	// verdict cached below stale, never an old table's verdict fresh.
+	gen := a.gen.Load()
 	tbl := a.tbl.Load()
 	if scheme, token, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
 		// The map lookup's timing can tell at most something of the
@@ -240,7 +243,6 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Credential, error) {
 		return nil, errBadCredential
 	}
 	key := sha256.Sum256([]byte(user + "\x00" + pass))
-	gen := a.gen.Load()
 	if a.cfg.CacheTTL > 0 {
 		a.cacheMu.Lock()
 		e, ok := a.cache[key]
