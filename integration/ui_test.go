@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,11 +56,11 @@ func TestUIInBrowser(t *testing.T) {
 	if !fileExists(filepath.Join("..", "web", "ui", "node_modules", "playwright-core", "package.json")) {
 		t.Fatal("playwright-core is not installed in web/ui: run npm ci there (scripts/test.sh does)")
 	}
-	run := func(t *testing.T, ctx context.Context, url string) {
+	run := func(t *testing.T, ctx context.Context, url string, env ...string) {
 		artifacts := t.TempDir()
 		cmd := exec.CommandContext(ctx, node, filepath.Join("e2e", "e2e.mjs"))
 		cmd.Dir = filepath.Join("..", "web", "ui")
-		cmd.Env = append(os.Environ(), "WEFT_URL="+url, "CHROMIUM="+browser, "WEFT_E2E_ARTIFACTS="+artifacts)
+		cmd.Env = append(append(os.Environ(), "WEFT_URL="+url, "CHROMIUM="+browser, "WEFT_E2E_ARTIFACTS="+artifacts), env...)
 		out, err := cmd.CombinedOutput()
 		t.Logf("e2e.mjs:\n%s", out)
 		if err != nil {
@@ -86,4 +87,31 @@ func TestUIInBrowser(t *testing.T) {
 		uiSeries(ctx, t, dist.Client("team-a"))
 		run(t, ctx, fe.URL())
 	})
+	// With -auth.type=tokens the UI logs in with a bearer token first and
+	// sends it on every call (up to the explain steps: the notebook steps
+	// open a second tab, which has no session).
+	t.Run("tokens", func(t *testing.T) {
+		ctx := testContext(t, 4*time.Minute)
+		tokens := filepath.Join(t.TempDir(), "tokens.yaml")
+		file := "credentials:\n" +
+			"- token_sha256: " + hexSHA256("ui-writer") + "\n  tenants: [team-a]\n  scopes: [write]\n" +
+			"- token_sha256: " + hexSHA256("ui-reader") + "\n  tenants: [team-a]\n  scopes: [read]\n"
+		if err := os.WriteFile(tokens, []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		w := startWeft(t, weftOptions{Args: []string{"-auth.type=tokens", "-auth.tokens-file=" + tokens}})
+		writer := w.Client("team-a")
+		writer.hc = &http.Client{Timeout: 60 * time.Second, Transport: bearerTransport{token: "ui-writer"}}
+		uiSeries(ctx, t, writer)
+		run(t, ctx, w.URL(), "WEFT_E2E_TOKEN=ui-reader", "WEFT_E2E_STOP_AFTER=explain")
+	})
+}
+
+// bearerTransport adds a bearer token to every request.
+type bearerTransport struct{ token string }
+
+func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return http.DefaultTransport.RoundTrip(r)
 }

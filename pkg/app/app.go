@@ -26,6 +26,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/weft-io/weft/pkg/alertmanager"
+	"github.com/weft-io/weft/pkg/auth"
 	"github.com/weft-io/weft/pkg/compactor"
 	"github.com/weft-io/weft/pkg/distributor"
 	"github.com/weft-io/weft/pkg/frontend"
@@ -70,6 +71,9 @@ type App struct {
 	reader      wire.Reader // the querier's path, shared by querier and ruler
 	// alertmanager runs the tenants' Alertmanagers.
 	alertmanager *alertmanager.Alertmanager
+	// auth checks credentials with -auth.type=tokens (nil: X-Scope-OrgID
+	// is trusted).
+	auth *auth.Authenticator
 	// notebooks are the ui role's notebooks, if this process runs it.
 	notebooks *notebook.Notebooks
 	// scheduler is the query-scheduler of this process, if it runs one.
@@ -136,6 +140,13 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 		a.clients = newClientPool(cfg.Distributor.MaxRecvMsgSize)
 	}
 
+	if cfg.Auth.Type == auth.TypeTokens {
+		// Every role's HTTP API is behind it; it depends on nothing, and
+		// the ruler's init may add its internal user.
+		if a.auth, err = auth.New(cfg.Auth, a.reg, a.logger.With("component", "auth")); err != nil {
+			return nil, err
+		}
+	}
 	mm, err := a.newModuleManager()
 	if err != nil {
 		return nil, err
@@ -150,9 +161,12 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	svcs := make([]services.Service, 0, len(a.services))
+	svcs := make([]services.Service, 0, len(a.services)+1)
 	for _, s := range a.services {
 		svcs = append(svcs, s)
+	}
+	if a.auth != nil {
+		svcs = append(svcs, a.auth)
 	}
 	a.manager, err = services.NewManager(svcs...)
 	if err != nil {
@@ -162,7 +176,11 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %s: %w", cfg.HTTPListenAddress, err)
 	}
-	a.server = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 30 * time.Second}
+	handler := a.routes()
+	if a.auth != nil {
+		handler = a.auth.Wrap(a.routeAuth, handler)
+	}
+	a.server = &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
 	return a, nil
 }
 
@@ -281,6 +299,9 @@ func (a *App) stop() error {
 
 // serviceName returns the module name of s.
 func (a *App) serviceName(s services.Service) string {
+	if a.auth != nil && s == services.Service(a.auth) {
+		return "auth"
+	}
 	for name, svc := range a.services {
 		if svc == s {
 			return name
@@ -457,7 +478,7 @@ func (a *App) routes() http.Handler {
 		// The web UI (the ui role) answers "/" and its own pages; other
 		// unknown paths are 404. Its navigation links every status page
 		// above.
-		mux.Handle("/", ui.Handler(ui.Options{MultiTenancy: a.cfg.MultitenancyEnabled, Version: Version}))
+		mux.Handle("/", ui.Handler(ui.Options{MultiTenancy: a.cfg.MultitenancyEnabled, Version: Version, Auth: a.cfg.Auth.Type}))
 		return mux
 	}
 	// A process without the UI (an ingester, a distributor, ...) links

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/weft-io/weft/pkg/alertmanager"
+	"github.com/weft-io/weft/pkg/auth"
 	"github.com/weft-io/weft/pkg/bucket"
 	"github.com/weft-io/weft/pkg/compactor"
 	"github.com/weft-io/weft/pkg/distributor"
@@ -40,6 +42,9 @@ type Config struct {
 	LogLevel            string        `yaml:"log_level"`
 	LogFormat           string        `yaml:"log_format"`
 	ShutdownTimeout     time.Duration `yaml:"shutdown_timeout"`
+
+	Auth             auth.Config            `yaml:"auth"`
+	TenantFederation TenantFederationConfig `yaml:"tenant_federation"`
 
 	RuntimeConfig  RuntimeConfigConfig `yaml:"runtime_config"`
 	Bucket         bucket.Config       `yaml:"bucket"`
@@ -70,6 +75,11 @@ type RuntimeConfigConfig struct {
 	Period time.Duration `yaml:"period"`
 }
 
+// TenantFederationConfig enables reads across tenants.
+type TenantFederationConfig struct {
+	Enabled bool `yaml:"enabled"`
+}
+
 // RegisterFlags registers every flag with its default.
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.ConfigFile, "config.file", "", "YAML file with this configuration; flags given on the command line override it.")
@@ -78,6 +88,8 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.GRPCListenAddress, "grpc.listen-address", fmt.Sprintf(":%d", ring.DefaultGRPCPort), "Address of the gRPC server between roles.")
 	f.StringVar(&c.DataDir, "data.dir", "./data", "Directory of local state (TSDB heads, WALs, blocks not yet shipped).")
 	f.BoolVar(&c.MultitenancyEnabled, "auth.multitenancy-enabled", true, "Require the X-Scope-OrgID header on every request. When false, every request belongs to the tenant \"anonymous\".")
+	c.Auth.RegisterFlags(f)
+	f.BoolVar(&c.TenantFederation.Enabled, "tenant-federation.enabled", false, "Let the query API read several tenants at once, named \"a|b\" in X-Scope-OrgID; each series then carries its tenant in the __tenant_id__ label. With -auth.type=tokens, only credentials holding every named tenant may.")
 	f.StringVar(&c.LogLevel, "log.level", "info", "Log level: debug, info, warn, error.")
 	f.StringVar(&c.LogFormat, "log.format", "logfmt", "Log format: logfmt or json.")
 	f.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "How long in-flight requests may run after SIGTERM.")
@@ -107,7 +119,13 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data.dir must be set"))
 	}
-	for _, v := range []interface{ Validate() error }{&c.Bucket, &c.Distributor, &c.Ingester, &c.Querier, &c.QueryFrontend, &c.Limits, &c.Ring, &c.StoreGateway, &c.Compactor, &c.Ruler, &c.Alertmanager, &c.QueryScheduler} {
+	if c.Auth.Type == auth.TypeTokens && !c.MultitenancyEnabled {
+		errs = append(errs, errors.New("auth.type=tokens gives each credential its tenants: it needs auth.multitenancy-enabled=true"))
+	}
+	if c.TenantFederation.Enabled && !c.MultitenancyEnabled {
+		errs = append(errs, errors.New("tenant-federation.enabled needs auth.multitenancy-enabled=true"))
+	}
+	for _, v := range []interface{ Validate() error }{&c.Auth, &c.Bucket, &c.Distributor, &c.Ingester, &c.Querier, &c.QueryFrontend, &c.Limits, &c.Ring, &c.StoreGateway, &c.Compactor, &c.Ruler, &c.Alertmanager, &c.QueryScheduler} {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, err)
 		}
@@ -246,5 +264,16 @@ func newFlagSet(cfg *Config, stderr *os.File) *flag.FlagSet {
 func redacted(cfg *Config) ([]byte, error) {
 	c := *cfg
 	c.Bucket = c.Bucket.Redacted()
+	// The rulers' Alertmanager URLs may carry a basic-auth password.
+	urls := strings.Split(c.Ruler.AlertmanagerURL, ",")
+	for i, s := range urls {
+		if u, err := url.Parse(strings.TrimSpace(s)); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				u.User = url.UserPassword(u.User.Username(), "xxxxx")
+				urls[i] = u.String()
+			}
+		}
+	}
+	c.Ruler.AlertmanagerURL = strings.Join(urls, ",")
 	return yaml.Marshal(&c)
 }

@@ -440,7 +440,7 @@ func (a *App) initIngester() (services.Service, error) {
 func (a *App) initQuerier() (services.Service, error) {
 	reader := a.queryReader()
 	var err error
-	a.querier, err = querier.New(a.cfg.Querier, reader, a.overrides, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled},
+	a.querier, err = querier.New(a.cfg.Querier, reader, a.overrides, a.readResolver(),
 		querier.Version{Version: Version, Revision: Revision, Branch: Branch, GoVersion: goVersion()},
 		a.reg, a.logger.With("role", RoleQuerier), querier.WithRules(a.rulesRetriever))
 	if err != nil {
@@ -501,7 +501,7 @@ func (a *App) initQueryFrontend() (services.Service, error) {
 		Logger:                   a.logger.With("role", RoleQueryFront, "component", "query-sharding"),
 	}})
 	var err error
-	a.frontend, err = frontend.New(a.cfg.QueryFrontend, downstream, a.overrides, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled},
+	a.frontend, err = frontend.New(a.cfg.QueryFrontend, downstream, a.overrides, a.readResolver(),
 		a.reg, a.logger.With("role", RoleQueryFront), frontend.WithGenerationSource(a.cacheGeneration), frontend.WithMiddleware(frontend.Sharding(sharder, a.overrides)))
 	if err != nil {
 		return nil, err
@@ -526,7 +526,21 @@ func (a *App) initQueryFrontend() (services.Service, error) {
 //     token changes at every refresh.
 //
 // Without deletions or retention it is empty.
+//
+// A federated read's generation ("a|b") joins those of its tenants, so
+// that a change under one tenant drops the federated results too.
 func (a *App) cacheGeneration(ctx context.Context, tenantID string) (string, error) {
+	if tenant.IsFederated(tenantID) {
+		var gens []string
+		for _, id := range tenant.Split(tenantID) {
+			g, err := a.cacheGeneration(ctx, id)
+			if err != nil {
+				return "", err
+			}
+			gens = append(gens, g)
+		}
+		return strings.Join(gens, "|"), nil
+	}
 	epoch := time.Now().UnixNano() / int64(a.cfg.QueryFrontend.GenerationRefresh)
 	deleting, err := a.bucket.Exists(ctx, path.Join(tenantID, compactor.TenantDeletionMarkName))
 	if err != nil {

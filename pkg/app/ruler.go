@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 
 	dsring "github.com/grafana/dskit/ring"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	v1 "github.com/prometheus/prometheus/web/api/v1"
 
+	"github.com/weft-io/weft/pkg/auth"
 	"github.com/weft-io/weft/pkg/distributor"
 	"github.com/weft-io/weft/pkg/querier"
 	"github.com/weft-io/weft/pkg/ring"
@@ -66,6 +68,16 @@ func (a *App) initRuler() (services.Service, error) {
 	}
 	if cfg.AlertmanagerURL == "" && !a.distributed && a.roles[RoleAlertmanager] {
 		cfg.AlertmanagerURL = a.selfURL(true) + "/alertmanager"
+		if a.auth != nil {
+			// The ruler sends its alerts through this process's own HTTP
+			// API, as a user of the rules scope that only it knows.
+			u, err := url.Parse(cfg.AlertmanagerURL)
+			if err != nil {
+				return nil, err
+			}
+			u.User = url.UserPassword("weft-ruler", a.auth.AddInternalUser("weft-ruler", auth.ScopeRules))
+			cfg.AlertmanagerURL = u.String()
+		}
 	}
 	opts := []ruler.Option{ruler.WithParser(querier.NewParser(a.cfg.Querier))}
 	if a.distributed {

@@ -11,7 +11,6 @@ import (
 	"github.com/weft-io/weft/pkg/ring"
 	"github.com/weft-io/weft/pkg/ruler"
 	"github.com/weft-io/weft/pkg/scheduler"
-	"github.com/weft-io/weft/pkg/tenant"
 )
 
 // The query-scheduler: its ring, its lifecycler, the role, its gRPC
@@ -120,7 +119,7 @@ func (a *App) QueryRoundTripper() http.RoundTripper {
 	if a.queryRT != nil {
 		return a.queryRT
 	}
-	resolve := tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest
+	resolve := a.readResolver().FromRequest
 	if a.scheduler != nil {
 		a.queryRT = scheduler.NewRoundTripper(a.scheduler, resolve)
 	} else {

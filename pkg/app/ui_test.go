@@ -29,7 +29,7 @@ func TestUIMounted(t *testing.T) {
 	}
 	code, _, body := get("/ui/settings.json")
 	require.Equal(t, http.StatusOK, code)
-	require.JSONEq(t, `{"multitenancy":true,"version":"`+Version+`"}`, body)
+	require.JSONEq(t, `{"multitenancy":true,"version":"`+Version+`","auth":"header"}`, body)
 	code, _, _ = get("/no-such-page")
 	require.Equal(t, http.StatusNotFound, code)
 	// The status pages the UI links stay where they were (the rings and

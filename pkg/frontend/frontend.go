@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -180,6 +181,13 @@ func (f *Frontend) Invalidate(tenantID string) {
 	}
 	g.deleted++
 	g.read = time.Time{} // read the source again: the deletion is there now
+	// Federated reads ("a|b") that include the tenant are stale too.
+	for id, fg := range f.gens {
+		if tenant.IsFederated(id) && slices.Contains(tenant.Split(id), tenantID) {
+			fg.deleted++
+			fg.read = time.Time{}
+		}
+	}
 }
 
 // generation returns the tenant's cache generation.

@@ -12,7 +12,7 @@ import (
 )
 
 // Error types of the Prometheus API envelope (web/api/v1 of Prometheus),
-// plus too_many_requests and unauthorized, which Prometheus never answers
+// plus too_many_requests, unauthorized and forbidden, which Prometheus never answers
 // but a multi-tenant service must, and conflict, for a write that names a
 // version that is no longer the latest (the notebooks API).
 const (
@@ -25,6 +25,7 @@ const (
 	ErrCanceled    = "canceled"
 	ErrTooMany     = "too_many_requests"
 	ErrUnauth      = "unauthorized"
+	ErrForbidden   = "forbidden"
 	ErrConflict    = "conflict"
 )
 
@@ -99,6 +100,8 @@ func typeOf(code int) string {
 	switch {
 	case code == http.StatusUnauthorized:
 		return ErrUnauth
+	case code == http.StatusForbidden:
+		return ErrForbidden
 	case code == http.StatusTooManyRequests:
 		return ErrTooMany
 	case code == http.StatusNotFound:

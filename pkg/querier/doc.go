@@ -3,6 +3,6 @@
 // wire.Reader, enforcing each tenant's query limits. It never imports
 // another component.
 //
-// Imports: pkg/bucketindex, pkg/httpapi, pkg/limits, pkg/logutil,
-// pkg/querysharding, pkg/ring, pkg/tenant, pkg/wire.
+// Imports: pkg/bucketindex, pkg/federation, pkg/httpapi, pkg/limits,
+// pkg/logutil, pkg/querysharding, pkg/ring, pkg/tenant, pkg/wire.
 package querier

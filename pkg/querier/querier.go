@@ -189,6 +189,10 @@ func New(cfg Config, reader wire.Reader, lim *limits.Overrides, resolver tenant.
 			httpapi.WriteError(w, err)
 			return
 		}
+		if tenant.IsFederated(id) && !federates(r.URL.Path) {
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "%s reads one tenant, not %q: a federated read is a query, a range query, series, label names or label values (err-weft-federation-not-allowed)", r.URL.Path, id))
+			return
+		}
 		select {
 		case limiter <- struct{}{}:
 			defer func() { <-limiter }()
@@ -201,6 +205,18 @@ func New(cfg Config, reader wire.Reader, lim *limits.Overrides, resolver tenant.
 		mux.ServeHTTP(w, r.WithContext(tenant.With(r.Context(), id)))
 	})
 	return &Querier{handler: h}, nil
+}
+
+// federates reports whether the endpoint at path reads several tenants
+// ("a|b", with -tenant-federation.enabled): the PromQL queries and the
+// series and label lookups, whose series carry __tenant_id__.
+func federates(path string) bool {
+	switch strings.TrimPrefix(path, Prefix) {
+	case "/query", "/query_range", "/series", "/labels":
+		return true
+	}
+	name, ok := strings.CutPrefix(path, Prefix+"/label/")
+	return ok && strings.HasSuffix(name, "/values")
 }
 
 // NewEngine returns Prometheus' PromQL engine wrapped to apply the query

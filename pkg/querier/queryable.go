@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/annotations"
 
+	"github.com/weft-io/weft/pkg/federation"
 	"github.com/weft-io/weft/pkg/limits"
 	"github.com/weft-io/weft/pkg/querysharding"
 	"github.com/weft-io/weft/pkg/tenant"
@@ -62,6 +63,9 @@ func (t *tenantQuerier) open(ctx context.Context) (storage.Querier, int64, error
 // reads the hints' range when there are hints, not the querier's. A
 // __query_shard__ matcher of the query-frontend becomes the hints' shard.
 func (t *tenantQuerier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
+	if ids := federated(ctx); ids != nil {
+		return federation.NewQuerier(t, ids).Select(ctx, sortSeries, hints, ms...)
+	}
 	hints, ms, err := querysharding.SelectShard(hints, t.mint, t.maxt, ms)
 	if err != nil {
 		return storage.ErrSeriesSet(err)
@@ -92,6 +96,9 @@ func (t *tenantQuerier) Select(ctx context.Context, sortSeries bool, hints *stor
 }
 
 func (t *tenantQuerier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	if ids := federated(ctx); ids != nil {
+		return federation.NewQuerier(t, ids).LabelValues(ctx, name, hints, ms...)
+	}
 	qr, _, err := t.open(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -100,11 +107,25 @@ func (t *tenantQuerier) LabelValues(ctx context.Context, name string, hints *sto
 }
 
 func (t *tenantQuerier) LabelNames(ctx context.Context, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	if ids := federated(ctx); ids != nil {
+		return federation.NewQuerier(t, ids).LabelNames(ctx, hints, ms...)
+	}
 	qr, _, err := t.open(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	return qr.LabelNames(ctx, hints, ms...)
+}
+
+// federated returns the tenants of a federated read ("a|b" in the
+// context), or nil for one tenant. The federation querier then calls t
+// again once per tenant, each with one tenant in its context.
+func federated(ctx context.Context) []string {
+	id, err := tenant.From(ctx)
+	if err != nil || !tenant.IsFederated(id) {
+		return nil
+	}
+	return tenant.Split(id)
 }
 
 func (t *tenantQuerier) Close() error {

@@ -20,6 +20,6 @@
 // its rules service (RegisterGRPC) answers Prometheus' /api/v1/rules and
 // /alerts over gRPC, and a querier's FanOut asks every ruler and merges.
 //
-// Imports: pkg/grpcclient, pkg/httpapi, pkg/limits, pkg/logutil, pkg/tenant,
-// pkg/wire.
+// Imports: pkg/federation, pkg/grpcclient, pkg/httpapi, pkg/limits, pkg/logutil,
+// pkg/tenant, pkg/wire.
 package ruler

@@ -15,6 +15,7 @@ import (
 	"github.com/grafana/dskit/services"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
@@ -27,6 +28,7 @@ import (
 	"github.com/prometheus/prometheus/storage"
 	"github.com/thanos-io/objstore"
 
+	"github.com/weft-io/weft/pkg/federation"
 	"github.com/weft-io/weft/pkg/limits"
 	"github.com/weft-io/weft/pkg/logutil"
 	"github.com/weft-io/weft/pkg/tenant"
@@ -393,7 +395,7 @@ func (r *Ruler) queryFunc() rules.QueryFunc {
 	own := rules.EngineQueryFunc(r.engine, r.queryable)
 	return func(ctx context.Context, qs string, t time.Time) (promql.Vector, error) {
 		if src := sourcesFrom(ctx); len(src) > 0 {
-			return rules.EngineQueryFunc(r.engine, federatedQueryable{inner: r.queryable, tenants: src})(ctx, qs, t)
+			return rules.EngineQueryFunc(r.engine, federation.NewQueryable(r.queryable, src))(ctx, qs, t)
 		}
 		return own(ctx, qs, t)
 	}
@@ -465,6 +467,12 @@ func (r *Ruler) newNotifier(id string, logger *slog.Logger) *notifier.Manager {
 		amc.Scheme = u.Scheme
 		amc.PathPrefix = u.Path
 		amc.Timeout = model.Duration(r.cfg.NotificationTimeout)
+		if u.User != nil {
+			// user:password@ in the URL: basic auth, for an Alertmanager
+			// behind weft's -auth.type=tokens or a gateway.
+			pw, _ := u.User.Password()
+			amc.HTTPClientConfig.BasicAuth = &commoncfg.BasicAuth{Username: u.User.Username(), Password: commoncfg.Secret(pw)}
+		}
 		cfg.AlertingConfig.AlertmanagerConfigs = append(cfg.AlertingConfig.AlertmanagerConfigs, &amc)
 		groups[fmt.Sprintf("config-%d", i)] = []*targetgroup.Group{{
 			Source:  "weft",

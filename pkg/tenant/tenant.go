@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -13,6 +14,10 @@ const Header = "X-Scope-OrgID"
 
 // Anonymous is the tenant of every request when multi-tenancy is disabled.
 const Anonymous = "anonymous"
+
+// FederationSeparator separates the tenants of a federated read in
+// X-Scope-OrgID: "a|b" reads tenants a and b.
+const FederationSeparator = "|"
 
 // MaxLength bounds a tenant ID; it becomes a directory and a bucket prefix.
 const MaxLength = 150
@@ -77,17 +82,39 @@ func IsReserved(name string) bool {
 type Resolver struct {
 	// MultiTenancy, when false, puts every request in Anonymous.
 	MultiTenancy bool
+	// Federation accepts several tenants, "a|b", for the reads that
+	// federate (-tenant-federation.enabled).
+	Federation bool
 }
 
 // FromRequest returns the tenant of r: the validated X-Scope-OrgID header,
-// or Anonymous when multi-tenancy is disabled.
+// or Anonymous when multi-tenancy is disabled. With Federation, the
+// header may name several tenants, "b|a": the answer is then their sorted
+// set, "a|b" (Split gives them back), the same for every order.
 func (res Resolver) FromRequest(r *http.Request) (string, error) {
 	if !res.MultiTenancy {
 		return Anonymous, nil
 	}
 	id := r.Header.Get(Header)
+	if res.Federation && strings.Contains(id, FederationSeparator) {
+		ids := strings.Split(id, FederationSeparator)
+		for _, t := range ids {
+			if err := Validate(t); err != nil {
+				return "", err
+			}
+		}
+		slices.Sort(ids)
+		return strings.Join(slices.Compact(ids), FederationSeparator), nil
+	}
 	if err := Validate(id); err != nil {
 		return "", err
 	}
 	return id, nil
 }
+
+// Split returns the tenants of id: several for a federated read's "a|b",
+// else id alone.
+func Split(id string) []string { return strings.Split(id, FederationSeparator) }
+
+// IsFederated reports whether id names several tenants.
+func IsFederated(id string) bool { return strings.Contains(id, FederationSeparator) }

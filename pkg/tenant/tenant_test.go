@@ -44,3 +44,27 @@ func TestResolver(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "team-a", id)
 }
+
+func TestResolverFederation(t *testing.T) {
+	f := func(header string, federation bool, want string, wantErr error) {
+		t.Helper()
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set(Header, header)
+		id, err := Resolver{MultiTenancy: true, Federation: federation}.FromRequest(r)
+		if wantErr != nil {
+			require.ErrorIs(t, err, wantErr, header)
+			return
+		}
+		require.NoError(t, err, header)
+		require.Equal(t, want, id)
+	}
+	f("b|a", true, "a|b", nil)
+	f("a|b|a", true, "a|b", nil)
+	f("a", true, "a", nil)
+	f("a|b", false, "", ErrInvalid)
+	f("a||b", true, "", ErrMissing)
+	f("a|..", true, "", ErrInvalid)
+	require.Equal(t, []string{"a", "b"}, Split("a|b"))
+	require.True(t, IsFederated("a|b"))
+	require.False(t, IsFederated("a"))
+}

@@ -36,6 +36,9 @@ type Options struct {
 	MultiTenancy bool
 	// Version is shown in the navigation bar.
 	Version string
+	// Auth is the server's -auth.type: with "tokens" the app asks for a
+	// bearer token or a user and password and sends them on every call.
+	Auth string
 }
 
 // file is one embedded file with what serving it needs.
@@ -90,7 +93,8 @@ func newHandler(o Options) (*handler, error) {
 	h.settings, err = json.Marshal(struct {
 		MultiTenancy bool   `json:"multitenancy"`
 		Version      string `json:"version"`
-	}{o.MultiTenancy, o.Version})
+		Auth         string `json:"auth,omitempty"`
+	}{o.MultiTenancy, o.Version, o.Auth})
 	if err != nil {
 		return nil, fmt.Errorf("cannot encode the UI's settings: %w", err)
 	}
@@ -116,6 +120,13 @@ func contentType(p string) string {
 		return "image/png"
 	}
 	return "application/octet-stream"
+}
+
+// IsOwnPath reports whether p is served by the UI itself (a page of the
+// app, its assets, its settings) rather than by an API: such paths need no
+// credentials, since the app asks for them once loaded.
+func IsOwnPath(p string) bool {
+	return p == SettingsPath || strings.HasPrefix(p, AssetsPrefix) || isAppRoute(p)
 }
 
 // isAppRoute reports whether p is a page of the app.

@@ -56,6 +56,19 @@ func TestHandlerSettings(t *testing.T) {
 		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
 		require.Equal(t, map[string]any{"multitenancy": mt, "version": "v9"}, got)
 	}
+	h, err := newHandler(Options{MultiTenancy: true, Version: "v9", Auth: "tokens"})
+	require.NoError(t, err)
+	rec := serve(t, h, http.MethodGet, "/ui/settings.json", nil)
+	require.JSONEq(t, `{"multitenancy":true,"version":"v9","auth":"tokens"}`, rec.Body.String())
+}
+
+func TestIsOwnPath(t *testing.T) {
+	for _, p := range []string{"/", "/graph", "/notebooks/01JABC", "/ui/settings.json", "/ui/assets/app.js"} {
+		require.True(t, IsOwnPath(p), p)
+	}
+	for _, p := range []string{"/api/v1/notebooks", "/prometheus/api/v1/query", "/ui/", "/config", "/notebooks/a/b"} {
+		require.False(t, IsOwnPath(p), p)
+	}
 }
 
 func TestHandlerCaching(t *testing.T) {

@@ -5,6 +5,8 @@
 //   WEFT_E2E_STOP_AFTER "explain" to stop before the cardinality and notebook steps
 //   CHROMIUM            the browser binary (default /usr/bin/chromium)
 //   WEFT_E2E_ARTIFACTS  a directory for a screenshot when a step fails
+//   WEFT_E2E_TOKEN      a bearer token: weft runs with -auth.type=tokens, and
+//                       the test logs in with it first
 // It prints one line per step and exits 1 at the first failure.
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
@@ -16,6 +18,7 @@ if (!base) {
   process.exit(2);
 }
 const stopAfter = process.env.WEFT_E2E_STOP_AFTER ?? '';
+const token = process.env.WEFT_E2E_TOKEN ?? '';
 const metric = 'weft_e2e_requests_total';
 // Pushed by the Go test: three series, two jobs.
 const wantSeries = 3;
@@ -55,6 +58,20 @@ try {
   await page.locator('#expr-editor .cm-editor').waitFor();
   check(await page.locator('#nav a[href="/services"]').count() === 1, 'no link to /services in the navigation');
   ok();
+
+  if (token) {
+    step = 'log in with a bearer token';
+    const before = await page.evaluate(async () => (await fetch('/prometheus/api/v1/labels')).status);
+    check(before === 401, `the API answered ${before} before the login, want 401`);
+    const form = page.locator('#nav form.login');
+    await form.locator('select').selectOption('bearer');
+    await form.locator('input[name="secret"]').fill(token);
+    await form.locator('button[type="submit"]').click();
+    await page.locator('#nav .logout').waitFor();
+    await page.locator('#expr-editor .cm-editor').waitFor();
+    check(await page.evaluate(() => JSON.parse(sessionStorage.getItem('weft.credential') ?? 'null')?.token) === token, 'the token is not in sessionStorage');
+    ok();
+  }
 
   step = 'set tenant team-a beside the editor';
   await setTenant(page.locator('.query-row input.tenant'), 'team-a');
@@ -175,7 +192,10 @@ try {
     await root.waitFor();
     const back = await root.getAttribute('data-expr');
     const same = await page.evaluate(async ([a, b]) => {
-      const parse = async (q) => (await (await fetch('/prometheus/api/v1/parse_query?query=' + encodeURIComponent(q), { headers: { 'X-Scope-OrgID': localStorage.getItem('weft.tenant') } })).json());
+      const headers = { 'X-Scope-OrgID': localStorage.getItem('weft.tenant') };
+      const cred = JSON.parse(sessionStorage.getItem('weft.credential') ?? 'null');
+      if (cred?.kind === 'bearer') headers.Authorization = 'Bearer ' + cred.token;
+      const parse = async (q) => (await (await fetch('/prometheus/api/v1/parse_query?query=' + encodeURIComponent(q), { headers })).json());
       const [pa, pb] = await Promise.all([parse(a), parse(b)]);
       return pa.status === 'success' && JSON.stringify(pa.data) === JSON.stringify(pb.data);
     }, [e, back]);

@@ -1,13 +1,49 @@
 // Calls to weft's HTTP API. Every call carries the tenant chosen in the UI as
-// X-Scope-OrgID, so one browser can look at any tenant it knows the name of.
+// X-Scope-OrgID, so one browser can look at any tenant it knows the name of,
+// and, when the server checks credentials (auth "tokens"), the user's
+// credential as Authorization.
 
 /** Settings is what /ui/settings.json tells the app about the server. */
 export interface Settings {
   multitenancy: boolean;
   version: string;
+  /** auth is "tokens" when the server wants credentials on every API call. */
+  auth?: string;
 }
 
 export const settings: Settings = { multitenancy: false, version: '' };
+
+/** Credential is what the user logged in with. */
+export type Credential = { kind: 'bearer'; token: string } | { kind: 'basic'; user: string; password: string };
+
+const credentialKey = 'weft.credential';
+
+/** getCredential is the credential of this tab's session, or null. */
+export function getCredential(): Credential | null {
+  try {
+    const c = JSON.parse(sessionStorage.getItem(credentialKey) ?? 'null');
+    if (c && (c.kind === 'bearer' || c.kind === 'basic')) return c as Credential;
+  } catch {
+    // A damaged entry is no credential.
+  }
+  return null;
+}
+
+/** setCredential keeps c for this tab's session (sessionStorage), or forgets it with null. */
+export function setCredential(c: Credential | null): void {
+  if (c) sessionStorage.setItem(credentialKey, JSON.stringify(c));
+  else sessionStorage.removeItem(credentialKey);
+}
+
+/** authorization is the Authorization header value of c. */
+export function authorization(c: Credential): string {
+  if (c.kind === 'bearer') return `Bearer ${c.token}`;
+  // btoa takes Latin-1: encode the UTF-8 bytes of user:password first.
+  const bytes = new TextEncoder().encode(`${c.user}:${c.password}`);
+  let bin = '';
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return `Basic ${btoa(bin)}`;
+}
 
 const tenantKey = 'weft.tenant';
 const tenantListeners: Array<(t: string) => void> = [];
@@ -41,11 +77,13 @@ export class APIError extends Error {
   }
 }
 
-/** apiFetch is fetch with the tenant header. */
+/** apiFetch is fetch with the tenant header and, once logged in, the credential. */
 export function apiFetch(input: RequestInfo | URL, init: RequestInit = {}): Promise<Response> {
   const headers = new Headers(init.headers);
   const t = getTenant();
   if (settings.multitenancy && t !== '') headers.set('X-Scope-OrgID', t);
+  const c = settings.auth === 'tokens' ? getCredential() : null;
+  if (c) headers.set('Authorization', authorization(c));
   return fetch(input, { ...init, headers });
 }
 

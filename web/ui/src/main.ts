@@ -9,6 +9,7 @@ import { renderNotebook, renderNotebookList } from './notebooks';
 import { renderExplorer } from './explorer';
 import { renderCardinality } from './cardinality';
 import { tenantField } from './tenant';
+import { loginControl } from './login';
 
 /** statusPages are weft's server-rendered pages, linked from the Status menu. */
 const statusPages: Array<[string, string]> = [
@@ -86,6 +87,7 @@ function drawNav(): void {
       h('div', { class: 'menu-items' }, statusPages.map(([p, t]) => h('a', { href: p }, t)))),
     h('span', { class: 'spacer' }),
     navTenant,
+    settings.auth === 'tokens' ? loginControl() : null,
     h('span', { class: 'version muted' }, settings.version));
 }
 
