@@ -34,8 +34,8 @@ import (
 type readRecorder struct {
 	URL string
 
-	mu      sync.Mutex
-	reads   []string // "<accepted types> -> <status> <content-type>"
+	mu    sync.Mutex
+	reads []string // "<accepted types> -> <status> <content-type>"
 }
 
 func startReadRecorder(t *testing.T, target string) *readRecorder {
