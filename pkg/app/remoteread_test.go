@@ -17,10 +17,10 @@ import (
 	"github.com/weft-io/weft/pkg/tenant"
 )
 
-// remoteReadVia sends one remote read of the series named name in
-// [mint, maxt], accepting typ, through rt as tenant id, and returns their
-// float samples by series.
-func remoteReadVia(t *testing.T, rt http.RoundTripper, id string, typ prompb.ReadRequest_ResponseType, mint, maxt int64, name string) map[string][]float64 {
+// remoteReadPost sends one remote read of the series named name in
+// [mint, maxt], accepting typ, through rt as tenant id, and returns the
+// answer's Content-Type and body after checking it is a 200.
+func remoteReadPost(t *testing.T, rt http.RoundTripper, id string, typ prompb.ReadRequest_ResponseType, mint, maxt int64, name string) (string, []byte) {
 	t.Helper()
 	q, err := remote.ToQuery(mint, maxt, []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, name)}, nil)
 	require.NoError(t, err)
@@ -37,6 +37,30 @@ func remoteReadVia(t *testing.T, rt http.RoundTripper, id string, typ prompb.Rea
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	return resp.Header.Get("Content-Type"), body
+}
+
+// remoteReadSeries returns the one series named name in [mint, maxt] as a
+// SAMPLES answer carries it.
+func remoteReadSeries(t *testing.T, rt http.RoundTripper, id string, mint, maxt int64, name string) *prompb.TimeSeries {
+	t.Helper()
+	ct, body := remoteReadPost(t, rt, id, prompb.ReadRequest_SAMPLES, mint, maxt, name)
+	require.Equal(t, "application/x-protobuf", ct)
+	b, err := snappy.Decode(nil, body)
+	require.NoError(t, err)
+	var rr prompb.ReadResponse
+	require.NoError(t, rr.Unmarshal(b))
+	require.Len(t, rr.Results, 1)
+	require.Len(t, rr.Results[0].Timeseries, 1)
+	return rr.Results[0].Timeseries[0]
+}
+
+// remoteReadVia sends one remote read of the series named name in
+// [mint, maxt], accepting typ, through rt as tenant id, and returns their
+// float samples by series.
+func remoteReadVia(t *testing.T, rt http.RoundTripper, id string, typ prompb.ReadRequest_ResponseType, mint, maxt int64, name string) map[string][]float64 {
+	t.Helper()
+	ct, body := remoteReadPost(t, rt, id, typ, mint, maxt, name)
 	out := map[string][]float64{}
 	add := func(ls labels.Labels, it chunkenc.Iterator) {
 		for it.Next() == chunkenc.ValFloat {
@@ -46,7 +70,7 @@ func remoteReadVia(t *testing.T, rt http.RoundTripper, id string, typ prompb.Rea
 		require.NoError(t, it.Err())
 	}
 	if typ == prompb.ReadRequest_SAMPLES {
-		require.Equal(t, "application/x-protobuf", resp.Header.Get("Content-Type"))
+		require.Equal(t, "application/x-protobuf", ct)
 		b, err := snappy.Decode(nil, body)
 		require.NoError(t, err)
 		var rr prompb.ReadResponse
@@ -58,7 +82,7 @@ func remoteReadVia(t *testing.T, rt http.RoundTripper, id string, typ prompb.Rea
 		require.NoError(t, set.Err())
 		return out
 	}
-	require.Equal(t, "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse", resp.Header.Get("Content-Type"))
+	require.Equal(t, "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse", ct)
 	cr := remote.NewChunkedReader(bytes.NewReader(body), 1<<20, nil)
 	for {
 		var res prompb.ChunkedReadResponse
