@@ -123,11 +123,11 @@ func TestRemoteWrite2FromPrometheusSender(t *testing.T) {
 			SendNativeHistograms: true,
 		}},
 	}))
-	// The watcher sends only samples newer than its start.
-	time.Sleep(500 * time.Millisecond)
-
+	// The watcher sends only samples newer than its start, which its
+	// goroutine sets: the samples are a little ahead of the clock (within
+	// weft's creation grace period), however late it starts.
 	const n = 10
-	t0 := time.Now().UnixMilli()
+	t0 := time.Now().Add(30 * time.Second).UnixMilli()
 	ts := func(k int) int64 { return t0 + int64(k)*100 }
 	sent := []sentSeries{
 		{
@@ -188,6 +188,9 @@ func TestRemoteWrite2FromPrometheusSender(t *testing.T) {
 		return v
 	}
 	require.Eventually(t, func() bool {
+		// A notification the watcher was not yet waiting for is lost
+		// (it would read at its 15s timeout): notify again meanwhile.
+		rws.Notify()
 		v, _, _, err := papi.Query(ctx, `{job="rw2"}[1m]`, end)
 		if err != nil {
 			return false
