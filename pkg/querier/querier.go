@@ -177,7 +177,7 @@ func New(cfg Config, reader wire.Reader, lim *limits.Overrides, resolver tenant.
 	}
 	mux.Handle(Prefix+"/label/", router)
 	mux.Handle(Prefix+"/metadata", metadataHandler{reader})
-	mux.Handle(Prefix+"/read", &remoteReadHandler{q: q, limits: lim, timeout: cfg.Timeout, logger: logger, marshalPool: &sync.Pool{}})
+	mux.Handle(Prefix+"/read", &remoteReadHandler{q: q, limits: lim, timeout: cfg.Timeout, logger: logger, marshalPool: &sync.Pool{}, hold: remoteReadMaxBytesInFrame})
 	mux.Handle(Prefix+"/status/tsdb", tsdbStatusHandler{reader})
 	mux.Handle(Prefix+"/cardinality/label_names", cardinalityHandler{reader: reader, limits: lim, parser: newParser(cfg)})
 	mux.Handle(Prefix+"/cardinality/label_values", cardinalityHandler{reader: reader, limits: lim, parser: newParser(cfg), values: true})

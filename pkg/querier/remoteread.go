@@ -42,6 +42,9 @@ type remoteReadHandler struct {
 	timeout     time.Duration // -querier.timeout
 	logger      *slog.Logger
 	marshalPool *sync.Pool
+	// hold is how much of a streamed answer is held back before the
+	// status is sent (remoteReadMaxBytesInFrame; tests lower it).
+	hold int
 }
 
 func (h *remoteReadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -183,7 +186,7 @@ func (h *remoteReadHandler) serveSamples(ctx context.Context, w http.ResponseWri
 // serveChunks streams each query's series as XOR (and histogram) chunks,
 // at most one series a frame, in the order of the queries.
 func (h *remoteReadHandler) serveChunks(ctx context.Context, w http.ResponseWriter, lim *limits.Limits, selects []remoteSelect) {
-	hw := &holdingWriter{w: w, rc: http.NewResponseController(w), hold: remoteReadMaxBytesInFrame}
+	hw := &holdingWriter{w: w, rc: http.NewResponseController(w), hold: h.hold}
 	cw := remote.NewChunkedWriter(hw, hw)
 	for i, s := range selects {
 		// The streaming protocol wants each query's series sorted.

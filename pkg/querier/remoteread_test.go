@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -256,4 +258,46 @@ func TestRemoteReadBadRequests(t *testing.T) {
 	req.Header.Set(tenant.Header, "a")
 	h.ServeHTTP(rec, req)
 	require.Equal(t, http.StatusMethodNotAllowed, rec.Code)
+}
+
+// A limit passed once a streamed answer has started cuts the connection:
+// the client sees a broken stream, not a short answer it would take for a
+// whole one.
+func TestRemoteReadStreamCutOnLateLimit(t *testing.T) {
+	s := newTSDBStore(t)
+	lim := testOverrides(t, map[string]func(*limits.Limits){"t": func(l *limits.Limits) { l.MaxFetchedSeriesPerQuery = 5 }})
+	for _, hold := range []int{1, remoteReadMaxBytesInFrame} {
+		h := &remoteReadHandler{q: tenantQueryable{reader: s, limits: lim, now: time.Now}, limits: lim, timeout: time.Minute, logger: slog.New(slog.DiscardHandler), marshalPool: &sync.Pool{}, hold: hold}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.ServeHTTP(w, r.WithContext(tenant.With(r.Context(), "t")))
+		}))
+		t.Cleanup(srv.Close)
+		body := readRequest(t, prompb.ReadRequest_STREAMED_XOR_CHUNKS, 0, 120*minute, []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, "m")})
+		resp, err := http.Post(srv.URL, "application/x-protobuf", bytes.NewReader(body))
+		require.NoError(t, err)
+		if hold > 1 {
+			// Small enough to be held whole: the limit's status.
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, string(b))
+			require.Contains(t, string(b), "err-weft-max-fetched-series-per-query")
+			continue
+		}
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		cr := remote.NewChunkedReader(resp.Body, 50<<20, nil)
+		series := 0
+		for {
+			var res prompb.ChunkedReadResponse
+			err = cr.NextProto(&res)
+			if err != nil {
+				break
+			}
+			series += len(res.ChunkedSeries)
+		}
+		resp.Body.Close()
+		// The frames sent before the cut may be lost with the connection.
+		require.LessOrEqual(t, series, 5, "no series past the limit")
+		require.Error(t, err)
+		require.NotErrorIs(t, err, io.EOF, "the stream is cut, not ended")
+	}
 }
