@@ -156,6 +156,23 @@ func TestRemoteWrite2FromPrometheusSender(t *testing.T) {
 			exemplars: true,
 		},
 		{
+			// A native histogram with custom buckets (NHCB, schema -53).
+			ls:   labels.FromStrings(labels.MetricName, "rw2_queue_seconds", "job", "rw2"),
+			meta: metadata.Metadata{Type: model.MetricTypeHistogram, Help: "Time queued.", Unit: "seconds"},
+			st:   t0 - 10_000,
+			value: func(k int) (float64, *histogram.Histogram, *histogram.FloatHistogram) {
+				return 0, &histogram.Histogram{
+					Schema:          histogram.CustomBucketsSchema,
+					Count:           uint64(4 * (k + 1)),
+					Sum:             1.5 * float64(k+1),
+					PositiveSpans:   []histogram.Span{{Offset: 0, Length: 3}},
+					PositiveBuckets: []int64{int64(k + 1), int64(k + 1), -int64(k + 1)}, // k+1, 2(k+1), k+1 as deltas
+					CustomValues:    []float64{0.1, 0.5, 1},
+				}, nil
+			},
+			exemplars: true,
+		},
+		{
 			ls:   labels.FromStrings(labels.MetricName, "rw2_size_bytes", "job", "rw2"),
 			meta: metadata.Metadata{Type: model.MetricTypeHistogram, Help: "Sizes.", Unit: "bytes"},
 			value: func(k int) (float64, *histogram.Histogram, *histogram.FloatHistogram) {
