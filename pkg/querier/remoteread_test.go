@@ -301,3 +301,19 @@ func TestRemoteReadStreamCutOnLateLimit(t *testing.T) {
 		require.NotErrorIs(t, err, io.EOF, "the stream is cut, not ended")
 	}
 }
+
+// A remote read runs under the tenant's query timeout: 503, as the query
+// API answers a timeout.
+func TestRemoteReadTimeout(t *testing.T) {
+	s := newTSDBStore(t)
+	s.slow = true
+	h := limitsQuerier(t, s, map[string]func(*limits.Limits){
+		"t": func(l *limits.Limits) { l.QueryTimeout = model.Duration(100 * time.Millisecond) },
+	}, nil, nil)
+	m := []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, "m")}
+	for _, typ := range readTypes {
+		rec := remoteRead(t, h, "t", readRequest(t, typ, 0, 120*minute, m))
+		require.Equal(t, http.StatusServiceUnavailable, rec.Code, rec.Body.String())
+		require.Contains(t, rec.Body.String(), "err-weft-query-timeout")
+	}
+}
