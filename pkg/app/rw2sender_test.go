@@ -283,6 +283,21 @@ func TestRemoteWrite2FromPrometheusSender(t *testing.T) {
 		}
 	}
 
+	// Streamed remote read of series stored with start timestamps (XOR2
+	// chunks in weft) answers chunks without them, in the encodings every
+	// remote read client reads.
+	var floats []float64
+	for k := range n {
+		v, _, _ := sent[0].value(k)
+		floats = append(floats, v)
+	}
+	require.Equal(t, map[string][]float64{sent[0].ls.String(): floats},
+		remoteReadVia(t, rt, id, prompb.ReadRequest_STREAMED_XOR_CHUNKS, ts(0), ts(n-1), sent[0].ls.Get(labels.MetricName)))
+	// (A series of histograms has no floats: its chunks' encodings are
+	// checked.)
+	require.Equal(t, map[string][]float64{sent[2].ls.String(): nil},
+		remoteReadVia(t, rt, id, prompb.ReadRequest_STREAMED_XOR_CHUNKS, ts(0), ts(n-1), sent[2].ls.Get(labels.MetricName)))
+
 	// Exemplars.
 	ex, err := papi.QueryExemplars(ctx, `{job="rw2"}`, time.UnixMilli(ts(0)), end)
 	require.NoError(t, err)
