@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
 
 	"github.com/weft-io/weft/pkg/scheduler"
@@ -136,4 +137,10 @@ func TestDistributedSchedulerAndQuerier(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	require.Contains(t, string(body), `"42"`)
 	require.NotEmpty(t, resp.Header.Get(scheduler.QueueTimeHeader))
+
+	// Remote read's binary request and answers cross the scheduler's gRPC
+	// intact, in both answer types.
+	for _, typ := range []prompb.ReadRequest_ResponseType{prompb.ReadRequest_SAMPLES, prompb.ReadRequest_STREAMED_XOR_CHUNKS} {
+		require.Equal(t, map[string][]float64{`{__name__="m"}`: {42}}, remoteReadVia(t, rt, "t", typ, now-1000, now+1000, "m"), typ.String())
+	}
 }

@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -11,8 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang/snappy"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/prometheus/prometheus/storage/remote"
 	"github.com/stretchr/testify/require"
 
 	"github.com/weft-io/weft/pkg/limits"
@@ -300,4 +305,36 @@ func TestClientGoneCancelsTheParts(t *testing.T) {
 	<-done
 	require.Equal(t, int64(4), canceled.Load())
 	require.Zero(t, testutil.ToFloat64(fe.m.retries), "a canceled query is not retried")
+}
+
+// Remote read passes through with its binary body and answer intact, in
+// both answer types.
+func TestPassThroughRemoteRead(t *testing.T) {
+	db := openTSDB(t)
+	lim := testLimits(t, nil)
+	q := newQuerier(t, db, lim)
+	fe, _ := newFrontend(t, testConfig(t, nil), q, lim, base.Add(72*time.Hour))
+	read := func(h http.Handler, typ prompb.ReadRequest_ResponseType) *httptest.ResponseRecorder {
+		t.Helper()
+		query, err := remote.ToQuery(0, ms(10*time.Hour), []*labels.Matcher{labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".+")}, nil)
+		require.NoError(t, err)
+		raw, err := (&prompb.ReadRequest{Queries: []*prompb.Query{query}, AcceptedResponseTypes: []prompb.ReadRequest_ResponseType{typ}}).Marshal()
+		require.NoError(t, err)
+		req := httptest.NewRequest(http.MethodPost, apiPrefix+"/read", bytes.NewReader(snappy.Encode(nil, raw)))
+		req.Header.Set("Content-Type", "application/x-protobuf")
+		req.Header.Set("Content-Encoding", "snappy")
+		req.Header.Set(tenant.Header, "t")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	for _, typ := range []prompb.ReadRequest_ResponseType{prompb.ReadRequest_SAMPLES, prompb.ReadRequest_STREAMED_XOR_CHUNKS} {
+		want, got := read(q, typ), read(fe, typ)
+		require.Equal(t, http.StatusOK, want.Code, want.Body.String())
+		require.Equal(t, want.Code, got.Code, got.Body.String())
+		require.Equal(t, want.Header().Get("Content-Type"), got.Header().Get("Content-Type"))
+		require.Equal(t, want.Header().Get("Content-Encoding"), got.Header().Get("Content-Encoding"))
+		require.Greater(t, want.Body.Len(), 100, "the answer holds the series")
+		require.Equal(t, want.Body.Bytes(), got.Body.Bytes(), typ.String())
+	}
 }

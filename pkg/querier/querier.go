@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
@@ -176,6 +177,7 @@ func New(cfg Config, reader wire.Reader, lim *limits.Overrides, resolver tenant.
 	}
 	mux.Handle(Prefix+"/label/", router)
 	mux.Handle(Prefix+"/metadata", metadataHandler{reader})
+	mux.Handle(Prefix+"/read", &remoteReadHandler{q: q, limits: lim, timeout: cfg.Timeout, logger: logger, marshalPool: &sync.Pool{}, hold: remoteReadMaxBytesInFrame})
 	mux.Handle(Prefix+"/status/tsdb", tsdbStatusHandler{reader})
 	mux.Handle(Prefix+"/cardinality/label_names", cardinalityHandler{reader: reader, limits: lim, parser: newParser(cfg)})
 	mux.Handle(Prefix+"/cardinality/label_values", cardinalityHandler{reader: reader, limits: lim, parser: newParser(cfg), values: true})
@@ -298,11 +300,11 @@ func (h metadataHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // sampleAndChunk adapts the tenant queryable to the API's interface; the
-// chunk path (remote read) is not served.
+// API's chunk path is unused (remote read is remoteReadHandler's).
 type sampleAndChunk struct{ tenantQueryable }
 
 func (sampleAndChunk) ChunkQuerier(int64, int64) (storage.ChunkQuerier, error) {
-	return nil, errors.New("remote read is not served by weft")
+	return nil, errors.New("the query API reads no chunks")
 }
 
 func newParser(cfg Config) parser.Parser {
