@@ -42,8 +42,9 @@ func (a *App) routeAuth(r *http.Request) (auth.Route, bool) {
 	// Pushes.
 	case p == "/api/v1/push" || p == "/otlp/v1/metrics":
 		return scope(auth.ScopeWrite)
-	// Admin endpoints.
-	case strings.HasPrefix(p, querier.Prefix+"/admin/"), p == "/compactor/delete_tenant",
+	// Admin endpoints (the HA tracker's page lists every tenant's
+	// clusters).
+	case strings.HasPrefix(p, querier.Prefix+"/admin/"), p == "/compactor/delete_tenant", p == "/distributor/ha_tracker",
 		p == "/config", p == "/runtime_config", strings.HasPrefix(p, "/debug/pprof/"):
 		return scope(auth.ScopeAdmin)
 	// The query API (with the rules and alerts of the ruler's groups,
