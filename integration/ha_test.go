@@ -7,8 +7,6 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -73,49 +71,7 @@ remote_write:
     metadata_config:
       send: false
 `, model.Duration(interval), model.Duration(interval), replica, replica, strings.Join(quoted, ", "), w.URL(), model.Duration(sendDeadline))
-	cfgPath := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(p.LogPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command(prometheusBinary,
-		"--config.file="+cfgPath,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+p.Addr,
-		"--log.level=info",
-	)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("cannot start prometheus: %v", err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		logf.Close()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			dumpLog(t, "prometheus "+replica, p.LogPath)
-		}
-	})
-	eventually(t, 60*time.Second, 100*time.Millisecond, "prometheus "+replica+" ready", func() error {
-		select {
-		case <-p.exited:
-			t.Fatalf("prometheus %s exited before it was ready: %s\n%s", replica, p.cmd.ProcessState, tail(p.LogPath, 3000))
-		default:
-		}
-		_, err := httpGet(context.Background(), "http://"+p.Addr+"/-/ready")
-		return err
-	})
+	runPrometheus(t, p, prometheusBinary, dir, "prometheus "+replica, cfg, "info")
 	return p
 }
 

@@ -122,6 +122,16 @@ remote_write:
       send: true
       send_interval: 10s
 `, p.Addr, w.HTTPAddr, remoteWriteURL, e2eTenant)
+	runPrometheus(t, p, prometheusBinary, dir, "prometheus", cfg, "info")
+	return p
+}
+
+// runPrometheus writes cfg into dir, starts binary with it (its data in
+// dir, listening on p.Addr, logging at level into p.LogPath) and waits
+// until it is ready; it is killed at the end of the test, and its log
+// dumped as name if the test failed.
+func runPrometheus(t *testing.T, p *prometheusProcess, binary, dir, name, cfg, level string) {
+	t.Helper()
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -130,15 +140,15 @@ remote_write:
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(prometheusBinary,
+	p.cmd = exec.Command(binary,
 		"--config.file="+cfgPath,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+p.Addr,
-		"--log.level=info",
+		"--log.level="+level,
 	)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("cannot start prometheus: %v", err)
+		t.Fatalf("cannot start %s: %v", name, err)
 	}
 	go func() {
 		_ = p.cmd.Wait()
@@ -153,19 +163,18 @@ remote_write:
 			<-p.exited
 		}
 		if t.Failed() {
-			dumpLog(t, "prometheus", p.LogPath)
+			dumpLog(t, name, p.LogPath)
 		}
 	})
-	eventually(t, 60*time.Second, 100*time.Millisecond, "prometheus ready", func() error {
+	eventually(t, 60*time.Second, 100*time.Millisecond, name+" ready", func() error {
 		select {
 		case <-p.exited:
-			t.Fatalf("prometheus exited before it was ready: %s\n%s", p.cmd.ProcessState, tail(p.LogPath, 3000))
+			t.Fatalf("%s exited before it was ready: %s\n%s", name, p.cmd.ProcessState, tail(p.LogPath, 3000))
 		default:
 		}
 		_, err := httpGet(context.Background(), "http://"+p.Addr+"/-/ready")
 		return err
 	})
-	return p
 }
 
 // Client returns a client of Prometheus' query API.

@@ -12,7 +12,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -103,49 +102,7 @@ remote_read:
     read_recent: true
     remote_timeout: 30s
 `, readURL)
-	cfgPath := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(p.LogPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command(binary,
-		"--config.file="+cfgPath,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+p.Addr,
-		"--log.level=debug",
-	)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("cannot start prometheus: %v", err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		logf.Close()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			dumpLog(t, "prometheus", p.LogPath)
-		}
-	})
-	eventually(t, 60*time.Second, 100*time.Millisecond, "prometheus ready", func() error {
-		select {
-		case <-p.exited:
-			t.Fatalf("prometheus exited before it was ready: %s\n%s", p.cmd.ProcessState, tail(p.LogPath, 3000))
-		default:
-		}
-		_, err := httpGet(context.Background(), "http://"+p.Addr+"/-/ready")
-		return err
-	})
+	runPrometheus(t, p, binary, dir, "prometheus", cfg, "debug")
 	return p
 }
 
