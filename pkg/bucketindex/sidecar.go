@@ -319,7 +319,7 @@ func compareExemplars(a, b exemplar.Exemplar) int {
 func FilterExemplars(res []exemplar.QueryResult, start, end int64, matchers ...[]*labels.Matcher) []exemplar.QueryResult {
 	var out []exemplar.QueryResult
 	for _, r := range res {
-		if len(matchers) > 0 && !matchesAny(r.SeriesLabels, matchers) {
+		if len(matchers) > 0 && !MatchesAny(r.SeriesLabels, matchers) {
 			continue
 		}
 		var keep []exemplar.Exemplar
@@ -335,7 +335,9 @@ func FilterExemplars(res []exemplar.QueryResult, start, end int64, matchers ...[
 	return out
 }
 
-func matchesAny(ls labels.Labels, sets [][]*labels.Matcher) bool {
+// MatchesAny reports whether ls matches every matcher of at least one of
+// the sets (the match[] selectors of a query, a deletion's selectors).
+func MatchesAny(ls labels.Labels, sets [][]*labels.Matcher) bool {
 	for _, ms := range sets {
 		ok := true
 		for _, m := range ms {

@@ -340,7 +340,7 @@ func dropDeleted(res []exemplar.QueryResult, dels []deletedRange) []exemplar.Que
 	out := res[:0]
 	for _, r := range res {
 		for _, d := range dels {
-			if !matchesAnySet(r.SeriesLabels, d.sets) {
+			if !bucketindex.MatchesAny(r.SeriesLabels, d.sets) {
 				continue
 			}
 			r.Exemplars = slices.DeleteFunc(slices.Clone(r.Exemplars), func(e exemplar.Exemplar) bool { return e.Ts >= d.mint && e.Ts <= d.maxt })
@@ -350,20 +350,4 @@ func dropDeleted(res []exemplar.QueryResult, dels []deletedRange) []exemplar.Que
 		}
 	}
 	return out
-}
-
-func matchesAnySet(ls labels.Labels, sets [][]*labels.Matcher) bool {
-	for _, ms := range sets {
-		ok := true
-		for _, m := range ms {
-			if !m.Matches(ls.Get(m.Name)) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return true
-		}
-	}
-	return false
 }
