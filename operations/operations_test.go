@@ -54,8 +54,6 @@ var needActivity = map[string]string{
 	"weft_query_scheduler_cancelled_requests_total":    "first query queued in a query-scheduler",
 	"weft_query_scheduler_discarded_requests_total":    "first query queued in a query-scheduler",
 	"weft_query_scheduler_queue_length":                "first query queued in a query-scheduler",
-	"weft_ruler_group_evaluations_total":               "first rule group evaluation",
-	"weft_ruler_groups":                                "first rule group loaded",
 	"weft_storegateway_block_unloads_total":            "first block unloaded",
 	"weft_storegateway_bucket_read_bytes_total":        "first block read from the bucket",
 	"weft_storegateway_bucket_reads_total":             "first block read from the bucket",
@@ -287,7 +285,7 @@ func scrapeWeft(t *testing.T) map[string]bool {
 	grpcAddr := lis.Addr().String()
 	require.NoError(t, lis.Close())
 	names := map[string]bool{}
-	for _, args := range [][]string{
+	for i, args := range [][]string{
 		{"-grpc.listen-address=127.0.0.1:0"},
 		{
 			"-target=distributor,ingester,querier,store-gateway",
@@ -298,6 +296,9 @@ func scrapeWeft(t *testing.T) map[string]bool {
 	} {
 		base := runWeft(t, args...)
 		exercise(t, base)
+		if i == 0 {
+			evaluateRules(t, base)
+		}
 		for name := range scrape(t, base) {
 			names[name] = true
 		}
@@ -365,6 +366,27 @@ func exercise(t *testing.T, base string) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode, "query: %s", b)
+}
+
+// evaluateRules uploads a rule group to the all-in-one at base and waits
+// until the ruler has evaluated it, so that the ruler's metrics by tenant
+// and group appear.
+func evaluateRules(t *testing.T, base string) {
+	t.Helper()
+	group := "name: g\ninterval: 1s\nrules:\n  - record: job:up:sum\n    expr: sum by (job) (up)\n"
+	req, err := http.NewRequest(http.MethodPost, base+"/prometheus/config/v1/rules/ops", strings.NewReader(group))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/yaml")
+	req.Header.Set("X-Scope-OrgID", "ops")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Less(t, resp.StatusCode, 300, "upload rules: %s", b)
+	require.Eventually(t, func() bool {
+		names := scrape(t, base)
+		return names["weft_ruler_group_evaluations_total"] && names["prometheus_rule_group_iterations_total"]
+	}, 20*time.Second, 100*time.Millisecond, "the ruler did not evaluate the uploaded group")
 }
 
 // scrape returns the series names of base's /metrics.
