@@ -77,7 +77,8 @@ func dashboardFiles(t *testing.T) []string {
 }
 
 // TestPromtoolCheckRules runs Debian's promtool (package prometheus, which
-// scripts/test.sh installs) on every rule file.
+// scripts/test.sh installs) on every rule file, then on the rules' unit
+// tests.
 func TestPromtoolCheckRules(t *testing.T) {
 	bin, err := exec.LookPath("promtool")
 	if err != nil {
@@ -86,6 +87,14 @@ func TestPromtoolCheckRules(t *testing.T) {
 	for _, f := range ruleFiles(t) {
 		out, err := exec.Command(bin, "check", "rules", f).CombinedOutput()
 		require.NoError(t, err, "promtool check rules %s:\n%s", f, out)
+	}
+	// Unit tests of some alerts, on synthetic series.
+	tests, err := filepath.Glob(filepath.Join("tests", "*.yml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, tests, "no rule unit tests in operations/tests")
+	for _, f := range tests {
+		out, err := exec.Command(bin, "test", "rules", f).CombinedOutput()
+		require.NoError(t, err, "promtool test rules %s:\n%s", f, out)
 	}
 }
 
