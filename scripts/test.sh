@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs weft's whole test suite on a fresh Debian machine: installs what the
 # tests use for real (Prometheus as remote-write client and PromQL
-# reference, etcd as the alternative ring store, memcached for the block
+# reference, promtool for operations/'s rules, etcd as the alternative ring store, memcached for the block
 # cache, versitygw as the S3 server, amtool against the Alertmanager API),
 # fetches Go modules, vets, and runs every test. The web UI's end-to-end
 # test drives Debian's chromium with playwright-core (from npm, web/ui), and
@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+# Debian's prometheus package also brings promtool (operations/ checks its rules with it).
+{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v memcached >/dev/null 2>&1 || need+=(memcached)
 command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)

@@ -173,11 +173,46 @@ func TestEvaluationPushesResults(t *testing.T) {
 	require.Len(t, r.RulesRetriever(tenant.With(context.Background(), "b")).AlertingRules(), 1)
 	require.Empty(t, r.RulesRetriever(tenant.With(context.Background(), "c")).RuleGroups())
 	require.Greater(t, testutil.ToFloat64(r.evals.WithLabelValues("a", "ns", "g")), 0.0)
+	// Prometheus' rule-group metrics are exported per tenant, for alerts
+	// on evaluation failures and missed iterations.
+	require.Positive(t, ruleMetric(t, reg, "prometheus_rule_group_iterations_total", "a"))
+	require.Zero(t, ruleMetric(t, reg, "prometheus_rule_evaluation_failures_total", "a"))
 
-	// A deleted group stops.
+	// A deleted group stops, and its tenant's rule-group metrics go; they
+	// come back when the tenant has groups again.
 	require.NoError(t, r.store.delete(context.Background(), "a", "ns", "g"))
 	r.notifyChanged("a")
 	require.Eventually(t, func() bool { return r.Manager("a") == nil }, 5*time.Second, 50*time.Millisecond)
+	require.Equal(t, -1.0, ruleMetric(t, reg, "prometheus_rule_group_iterations_total", "a"))
+	upload(t, r, "a", "ns", "name: g\ninterval: 1s\nrules:\n  - record: job:up:sum\n    expr: sum by (job) (up)\n")
+	r.notifyChanged("a")
+	require.Eventually(t, func() bool { return ruleMetric(t, reg, "prometheus_rule_group_iterations_total", "a") > 0 },
+		10*time.Second, 50*time.Millisecond)
+}
+
+// ruleMetric returns the sum of the counter name over tenant's series in
+// reg, or -1 when reg has none.
+func ruleMetric(t *testing.T, reg *prometheus.Registry, name, tenant string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	sum, found := 0.0, false
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "tenant" && lp.GetValue() == tenant {
+					sum, found = sum+m.GetCounter().GetValue(), true
+				}
+			}
+		}
+	}
+	if !found {
+		return -1
+	}
+	return sum
 }
 
 // An alert's 'for' state survives a restart of the ruler: the new ruler

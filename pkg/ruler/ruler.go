@@ -83,6 +83,7 @@ type Ruler struct {
 	mu      sync.Mutex
 	tenants map[string]*tenantRules // guarded by mu
 
+	reg    prometheus.Registerer
 	evals  *prometheus.CounterVec
 	syncs  *prometheus.CounterVec
 	groups *prometheus.GaugeVec
@@ -92,6 +93,9 @@ type Ruler struct {
 type tenantRules struct {
 	manager  *rules.Manager
 	notifier *notifier.Manager // nil: no Alertmanager
+	// unregister removes the tenant's rule-group metrics from the ruler's
+	// registerer; nil when they were never registered.
+	unregister func()
 
 	mu      sync.Mutex
 	files   map[string]*rulefmt.RuleGroups // by namespace; guarded by mu
@@ -132,6 +136,7 @@ func New(cfg Config, bkt objstore.Bucket, lim *limits.Overrides, pusher wire.Pus
 	if r.amURLs, err = cfg.alertmanagerURLs(); err != nil {
 		return nil, err
 	}
+	r.reg = reg
 	f := promauto.With(reg)
 	r.evals = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_ruler_group_evaluations_total", Help: "Evaluations of rule groups by this ruler, by tenant, namespace and group. Summed over the rulers, each group counts once per interval."}, []string{"tenant", "namespace", "group"})
 	r.syncs = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_ruler_syncs_total", Help: "Reads of the rule groups from the bucket, by reason (poll, api) and result."}, []string{"reason", "result"})
@@ -292,7 +297,9 @@ func (r *Ruler) apply(ctx context.Context, id string) error {
 		return nil
 	}
 	if tr == nil {
-		tr = r.newTenant(id)
+		m, unregister := r.tenantMetrics(id)
+		tr = r.newTenant(id, m)
+		tr.unregister = unregister
 		go tr.manager.Run()
 		r.tenants[id] = tr
 	}
@@ -333,7 +340,7 @@ func (r *Ruler) Groups(ctx context.Context, tenantID string) ([]*Group, error) {
 	if err != nil {
 		return nil, err
 	}
-	tr := r.newTenant(tenantID)
+	tr := r.newTenant(tenantID, rules.NewGroupMetrics(nil))
 	tr.files, tr.sources, tr.keys = l.files, l.sources, l.keys
 	eval := r.iterate(tenantID, tr)
 	groups, errs := tr.manager.LoadGroups(r.cfg.EvaluationInterval, labels.EmptyLabels(), r.extURL.String(), eval, false, l.namespaces()...)
@@ -401,9 +408,9 @@ func (r *Ruler) queryFunc() rules.QueryFunc {
 	}
 }
 
-// newTenant builds the manager (and starts the notifier) of a tenant; the
-// caller runs the manager.
-func (r *Ruler) newTenant(id string) *tenantRules {
+// newTenant builds the manager (and starts the notifier) of a tenant, which
+// counts its evaluations in m; the caller runs the manager.
+func (r *Ruler) newTenant(id string, m *rules.Metrics) *tenantRules {
 	logger := r.logger.With("tenant", id)
 	tr := &tenantRules{}
 	notify := func(context.Context, string, ...*rules.Alert) {}
@@ -427,18 +434,42 @@ func (r *Ruler) newTenant(id string) *tenantRules {
 		DefaultRuleQueryOffset: func() time.Duration {
 			return time.Duration(r.limits.For(id).RulerEvaluationDelay)
 		},
-		// Prometheus' per-group metrics have no tenant label: keep them
-		// unregistered; weft_ruler_* count per tenant.
-		Metrics: rules.NewGroupMetrics(nil),
+		Metrics: m,
 		Parser:  r.parser,
 	})
 	return tr
+}
+
+// tenantMetrics returns Prometheus' rule-group metrics (evaluation
+// failures, missed iterations, last evaluation, ...) for one tenant,
+// registered with a tenant label so that operators alert on them as on a
+// Prometheus server, and the function that unregisters them when the
+// tenant's manager stops.
+func (r *Ruler) tenantMetrics(id string) (*rules.Metrics, func()) {
+	if r.reg == nil {
+		return rules.NewGroupMetrics(nil), nil
+	}
+	reg := prometheus.WrapRegistererWith(prometheus.Labels{"tenant": id}, r.reg)
+	m := rules.NewGroupMetrics(reg)
+	return m, func() {
+		for _, c := range []prometheus.Collector{
+			m.EvalDuration, m.EvalDurationHistogram, m.IterationDuration, m.IterationDurationHistogram,
+			m.IterationsMissed, m.IterationsScheduled, m.EvalTotal, m.EvalFailures,
+			m.GroupInterval, m.GroupLastEvalTime, m.GroupLastDuration, m.GroupLastRuleDurationSum,
+			m.GroupLastRestoreDuration, m.GroupRules, m.GroupSamples,
+		} {
+			reg.Unregister(c)
+		}
+	}
 }
 
 func (r *Ruler) stopTenantLocked(id string, tr *tenantRules) {
 	tr.manager.Stop()
 	if tr.notifier != nil {
 		tr.notifier.Stop()
+	}
+	if tr.unregister != nil {
+		tr.unregister()
 	}
 	delete(r.tenants, id)
 	r.evals.DeletePartialMatch(prometheus.Labels{"tenant": id})
