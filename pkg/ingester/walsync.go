@@ -27,7 +27,9 @@ import (
 // The TSDB gives no handle on its WAL (and wlog.WL.Sync reads the current
 // segment without its lock, and leaves a segment it just cut to an
 // asynchronous fsync), so the syncer opens the segment files itself:
-// fsync flushes a file's data whichever descriptor wrote it.
+// fsync flushes a file's data whichever descriptor wrote it. The metadata
+// log (metadata.go) is not synced: it is not samples, and senders resend
+// metadata.
 type walSyncer struct {
 	dirs []string // the WAL and WBL directories
 	m    *walSyncMetrics
@@ -216,10 +218,21 @@ func (s *walSyncer) syncFiles() error {
 			if prev != nil {
 				_ = prev.f.Close()
 			}
+			fresh := prev == nil
 			prev = &syncedSegment{index: last, f: f}
 			s.segs[dir] = prev
 			if err := syncFile(dir); err != nil {
 				return err
+			}
+			if fresh {
+				// The TSDB does not sync the entries of the directories
+				// it creates either: the WAL's, in the tenant's, in the
+				// ingester's.
+				for d := filepath.Dir(dir); d != filepath.Dir(filepath.Dir(filepath.Dir(dir))); d = filepath.Dir(d) {
+					if err := syncFile(d); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		if err := fileutil.Fdatasync(prev.f); err != nil {
