@@ -12,6 +12,7 @@ import (
 	"github.com/grafana/dskit/services"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
@@ -75,6 +76,9 @@ func BenchmarkPushWALSync(b *testing.B) {
 				b.ReportMetric(float64(b.N*seriesPerPush)/b.Elapsed().Seconds(), "samples/s")
 				if syncOn {
 					b.ReportMetric(float64(b.N)/testutil.ToFloat64(ing.m.walSync.syncs), "pushes/sync")
+					var m dto.Metric
+					require.NoError(b, ing.m.walSync.duration.Write(&m))
+					b.ReportMetric(1000*m.GetHistogram().GetSampleSum()/float64(m.GetHistogram().GetSampleCount()), "ms/sync")
 				}
 			})
 		}
