@@ -126,6 +126,15 @@ func (s *walSyncer) wait(ctx context.Context) error {
 	select {
 	case <-b.done:
 		return b.err
+	case <-s.done:
+		// Closed after its last batch: the TSDB is closing, so this push
+		// cannot be in flight in a running ingester.
+		select {
+		case <-b.done:
+			return b.err
+		default:
+			return wire.Errorf(wire.KindUnavailable, "", "the WAL syncer is closed")
+		}
 	case <-ctx.Done():
 		return fmt.Errorf("cannot wait for the WAL sync: %w", ctx.Err())
 	}

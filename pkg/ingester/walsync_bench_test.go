@@ -21,12 +21,14 @@ import (
 )
 
 // BenchmarkPushWALSync is the cost of -ingester.wal-sync-before-ack:
-// pushes of 500 series with one sample each (a remote-write batch of a
-// small sender) into one tenant's real TSDB in a temporary directory, by
-// 1 and by 16 concurrent pushers, with the option off and on. With it on,
-// concurrent pushes share fsyncs, reported as pushes/sync.
+// pushes of 2,000 series with one sample each (Prometheus' default
+// max_samples_per_send, and the requests of scripts/bench-ingest.sh) into
+// one tenant's real TSDB in a temporary directory, by 1 and by 16
+// concurrent pushers, with the option off and on. With it on, concurrent
+// pushes share fsyncs, reported as pushes/sync, with the mean time of a
+// sync.
 func BenchmarkPushWALSync(b *testing.B) {
-	const seriesPerPush = 500
+	const seriesPerPush = 2000
 	for _, syncOn := range []bool{false, true} {
 		for _, pushers := range []int{1, 16} {
 			b.Run(fmt.Sprintf("sync=%t/pushers=%d", syncOn, pushers), func(b *testing.B) {
