@@ -424,7 +424,9 @@ func (i *Ingester) Push(ctx context.Context, id string, req *wire.PushRequest) (
 		// A failure leaves the samples in the head, and a retry of the
 		// push stores nothing twice.
 		if err := t.syncer.wait(ctx); err != nil {
-			i.logger.Error("cannot sync the WAL before acknowledging a push", "tenant", id, "err", err)
+			if ctx.Err() == nil {
+				i.logger.Error("cannot sync the WAL before acknowledging a push", "tenant", id, "err", err)
+			}
 			return wire.PushResult{}, wire.Errorf(wire.KindInternal, "", "cannot make the samples of tenant %s durable: %v", id, err)
 		}
 	}
