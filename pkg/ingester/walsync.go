@@ -57,7 +57,9 @@ type syncBatch struct {
 }
 
 // syncedSegment is the last segment of a directory that a sync saw, kept
-// open: later writes go to it until the TSDB cuts a new one.
+// open: later writes go to it until the TSDB cuts a new one, and a
+// descriptor open since before them is told of any write-back error of
+// theirs (two descriptors per tenant, beside the TSDB's own).
 type syncedSegment struct {
 	index int
 	f     *os.File
