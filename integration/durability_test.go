@@ -177,7 +177,10 @@ func (p *killPusher) verify(ctx context.Context, c *apiClient) (acked, found, ex
 // and kills weft with SIGKILL three times while pushes are in flight. After
 // each restart every sample whose push was answered 2xx must be readable
 // with its exact timestamp and value: an acknowledgement means the samples
-// are in the WAL, not just in memory.
+// are in the WAL, not just in memory. The third run syncs the WAL before
+// acknowledging (-ingester.wal-sync-before-ack), which a kill -9 must not
+// break either (what the sync adds, surviving a power loss, no test here
+// can show: docs/durability.md).
 func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	t.Parallel()
 	w := startWeft(t, weftOptions{})
@@ -262,8 +265,19 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 			time.Sleep(100 * time.Microsecond)
 		}
 		inflight := pushers[0].inflight.Load() + pushers[1].inflight.Load()
+		if k == kills {
+			// The last run had -ingester.wal-sync-before-ack: its pushes
+			// waited for syncs, and a kill loses nothing either.
+			syncs, err := metricValue(ctx, w, "weft_ingester_wal_syncs_total")
+			if err != nil || syncs == 0 {
+				t.Fatalf("the WAL was not synced before acknowledgements (%v syncs, err %v)", syncs, err)
+			}
+		}
 		w.Kill()
 		t.Logf("kill %d: SIGKILL with %d pushes in flight", k, inflight)
+		if k == kills-1 {
+			w.args = append(w.args, "-ingester.wal-sync-before-ack")
+		}
 		w.Restart()
 		verifyAll(fmt.Sprintf("after kill %d", k))
 	}

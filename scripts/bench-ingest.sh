@@ -12,6 +12,9 @@
 # load (VmRSS); bytes per sample of the blocks written from the same data
 # (weft: blocks shipped to the bucket on shutdown with
 # -ingester.flush-on-shutdown; Prometheus: a snapshot with its head).
+#
+# WEFT_FLAGS adds flags to weft's command line, as in
+# WEFT_FLAGS=-ingester.wal-sync-before-ack scripts/bench-ingest.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SERIES=${1:-100000}
@@ -38,7 +41,7 @@ TOTAL=$((SERIES * ROUNDS))
 mkdir -p "$WORK/weft-data"
 "$WORK/weft" -auth.multitenancy-enabled=false -http.listen-address=127.0.0.1:19009 -grpc.listen-address=127.0.0.1:19095 \
 	-data.dir="$WORK/weft-data" -bucket.filesystem.dir="$WORK/weft-data/bucket" -ingester.flush-on-shutdown \
-	-ingester.max-series-per-tenant=0 -distributor.ingestion-rate-limit=0 -log.level=warn 2>"$WORK/weft.log" &
+	-ingester.max-series-per-tenant=0 -distributor.ingestion-rate-limit=0 -log.level=warn ${WEFT_FLAGS:-} 2>"$WORK/weft.log" &
 WPID=$!
 wait_ready http://127.0.0.1:19009/ready
 c0=$(cpu_s $WPID)

@@ -41,6 +41,9 @@ type Config struct {
 	FlushOnShutdown   bool          `yaml:"flush_on_shutdown"`
 	HeadCompactPeriod time.Duration `yaml:"head_compaction_interval"`
 	StartTimestamps   bool          `yaml:"start_timestamps_enabled"`
+	// WALSyncBeforeAck makes each push wait for an fsync of the WAL that
+	// covers it (walsync.go, docs/durability.md).
+	WALSyncBeforeAck bool `yaml:"wal_sync_before_ack"`
 	// SeriesHashCacheMaxBytes bounds the memory of the series hashes that
 	// query sharding caches for the local blocks of all tenants.
 	SeriesHashCacheMaxBytes int64 `yaml:"series_hash_cache_max_bytes"`
@@ -56,6 +59,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.BoolVar(&c.FlushOnShutdown, "ingester.flush-on-shutdown", false, "On shutdown, cut the head into blocks and ship them rather than keeping the WAL for a restart.")
 	f.DurationVar(&c.HeadCompactPeriod, "ingester.tsdb.head-compaction-interval", time.Minute, "How often the ingester checks whether a head is ready to be cut into a block.")
 	f.Int64Var(&c.SeriesHashCacheMaxBytes, "ingester.tsdb.series-hash-cache-max-bytes", 256<<20, "Most memory of the series label hashes that query sharding caches for the local blocks of all tenants (about 32 bytes per series of a block), so that the shards of a query do not each decode every matching series' labels. A block's hashes are dropped when the TSDB deletes it. 0 disables the cache.")
+	f.BoolVar(&c.WALSyncBeforeAck, "ingester.wal-sync-before-ack", false, "Acknowledge a push only once the WAL that holds it is fsynced, so that an acknowledged sample survives a power loss of the host, not only a crash of the process (docs/durability.md). Concurrent pushes of a tenant share one fsync (group commit). A failed fsync refuses the pushes that waited for it, and every later push of that tenant until the ingester restarts.")
 	f.BoolVar(&c.StartTimestamps, "ingester.tsdb.start-timestamps-enabled", true, "Store each sample's start timestamp (remote write 2.0), which rate(), increase(), resets() and start_timestamp() use when -querier.promql-experimental-features is set. New float chunks are then written as XOR2 and histogram chunks in their start-timestamp encodings, which every weft role reads. Turning this off later keeps every sample readable, but start timestamps not yet in a block are then not replayed from the WAL.")
 }
 
@@ -413,6 +417,17 @@ func (i *Ingester) Push(ctx context.Context, id string, req *wire.PushRequest) (
 	if len(req.Metadata) > 0 {
 		if err := t.meta.set(req.Metadata); err != nil {
 			i.logger.Warn("cannot persist metric metadata: it is served but would not survive a restart", "tenant", id, "err", err)
+		}
+	}
+	if t.syncer != nil {
+		// The commit wrote the records; acknowledge once they are on disk.
+		// A failure leaves the samples in the head, and a retry of the
+		// push stores nothing twice.
+		if err := t.syncer.wait(ctx); err != nil {
+			if ctx.Err() == nil {
+				i.logger.Error("cannot sync the WAL before acknowledging a push", "tenant", id, "err", err)
+			}
+			return wire.PushResult{}, wire.Errorf(wire.KindInternal, "", "cannot make the samples of tenant %s durable: %v", id, err)
 		}
 	}
 	i.m.appended.WithLabelValues(id, "float").Add(float64(res.Samples))

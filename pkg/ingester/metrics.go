@@ -15,6 +15,8 @@ type metrics struct {
 
 	seriesHashHits   prometheus.Counter
 	seriesHashMisses prometheus.Counter
+
+	walSync *walSyncMetrics
 }
 
 func newMetrics(reg prometheus.Registerer, i *Ingester) *metrics {
@@ -27,6 +29,9 @@ func newMetrics(reg prometheus.Registerer, i *Ingester) *metrics {
 
 		seriesHashHits:   promauto.With(reg).NewCounter(prometheus.CounterOpts{Name: "weft_ingester_series_hash_cache_hits_total", Help: "Series of local blocks whose shard hash a sharded query found in its block's cache."}),
 		seriesHashMisses: promauto.With(reg).NewCounter(prometheus.CounterOpts{Name: "weft_ingester_series_hash_cache_misses_total", Help: "Series of local blocks whose labels a sharded query decoded to hash them (then cached within -ingester.tsdb.series-hash-cache-max-bytes)."}),
+	}
+	if i.cfg.WALSyncBeforeAck {
+		m.walSync = newWALSyncMetrics(reg)
 	}
 	promauto.With(reg).NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_ingester_tenants", Help: "Tenants with an open TSDB."}, func() float64 {
 		return float64(len(i.snapshot()))

@@ -49,6 +49,10 @@ type tenantDB struct {
 	// meta is the tenant's metric metadata, kept in a log beside the
 	// TSDB so that it survives a crash (metadata.go).
 	meta *metadataStore
+
+	// syncer syncs the WAL before pushes are acknowledged; nil unless
+	// -ingester.wal-sync-before-ack.
+	syncer *walSyncer
 }
 
 func openTenant(i *Ingester, id string) (*tenantDB, error) {
@@ -122,6 +126,9 @@ func openTenant(i *Ingester, id string) (*tenantDB, error) {
 		return nil, fmt.Errorf("cannot open TSDB of tenant %s: %w", id, err)
 	}
 	t.db = db
+	if i.cfg.WALSyncBeforeAck {
+		t.syncer = newWALSyncer(dir, i.m.walSync)
+	}
 	if _, err := t.applyLimits(want); err != nil {
 		_ = t.close()
 		return nil, err
@@ -224,6 +231,9 @@ func (t *tenantDB) countSeries(name string) (int, error) {
 
 // close closes the tenant's TSDB and its metadata log.
 func (t *tenantDB) close() error {
+	if t.syncer != nil {
+		t.syncer.close()
+	}
 	return errors.Join(t.db.Close(), t.meta.close())
 }
 
