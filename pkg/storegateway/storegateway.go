@@ -387,7 +387,7 @@ func (s *StoreGateway) load(e *blockEntry) {
 	select {
 	case s.loads <- struct{}{}:
 		start := time.Now()
-		block, err = openRemoteBlock(s.ctx, s.bkt, s.m, s.hashes, e.key.tenant, e.key.id, s.blockDir(e.key))
+		block, err = s.openBlock(e.key)
 		<-s.loads
 		s.m.loads.Inc()
 		s.m.loadDuration.Observe(time.Since(start).Seconds())
@@ -406,7 +406,15 @@ func (s *StoreGateway) load(e *blockEntry) {
 	}
 	if err != nil {
 		_ = os.RemoveAll(s.blockDir(e.key))
-		if !errors.Is(err, errClosed) {
+		var corrupt *corruptError
+		switch {
+		case errors.Is(err, errClosed):
+		case errors.As(err, &corrupt):
+			// Logged and counted as a corruption; the next query tries
+			// again, in case the block was repaired in the meantime.
+			s.m.loadFailures.Inc()
+			err = reportCorrupt(s.m, s.logger, e.key.tenant, e.key.id, "load", fmt.Errorf("cannot load block %s of tenant %s: %w", e.key.id, e.key.tenant, err))
+		default:
 			s.m.loadFailures.Inc()
 			s.logger.Warn("cannot load block", "tenant", e.key.tenant, "block", e.key.id.String(), "err", err)
 			err = wire.Errorf(wire.KindUnavailable, "", "cannot load block %s of tenant %s: %v", e.key.id, e.key.tenant, err)
@@ -428,6 +436,22 @@ func (s *StoreGateway) load(e *blockEntry) {
 	s.mu.Unlock()
 	close(e.ready)
 	_ = s.runAll(toClose)
+}
+
+// openBlock loads a block; a panic on bytes of the block that no check
+// caught fails this block, not the process (the load runs in its own
+// goroutine, where nothing else would recover it).
+func (s *StoreGateway) openBlock(k blockKey) (b *remoteBlock, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, corruptf(sectionHeader, "panic while loading the block: %v", r)
+		}
+	}()
+	b, err = openRemoteBlock(s.ctx, s.bkt, s.m, s.hashes, k.tenant, k.id, s.blockDir(k))
+	if err == nil {
+		b.logger = s.logger
+	}
+	return b, err
 }
 
 // Loaded returns the blocks of the tenant that are loaded now.

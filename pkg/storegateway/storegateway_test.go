@@ -650,7 +650,9 @@ func TestConcurrentQueriesLoadOnce(t *testing.T) {
 }
 
 // TestLoadFailure: a block that cannot be loaded fails the query (it is
-// never skipped silently) and is retried by the next query.
+// never skipped silently) and is retried by the next query. A complete
+// block without its index is corrupt: the error names it with
+// err-weft-corrupt-block (500, not a 503 that invites retries).
 func TestLoadFailure(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
@@ -674,9 +676,12 @@ func TestLoadFailure(t *testing.T) {
 	ss := q.Select(ctx, true, nil, all)
 	require.False(t, ss.Next())
 	require.Error(t, ss.Err())
-	require.Equal(t, wire.KindUnavailable, wire.KindOf(ss.Err()))
+	require.Equal(t, wire.KindInternal, wire.KindOf(ss.Err()))
+	require.ErrorContains(t, ss.Err(), b.ULID.String())
+	require.ErrorContains(t, ss.Err(), ErrIDCorruptBlock)
 	require.NoError(t, q.Close())
 	require.Equal(t, 1.0, testutil.ToFloat64(sg.m.loadFailures))
+	require.Equal(t, 1.0, testutil.ToFloat64(sg.m.corruptBlocks.WithLabelValues(sectionHeader)))
 	require.Empty(t, sg.Loaded("t1"))
 
 	in, err := os.Open(saved)
