@@ -20,10 +20,12 @@ func (e storageError) Error() string { return e.err.Error() }
 func (e storageError) Unwrap() []error { return []error{promql.ErrStorage{Err: e.err}, e.err} }
 
 // asStorageError returns err as a storageError when a store failed rather
-// than the query: a *wire.Error of kind internal (a store-gateway's
-// err-weft-corrupt-block, say) or unavailable. The query API then answers
-// 5xx, as for any storage failure, and not 422, which would blame the
-// query. Other errors are returned as they are.
+// than the query: a *wire.Error of kind internal or unavailable. The query
+// API then answers 5xx, as for any storage failure, and the query-frontend
+// retries it. A corrupt block (wire.ErrIDCorruptBlock) stays a 422, as
+// Prometheus answers the errors of its own TSDB: every retry would read
+// the same bytes, and load the block again. Other errors are returned as
+// they are.
 func asStorageError(err error) error {
 	if err == nil {
 		return nil
@@ -33,7 +35,7 @@ func asStorageError(err error) error {
 		return err
 	}
 	var we *wire.Error
-	if errors.As(err, &we) && (we.Kind == wire.KindInternal || we.Kind == wire.KindUnavailable) {
+	if errors.As(err, &we) && we.ID != wire.ErrIDCorruptBlock && (we.Kind == wire.KindInternal || we.Kind == wire.KindUnavailable) {
 		return storageError{err}
 	}
 	return err

@@ -10,10 +10,6 @@ import (
 	"github.com/weft-io/weft/pkg/wire"
 )
 
-// ErrIDCorruptBlock is the stable ID of the error a query gets when a
-// block it must read does not read back (docs/errors.md).
-const ErrIDCorruptBlock = "err-weft-corrupt-block"
-
 // Sections of a block that can be found corrupt, besides the sections of
 // bucket reads (label "section" of weft_storegateway_corrupt_blocks_total).
 const (
@@ -41,7 +37,7 @@ func corruptf(section, format string, args ...any) error {
 
 // reportCorrupt turns err into the error a query gets when it is a
 // *corruptError: the block is named, the error has the stable ID
-// ErrIDCorruptBlock and kind internal (500: a retry does not help, an
+// wire.ErrIDCorruptBlock and kind internal (a retry does not help: an
 // operator must repair or delete the block), and the corruption is logged
 // and counted in weft_storegateway_corrupt_blocks_total. Other errors are
 // returned as they are.
@@ -57,6 +53,6 @@ func reportCorrupt(m *metrics, logger *slog.Logger, tenant string, id ulid.ULID,
 		logger.Error("block is corrupt: queries over it fail until it is repaired or deleted (docs/store-gateway.md)",
 			"tenant", tenant, "block", id.String(), "section", ce.section, "during", during, "err", err)
 	}
-	return wire.Errorf(wire.KindInternal, ErrIDCorruptBlock,
+	return wire.Errorf(wire.KindInternal, wire.ErrIDCorruptBlock,
 		"block %s of tenant %s is corrupt (%s): %v; it must be repaired or deleted", id, tenant, ce.section, err)
 }

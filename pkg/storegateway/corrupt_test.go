@@ -122,7 +122,7 @@ func TestCorruptBlocks(t *testing.T) {
 			err = drain(q.Select(ctx, true, nil, all))
 			require.Error(t, err, c.name)
 			require.Equal(t, wire.KindInternal, wire.KindOf(err), "%s: %v", c.name, err)
-			require.ErrorContains(t, err, ErrIDCorruptBlock, c.name)
+			require.ErrorContains(t, err, wire.ErrIDCorruptBlock, c.name)
 			require.ErrorContains(t, err, id.String(), c.name)
 			require.NoError(t, q.Close())
 
@@ -130,7 +130,7 @@ func TestCorruptBlocks(t *testing.T) {
 			cq, err := sg.ChunkQuerier("t1", ranges[i].from, ranges[i].to-1)
 			require.NoError(t, err)
 			err = drainChunks(cq.Select(ctx, true, nil, all))
-			require.ErrorContains(t, err, ErrIDCorruptBlock, c.name)
+			require.ErrorContains(t, err, wire.ErrIDCorruptBlock, c.name)
 			require.ErrorContains(t, err, id.String(), c.name)
 			require.NoError(t, cq.Close())
 

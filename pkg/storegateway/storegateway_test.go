@@ -678,7 +678,7 @@ func TestLoadFailure(t *testing.T) {
 	require.Error(t, ss.Err())
 	require.Equal(t, wire.KindInternal, wire.KindOf(ss.Err()))
 	require.ErrorContains(t, ss.Err(), b.ULID.String())
-	require.ErrorContains(t, ss.Err(), ErrIDCorruptBlock)
+	require.ErrorContains(t, ss.Err(), wire.ErrIDCorruptBlock)
 	require.NoError(t, q.Close())
 	require.Equal(t, 1.0, testutil.ToFloat64(sg.m.loadFailures))
 	require.Equal(t, 1.0, testutil.ToFloat64(sg.m.corruptBlocks.WithLabelValues(sectionHeader)))
