@@ -1,10 +1,13 @@
 package compactor
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,6 +54,8 @@ func flip(b []byte, at int) []byte {
 func TestCorruptBlocksAreMarkedAndSkipped(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, nil)
+	var logs syncBuffer
+	e.c.logger = slog.New(slog.NewTextHandler(&logs, nil))
 	d0 := e.dayStart(3)
 	type tc struct {
 		name    string
@@ -109,6 +114,7 @@ func TestCorruptBlocksAreMarkedAndSkipped(t *testing.T) {
 		require.NotNil(t, m, "block %s (%s) has no no-compact mark; cases: %v", id, reason, ids)
 		require.Equal(t, reason, m.Reason, "block %s: %s", id, m.Details)
 		require.NotEmpty(t, m.Details)
+		require.Contains(t, logs.String(), "block="+id.String(), "the mark is logged")
 		dm, err := bucketindex.ReadDeletionMark(ctx, e.bkt, "t1", id)
 		require.NoError(t, err)
 		require.Nil(t, dm, "a corrupt block is left for the operator, not deleted")
@@ -118,6 +124,7 @@ func TestCorruptBlocksAreMarkedAndSkipped(t *testing.T) {
 	}
 	require.Equal(t, 1.0, testutil.ToFloat64(e.c.m.noCompact.WithLabelValues(bucketindex.NoCompactCorruptMeta)))
 	require.Zero(t, testutil.ToFloat64(e.c.m.runsFailed))
+	require.Contains(t, logs.String(), "marked it as not to compact")
 
 	// The healthy replicas were compacted (vertically, then perhaps
 	// horizontally), with all their samples, as was the other tenant.
@@ -169,4 +176,23 @@ func TestCorruptBlocksAreMarkedAndSkipped(t *testing.T) {
 		e.runOnce()
 		require.Len(t, e.index("t1").BlockNoCompactMarks, len(bad)-1)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger
+// (compaction jobs run in parallel).
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
