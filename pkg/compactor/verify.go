@@ -105,13 +105,13 @@ func openSegments(dir string) ([]*fileutil.MmapFile, error) {
 		}
 		return nil, err
 	}
-	for i, e := range entries {
+	for _, e := range entries {
 		n, err := strconv.ParseUint(e.Name(), 10, 64)
 		if err != nil || e.IsDir() {
 			continue
 		}
-		if n != uint64(i+1) {
-			return fail(fmt.Errorf("chunk segment %06d is missing", i+1))
+		if n != uint64(len(out)+1) {
+			return fail(fmt.Errorf("chunk segment %06d is missing", len(out)+1))
 		}
 		f, err := fileutil.OpenMmapFile(filepath.Join(dir, e.Name()))
 		if err != nil {
