@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -72,6 +73,15 @@ func (c *Compactor) compactTenant(ctx context.Context, t string, st *tenantState
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
+				defer func() {
+					// Bytes of a block that the checks let through must not
+					// take the process down (and into a crash loop): the
+					// job fails, and is retried at the next run.
+					if r := recover(); r != nil {
+						c.logger.Error("compaction job panicked", "tenant", t, "kind", string(j.kind), "panic", r, "stack", string(debug.Stack()))
+						outs[i], jobErrs[i] = nil, fmt.Errorf("compaction job of tenant %s panicked: %v", t, r)
+					}
+				}()
 				outs[i], jobErrs[i] = c.runJob(ctx, t, j, reqs, now, i+1, len(jobs))
 			}()
 		}
