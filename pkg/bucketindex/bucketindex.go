@@ -24,9 +24,10 @@ const Version = 1
 
 // Names of the objects this package owns.
 const (
-	IndexName        = "bucket-index.json.gz"
-	MetaName         = "meta.json"
-	DeletionMarkName = "deletion-mark.json"
+	IndexName         = "bucket-index.json.gz"
+	MetaName          = "meta.json"
+	DeletionMarkName  = "deletion-mark.json"
+	NoCompactMarkName = "no-compact-mark.json"
 )
 
 // ErrNotFound means the tenant has no bucket index (yet).
@@ -54,12 +55,45 @@ type DeletionMark struct {
 	Version      int       `json:"version"`
 }
 
+// NoCompactMark says a block is not to be compacted: the compactor found
+// that it does not read back (a corrupt index or chunks, a missing chunk
+// segment, a meta.json that does not parse). The compactor leaves it
+// alone and goes on with the other blocks; an operator repairs or deletes
+// the block, then removes the mark (docs/compactor.md).
+type NoCompactMark struct {
+	ID            ulid.ULID `json:"id"`
+	NoCompactTime int64     `json:"no_compact_time"` // unix seconds
+	// Reason is a short word (ReasonCorrupt...) and Details the error
+	// that led to it.
+	Reason  string `json:"reason"`
+	Details string `json:"details,omitempty"`
+	Version int    `json:"version"`
+}
+
+// Reasons of a NoCompactMark.
+const (
+	// NoCompactCorruptMeta: meta.json does not parse or names another block.
+	NoCompactCorruptMeta = "corrupt-meta"
+	// NoCompactCorruptIndex: the index is missing, truncated or fails a
+	// checksum.
+	NoCompactCorruptIndex = "corrupt-index"
+	// NoCompactCorruptChunks: a chunk segment is missing or a chunk fails
+	// its checksum.
+	NoCompactCorruptChunks = "corrupt-chunks"
+)
+
 // Index is the bucket index of one tenant.
 type Index struct {
 	Version            int            `json:"version"`
 	Blocks             []Block        `json:"blocks"`
 	BlockDeletionMarks []DeletionMark `json:"block_deletion_marks"`
-	UpdatedAt          int64          `json:"updated_at"` // unix seconds
+	// BlockNoCompactMarks are the blocks the compactor leaves alone: a
+	// corrupt block whose meta.json still parses is in Blocks too (queries
+	// over it fail clearly rather than miss its data); one whose meta.json
+	// does not parse is in Blocks only with the range an earlier index
+	// gave it.
+	BlockNoCompactMarks []NoCompactMark `json:"block_no_compact_marks,omitempty"`
+	UpdatedAt           int64           `json:"updated_at"` // unix seconds
 }
 
 // BlockPath returns the prefix of a block.
@@ -68,6 +102,11 @@ func BlockPath(tenant string, id ulid.ULID) string { return path.Join(tenant, id
 // DeletionMarkPath returns the object name of a block's deletion mark.
 func DeletionMarkPath(tenant string, id ulid.ULID) string {
 	return path.Join(tenant, id.String(), DeletionMarkName)
+}
+
+// NoCompactMarkPath returns the object name of a block's no-compact mark.
+func NoCompactMarkPath(tenant string, id ulid.ULID) string {
+	return path.Join(tenant, id.String(), NoCompactMarkName)
 }
 
 // Read returns the tenant's index, or ErrNotFound.
@@ -143,6 +182,45 @@ func ReadDeletionMark(ctx context.Context, bkt objstore.BucketReader, tenant str
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("cannot parse deletion mark of block %s: %w", id, err)
 	}
+	return &m, nil
+}
+
+// WriteNoCompactMark marks a block as not to be compacted at now, for
+// reason (NoCompactCorrupt...) with details.
+func WriteNoCompactMark(ctx context.Context, bkt objstore.Bucket, tenant string, id ulid.ULID, reason, details string, now time.Time) (*NoCompactMark, error) {
+	m := &NoCompactMark{ID: id, NoCompactTime: now.Unix(), Reason: reason, Details: details, Version: 1}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	if err := bkt.Upload(ctx, NoCompactMarkPath(tenant, id), bytes.NewReader(b)); err != nil {
+		return nil, fmt.Errorf("cannot mark block %s of tenant %s as not to compact: %w", id, tenant, err)
+	}
+	return m, nil
+}
+
+// ReadNoCompactMark returns a block's no-compact mark, or nil without
+// error when it has none. A mark that does not parse still counts (an
+// operator's hand-written mark means "leave it alone"): it is returned
+// with the reason "unknown".
+func ReadNoCompactMark(ctx context.Context, bkt objstore.BucketReader, tenant string, id ulid.ULID) (*NoCompactMark, error) {
+	r, err := bkt.Get(ctx, NoCompactMarkPath(tenant, id))
+	if err != nil {
+		if bkt.IsObjNotFoundErr(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("cannot read the no-compact mark of block %s of tenant %s: %w", id, tenant, err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the no-compact mark of block %s of tenant %s: %w", id, tenant, err)
+	}
+	var m NoCompactMark
+	if err := json.Unmarshal(b, &m); err != nil {
+		return &NoCompactMark{ID: id, Reason: "unknown", Details: "the mark does not parse: " + err.Error(), Version: 1}, nil
+	}
+	m.ID = id
 	return &m, nil
 }
 

@@ -9,6 +9,7 @@
 //	<tenant>/<ULID>/weft-metadata.json                metadata of the block's metric families
 //	<tenant>/<ULID>/weft-exemplars.json.gz            exemplars of the block's time range
 //	<tenant>/<ULID>/deletion-mark.json                the block is being deleted
+//	<tenant>/<ULID>/no-compact-mark.json              the compactor leaves the block alone (corrupt)
 //	<tenant>/bucket-index.json.gz                     this index
 //
 // Imports: none.

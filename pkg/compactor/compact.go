@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -33,7 +34,7 @@ const maxPasses = 64
 func (c *Compactor) compactTenant(ctx context.Context, t string, st *tenantState, reqs []DeleteRequest, now time.Time) error {
 	var eligible []*block
 	for _, b := range st.blocks {
-		if b.mark == nil && now.Sub(ulid.Time(b.id().Time())) >= c.cfg.ConsistencyDelay {
+		if b.mark == nil && b.noCompact == nil && now.Sub(ulid.Time(b.id().Time())) >= c.cfg.ConsistencyDelay {
 			eligible = append(eligible, b)
 		}
 	}
@@ -72,11 +73,39 @@ func (c *Compactor) compactTenant(ctx context.Context, t string, st *tenantState
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
+				defer func() {
+					// Bytes of a block that the checks let through must not
+					// take the process down (and into a crash loop): the
+					// job fails, and is retried at the next run.
+					if r := recover(); r != nil {
+						c.logger.Error("compaction job panicked", "tenant", t, "kind", string(j.kind), "panic", r, "stack", string(debug.Stack()))
+						outs[i], jobErrs[i] = nil, fmt.Errorf("compaction job of tenant %s panicked: %v", t, r)
+					}
+				}()
 				outs[i], jobErrs[i] = c.runJob(ctx, t, j, reqs, now, i+1, len(jobs))
 			}()
 		}
 		wg.Wait()
 		for i, j := range jobs {
+			var corrupt *corruptBlockError
+			if errors.As(jobErrs[i], &corrupt) {
+				// A source does not read back: it is marked and leaves the
+				// plan for good; the other sources stay, and the next pass
+				// plans them without it. Not a failure of the tenant: the
+				// next run would find the same bytes.
+				for _, b := range j.blocks {
+					if b.id() != corrupt.id {
+						continue
+					}
+					m, err := c.markNoCompact(ctx, t, corrupt, now)
+					if err != nil {
+						errs = append(errs, err)
+					}
+					b.noCompact = m
+				}
+				eligible = slices.DeleteFunc(eligible, func(b *block) bool { return b.id() == corrupt.id })
+				continue
+			}
 			// Sources leave the plan whether the job worked (they are
 			// marked) or not (retried next run, not again and again now).
 			eligible = slices.DeleteFunc(eligible, func(b *block) bool { return slices.Contains(j.blocks, b) })
@@ -123,6 +152,9 @@ func (c *Compactor) runJob(ctx context.Context, t string, j job, reqs []DeleteRe
 		size, err := c.downloadBlock(ctx, t, b.id(), d)
 		if err != nil {
 			return nil, fmt.Errorf("cannot download block %s of tenant %s: %w", b.id(), t, err)
+		}
+		if err := verifyBlock(ctx, b.id(), d); err != nil {
+			return nil, fmt.Errorf("cannot compact block %s of tenant %s: %w", b.id(), t, err)
 		}
 		var todo []DeleteRequest
 		for _, r := range reqs {

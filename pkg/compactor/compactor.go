@@ -241,7 +241,7 @@ func (c *Compactor) processTenant(ctx context.Context, t string, doCompact bool)
 	if err != nil {
 		return err
 	}
-	if len(st.blocks) == 0 && len(st.deleting) == 0 && st.partial == 0 && !st.hasIndex && st.tenantMark == nil {
+	if len(st.blocks) == 0 && len(st.deleting) == 0 && len(st.corrupt) == 0 && st.partial == 0 && !st.hasIndex && st.tenantMark == nil {
 		return nil // not a tenant's prefix, or nothing of blocks yet
 	}
 	if st.tenantMark != nil {
@@ -254,6 +254,17 @@ func (c *Compactor) processTenant(ctx context.Context, t string, doCompact bool)
 	}
 
 	var errs []error
+	for i, cm := range st.corrupt {
+		if cm.mark != nil {
+			continue
+		}
+		m, err := c.markNoCompact(ctx, t, cm.err, now)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		st.corrupt[i].mark = m
+	}
 	reqs, reqErr := c.deleteRequests(ctx, t, now)
 	if reqErr != nil {
 		errs = append(errs, reqErr) // and no compaction: it could not apply them
@@ -340,22 +351,41 @@ func (c *Compactor) markForDeletion(ctx context.Context, t string, b *block, rea
 	return nil
 }
 
+// markNoCompact writes the no-compact mark of a block that does not read
+// back, so that no later run tries it again, and says so once in the log
+// and in weft_compactor_blocks_marked_for_no_compaction_total.
+func (c *Compactor) markNoCompact(ctx context.Context, t string, ce *corruptBlockError, now time.Time) (*bucketindex.NoCompactMark, error) {
+	m, err := bucketindex.WriteNoCompactMark(ctx, c.bkt, t, ce.id, ce.reason, ce.err.Error(), now)
+	if err != nil {
+		return nil, err
+	}
+	c.m.noCompact.WithLabelValues(ce.reason).Inc()
+	c.logger.Error("block does not read back: marked it as not to compact, skipping it; repair or delete it, then remove the mark (docs/compactor.md)",
+		"tenant", t, "block", ce.id.String(), "reason", ce.reason, "err", ce.err, "mark", bucketindex.NoCompactMarkPath(t, ce.id))
+	return m, nil
+}
+
 // writeIndex lists the tenant again and writes its bucket index: every
-// complete block (meta.json present) and the deletion marks of those
-// blocks. UploadedAt is kept from the previous index. A prefix with no
-// block and no previous index gets none.
+// complete block (meta.json present), the deletion and no-compact marks
+// of those blocks, and the no-compact marks of blocks whose meta.json does
+// not parse, which keep the entry the previous index gave them (so that
+// queries over their range fail clearly rather than miss them).
+// UploadedAt is kept from the previous index. A prefix with no block and
+// no previous index gets none.
 func (c *Compactor) writeIndex(ctx context.Context, t string) error {
 	st, err := c.discover(ctx, t)
 	if err != nil {
 		return err
 	}
-	if len(st.blocks) == 0 && !st.hasIndex {
+	if len(st.blocks) == 0 && len(st.corrupt) == 0 && !st.hasIndex {
 		return nil
 	}
 	uploaded := map[ulid.ULID]int64{}
+	previous := map[ulid.ULID]bucketindex.Block{}
 	if old, err := bucketindex.Read(ctx, c.bkt, t); err == nil {
 		for _, b := range old.Blocks {
 			uploaded[b.ID] = b.UploadedAt
+			previous[b.ID] = b
 		}
 	}
 	now := c.now()
@@ -376,6 +406,18 @@ func (c *Compactor) writeIndex(ctx context.Context, t string) error {
 		if b.mark != nil {
 			idx.BlockDeletionMarks = append(idx.BlockDeletionMarks, *b.mark)
 		}
+		if b.noCompact != nil {
+			idx.BlockNoCompactMarks = append(idx.BlockNoCompactMarks, *b.noCompact)
+		}
+	}
+	for _, cm := range st.corrupt {
+		if cm.mark == nil {
+			continue // marked at the next run
+		}
+		if b, ok := previous[cm.id]; ok {
+			idx.Blocks = append(idx.Blocks, b)
+		}
+		idx.BlockNoCompactMarks = append(idx.BlockNoCompactMarks, *cm.mark)
 	}
 	return bucketindex.Write(ctx, c.bkt, t, idx)
 }

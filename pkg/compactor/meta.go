@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -47,8 +48,9 @@ func (m *blockMeta) applied(id string) bool {
 
 // block is a complete block of a tenant as the compactor sees it.
 type block struct {
-	meta blockMeta
-	mark *bucketindex.DeletionMark // nil if not marked
+	meta      blockMeta
+	mark      *bucketindex.DeletionMark  // nil if not marked
+	noCompact *bucketindex.NoCompactMark // nil if it may be compacted
 }
 
 func (b *block) id() ulid.ULID { return b.meta.ULID }
@@ -61,9 +63,20 @@ type tenantState struct {
 	deleting map[ulid.ULID]*bucketindex.DeletionMark
 	// partial counts block prefixes with neither meta.json nor a mark:
 	// uploads in progress (or abandoned), left alone.
-	partial    int
+	partial int
+	// corrupt are blocks whose meta.json does not parse (or names another
+	// block), without a deletion mark; mark is their no-compact mark, nil
+	// until processTenant writes it.
+	corrupt    []corruptMeta
 	hasIndex   bool
 	tenantMark *TenantDeletionMark
+}
+
+// corruptMeta is a block whose meta.json does not parse.
+type corruptMeta struct {
+	id   ulid.ULID
+	err  *corruptBlockError
+	mark *bucketindex.NoCompactMark
 }
 
 // discover lists the tenant's prefix and reads each block's meta.json and
@@ -90,15 +103,25 @@ func (c *Compactor) discover(ctx context.Context, tenant string) (*tenantState, 
 		return nil, err
 	}
 	for _, id := range ids {
-		meta, err := c.readMeta(ctx, tenant, id)
-		if err != nil {
-			return nil, err
+		meta, metaErr := c.readMeta(ctx, tenant, id)
+		var corrupt *corruptBlockError
+		if metaErr != nil && !errors.As(metaErr, &corrupt) {
+			return nil, metaErr
 		}
 		mark, err := bucketindex.ReadDeletionMark(ctx, c.bkt, tenant, id)
 		if err != nil {
 			return nil, fmt.Errorf("cannot read deletion mark of block %s of tenant %s: %w", id, tenant, err)
 		}
+		var noCompact *bucketindex.NoCompactMark
+		if meta != nil || corrupt != nil {
+			if noCompact, err = bucketindex.ReadNoCompactMark(ctx, c.bkt, tenant, id); err != nil {
+				return nil, err
+			}
+		}
 		switch {
+		case corrupt != nil && mark == nil:
+			st.corrupt = append(st.corrupt, corruptMeta{id: id, err: corrupt, mark: noCompact})
+			continue
 		case meta != nil:
 			if meta.Weft != nil && meta.Weft.Tenant != "" && meta.Weft.Tenant != tenant {
 				// Never mix tenants: a block of another tenant stored under
@@ -106,7 +129,7 @@ func (c *Compactor) discover(ctx context.Context, tenant string) (*tenantState, 
 				c.logger.Warn("block belongs to another tenant, ignoring it", "tenant", tenant, "block", id.String(), "block_tenant", meta.Weft.Tenant)
 				continue
 			}
-			st.blocks = append(st.blocks, &block{meta: *meta, mark: mark})
+			st.blocks = append(st.blocks, &block{meta: *meta, mark: mark, noCompact: noCompact})
 		case mark != nil:
 			st.deleting[id] = mark
 		default:
@@ -133,7 +156,9 @@ func cmpInt(a, b int64) int {
 }
 
 // readMeta returns the block's meta.json, or nil when it has none (an
-// upload in progress or a deletion in progress).
+// upload in progress or a deletion in progress). A meta.json that does not
+// parse, or names another block, is a *corruptBlockError: the block is
+// complete (meta.json is uploaded last) but unusable.
 func (c *Compactor) readMeta(ctx context.Context, tenant string, id ulid.ULID) (*blockMeta, error) {
 	key := tenant + "/" + id.String()
 	c.metaMu.Lock()
@@ -161,10 +186,10 @@ func (c *Compactor) readMeta(ctx context.Context, tenant string, id ulid.ULID) (
 	}
 	m = &blockMeta{}
 	if err := json.Unmarshal(b, m); err != nil {
-		return nil, fmt.Errorf("cannot parse meta.json of block %s of tenant %s: %w", id, tenant, err)
+		return nil, &corruptBlockError{id: id, reason: bucketindex.NoCompactCorruptMeta, err: fmt.Errorf("cannot parse meta.json: %w", err)}
 	}
 	if m.ULID != id {
-		return nil, fmt.Errorf("meta.json of block %s of tenant %s names block %s", id, tenant, m.ULID)
+		return nil, &corruptBlockError{id: id, reason: bucketindex.NoCompactCorruptMeta, err: fmt.Errorf("meta.json names block %s", m.ULID)}
 	}
 	c.metaMu.Lock()
 	c.metaCache[key] = m

@@ -3,6 +3,8 @@ package compactor
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/weft-io/weft/pkg/bucketindex"
 )
 
 // Reasons of weft_compactor_blocks_marked_for_deletion_total.
@@ -18,6 +20,7 @@ type metrics struct {
 	compacted      prometheus.Counter
 	created        prometheus.Counter
 	marked         *prometheus.CounterVec
+	noCompact      *prometheus.CounterVec
 	deleted        prometheus.Counter
 	tenantsDeleted prometheus.Counter
 	lastSuccess    prometheus.Gauge
@@ -31,12 +34,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		compacted:      f.NewCounter(prometheus.CounterOpts{Name: "weft_compactor_blocks_compacted_total", Help: "Source blocks compacted into a new block (or found empty)."}),
 		created:        f.NewCounter(prometheus.CounterOpts{Name: "weft_compactor_blocks_created_total", Help: "Blocks the compactor uploaded."}),
 		marked:         f.NewCounterVec(prometheus.CounterOpts{Name: "weft_compactor_blocks_marked_for_deletion_total", Help: "Blocks marked for deletion, by reason."}, []string{"reason"}),
+		noCompact:      f.NewCounterVec(prometheus.CounterOpts{Name: "weft_compactor_blocks_marked_for_no_compaction_total", Help: "Blocks marked as not to compact because they do not read back, by reason (corrupt-meta, corrupt-index, corrupt-chunks)."}, []string{"reason"}),
 		deleted:        f.NewCounter(prometheus.CounterOpts{Name: "weft_compactor_blocks_deleted_total", Help: "Blocks deleted from the bucket after their deletion delay."}),
 		tenantsDeleted: f.NewCounter(prometheus.CounterOpts{Name: "weft_compactor_tenants_deleted_total", Help: "Tenants whose objects were all deleted."}),
 		lastSuccess:    f.NewGauge(prometheus.GaugeOpts{Name: "weft_compactor_last_successful_run_timestamp_seconds", Help: "Unix time of the last run that succeeded for every tenant."}),
 	}
 	for _, r := range []string{ReasonCompaction, ReasonRetention, ReasonDuplicate} {
 		m.marked.WithLabelValues(r)
+	}
+	for _, r := range []string{bucketindex.NoCompactCorruptMeta, bucketindex.NoCompactCorruptIndex, bucketindex.NoCompactCorruptChunks} {
+		m.noCompact.WithLabelValues(r)
 	}
 	return m
 }

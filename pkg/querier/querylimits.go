@@ -219,5 +219,5 @@ func (s *countingSeriesSet) Err() error {
 			return lim
 		}
 	}
-	return err
+	return asStorageError(err)
 }

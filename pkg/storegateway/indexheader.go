@@ -96,7 +96,7 @@ func (s headerSlice) Range(start, end int) []byte {
 // bytes, into the file path, and opens it.
 func buildIndexHeader(ctx context.Context, bkt objstore.BucketReader, name string, size int64, path string) (*indexHeader, error) {
 	if size < index.HeaderLen+indexTOCLen {
-		return nil, fmt.Errorf("the index is too short (%d bytes)", size)
+		return nil, corruptf(sectionHeader, "the index is too short (%d bytes)", size)
 	}
 	tail, err := bucket.ReadRange(ctx, bkt, name, size-indexTOCLen, indexTOCLen)
 	if err != nil {
@@ -104,10 +104,10 @@ func buildIndexHeader(ctx context.Context, bkt objstore.BucketReader, name strin
 	}
 	toc, err := index.NewTOCFromByteSlice(headerSlice{b: tail, base: int(size - indexTOCLen), size: int(size)})
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the index TOC: %w", err)
+		return nil, corruptf(sectionHeader, "cannot read the index TOC: %w", err)
 	}
 	if toc.Series > uint64(size) || toc.PostingsTable >= uint64(size) || toc.Symbols >= toc.Series {
-		return nil, errors.New("the index TOC points outside the index")
+		return nil, corruptf(sectionHeader, "the index TOC points outside the index")
 	}
 	head, err := bucket.ReadRange(ctx, bkt, name, 0, int64(toc.Series))
 	if err != nil {
@@ -143,6 +143,9 @@ func openIndexHeader(path string, size int64, toc index.TOC) (h *indexHeader, er
 	defer func() {
 		if err != nil {
 			_ = mm.Close()
+			// The file holds what the bucket gave: what does not parse
+			// is the block's.
+			err = &corruptError{section: sectionHeader, err: err}
 		}
 	}()
 	b := mm.Bytes()
@@ -223,17 +226,17 @@ func openIndexHeader(path string, size int64, toc index.TOC) (h *indexHeader, er
 // the last). value aliases the mmapped file.
 func (h *indexHeader) entry(pos int) (value []byte, start int64, next int, err error) {
 	if pos < 0 || pos >= len(h.table) {
-		return nil, 0, 0, fmt.Errorf("postings offset table entry at %d is out of range", pos)
+		return nil, 0, 0, corruptf(sectionHeader, "postings offset table entry at %d is out of range", pos)
 	}
 	d := encoding.Decbuf{B: h.table[pos:]}
 	if n := d.Uvarint(); n != 2 && d.Err() == nil {
-		return nil, 0, 0, fmt.Errorf("unexpected number of keys %d in the postings offset table", n)
+		return nil, 0, 0, corruptf(sectionHeader, "unexpected number of keys %d in the postings offset table", n)
 	}
 	d.UvarintBytes() // the label name: scan knows it
 	value = d.UvarintBytes()
 	start = int64(d.Uvarint64())
 	if d.Err() != nil {
-		return nil, 0, 0, fmt.Errorf("cannot decode the postings offset table: %w", d.Err())
+		return nil, 0, 0, corruptf(sectionHeader, "cannot decode the postings offset table: %w", d.Err())
 	}
 	return value, start, len(h.table) - d.Len(), nil
 }

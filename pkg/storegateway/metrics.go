@@ -10,6 +10,7 @@ type metrics struct {
 	bytesLoaded    prometheus.Gauge
 	loads          prometheus.Counter
 	loadFailures   prometheus.Counter
+	corruptBlocks  *prometheus.CounterVec
 	loadDuration   prometheus.Histogram
 	unloads        *prometheus.CounterVec
 	cacheHits      prometheus.Counter
@@ -40,6 +41,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		bytesLoaded:  f.NewGauge(prometheus.GaugeOpts{Name: "weft_storegateway_blocks_loaded_bytes", Help: "Bytes on local disk of the index headers of the blocks loaded in the store-gateway."}),
 		loads:        f.NewCounter(prometheus.CounterOpts{Name: "weft_storegateway_block_loads_total", Help: "Blocks loaded from the bucket, successfully or not."}),
 		loadFailures: f.NewCounter(prometheus.CounterOpts{Name: "weft_storegateway_block_load_failures_total", Help: "Block loads that failed."}),
+		corruptBlocks: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "weft_storegateway_corrupt_blocks_total",
+			Help: "Blocks found corrupt when loading them or reading them for a query, by section of the block (meta, index-header, postings, series, chunks, tombstones). Queries over such a block fail with err-weft-corrupt-block.",
+		}, []string{"section"}),
 		loadDuration: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "weft_storegateway_block_load_duration_seconds",
 			Help:    "Time to load a block (meta.json, tombstones, index header).",

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -67,6 +68,8 @@ const postingsGap = 4 << 10
 type remoteBlock struct {
 	bkt      objstore.BucketReader
 	m        *metrics
+	logger   *slog.Logger // of corruption found by queries; nil: none
+	tenant   string
 	meta     tsdb.BlockMeta
 	index    string // object name of the index
 	header   *indexHeader
@@ -86,17 +89,17 @@ type segment struct {
 // Its series hashes are cached within budget (nil: unbounded).
 func openRemoteBlock(ctx context.Context, bkt objstore.BucketReader, m *metrics, budget *serieshash.Budget, tenant string, id ulid.ULID, dir string) (_ *remoteBlock, err error) {
 	prefix := bucketindex.BlockPath(tenant, id) + "/"
-	b := &remoteBlock{bkt: bkt, m: m, index: prefix + "index", hashes: serieshash.NewCache(budget, m.seriesHashHits, m.seriesHashMisses)}
+	b := &remoteBlock{bkt: bkt, m: m, tenant: tenant, index: prefix + "index", hashes: serieshash.NewCache(budget, m.seriesHashHits, m.seriesHashMisses)}
 
 	raw, err := b.getAll(ctx, prefix+bucketindex.MetaName)
 	if err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(raw, &b.meta); err != nil {
-		return nil, fmt.Errorf("cannot parse meta.json: %w", err)
+		return nil, corruptf(sectionOther, "cannot parse meta.json: %w", err)
 	}
 	if b.meta.ULID != id {
-		return nil, fmt.Errorf("meta.json names block %s", b.meta.ULID)
+		return nil, corruptf(sectionOther, "meta.json names block %s", b.meta.ULID)
 	}
 
 	if err := b.listSegments(ctx, prefix+"chunks/"); err != nil {
@@ -104,6 +107,11 @@ func openRemoteBlock(ctx context.Context, bkt objstore.BucketReader, m *metrics,
 	}
 	attrs, err := bkt.Attributes(ctx, b.index)
 	if err != nil {
+		if bkt.IsObjNotFoundErr(err) {
+			// meta.json is uploaded last: a complete block without an
+			// index lost it.
+			return nil, corruptf(sectionHeader, "the index is missing")
+		}
 		return nil, fmt.Errorf("cannot read the attributes of the index: %w", err)
 	}
 
@@ -137,7 +145,7 @@ func openRemoteBlock(ctx context.Context, bkt objstore.BucketReader, m *metrics,
 			return nil, err
 		}
 		if b.stones, _, err = tombstones.ReadTombstones(dir); err != nil {
-			return nil, fmt.Errorf("cannot read the tombstones: %w", err)
+			return nil, corruptf(sectionTombstones, "cannot read the tombstones: %w", err)
 		}
 	}
 	return b, nil
@@ -177,8 +185,13 @@ func (b *remoteBlock) listSegments(ctx context.Context, dir string) error {
 	if err != nil {
 		return fmt.Errorf("cannot list the chunks: %w", err)
 	}
-	slices.SortFunc(files, func(a, b numbered) int { return int(a.n) - int(b.n) })
-	for _, f := range files {
+	slices.SortFunc(files, func(a, b numbered) int { return cmp.Compare(a.n, b.n) })
+	for i, f := range files {
+		if f.n != uint64(i+1) {
+			// A chunk ref numbers its segment by position: a missing
+			// file would shift every ref after it.
+			return corruptf(sectionChunks, "chunk segment %06d is missing", i+1)
+		}
 		attrs, err := b.bkt.Attributes(ctx, f.name)
 		if err != nil {
 			return fmt.Errorf("cannot read the attributes of chunks/%s: %w", path.Base(f.name), err)
@@ -186,6 +199,15 @@ func (b *remoteBlock) listSegments(ctx context.Context, dir string) error {
 		b.segments = append(b.segments, segment{f.name, attrs.Size})
 	}
 	return nil
+}
+
+// report logs and counts a corruption a query found and names the block
+// in its error (reportCorrupt); other errors are returned as they are.
+func (b *remoteBlock) report(err error) error {
+	if err == nil {
+		return nil
+	}
+	return reportCorrupt(b.m, b.logger, b.tenant, b.meta.ULID, "query", err)
 }
 
 // localBytes is what the block takes on local disk.
@@ -261,7 +283,8 @@ func (b *remoteBlock) window(ctx context.Context, name string, size int64, secti
 func (w *window) get(off, end int64) ([]byte, error) {
 	end = min(end, w.size)
 	if off < 0 || off >= end {
-		return nil, fmt.Errorf("cannot read [%d, %d) of %s: out of range (%d bytes)", off, end, w.name, w.size)
+		// The refs that led here come from the block itself.
+		return nil, corruptf(w.r.section, "cannot read [%d, %d) of %s: out of range (%d bytes)", off, end, w.name, w.size)
 	}
 	bufEnd := w.off + int64(len(w.buf))
 	if w.buf != nil && off >= w.off && end <= bufEnd {
@@ -305,7 +328,7 @@ func (r *indexReader) LabelValues(ctx context.Context, name string, hints *stora
 	if len(ms) == 0 {
 		var err error
 		if vals, err = r.b.header.labelValues(name); err != nil {
-			return nil, err
+			return nil, r.b.report(err)
 		}
 	} else {
 		p, err := tsdb.PostingsForMatchers(ctx, r, ms...)
@@ -340,9 +363,10 @@ func (r *indexReader) LabelValues(ctx context.Context, name string, hints *stora
 func (r *indexReader) Postings(ctx context.Context, name string, values ...string) (index.Postings, error) {
 	refs, err := r.b.header.postingsFor(name, values)
 	if err != nil {
-		return nil, err
+		return nil, r.b.report(err)
 	}
-	return r.postings(ctx, refs)
+	p, err := r.postings(ctx, refs)
+	return p, r.b.report(err)
 }
 
 func (r *indexReader) PostingsForLabelMatching(ctx context.Context, name string, match func(string) bool) index.Postings {
@@ -353,7 +377,7 @@ func (r *indexReader) PostingsForLabelMatching(ctx context.Context, name string,
 			return out
 		}
 	}
-	return index.ErrPostings(err)
+	return index.ErrPostings(r.b.report(err))
 }
 
 func (r *indexReader) PostingsForAllLabelValues(ctx context.Context, name string) index.Postings {
@@ -382,7 +406,7 @@ func (r *indexReader) postings(ctx context.Context, refs []postingsRef) (index.P
 		for _, ref := range refs[i:j] {
 			l, err := decodePostings(buf[ref.start-base : ref.end-base])
 			if err != nil {
-				return nil, fmt.Errorf("cannot read the postings of %q in block %s: %w", ref.value, r.b.meta.ULID, err)
+				return nil, corruptf(sectionPostings, "cannot read the postings of %q in block %s: %w", ref.value, r.b.meta.ULID, err)
 			}
 			lists = append(lists, l)
 		}
@@ -427,6 +451,10 @@ func (r *indexReader) ShardedPostings(p index.Postings, shardIndex, shardCount u
 // its offset divided by 16, and the entry is its length (uvarint), the
 // entry and a CRC32.
 func (r *indexReader) Series(ref storage.SeriesRef, builder *labels.ScratchBuilder, chks *[]chunks.Meta) error {
+	return r.b.report(r.series1(ref, builder, chks))
+}
+
+func (r *indexReader) series1(ref storage.SeriesRef, builder *labels.ScratchBuilder, chks *[]chunks.Meta) error {
 	off := int64(ref) * 16
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -436,7 +464,7 @@ func (r *indexReader) Series(ref storage.SeriesRef, builder *labels.ScratchBuild
 	}
 	l, n := binary.Uvarint(b)
 	if n <= 0 {
-		return fmt.Errorf("cannot read series %d of block %s: bad length", ref, r.b.meta.ULID)
+		return corruptf(sectionSeries, "cannot read series %d of block %s: bad length", ref, r.b.meta.ULID)
 	}
 	end := off + int64(n) + int64(l) + crc32.Size
 	b, err = r.series.get(off, end)
@@ -444,13 +472,16 @@ func (r *indexReader) Series(ref storage.SeriesRef, builder *labels.ScratchBuild
 		return err
 	}
 	if int64(len(b)) != end-off {
-		return fmt.Errorf("cannot read series %d of block %s: %w", ref, r.b.meta.ULID, encoding.ErrInvalidSize)
+		return corruptf(sectionSeries, "cannot read series %d of block %s: %w", ref, r.b.meta.ULID, encoding.ErrInvalidSize)
 	}
 	data := b[n : len(b)-crc32.Size]
 	if crc32.Checksum(data, castagnoli) != binary.BigEndian.Uint32(b[len(b)-crc32.Size:]) {
-		return fmt.Errorf("cannot read series %d of block %s: %w", ref, r.b.meta.ULID, encoding.ErrInvalidChecksum)
+		return corruptf(sectionSeries, "cannot read series %d of block %s: %w", ref, r.b.meta.ULID, encoding.ErrInvalidChecksum)
 	}
-	return r.b.dec.Series(data, builder, chks)
+	if err := r.b.dec.Series(data, builder, chks); err != nil {
+		return corruptf(sectionSeries, "cannot decode series %d of block %s: %w", ref, r.b.meta.ULID, err)
+	}
+	return nil
 }
 
 func (r *indexReader) LabelNames(ctx context.Context, ms ...*labels.Matcher) ([]string, error) {
@@ -497,9 +528,17 @@ type chunkReader struct {
 }
 
 func (c *chunkReader) ChunkOrIterable(meta chunks.Meta) (chunkenc.Chunk, chunkenc.Iterable, error) {
+	chk, err := c.chunk(meta)
+	if err != nil {
+		return nil, nil, c.b.report(err)
+	}
+	return chk, nil, nil
+}
+
+func (c *chunkReader) chunk(meta chunks.Meta) (chunkenc.Chunk, error) {
 	seg, start := chunks.BlockChunkRef(meta.Ref).Unpack()
 	if seg >= len(c.b.segments) {
-		return nil, nil, fmt.Errorf("cannot read chunk %d of block %s: segment %d out of range", meta.Ref, c.b.meta.ULID, seg)
+		return nil, corruptf(sectionChunks, "cannot read chunk %d of block %s: segment %06d is missing (%d segments)", meta.Ref, c.b.meta.ULID, seg+1, len(c.b.segments))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -517,34 +556,34 @@ func (c *chunkReader) ChunkOrIterable(meta chunks.Meta) (chunkenc.Chunk, chunken
 	off := int64(start)
 	b, err := w.get(off, off+chunks.MaxChunkLengthFieldSize)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	l, n := binary.Uvarint(b)
 	if n <= 0 {
-		return nil, nil, fmt.Errorf("cannot read chunk %d of block %s: bad length", meta.Ref, c.b.meta.ULID)
+		return nil, corruptf(sectionChunks, "cannot read chunk %d of block %s: bad length", meta.Ref, c.b.meta.ULID)
 	}
 	end := off + int64(n) + chunks.ChunkEncodingSize + int64(l) + crc32.Size
 	b, err = w.get(off, end)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if int64(len(b)) != end-off {
-		return nil, nil, fmt.Errorf("cannot read chunk %d of block %s: %w", meta.Ref, c.b.meta.ULID, encoding.ErrInvalidSize)
+		return nil, corruptf(sectionChunks, "cannot read chunk %d of block %s: %w", meta.Ref, c.b.meta.ULID, encoding.ErrInvalidSize)
 	}
 	encAndData := b[n : len(b)-crc32.Size]
 	if crc32.Checksum(encAndData, castagnoli) != binary.BigEndian.Uint32(b[len(b)-crc32.Size:]) {
-		return nil, nil, fmt.Errorf("cannot read chunk %d of block %s: %w", meta.Ref, c.b.meta.ULID, encoding.ErrInvalidChecksum)
+		return nil, corruptf(sectionChunks, "cannot read chunk %d of block %s: %w", meta.Ref, c.b.meta.ULID, encoding.ErrInvalidChecksum)
 	}
 	chk, err := chunkenc.FromData(chunkenc.Encoding(encAndData[0]), encAndData[1:])
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot read chunk %d of block %s: %w", meta.Ref, c.b.meta.ULID, err)
+		return nil, corruptf(sectionChunks, "cannot read chunk %d of block %s: %w", meta.Ref, c.b.meta.ULID, err)
 	}
 	// A querier in this process counts the bytes against its query's
 	// limit; a remote one counts what it receives.
 	if err := wire.FetchStatsFrom(c.ctx).AddChunkBytes(len(encAndData) - 1); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return chk, nil, nil
+	return chk, nil
 }
 
 func (c *chunkReader) Close() error { return nil }

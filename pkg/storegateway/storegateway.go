@@ -54,6 +54,20 @@ type StoreGateway struct {
 	bytes  int64                    // their bytes, guarded by mu
 	seq    uint64                   // names temporary directories, guarded by mu
 	closed bool                     // guarded by mu
+	// corrupt are the blocks whose last load found them corrupt, and
+	// when: queries fail on them at once for corruptRetryInterval, rather
+	// than read their index header from the bucket again. Guarded by mu.
+	corrupt map[blockKey]corruptLoad
+}
+
+// corruptRetryInterval is how long a block found corrupt when loading is
+// not loaded again: a dashboard over it costs one load (and one log line)
+// a minute, and a repaired block is served a minute later at most.
+const corruptRetryInterval = time.Minute
+
+type corruptLoad struct {
+	err error
+	at  time.Time
 }
 
 // Lifecycler announces the store-gateway in its ring: Activate once it
@@ -115,6 +129,7 @@ func New(cfg Config, bkt objstore.Bucket, owns func(tenant string, id ulid.ULID)
 		ctx:       ctx,
 		cancel:    cancel,
 		blocks:    map[blockKey]*blockEntry{},
+		corrupt:   map[blockKey]corruptLoad{},
 		meta:      metadataCache{byBlock: map[blockKey][]bucketindex.MetricMetadata{}},
 		exemplars: exemplarCache{max: maxCachedExemplars, byBlock: map[blockKey]*cachedExemplars{}},
 	}
@@ -338,6 +353,12 @@ func (s *StoreGateway) acquire(k blockKey) (*blockEntry, error) {
 		s.m.cacheHits.Inc()
 		return e, nil
 	}
+	if c, ok := s.corrupt[k]; ok {
+		if s.now().Sub(c.at) < corruptRetryInterval {
+			return nil, c.err
+		}
+		delete(s.corrupt, k)
+	}
 	s.m.cacheMisses.Inc()
 	e := &blockEntry{key: k, ready: make(chan struct{}), refs: 1}
 	s.blocks[k] = e
@@ -387,7 +408,7 @@ func (s *StoreGateway) load(e *blockEntry) {
 	select {
 	case s.loads <- struct{}{}:
 		start := time.Now()
-		block, err = openRemoteBlock(s.ctx, s.bkt, s.m, s.hashes, e.key.tenant, e.key.id, s.blockDir(e.key))
+		block, err = s.openBlock(e.key)
 		<-s.loads
 		s.m.loads.Inc()
 		s.m.loadDuration.Observe(time.Since(start).Seconds())
@@ -406,10 +427,22 @@ func (s *StoreGateway) load(e *blockEntry) {
 	}
 	if err != nil {
 		_ = os.RemoveAll(s.blockDir(e.key))
-		if !errors.Is(err, errClosed) {
+		var corrupt *corruptError
+		switch {
+		case errors.Is(err, errClosed):
+		case errors.As(err, &corrupt):
+			// Logged and counted as a corruption; queries fail at once
+			// for corruptRetryInterval, then the next one loads it again,
+			// in case it was repaired in the meantime.
+			s.m.loadFailures.Inc()
+			err = reportCorrupt(s.m, s.logger, e.key.tenant, e.key.id, "load", fmt.Errorf("cannot load block %s of tenant %s: %w", e.key.id, e.key.tenant, err))
+		default:
 			s.m.loadFailures.Inc()
 			s.logger.Warn("cannot load block", "tenant", e.key.tenant, "block", e.key.id.String(), "err", err)
 			err = wire.Errorf(wire.KindUnavailable, "", "cannot load block %s of tenant %s: %v", e.key.id, e.key.tenant, err)
+		}
+		if corrupt != nil {
+			s.corrupt[e.key] = corruptLoad{err: err, at: s.now()}
 		}
 		e.err = err
 		e.unloaded = true
@@ -428,6 +461,22 @@ func (s *StoreGateway) load(e *blockEntry) {
 	s.mu.Unlock()
 	close(e.ready)
 	_ = s.runAll(toClose)
+}
+
+// openBlock loads a block; a panic on bytes of the block that no check
+// caught fails this block, not the process (the load runs in its own
+// goroutine, where nothing else would recover it).
+func (s *StoreGateway) openBlock(k blockKey) (b *remoteBlock, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, corruptf(sectionHeader, "panic while loading the block: %v", r)
+		}
+	}()
+	b, err = openRemoteBlock(s.ctx, s.bkt, s.m, s.hashes, k.tenant, k.id, s.blockDir(k))
+	if err == nil {
+		b.logger = s.logger
+	}
+	return b, err
 }
 
 // Loaded returns the blocks of the tenant that are loaded now.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -650,7 +651,10 @@ func TestConcurrentQueriesLoadOnce(t *testing.T) {
 }
 
 // TestLoadFailure: a block that cannot be loaded fails the query (it is
-// never skipped silently) and is retried by the next query.
+// never skipped silently) and is retried by a later query. A complete
+// block without its index is corrupt: the error names it with
+// err-weft-corrupt-block, and for corruptRetryInterval queries fail at
+// once without loading it again.
 func TestLoadFailure(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
@@ -668,21 +672,39 @@ func TestLoadFailure(t *testing.T) {
 	require.NoError(t, r.Close())
 	require.NoError(t, f.bkt.Delete(ctx, idx))
 
-	sg := newSG(t, testConfig(t), f.bkt)
+	var offset atomic.Int64
+	sg, err := New(testConfig(t), f.bkt, nil, nil, prometheus.NewRegistry(), nil)
+	require.NoError(t, err)
+	sg.now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	require.NoError(t, services.StartAndAwaitRunning(ctx, sg))
+	t.Cleanup(func() { require.NoError(t, services.StopAndAwaitTerminated(context.Background(), sg)) })
 	q, err := sg.Querier("t1", 0, 2*hour)
 	require.NoError(t, err)
 	ss := q.Select(ctx, true, nil, all)
 	require.False(t, ss.Next())
 	require.Error(t, ss.Err())
-	require.Equal(t, wire.KindUnavailable, wire.KindOf(ss.Err()))
+	require.Equal(t, wire.KindInternal, wire.KindOf(ss.Err()))
+	require.ErrorContains(t, ss.Err(), b.ULID.String())
+	require.ErrorContains(t, ss.Err(), wire.ErrIDCorruptBlock)
 	require.NoError(t, q.Close())
 	require.Equal(t, 1.0, testutil.ToFloat64(sg.m.loadFailures))
+	require.Equal(t, 1.0, testutil.ToFloat64(sg.m.corruptBlocks.WithLabelValues(sectionHeader)))
+	for range 3 {
+		q, err := sg.Querier("t1", 0, 2*hour)
+		require.NoError(t, err)
+		ss := q.Select(ctx, true, nil, all)
+		require.False(t, ss.Next())
+		require.ErrorContains(t, ss.Err(), wire.ErrIDCorruptBlock)
+		require.NoError(t, q.Close())
+	}
+	require.Equal(t, 1.0, testutil.ToFloat64(sg.m.loads), "a corrupt block is not loaded again at once")
 	require.Empty(t, sg.Loaded("t1"))
 
 	in, err := os.Open(saved)
 	require.NoError(t, err)
 	require.NoError(t, f.bkt.Upload(ctx, idx, in))
 	require.NoError(t, in.Close())
+	offset.Store(int64(corruptRetryInterval))
 	got, queried := query(t, sg, "t1", 0, 2*hour)
 	require.Equal(t, []ulid.ULID{b.ULID}, queried)
 	require.Equal(t, f.reference("t1", 0, 2*hour, nil), got)

@@ -18,6 +18,13 @@ const (
 	KindUnavailable
 )
 
+// ErrIDCorruptBlock is the stable ID of the error a read gets when a block
+// it must read does not read back (a store-gateway found it corrupt). A
+// retry reads the same bytes: the query API answers it 422, like the
+// TSDB's own errors over a corrupt block, and the query-frontend does not
+// retry it (docs/store-gateway.md).
+const ErrIDCorruptBlock = "err-weft-corrupt-block"
+
 // Error is a classified error with a stable ID that users can look up
 // (docs/errors.md) and a message naming the series and the limit to raise.
 type Error struct {
