@@ -211,7 +211,7 @@ func (d *Distributor) readOTLPBody(r *http.Request, id string, lim *limits.Limit
 	default:
 		return nil, httpapi.Errorf(http.StatusUnsupportedMediaType, "unsupported Content-Encoding %q: OTLP/HTTP uses gzip or none", enc)
 	}
-	if !gz && r.ContentLength > int64(limit) {
+	if (!gz && r.ContentLength > int64(limit)) || r.ContentLength > int64(d.cfg.MaxRecvMsgSize) {
 		return nil, tooLarge()
 	}
 	// The body as sent is bounded by the process-wide limit, compressed
