@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 
@@ -100,4 +102,34 @@ func FuzzOTLP(f *testing.F) {
 		require.NoError(t, err)
 		require.Equal(t, pb, pb2)
 	})
+}
+
+// Found by FuzzOTLP: a data point without a timestamp next to a current
+// one made Prometheus' translator build a target_info sample every 2m30s
+// since 1970 (~12 million, seconds of CPU and GiBs). Such a request is now
+// refused before translation, quickly, with nothing stored.
+func TestOTLPRefusesHugeTimestampSpan(t *testing.T) {
+	pusher := &countingPusher{}
+	d := testDistributor(t, pusher)
+	md := otlpMetrics([]string{"service.name", "checkout", "service.instance.id", "pod-1"}, func(ms pmetric.MetricSlice) {
+		addGauge(ms, "queue.size", "1", 3)
+		addGauge(ms, "queue.max", "1", 3)
+		ms.At(1).Gauge().DataPoints().At(0).SetTimestamp(0)
+	})
+	start := time.Now()
+	a := doOTLP(t, d, otlpProto, nil, protoBody(t, md))
+	require.Equal(t, http.StatusBadRequest, a.code, a.message)
+	require.Contains(t, a.message, errIDOTLPTimestampSpan)
+	require.Contains(t, a.message, "1970-01-01T00:00:00Z")
+	require.Zero(t, pusher.calls)
+	require.Less(t, time.Since(start), 5*time.Second, "refused before translation")
+
+	// A day of points in one resource is fine.
+	md = otlpMetrics([]string{"service.name", "checkout", "service.instance.id", "pod-1"}, func(ms pmetric.MetricSlice) {
+		addGauge(ms, "queue.size", "1", 3)
+		addGauge(ms, "queue.max", "1", 3)
+		ms.At(1).Gauge().DataPoints().At(0).SetTimestamp(otlpNow - pcommon.Timestamp(24*time.Hour))
+	})
+	a = doOTLP(t, d, otlpProto, nil, protoBody(t, md))
+	require.Equal(t, http.StatusOK, a.code, a.message)
 }
