@@ -290,12 +290,17 @@ func walk(v reflect.Value, at string, fn func(reflect.StructField, reflect.Value
 
 // readBody reads an upload of at most maxBodyBytes.
 func readBody(r *http.Request) ([]byte, error) {
+	tooLarge := httpapi.Errorf(http.StatusRequestEntityTooLarge, "the body is larger than %d bytes (err-weft-alertmanager-body-too-large)", maxBodyBytes)
+	// A declared length above the limit is refused before anything is read.
+	if r.ContentLength > maxBodyBytes {
+		return nil, tooLarge
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
 	if err != nil {
 		return nil, httpapi.Errorf(http.StatusBadRequest, "cannot read the body: %w", err)
 	}
 	if len(body) > maxBodyBytes {
-		return nil, httpapi.Errorf(http.StatusRequestEntityTooLarge, "the body is larger than %d bytes (err-weft-alertmanager-body-too-large)", maxBodyBytes)
+		return nil, tooLarge
 	}
 	return body, nil
 }

@@ -339,6 +339,14 @@ func TestDeleteSeriesHandler(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, do(http.MethodPost, "match[]=up{").Code)
 	require.Equal(t, http.StatusBadRequest, do(http.MethodPost, "match[]=up&start=x").Code)
 	require.Equal(t, http.StatusMethodNotAllowed, do(http.MethodDelete, "").Code)
+	// A form body above the bound is refused.
+	big := httptest.NewRequest(http.MethodPost, "/prometheus/api/v1/admin/tsdb/delete_series",
+		strings.NewReader("match[]=up&x="+strings.Repeat("a", maxDeleteFormBytes)))
+	big.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	big.Header.Set("X-Scope-OrgID", "t1")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, big)
+	require.Equal(t, http.StatusBadRequest, rec.Code, rec.Body.String())
 	reqs, err := ListDeleteRequests(context.Background(), e.bkt, "t1")
 	require.NoError(t, err)
 	require.Len(t, reqs, 1)

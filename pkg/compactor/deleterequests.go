@@ -141,6 +141,9 @@ func ListDeleteRequests(ctx context.Context, bkt objstore.BucketReader, tenantID
 	return out, nil
 }
 
+// maxDeleteFormBytes bounds the body of a deletion request.
+const maxDeleteFormBytes = 1 << 20
+
 // DeleteSeriesHandler serves Prometheus' admin API
 // POST|PUT /prometheus/api/v1/admin/tsdb/delete_series?match[]=...&start=...&end=...
 // for the tenant resolveTenant picks: it stores a delete request and
@@ -172,6 +175,9 @@ func DeleteSeriesHandler(bkt objstore.Bucket, resolveTenant func(*http.Request) 
 			httpapi.WriteError(w, httpapi.Errorf(http.StatusMethodNotAllowed, "method not allowed: use POST or PUT to request a deletion, GET to list the requests"))
 			return
 		}
+		// A deletion is a few selectors: bound the form well below Go's
+		// own 10 MB.
+		r.Body = http.MaxBytesReader(w, r.Body, maxDeleteFormBytes)
 		if err := r.ParseForm(); err != nil {
 			httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "cannot parse form: %w", err))
 			return

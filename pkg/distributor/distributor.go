@@ -163,6 +163,13 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (int, string
 		return d.fail(w, httpapi.Errorf(http.StatusUnsupportedMediaType, "unsupported Content-Encoding %q: remote write uses snappy", enc)), version
 	}
 
+	tooLarge := func() int {
+		return d.fail(w, wire.Errorf(wire.KindBadData, errIDRequestTooLarge, "request body is larger than the limit of %d bytes (raise -distributor.max-recv-msg-size)", d.cfg.MaxRecvMsgSize))
+	}
+	// A declared length above the limit is refused before anything is read.
+	if r.ContentLength > int64(d.cfg.MaxRecvMsgSize) {
+		return tooLarge(), version
+	}
 	body := d.bodies.Get().(*bytes.Buffer)
 	defer d.bodies.Put(body)
 	body.Reset()
@@ -171,7 +178,7 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (int, string
 		return d.fail(w, httpapi.Errorf(http.StatusBadRequest, "cannot read request body: %w", err)), version
 	}
 	if n > int64(d.cfg.MaxRecvMsgSize) {
-		return d.fail(w, wire.Errorf(wire.KindBadData, errIDRequestTooLarge, "request body is larger than the limit of %d bytes (raise -distributor.max-recv-msg-size)", d.cfg.MaxRecvMsgSize)), version
+		return tooLarge(), version
 	}
 
 	req := d.requests.Get().(*wire.PushRequest)

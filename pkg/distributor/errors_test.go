@@ -236,3 +236,33 @@ func TestValidationReasonsDeclared(t *testing.T) {
 		require.Regexp(t, `^err-weft-[a-z0-9]+(-[a-z0-9]+)*$`, id)
 	}
 }
+
+// failReader fails the test if the body is read.
+type failReader struct{ t *testing.T }
+
+func (f failReader) Read([]byte) (int, error) {
+	f.t.Error("the body was read")
+	return 0, errors.New("must not be read")
+}
+
+// A declared Content-Length above -distributor.max-recv-msg-size is refused
+// before the body is read, and a snappy body that claims a decoded length
+// above it is refused before the decoded buffer is allocated.
+func TestPushRefusesHugeBodiesEarly(t *testing.T) {
+	d := testDistributor(t, &capturePusher{})
+	r := httptest.NewRequest(http.MethodPost, "/api/v1/push", failReader{t})
+	r.ContentLength = 1 << 30
+	r.Header.Set("Content-Type", "application/x-protobuf")
+	r.Header.Set("Content-Encoding", "snappy")
+	r.Header.Set(tenant.Header, "t")
+	w := httptest.NewRecorder()
+	d.ServeHTTP(w, r)
+	require.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), errIDRequestTooLarge)
+	require.Contains(t, w.Body.String(), `"status":"error"`)
+
+	// Six bytes that claim 4 GiB decompressed.
+	a := doPush(t, d, http.MethodPost, "t", nil, []byte{0xff, 0xff, 0xff, 0xff, 0x0f, 0x00})
+	require.Equal(t, http.StatusBadRequest, a.code, a.error)
+	require.Contains(t, a.error, "4294967295 bytes decompressed, the limit is 4096")
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/prometheus/storage"
 	prw "github.com/prometheus/prometheus/storage/remote/otlptranslator/prometheusremotewrite"
 	"github.com/prometheus/prometheus/util/annotations"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
@@ -45,6 +46,7 @@ const (
 	errIDOTLPTooLarge         = "err-weft-otlp-request-too-large"
 	errIDOTLPDeltaTemporality = "err-weft-otlp-delta-temporality"
 	errIDOTLPUntranslatable   = "err-weft-otlp-untranslatable-metric"
+	errIDOTLPTimestampSpan    = "err-weft-otlp-timestamp-span"
 )
 
 // Reasons of weft_distributor_discarded_samples_total for points the OTLP
@@ -126,6 +128,9 @@ func (d *Distributor) serveOTLP(w http.ResponseWriter, r *http.Request) int {
 		out.refusePoints(n, refused)
 	} else {
 		out.refusePoints(d.refuseDelta(id, md))
+	}
+	if err := checkTargetInfoSpan(md); err != nil {
+		return d.failOTLP(w, r, err)
 	}
 	req := &wire.PushRequest{}
 	if err := d.translate(r.Context(), id, lim, md, req, &out); err != nil {
@@ -211,7 +216,7 @@ func (d *Distributor) readOTLPBody(r *http.Request, id string, lim *limits.Limit
 	default:
 		return nil, httpapi.Errorf(http.StatusUnsupportedMediaType, "unsupported Content-Encoding %q: OTLP/HTTP uses gzip or none", enc)
 	}
-	if !gz && r.ContentLength > int64(limit) {
+	if (!gz && r.ContentLength > int64(limit)) || r.ContentLength > int64(d.cfg.MaxRecvMsgSize) {
 		return nil, tooLarge()
 	}
 	// The body as sent is bounded by the process-wide limit, compressed
@@ -331,6 +336,75 @@ func dataPoints(m pmetric.Metric) int {
 		return m.Summary().DataPoints().Len()
 	}
 	return 0
+}
+
+// otlpMaxTargetInfoSamples bounds the target_info samples one request can
+// make. Prometheus' translator writes a target_info sample every half
+// lookback delta between the earliest and the latest data point of each
+// resource: without a bound, a few hundred bytes with one point at 0 and
+// one now would make it build ~12 million samples. 50000 allows a resource
+// spanning ~87 days, far beyond what the ingesters accept.
+const otlpMaxTargetInfoSamples = 50000
+
+// checkTargetInfoSpan refuses a request whose data point timestamps would
+// make the translator build more than otlpMaxTargetInfoSamples target_info
+// samples, before it builds any (see otlpMaxTargetInfoSamples).
+func checkTargetInfoSpan(md pmetric.Metrics) error {
+	interval := uint64(otlpLookbackDelta / 2)
+	var total uint64
+	rms := md.ResourceMetrics()
+	for i := range rms.Len() {
+		minTS, maxTS := pcommon.Timestamp(math.MaxUint64), pcommon.Timestamp(0)
+		see := func(ts pcommon.Timestamp) { minTS, maxTS = min(minTS, ts), max(maxTS, ts) }
+		sms := rms.At(i).ScopeMetrics()
+		for j := range sms.Len() {
+			ms := sms.At(j).Metrics()
+			for k := range ms.Len() {
+				eachTimestamp(ms.At(k), see)
+			}
+		}
+		if minTS > maxTS {
+			continue // no data points
+		}
+		total += uint64(maxTS-minTS)/interval + 1
+		if total > otlpMaxTargetInfoSamples {
+			return wire.Errorf(wire.KindBadData, errIDOTLPTimestampSpan,
+				"the data points of a resource span from %s to %s: target_info would need more than %d samples, one every %s; nothing was stored (send points of a narrower time range, with timestamps set)",
+				minTS.AsTime().UTC().Format(time.RFC3339), maxTS.AsTime().UTC().Format(time.RFC3339), otlpMaxTargetInfoSamples, time.Duration(interval))
+		}
+	}
+	return nil
+}
+
+// eachTimestamp calls f with the timestamp of each data point of m.
+func eachTimestamp(m pmetric.Metric, f func(pcommon.Timestamp)) {
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		ps := m.Gauge().DataPoints()
+		for i := range ps.Len() {
+			f(ps.At(i).Timestamp())
+		}
+	case pmetric.MetricTypeSum:
+		ps := m.Sum().DataPoints()
+		for i := range ps.Len() {
+			f(ps.At(i).Timestamp())
+		}
+	case pmetric.MetricTypeHistogram:
+		ps := m.Histogram().DataPoints()
+		for i := range ps.Len() {
+			f(ps.At(i).Timestamp())
+		}
+	case pmetric.MetricTypeExponentialHistogram:
+		ps := m.ExponentialHistogram().DataPoints()
+		for i := range ps.Len() {
+			f(ps.At(i).Timestamp())
+		}
+	case pmetric.MetricTypeSummary:
+		ps := m.Summary().DataPoints()
+		for i := range ps.Len() {
+			f(ps.At(i).Timestamp())
+		}
+	}
 }
 
 // translationSettings are Prometheus' translator settings for a tenant, as

@@ -244,17 +244,24 @@ func (nb *Notebooks) decode(w http.ResponseWriter, r *http.Request, tenantID str
 	return &n, nil
 }
 
+// maxRequestBytes bounds a request body when the tenant's
+// max_notebook_bytes is 0 (no limit): a process must not read an unbounded
+// body into memory whatever a tenant's limits say.
+const maxRequestBytes = 64 << 20
+
 // decodeStrict decodes one JSON value of the body into v, refusing unknown
-// fields, trailing data and a body over max bytes (0: no limit).
+// fields, trailing data and a body over max bytes (0: maxRequestBytes).
 func decodeStrict(w http.ResponseWriter, r *http.Request, max int, tenantID string, v any) error {
-	body := r.Body
-	if max > 0 {
-		body = http.MaxBytesReader(w, r.Body, int64(max))
+	if max <= 0 {
+		max = maxRequestBytes
 	}
-	b, err := io.ReadAll(body)
+	if r.ContentLength > int64(max) {
+		return bodyTooLarge(tenantID, max)
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(max)))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return httpapi.Errorf(http.StatusBadRequest, "the request body is larger than tenant %s's limit of %d bytes for a notebook (make it smaller, or raise max_notebook_bytes / -ui.max-notebook-bytes) (%s)", tenantID, max, errIDMaxNotebookBytes)
+			return bodyTooLarge(tenantID, max)
 		}
 		return badRequest("cannot read the request body: %w", err)
 	}
@@ -267,6 +274,10 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, max int, tenantID stri
 		return badRequest("cannot parse the body as a notebook: data after the JSON object")
 	}
 	return nil
+}
+
+func bodyTooLarge(tenantID string, max int) error {
+	return httpapi.Errorf(http.StatusBadRequest, "the request body is larger than tenant %s's limit of %d bytes for a notebook (make it smaller, or raise max_notebook_bytes / -ui.max-notebook-bytes) (%s)", tenantID, max, errIDMaxNotebookBytes)
 }
 
 func methodNotAllowed(w http.ResponseWriter, allow string) error {

@@ -204,9 +204,33 @@ func New(cfg Config, reader wire.Reader, lim *limits.Overrides, resolver tenant.
 			httpapi.WriteError(w, fmt.Errorf("cannot start the query: %w", r.Context().Err()))
 			return
 		}
-		mux.ServeHTTP(w, r.WithContext(tenant.With(r.Context(), id)))
+		ctx := tenant.With(r.Context(), id)
+		if isLookup(r.URL.Path) {
+			// Series and label lookups run no PromQL, so the engine's
+			// timeout does not bound them: a costly regex in match[]
+			// must stop at the tenant's query timeout all the same.
+			timeout := cfg.Timeout
+			if t := time.Duration(lim.For(id).QueryTimeout); t > 0 && t < timeout {
+				timeout = t
+			}
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		mux.ServeHTTP(w, r.WithContext(ctx))
 	})
 	return &Querier{handler: h}, nil
+}
+
+// isLookup reports whether the endpoint at path is a series or label
+// lookup (/series, /labels, /label/<name>/values).
+func isLookup(path string) bool {
+	switch strings.TrimPrefix(path, Prefix) {
+	case "/series", "/labels":
+		return true
+	}
+	name, ok := strings.CutPrefix(path, Prefix+"/label/")
+	return ok && strings.HasSuffix(name, "/values")
 }
 
 // federates reports whether the endpoint at path reads several tenants

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/golang/snappy"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
@@ -26,6 +28,45 @@ import (
 // remoteReadMaxBytesInFrame is the size a frame of a streamed answer aims
 // at, Prometheus' default (-storage.remote.read-max-bytes-in-frame).
 const remoteReadMaxBytesInFrame = 1 << 20
+
+// remoteReadMaxRequestBytes bounds a remote read request, compressed and
+// decompressed: Prometheus' own bound (decodeReadLimit). A read request is a
+// handful of matchers, so this is generous.
+const remoteReadMaxRequestBytes = 32 << 20
+
+// decodeReadRequest reads and decodes a snappy-compressed prompb.ReadRequest.
+// Unlike remote.DecodeReadRequest, it refuses a body whose Content-Length or
+// snappy header announces more than remoteReadMaxRequestBytes before
+// allocating anything for it: a few bytes could otherwise claim 4 GiB.
+func decodeReadRequest(w http.ResponseWriter, r *http.Request) (*prompb.ReadRequest, error) {
+	if r.ContentLength > remoteReadMaxRequestBytes {
+		return nil, httpapi.Errorf(http.StatusRequestEntityTooLarge, "remote read request body of %d bytes is larger than the limit of %d bytes", r.ContentLength, remoteReadMaxRequestBytes)
+	}
+	compressed, err := io.ReadAll(http.MaxBytesReader(w, r.Body, remoteReadMaxRequestBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, httpapi.Errorf(http.StatusRequestEntityTooLarge, "remote read request body is larger than the limit of %d bytes", remoteReadMaxRequestBytes)
+		}
+		return nil, httpapi.Errorf(http.StatusBadRequest, "cannot read the remote read request: %w", err)
+	}
+	n, err := snappy.DecodedLen(compressed)
+	if err != nil {
+		return nil, httpapi.Errorf(http.StatusBadRequest, "cannot decode the remote read request: %w", err)
+	}
+	if n > remoteReadMaxRequestBytes {
+		return nil, httpapi.Errorf(http.StatusBadRequest, "cannot decode the remote read request: it claims %d bytes decompressed, the limit is %d", n, remoteReadMaxRequestBytes)
+	}
+	raw, err := snappy.Decode(nil, compressed)
+	if err != nil {
+		return nil, httpapi.Errorf(http.StatusBadRequest, "cannot decode the remote read request: %w", err)
+	}
+	var req prompb.ReadRequest
+	if err := req.Unmarshal(raw); err != nil {
+		return nil, httpapi.Errorf(http.StatusBadRequest, "cannot decode the remote read request: %w", err)
+	}
+	return &req, nil
+}
 
 // remoteReadHandler serves Prometheus' remote read protocol
 // (POST /read): a snappy-compressed prompb.ReadRequest answered either with
@@ -58,9 +99,9 @@ func (h *remoteReadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, err)
 		return
 	}
-	req, err := remote.DecodeReadRequest(r)
+	req, err := decodeReadRequest(w, r)
 	if err != nil {
-		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "cannot decode the remote read request: %w", err))
+		httpapi.WriteError(w, err)
 		return
 	}
 	typ, err := remote.NegotiateResponseType(req.AcceptedResponseTypes)

@@ -252,9 +252,21 @@ func TestRemoteReadBadRequests(t *testing.T) {
 	b, err := bad.Marshal()
 	require.NoError(t, err)
 	f("a", snappy.Encode(nil, b), http.StatusBadRequest, "cannot decode the matchers")
+	// Six bytes that claim 4 GiB decompressed are refused before any
+	// allocation for them.
+	f("a", []byte{0xff, 0xff, 0xff, 0xff, 0x0f, 0x00}, http.StatusBadRequest, "claims 4294967295 bytes decompressed")
 
+	// A Content-Length above the bound is refused before the body is read.
 	rec := httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodGet, Prefix+"/read", nil)
+	req := httptest.NewRequest(http.MethodPost, Prefix+"/read", bytes.NewReader(readRequest(t, prompb.ReadRequest_SAMPLES, 0, 1, m)))
+	req.ContentLength = remoteReadMaxRequestBytes + 1
+	req.Header.Set(tenant.Header, "a")
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusRequestEntityTooLarge, rec.Code, rec.Body.String())
+	require.Contains(t, rec.Body.String(), "larger than the limit")
+
+	rec = httptest.NewRecorder()
+	req = httptest.NewRequest(http.MethodGet, Prefix+"/read", nil)
 	req.Header.Set(tenant.Header, "a")
 	h.ServeHTTP(rec, req)
 	require.Equal(t, http.StatusMethodNotAllowed, rec.Code)

@@ -119,13 +119,19 @@ func (r *Ruler) getGroup(ctx context.Context, w http.ResponseWriter, id, namespa
 // setGroups stores the groups of an upload, all checked first: a bad
 // upload changes nothing.
 func (r *Ruler) setGroups(w http.ResponseWriter, req *http.Request, id, namespace string) {
+	tooLarge := httpapi.Errorf(http.StatusRequestEntityTooLarge, "the request body is larger than the limit of %d bytes (raise -ruler.max-request-body-size) (%s)", r.cfg.MaxRequestBodySize, errIDBodyTooLarge)
+	// A declared length above the limit is refused before anything is read.
+	if req.ContentLength > int64(r.cfg.MaxRequestBodySize) {
+		httpapi.WriteError(w, tooLarge)
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(req.Body, int64(r.cfg.MaxRequestBodySize)+1))
 	if err != nil {
 		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "cannot read the request body: %w", err))
 		return
 	}
 	if len(body) > r.cfg.MaxRequestBodySize {
-		httpapi.WriteError(w, httpapi.Errorf(http.StatusRequestEntityTooLarge, "the request body is larger than the limit of %d bytes (raise -ruler.max-request-body-size) (%s)", r.cfg.MaxRequestBodySize, errIDBodyTooLarge))
+		httpapi.WriteError(w, tooLarge)
 		return
 	}
 	groups, err := parseGroups(body, r.parser)

@@ -170,7 +170,8 @@ func openIndexHeader(path string, size int64, toc index.TOC) (h *indexHeader, er
 		return nil, errors.New("the postings offset table is truncated")
 	}
 	tableLen := int(binary.BigEndian.Uint32(tableBytes))
-	if 4+tableLen+4 > len(tableBytes) {
+	// The table holds at least its 4-byte entry count.
+	if tableLen < 4 || 4+tableLen+4 > len(tableBytes) {
 		return nil, errors.New("the postings offset table is truncated")
 	}
 	// Entries start after the entry count; ReadPostingsOffsetTable gives
