@@ -19,7 +19,8 @@ import (
 
 // The distributed setup with every connection over TLS, with certificates
 // the test makes: pushes and queries over HTTPS, gRPC between roles with
-// mutual TLS verified by the CA, and memberlist gossip over TLS. A querier
+// mutual TLS verified by the CA, memberlist gossip over TLS, and a
+// query-frontend in front of the querier's https URL. A querier
 // given another CA cannot read the ingesters, and says why.
 func TestTLSDistributed(t *testing.T) {
 	const tenant = "tls-tenant"
@@ -33,7 +34,7 @@ func TestTLSDistributed(t *testing.T) {
 	roots := x509.NewCertPool()
 	require.True(t, roots.AppendCertsFromPEM(pem))
 
-	c := newCluster(t, 5,
+	c := newCluster(t, 7,
 		"-distributor.replication-factor=2",
 		"-ingester.ring.heartbeat-period=1s",
 		"-http.tls-cert-file="+cert, "-http.tls-key-file="+key,
@@ -60,6 +61,13 @@ func TestTLSDistributed(t *testing.T) {
 	require.Len(t, vec, 1)
 	require.Equal(t, float64(n.nSeries), float64(vec[0].Value))
 
+	// A query-frontend in front of the querier's https URL verifies it
+	// with the same CA.
+	fe := c.start("query-frontend", "query-frontend", "-query-frontend.downstream-url="+qr.URL())
+	v, err = fe.Client(tenant).Query(ctx, "count(tls_test)", time.Now())
+	require.NoError(t, err)
+	require.Equal(t, float64(n.nSeries), float64(v.(model.Vector)[0].Value))
+
 	// Plain HTTP to the HTTPS server is refused.
 	resp, err := http.Get("http://" + dist.HTTPAddr + "/ready")
 	require.NoError(t, err)
@@ -71,7 +79,7 @@ func TestTLSDistributed(t *testing.T) {
 	// (gossip uses the right one) but cannot read them.
 	wrong := c.start("querier-wrong-ca", "querier", "-grpc.tls-ca-file="+other.CertFile)
 	waitRing(t, 30*time.Second, "both ingesters ACTIVE", allActive("ing-1", "ing-2"), wrong)
-	// The query fails with a 5xx; the series API names the cause. (The
+	// The query fails with a 5xx; the labels API names the cause. (The
 	// query API's answer only says "context canceled" today: the select
 	// path reports the replica canceled after the first failed.)
 	_, err = wrong.Client(tenant).Query(ctx, "count(tls_test)", time.Now())
@@ -82,4 +90,13 @@ func TestTLSDistributed(t *testing.T) {
 	require.Error(t, err)
 	require.True(t, strings.Contains(err.Error(), "certificate signed by unknown authority"), "%v", err)
 	t.Log("the querier with another CA answers: ", fmt.Sprint(err))
+
+	// A querier without a client certificate is refused by the ingesters,
+	// which require one.
+	anon := c.start("querier-no-cert", "querier", "-grpc.tls-client-cert-file=", "-grpc.tls-client-key-file=")
+	waitRing(t, 30*time.Second, "both ingesters ACTIVE", allActive("ing-1", "ing-2"), anon)
+	_, err = anon.Client(tenant).Labels(ctx, nil, time.Now().Add(-time.Hour), time.Now())
+	require.Error(t, err)
+	require.True(t, strings.Contains(err.Error(), "certificate required"), "%v", err)
+	t.Log("the querier without a client certificate answers: ", fmt.Sprint(err))
 }
