@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,4 +90,50 @@ func TestTLSValidation(t *testing.T) {
 		cfg.applyDefaults()
 		require.ErrorContains(t, cfg.Validate(), c.want, c.args)
 	}
+}
+
+// With HTTPS, the all-in-one ruler sends its alerts to its own
+// Alertmanager at https, verified with -grpc.tls-ca-file.
+func TestTLSRulerAlertsReachAlertmanager(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, dir, "test")
+	certFile, keyFile := ca.Issue(t, dir, "weft")
+	addr := freeAddr(t)
+	cfg, _, err := ParseFlags([]string{"-http.listen-address=" + addr, "-data.dir=" + filepath.Join(dir, "data"),
+		"-http.tls-cert-file=" + certFile, "-http.tls-key-file=" + keyFile, "-grpc.tls-ca-file=" + ca.CertFile,
+		"-ruler.poll-interval=1s", "-alertmanager.poll-interval=1s"}, nil)
+	require.NoError(t, err)
+	a, err := New(cfg, logutil.Nop())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+
+	pem, err := os.ReadFile(ca.CertFile)
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(pem))
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	call := func(method, path, body string) (int, string) {
+		req, err := http.NewRequest(method, "https://"+addr+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("X-Scope-OrgID", "team-a")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	require.Eventually(t, func() bool { code, _ := call("GET", "/ready", ""); return code == 200 }, 30*time.Second, 20*time.Millisecond)
+	code, body := call("POST", "/api/v1/alerts", "alertmanager_config: |\n  route:\n    receiver: none\n  receivers:\n  - name: none\n")
+	require.Equal(t, http.StatusCreated, code, body)
+	code, body = call("POST", "/prometheus/config/v1/rules/ns", "name: g\ninterval: 1s\nrules:\n- alert: Always\n  expr: vector(1)\n")
+	require.Equal(t, http.StatusAccepted, code, body)
+	require.Eventually(t, func() bool {
+		code, body = call("GET", "/alertmanager/api/v2/alerts", "")
+		return code == 200 && strings.Contains(body, `"alertname":"Always"`)
+	}, 60*time.Second, 200*time.Millisecond, "%d %s", code, body)
 }
