@@ -53,7 +53,7 @@ type ServerConfig struct {
 func (c *ServerConfig) RegisterFlagsWithPrefix(prefix, what string, f *flag.FlagSet) {
 	f.StringVar(&c.CertFile, prefix+".tls-cert-file", "", "PEM certificate (chain) of the "+what+" server; with -"+prefix+".tls-key-file it serves TLS. Reloaded when the file changes.")
 	f.StringVar(&c.KeyFile, prefix+".tls-key-file", "", "PEM private key of -"+prefix+".tls-cert-file.")
-	f.StringVar(&c.ClientCAFile, prefix+".tls-client-ca-file", "", "PEM CA certificates that sign the client certificates the "+what+" server accepts (mTLS). Without it, client certificates are not asked for.")
+	f.StringVar(&c.ClientCAFile, prefix+".tls-client-ca-file", "", "PEM CA certificates that sign the client certificates the "+what+" server accepts (mTLS). Without it (and without -"+prefix+".tls-client-auth), client certificates are not asked for.")
 	f.StringVar(&c.ClientAuth, prefix+".tls-client-auth", "", "Client certificate policy of the "+what+" server: "+keys(clientAuths)+". Empty: VerifyClientCertIfGiven with -"+prefix+".tls-client-ca-file, else NoClientCert.")
 	f.StringVar(&c.MinVersion, prefix+".tls-min-version", "VersionTLS12", "Oldest TLS version the "+what+" server accepts: "+keys(versions)+".")
 }
