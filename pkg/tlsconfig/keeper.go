@@ -1,6 +1,7 @@
 package tlsconfig
 
 import (
+	"bytes"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
@@ -55,7 +56,9 @@ func statFiles(cert, key string) (stamp, error) {
 
 // Keeper holds a certificate read from a pair of files and reads them again
 // when they change: each handshake stats them (cheap next to a handshake),
-// so a rotated certificate is served from the next connection on. A pair
+// and reads them when their size or time changed, or changed in the last
+// seconds (a time's granularity is coarse), so a rotated certificate is
+// served from the next connection on. A pair
 // that does not load (a key not yet written, a broken file) leaves the
 // previous certificate in use, and is tried again when the files change
 // again.
@@ -67,7 +70,15 @@ type Keeper struct {
 	mu    sync.Mutex
 	cert  *tls.Certificate // guarded by mu
 	tried stamp            // the files last loaded or tried; guarded by mu
+	// triedPEM are the contents last loaded or tried: a file rewritten
+	// with the same size within the file system's timestamp granularity
+	// (milliseconds) keeps its stamp, so recent files are compared by
+	// content; guarded by mu.
+	triedPEM []byte
 }
+
+// settle is how long after a change files are compared by content.
+const settle = 2 * time.Second
 
 // NewKeeper reads the certificate; it fails when the files do not load.
 // name labels the metrics and log lines.
@@ -83,16 +94,30 @@ func NewKeeper(name, certFile, keyFile string, m *Metrics, logger *slog.Logger) 
 	if err != nil {
 		return nil, fmt.Errorf("cannot load the %s TLS certificate: %w", name, err)
 	}
-	cert, err := k.load()
+	certPEM, keyPEM, err := k.read()
 	if err != nil {
 		return nil, err
 	}
-	k.cert, k.tried = cert, st
+	cert, err := k.load(certPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	k.cert, k.tried, k.triedPEM = cert, st, append(certPEM, keyPEM...)
 	return k, nil
 }
 
-func (k *Keeper) load() (*tls.Certificate, error) {
-	cert, err := tls.LoadX509KeyPair(k.certFile, k.keyFile)
+func (k *Keeper) read() (certPEM, keyPEM []byte, err error) {
+	if certPEM, err = os.ReadFile(k.certFile); err != nil {
+		return nil, nil, fmt.Errorf("cannot load the %s TLS certificate: %w", k.name, err)
+	}
+	if keyPEM, err = os.ReadFile(k.keyFile); err != nil {
+		return nil, nil, fmt.Errorf("cannot load the %s TLS certificate: %w", k.name, err)
+	}
+	return certPEM, keyPEM, nil
+}
+
+func (k *Keeper) load(certPEM, keyPEM []byte) (*tls.Certificate, error) {
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("cannot load the %s TLS certificate %s: %w", k.name, k.certFile, err)
 	}
@@ -107,13 +132,26 @@ func (k *Keeper) current() *tls.Certificate {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	st, err := statFiles(k.certFile, k.keyFile)
-	if err != nil || st == k.tried {
+	if err != nil {
 		// A file that is missing for a moment (being replaced) keeps the
 		// certificate in use.
 		return k.cert
 	}
+	recent := time.Since(st.certMod) < settle || time.Since(st.keyMod) < settle
+	if st == k.tried && !recent {
+		return k.cert
+	}
+	certPEM, keyPEM, err := k.read()
+	if err != nil {
+		return k.cert
+	}
+	both := append(certPEM, keyPEM...)
 	k.tried = st
-	cert, err := k.load()
+	if bytes.Equal(both, k.triedPEM) {
+		return k.cert
+	}
+	k.triedPEM = both
+	cert, err := k.load(certPEM, keyPEM)
 	if err != nil {
 		k.m.reloads.WithLabelValues(k.name, "failure").Inc()
 		k.logger.Error("cannot reload the TLS certificate; keeping the previous one", "certificate", k.name, "err", err)
