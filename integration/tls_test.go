@@ -79,13 +79,13 @@ func TestTLSDistributed(t *testing.T) {
 	// (gossip uses the right one) but cannot read them.
 	wrong := c.start("querier-wrong-ca", "querier", "-grpc.tls-ca-file="+other.CertFile)
 	waitRing(t, 30*time.Second, "both ingesters ACTIVE", allActive("ing-1", "ing-2"), wrong)
-	// The query fails with a 5xx; the labels API names the cause. (The
-	// query API's answer only says "context canceled" today: the select
-	// path reports the replica canceled after the first failed.)
+	// The query fails with a 5xx that names the cause, and so does the
+	// labels API.
 	_, err = wrong.Client(tenant).Query(ctx, "count(tls_test)", time.Now())
 	var ae *apiError
 	require.ErrorAs(t, err, &ae)
 	require.GreaterOrEqual(t, ae.StatusCode, 500, "%v", err)
+	require.True(t, strings.Contains(err.Error(), "certificate signed by unknown authority"), "%v", err)
 	_, err = wrong.Client(tenant).Labels(ctx, nil, time.Now().Add(-time.Hour), time.Now())
 	require.Error(t, err)
 	require.True(t, strings.Contains(err.Error(), "certificate signed by unknown authority"), "%v", err)
