@@ -378,11 +378,16 @@ func (c *apiClient) RawSamples(ctx context.Context, selector string, from, to in
 
 // httpGet fetches url and returns its body; a non-200 answer is an error.
 func httpGet(ctx context.Context, url string) (string, error) {
+	return httpGetWith(ctx, http.DefaultClient, url)
+}
+
+// httpGetWith is httpGet with the client hc.
+func httpGetWith(ctx context.Context, hc *http.Client, url string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return "", err
 	}

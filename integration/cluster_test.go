@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -42,6 +43,8 @@ type cluster struct {
 	// ring is not kept in memberlist.
 	gossip []string
 	next   int
+	// tls is given to each member's weftProcess (its HTTPS client side).
+	tls *tls.Config
 }
 
 // newCluster returns a cluster of at most members processes that gossip
@@ -104,6 +107,7 @@ func (c *cluster) start(name, target string, extra ...string) *weftProcess {
 		DataDir:   filepath.Join(dir, "data"),
 		BucketDir: c.bucket,
 		LogPath:   filepath.Join(dir, "weft.log"),
+		TLS:       c.tls,
 	}
 	t.Cleanup(func() {
 		if cmd, _ := w.running(); cmd != nil {
@@ -182,7 +186,7 @@ func (s ringStatus) String() string {
 
 // fetchRing reads the ingester ring as the process w sees it.
 func fetchRing(ctx context.Context, w *weftProcess) (ringStatus, error) {
-	body, err := httpGet(ctx, w.URL()+"/ring?format=json")
+	body, err := httpGetWith(ctx, w.httpClient(0), w.URL()+"/ring?format=json")
 	if err != nil {
 		return ringStatus{}, err
 	}

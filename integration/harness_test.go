@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -91,6 +92,9 @@ type weftProcess struct {
 	DataDir   string
 	BucketDir string
 	LogPath   string
+	// TLS, when set, is the client side of the process's HTTPS: it serves
+	// https, and the harness talks to it with this configuration.
+	TLS *tls.Config
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -182,7 +186,7 @@ func (w *weftProcess) start() error {
 	}()
 
 	deadline := time.Now().Add(60 * time.Second)
-	client := &http.Client{Timeout: 2 * time.Second}
+	client := w.httpClient(2 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case <-exited:
@@ -206,12 +210,30 @@ func (w *weftProcess) start() error {
 }
 
 // URL is the base URL of the HTTP server.
-func (w *weftProcess) URL() string { return "http://" + w.HTTPAddr }
+func (w *weftProcess) URL() string {
+	if w.TLS != nil {
+		return "https://" + w.HTTPAddr
+	}
+	return "http://" + w.HTTPAddr
+}
+
+// httpClient returns a client of the process's HTTP server (its TLS, if
+// any).
+func (w *weftProcess) httpClient(timeout time.Duration) *http.Client {
+	if w.TLS == nil {
+		return &http.Client{Timeout: timeout}
+	}
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{TLSClientConfig: w.TLS}}
+}
 
 // Client returns a client of the query API and push endpoint for tenant
 // ("" sends no X-Scope-OrgID header).
 func (w *weftProcess) Client(tenant string) *apiClient {
-	return newAPIClient(w.URL(), w.URL()+"/prometheus/api/v1", tenant)
+	c := newAPIClient(w.URL(), w.URL()+"/prometheus/api/v1", tenant)
+	if w.TLS != nil {
+		c.hc.Transport = &http.Transport{MaxIdleConnsPerHost: 16, TLSClientConfig: w.TLS}
+	}
+	return c
 }
 
 // Restart starts the process again on the same ports and directories after

@@ -21,6 +21,7 @@ import (
 	"github.com/grafana/dskit/services"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/thanos-io/objstore"
+	"google.golang.org/grpc"
 	"gopkg.in/yaml.v3"
 
 	"github.com/weft-io/weft/pkg/httpapi"
@@ -75,9 +76,9 @@ type Alertmanager struct {
 // tenantOf picks the tenant of a request (tenant.Resolver.FromRequest).
 // replicas is nil when one process runs every tenant (the all-in-one):
 // then no state is replicated and there is no ring (lc nil). reg and
-// logger may be nil.
+// logger may be nil; dialOpts are added to the replicas' dial options (TLS).
 func New(cfg Config, bkt objstore.Bucket, lim *limits.Overrides, tenantOf func(*http.Request) (string, error),
-	replicas Replicas, lc Lifecycler, reg prometheus.Registerer, logger *slog.Logger) (*Alertmanager, error) {
+	replicas Replicas, lc Lifecycler, reg prometheus.Registerer, logger *slog.Logger, dialOpts ...grpc.DialOption) (*Alertmanager, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -91,7 +92,7 @@ func New(cfg Config, bkt objstore.Bucket, lim *limits.Overrides, tenantOf func(*
 		extURL: ext, logger: logger, m: newMetrics(reg), instances: map[string]*instance{},
 	}
 	if replicas != nil {
-		am.tr = newGRPCTransport()
+		am.tr = newGRPCTransport(dialOpts...)
 	}
 	am.Service = services.NewBasicService(am.starting, am.running, am.stopping)
 	return am, nil

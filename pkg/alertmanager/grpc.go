@@ -111,8 +111,8 @@ func handleForward(srv replicationServer, dec func(any) error) (any, error) {
 // address.
 type grpcTransport struct{ pool *grpcclient.Pool }
 
-func newGRPCTransport() *grpcTransport {
-	return &grpcTransport{pool: grpcclient.NewPool(256 << 20)}
+func newGRPCTransport(opts ...grpc.DialOption) *grpcTransport {
+	return &grpcTransport{pool: grpcclient.NewPool(256<<20, opts...)}
 }
 
 func (t *grpcTransport) conn(addr string) (*grpc.ClientConn, error) { return t.pool.Get(addr) }

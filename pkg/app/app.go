@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/thanos-io/objstore"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"gopkg.in/yaml.v3"
 
 	"github.com/weft-io/weft/pkg/alertmanager"
@@ -41,6 +43,7 @@ import (
 	"github.com/weft-io/weft/pkg/scheduler"
 	"github.com/weft-io/weft/pkg/storegateway"
 	"github.com/weft-io/weft/pkg/tenant"
+	"github.com/weft-io/weft/pkg/tlsconfig"
 	"github.com/weft-io/weft/pkg/ui"
 	"github.com/weft-io/weft/pkg/wire"
 )
@@ -102,6 +105,12 @@ type App struct {
 	grpcServer *grpc.Server
 	clients    *clientPool
 
+	// grpcTLS is the gRPC server's TLS (nil: plain text); clientTLS that
+	// of the clients between roles, which dialOpts carry for gRPC.
+	grpcTLS   *tls.Config
+	clientTLS *tls.Config
+	dialOpts  []grpc.DialOption
+
 	// services are the modules of this process that run something, by
 	// name; manager starts and stops them in dependency order.
 	services map[string]services.Service
@@ -136,8 +145,12 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 		Name: "weft_build_info", Help: "Build information of this weft.",
 		ConstLabels: prometheus.Labels{"version": Version, "revision": Revision, "goversion": goVersion()},
 	}, func() float64 { return 1 }))
+	httpTLS, err := a.buildTLS()
+	if err != nil {
+		return nil, err
+	}
 	if a.distributed {
-		a.clients = newClientPool(cfg.Distributor.MaxRecvMsgSize)
+		a.clients = newClientPool(cfg.Distributor.MaxRecvMsgSize, a.dialOpts...)
 	}
 
 	if cfg.Auth.Type == auth.TypeTokens {
@@ -180,8 +193,44 @@ func New(cfg *Config, logger *slog.Logger) (_ *App, err error) {
 	if a.auth != nil {
 		handler = a.auth.Wrap(a.routeAuth, handler)
 	}
-	a.server = &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
+	a.server = &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second, TLSConfig: httpTLS}
 	return a, nil
+}
+
+// buildTLS builds the TLS configurations of the gRPC server and of the
+// clients between roles into a, and returns the HTTP server's (nil: plain
+// text). The clients use TLS when given a CA or a client certificate, or
+// when this process serves gRPC over TLS: a cluster that does expects its
+// peers to.
+func (a *App) buildTLS() (*tls.Config, error) {
+	m := tlsconfig.NewMetrics(a.reg)
+	logger := a.logger.With("component", "tls")
+	httpTLS, err := a.cfg.HTTPTLS.Build("http", m, logger)
+	if err != nil {
+		return nil, err
+	}
+	if a.grpcTLS, err = a.cfg.GRPCTLS.Build("grpc", m, logger); err != nil {
+		return nil, err
+	}
+	if a.cfg.GRPCClientTLS.Enabled() || a.cfg.GRPCTLS.Enabled() {
+		if a.clientTLS, err = a.cfg.GRPCClientTLS.Build("grpc-client", m, logger); err != nil {
+			return nil, err
+		}
+		a.dialOpts = []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(a.clientTLS))}
+	}
+	return httpTLS, nil
+}
+
+// httpClientTransport is the transport of the HTTP clients between roles
+// (a query-frontend's downstream querier): TLS as the gRPC clients' when
+// the URL is https.
+func (a *App) httpClientTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 128
+	if a.clientTLS != nil {
+		t.TLSClientConfig = a.clientTLS.Clone()
+	}
+	return t
 }
 
 // closeUnstarted releases what New acquired when it fails: no service was
@@ -247,7 +296,14 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		}))
 	errc := make(chan error, 1)
-	go func() { errc <- a.server.Serve(a.listener) }()
+	go func() {
+		if a.server.TLSConfig != nil {
+			// The certificate comes from TLSConfig.GetCertificate.
+			errc <- a.server.ServeTLS(a.listener, "", "")
+			return
+		}
+		errc <- a.server.Serve(a.listener)
+	}()
 	if err := a.manager.StartAsync(context.Background()); err != nil {
 		return err
 	}

@@ -21,8 +21,8 @@ type clientPool struct {
 	sgs   map[string]*wire.StoreClient    // guarded by mu
 }
 
-func newClientPool(maxMsg int) *clientPool {
-	return &clientPool{conns: grpcclient.NewPool(2 * maxMsg), cls: map[string]*wire.IngesterClient{}, sgs: map[string]*wire.StoreClient{}}
+func newClientPool(maxMsg int, opts ...grpc.DialOption) *clientPool {
+	return &clientPool{conns: grpcclient.NewPool(2*maxMsg, opts...), cls: map[string]*wire.IngesterClient{}, sgs: map[string]*wire.StoreClient{}}
 }
 
 func (p *clientPool) get(addr string) (*wire.IngesterClient, error) {

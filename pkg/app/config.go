@@ -26,6 +26,7 @@ import (
 	"github.com/weft-io/weft/pkg/ruler"
 	"github.com/weft-io/weft/pkg/scheduler"
 	"github.com/weft-io/weft/pkg/storegateway"
+	"github.com/weft-io/weft/pkg/tlsconfig"
 )
 
 // Config is the whole configuration of a weft process: the YAML file given
@@ -42,6 +43,12 @@ type Config struct {
 	LogLevel            string        `yaml:"log_level"`
 	LogFormat           string        `yaml:"log_format"`
 	ShutdownTimeout     time.Duration `yaml:"shutdown_timeout"`
+
+	// HTTPTLS and GRPCTLS are the TLS of the two servers; GRPCClientTLS
+	// that of the clients between roles (docs/tls.md).
+	HTTPTLS       tlsconfig.ServerConfig `yaml:"http_tls"`
+	GRPCTLS       tlsconfig.ServerConfig `yaml:"grpc_tls"`
+	GRPCClientTLS tlsconfig.ClientConfig `yaml:"grpc_client_tls"`
 
 	Auth             auth.Config            `yaml:"auth"`
 	TenantFederation TenantFederationConfig `yaml:"tenant_federation"`
@@ -86,6 +93,9 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.Target, "target", TargetAll, "Comma-separated roles this process runs: "+strings.Join(roleNames(), ", ")+".")
 	f.StringVar(&c.HTTPListenAddress, "http.listen-address", ":9009", "Address of the HTTP server (APIs, status pages, UI).")
 	f.StringVar(&c.GRPCListenAddress, "grpc.listen-address", fmt.Sprintf(":%d", ring.DefaultGRPCPort), "Address of the gRPC server between roles.")
+	c.HTTPTLS.RegisterFlagsWithPrefix("http", "HTTP", f)
+	c.GRPCTLS.RegisterFlagsWithPrefix("grpc", "gRPC", f)
+	c.GRPCClientTLS.RegisterFlagsWithPrefix("grpc", f)
 	f.StringVar(&c.DataDir, "data.dir", "./data", "Directory of local state (TSDB heads, WALs, blocks not yet shipped).")
 	f.BoolVar(&c.MultitenancyEnabled, "auth.multitenancy-enabled", true, "Require the X-Scope-OrgID header on every request. When false, every request belongs to the tenant \"anonymous\".")
 	c.Auth.RegisterFlags(f)
@@ -119,6 +129,7 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data.dir must be set"))
 	}
+	errs = append(errs, c.HTTPTLS.Validate("http"), c.GRPCTLS.Validate("grpc"), c.GRPCClientTLS.Validate("grpc"))
 	if c.Auth.Type == auth.TypeTokens && !c.MultitenancyEnabled {
 		errs = append(errs, errors.New("auth.type=tokens gives each credential its tenants: it needs auth.multitenancy-enabled=true"))
 	}

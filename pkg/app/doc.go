@@ -7,5 +7,5 @@
 // pkg/compactor, pkg/distributor, pkg/frontend, pkg/grpcclient, pkg/httpapi,
 // pkg/ingester, pkg/limits, pkg/logutil, pkg/notebook, pkg/querier,
 // pkg/querysharding, pkg/ring, pkg/ruler, pkg/scheduler, pkg/storegateway,
-// pkg/tenant, pkg/ui, pkg/wire.
+// pkg/tenant, pkg/tlsconfig, pkg/ui, pkg/wire.
 package app

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/weft-io/weft/pkg/alertmanager"
 	"github.com/weft-io/weft/pkg/bucket"
@@ -283,7 +284,11 @@ func (a *App) initGRPCServer() (services.Service, error) {
 		return nil, nil
 	}
 	// A push carries at most one remote-write request's series.
-	a.grpcServer = grpc.NewServer(grpc.MaxRecvMsgSize(2 * a.cfg.Distributor.MaxRecvMsgSize))
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(2 * a.cfg.Distributor.MaxRecvMsgSize)}
+	if a.grpcTLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(a.grpcTLS)))
+	}
+	a.grpcServer = grpc.NewServer(opts...)
 	var lis net.Listener
 	return services.NewBasicService(
 		func(context.Context) error {
@@ -484,7 +489,7 @@ func (a *App) initQueryFrontend() (services.Service, error) {
 		downstream = a.QueryRoundTripper() // the fair queue of this process
 	case a.cfg.QueryFrontend.DownstreamURL != "":
 		var err error
-		if downstream, err = frontend.URLTransport(a.cfg.QueryFrontend.DownstreamURL, nil); err != nil {
+		if downstream, err = frontend.URLTransport(a.cfg.QueryFrontend.DownstreamURL, a.httpClientTransport()); err != nil {
 			return nil, err
 		}
 	case a.querier != nil:
@@ -670,7 +675,7 @@ func (a *App) initAlertmanager() (services.Service, error) {
 	}
 	var err error
 	a.alertmanager, err = alertmanager.New(cfg, a.bucket, a.overrides,
-		tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest, replicas, lc, a.reg, a.logger.With("role", RoleAlertmanager))
+		tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest, replicas, lc, a.reg, a.logger.With("role", RoleAlertmanager), a.dialOpts...)
 	if err != nil {
 		return nil, err
 	}

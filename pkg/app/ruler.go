@@ -2,8 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -12,6 +12,7 @@ import (
 	dsring "github.com/grafana/dskit/ring"
 	"github.com/grafana/dskit/services"
 	"github.com/prometheus/client_golang/prometheus"
+	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/prometheus/model/labels"
 	v1 "github.com/prometheus/prometheus/web/api/v1"
 
@@ -63,6 +64,10 @@ func (a *App) initRuler() (services.Service, error) {
 		pusher = distributorPusher{d}
 	}
 	cfg := a.cfg.Ruler
+	cfg.AlertmanagerTLS = commoncfg.TLSConfig{
+		CAFile: a.cfg.GRPCClientTLS.CAFile, CertFile: a.cfg.GRPCClientTLS.CertFile, KeyFile: a.cfg.GRPCClientTLS.KeyFile,
+		ServerName: a.cfg.GRPCClientTLS.ServerName, MinVersion: commoncfg.TLSVersion(tls.VersionTLS12),
+	}
 	if cfg.ExternalURL == "" {
 		cfg.ExternalURL = a.selfURL(false)
 	}
@@ -131,7 +136,7 @@ func (a *App) rulerFanOut() *ruler.FanOut {
 		return addrs, nil
 	}
 	return ruler.NewFanOut(rulers, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}.FromRequest,
-		a.cfg.Querier.Timeout, a.logger.With("role", RoleQuerier))
+		a.cfg.Querier.Timeout, a.logger.With("role", RoleQuerier), a.dialOpts...)
 }
 
 // registerRulerGRPC registers the rules service that the queriers' fan-out
@@ -187,7 +192,10 @@ func (a *App) selfURL(loopback bool) string {
 			}
 		}
 	}
-	return fmt.Sprintf("http://%s", net.JoinHostPort(host, port))
+	if a.cfg.HTTPTLS.Enabled() {
+		return "https://" + net.JoinHostPort(host, port)
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // rulerRoutes mounts the ruler's config API, its ring page and, in a

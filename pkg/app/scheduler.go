@@ -88,7 +88,7 @@ func (a *App) querierWorker() *scheduler.Worker {
 	case !a.distributed && a.scheduler != nil:
 		return scheduler.NewLocalWorker(cfg, a.scheduler, a.querierHandler(), logger)
 	case a.distributed:
-		return scheduler.NewWorker(cfg, a.schedulerAddrs, a.querierHandler(), logger)
+		return scheduler.NewWorker(cfg, a.schedulerAddrs, a.querierHandler(), logger, a.dialOpts...)
 	}
 	return nil
 }
@@ -123,7 +123,7 @@ func (a *App) QueryRoundTripper() http.RoundTripper {
 	if a.scheduler != nil {
 		a.queryRT = scheduler.NewRoundTripper(a.scheduler, resolve)
 	} else {
-		a.schedClient = scheduler.NewClient(a.schedulerAddrs)
+		a.schedClient = scheduler.NewClient(a.schedulerAddrs, a.dialOpts...)
 		a.queryRT = scheduler.NewRoundTripper(a.schedClient, resolve)
 	}
 	return a.queryRT

@@ -13,15 +13,18 @@ import (
 // connection outlives restarts of its peer. It is safe for concurrent use.
 type Pool struct {
 	maxMsg int
+	opts   []grpc.DialOption // after the pool's own: TLS credentials
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn // guarded by mu
 }
 
 // NewPool returns a Pool whose connections send and receive messages of
-// up to maxMsg bytes.
-func NewPool(maxMsg int) *Pool {
-	return &Pool{maxMsg: maxMsg, conns: map[string]*grpc.ClientConn{}}
+// up to maxMsg bytes. opts come after the pool's own options and win over
+// them: grpc.WithTransportCredentials(credentials.NewTLS(...)) replaces
+// plain text with TLS.
+func NewPool(maxMsg int, opts ...grpc.DialOption) *Pool {
+	return &Pool{maxMsg: maxMsg, opts: opts, conns: map[string]*grpc.ClientConn{}}
 }
 
 // Get returns the connection to addr, opening it on first use (gRPC
@@ -32,8 +35,7 @@ func (p *Pool) Get(addr string) (*grpc.ClientConn, error) {
 	if c, ok := p.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
 		// Reconnect quickly: a peer that restarts is back within
 		// seconds, and gRPC's default backoff (up to 2 minutes) would
 		// leave it unused for longer than it was down.
@@ -41,7 +43,8 @@ func (p *Pool) Get(addr string) (*grpc.ClientConn, error) {
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 			MinConnectTimeout: time.Second,
 		}),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(p.maxMsg), grpc.MaxCallRecvMsgSize(p.maxMsg)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(p.maxMsg), grpc.MaxCallRecvMsgSize(p.maxMsg))}
+	c, err := grpc.NewClient(addr, append(opts, p.opts...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -69,6 +69,13 @@ type MemberlistConfig struct {
 	RejoinInterval    time.Duration `yaml:"rejoin_interval"`
 	AbortIfJoinFails  bool          `yaml:"abort_if_join_fails"`
 	LeaveTimeout      time.Duration `yaml:"leave_timeout"`
+	// TLS encrypts the gossip (over TCP, dskit's transport): each member
+	// serves TLS with its certificate and verifies the others' with the CA.
+	TLSEnabled    bool   `yaml:"tls_enabled"`
+	TLSCertFile   string `yaml:"tls_cert_file"`
+	TLSKeyFile    string `yaml:"tls_key_file"`
+	TLSCAFile     string `yaml:"tls_ca_file"`
+	TLSServerName string `yaml:"tls_server_name"`
 
 	// tweak, when set, edits the dskit configuration last; tests use it for
 	// faster gossip.
@@ -88,6 +95,11 @@ func (c *MemberlistConfig) RegisterFlags(f *flag.FlagSet) {
 	f.DurationVar(&c.RejoinInterval, "memberlist.rejoin-interval", 0, "If not 0, how often to join the -memberlist.join members again, which heals a split cluster.")
 	f.BoolVar(&c.AbortIfJoinFails, "memberlist.abort-if-join-fails", false, "Fail the process when it cannot join any -memberlist.join member at startup.")
 	f.DurationVar(&c.LeaveTimeout, "memberlist.leave-timeout", 20*time.Second, "How long to wait for the leave message to reach other members on shutdown.")
+	f.BoolVar(&c.TLSEnabled, "memberlist.tls-enabled", false, "Gossip over TLS (TLS 1.2 at least): every member of the cluster must set it. Needs -memberlist.tls-cert-file and -memberlist.tls-key-file.")
+	f.StringVar(&c.TLSCertFile, "memberlist.tls-cert-file", "", "PEM certificate this member serves gossip with, and presents to the others. Read at start.")
+	f.StringVar(&c.TLSKeyFile, "memberlist.tls-key-file", "", "PEM private key of -memberlist.tls-cert-file.")
+	f.StringVar(&c.TLSCAFile, "memberlist.tls-ca-file", "", "PEM CA certificates that sign the other members' certificates; empty trusts the system's CAs.")
+	f.StringVar(&c.TLSServerName, "memberlist.tls-server-name", "", "Name the other members' certificates must carry; empty: the host of the address dialled.")
 }
 
 // Validate reports every setting that cannot work.
@@ -103,6 +115,9 @@ func (c *MemberlistConfig) Validate() error {
 		if net.ParseIP(a) == nil {
 			errs = append(errs, fmt.Errorf("memberlist.bind-addr %q is not an IP address", a))
 		}
+	}
+	if c.TLSEnabled && (c.TLSCertFile == "" || c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("memberlist.tls-enabled needs memberlist.tls-cert-file and memberlist.tls-key-file: each member serves TLS"))
 	}
 	for _, m := range c.Join {
 		if m == "" {
@@ -133,6 +148,14 @@ func (c *MemberlistConfig) dskit() memberlist.KVConfig {
 	d.RejoinInterval = c.RejoinInterval
 	d.AbortIfJoinFails = c.AbortIfJoinFails
 	d.LeaveTimeout = c.LeaveTimeout
+	if c.TLSEnabled {
+		d.TCPTransport.TLSEnabled = true
+		d.TCPTransport.TLS.CertPath = c.TLSCertFile
+		d.TCPTransport.TLS.KeyPath = c.TLSKeyFile
+		d.TCPTransport.TLS.CAPath = c.TLSCAFile
+		d.TCPTransport.TLS.ServerName = c.TLSServerName
+		d.TCPTransport.TLS.MinVersion = "VersionTLS12"
+	}
 	if c.tweak != nil {
 		c.tweak(&d)
 	}

@@ -7,10 +7,16 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	commoncfg "github.com/prometheus/common/config"
 )
 
 // Config of the ruler.
 type Config struct {
+	// AlertmanagerTLS verifies the Alertmanagers at https URLs (and
+	// presents a client certificate): weft sets it from its -grpc.tls-*
+	// flags, so it is no option of its own.
+	AlertmanagerTLS commoncfg.TLSConfig `yaml:"-"`
 	// PollInterval is how often the ruler reads the bucket for changed
 	// rule groups and the ring for changed ownership.
 	PollInterval time.Duration `yaml:"poll_interval"`

@@ -116,9 +116,10 @@ type FanOut struct {
 
 // NewFanOut returns a FanOut over the rulers whose gRPC addresses rulers
 // returns (the healthy instances of the ruler ring), each asked with a
-// timeout; resolve finds the tenant of a request. logger may be nil.
-func NewFanOut(rulers func() ([]string, error), resolve func(*http.Request) (string, error), timeout time.Duration, logger *slog.Logger) *FanOut {
-	return &FanOut{rulers: rulers, resolve: resolve, timeout: timeout, logger: logutil.OrNop(logger), conns: grpcclient.NewPool(256 << 20)}
+// timeout; resolve finds the tenant of a request. logger may be nil; opts
+// are added to the dial options (TLS).
+func NewFanOut(rulers func() ([]string, error), resolve func(*http.Request) (string, error), timeout time.Duration, logger *slog.Logger, opts ...grpc.DialOption) *FanOut {
+	return &FanOut{rulers: rulers, resolve: resolve, timeout: timeout, logger: logutil.OrNop(logger), conns: grpcclient.NewPool(256<<20, opts...)}
 }
 
 // Close closes the connections to the rulers.

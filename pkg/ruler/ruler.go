@@ -498,6 +498,7 @@ func (r *Ruler) newNotifier(id string, logger *slog.Logger) *notifier.Manager {
 		amc.Scheme = u.Scheme
 		amc.PathPrefix = u.Path
 		amc.Timeout = model.Duration(r.cfg.NotificationTimeout)
+		amc.HTTPClientConfig.TLSConfig = r.cfg.AlertmanagerTLS
 		if u.User != nil {
 			// user:password@ in the URL: basic auth, for an Alertmanager
 			// behind weft's -auth.type=tokens or a gateway.

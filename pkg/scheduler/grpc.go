@@ -108,7 +108,7 @@ func (e grpcQuerierEnd) Close() { e.cancel() }
 // conns keeps one gRPC connection per scheduler address.
 type conns struct{ *grpcclient.Pool }
 
-func newConns() *conns { return &conns{grpcclient.NewPool(maxMsgSize)} }
+func newConns(opts ...grpc.DialOption) *conns { return &conns{grpcclient.NewPool(maxMsgSize, opts...)} }
 
 // dial opens a worker's stream to the scheduler at addr.
 func (c *conns) dial(ctx context.Context, addr string) (querierConn, error) {
@@ -135,8 +135,9 @@ type Client struct {
 
 // NewClient returns a client of the schedulers whose gRPC addresses addrs
 // returns (the configured ones, or those of the query-scheduler ring).
-func NewClient(addrs func() ([]string, error)) *Client {
-	return &Client{addrs: addrs, conns: newConns()}
+// opts are added to the dial options (TLS).
+func NewClient(addrs func() ([]string, error), opts ...grpc.DialOption) *Client {
+	return &Client{addrs: addrs, conns: newConns(opts...)}
 }
 
 // Close closes the connections to the schedulers.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/grafana/dskit/services"
+	"google.golang.org/grpc"
 
 	"github.com/weft-io/weft/pkg/logutil"
 )
@@ -53,9 +54,10 @@ type Worker struct {
 
 // NewWorker returns the workers of a querier that serve handler for the
 // schedulers whose gRPC addresses addrs returns, looked up again every
-// LookupPeriod. logger may be nil.
-func NewWorker(cfg WorkerConfig, addrs func() ([]string, error), handler http.Handler, logger *slog.Logger) *Worker {
-	c := newConns()
+// LookupPeriod. logger may be nil; opts are added to the dial options
+// (TLS).
+func NewWorker(cfg WorkerConfig, addrs func() ([]string, error), handler http.Handler, logger *slog.Logger, opts ...grpc.DialOption) *Worker {
+	c := newConns(opts...)
 	w := newWorker(cfg, addrs, c.dial, handler, logger)
 	w.conns = c
 	return w

@@ -378,8 +378,9 @@ func (q *chunkQuerier) selectRange(ctx context.Context, sortSeries bool, hints *
 		maxt:   maxt,
 	}
 	if err := set.open(); err != nil {
-		cancel()
+		// Classify before canceling (see Next).
 		_, err = q.c.rpcError(ctx, err)
+		cancel()
 		return storage.ErrChunkSeriesSet(err)
 	}
 	return set
@@ -580,10 +581,13 @@ func (s *streamSeriesSet) Next() bool {
 			var in inMsg
 			if err := s.recv(&in); err != nil {
 				s.done = true
-				s.cancel()
+				// Classify before canceling: rpcError reports a canceled
+				// context as the cause, which would hide the stream's own
+				// (a refused TLS handshake, an unreachable ingester).
 				if err != io.EOF {
 					_, s.err = s.c.rpcError(s.ctx, err)
 				}
+				s.cancel()
 				return false
 			}
 			s.rest = in.b

@@ -393,6 +393,27 @@ func TestUnreachableIngesterIsUnavailable(t *testing.T) {
 	require.Equal(t, wire.KindUnavailable, wire.KindOf(err), "%v", err)
 }
 
+// A Select from an unreachable ingester says so, rather than that its
+// context was canceled (the client cancels the stream as it fails).
+func TestUnreachableIngesterSelectIsUnavailable(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := lis.Addr().String()
+	require.NoError(t, lis.Close())
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	q, err := wire.NewIngesterClient(conn).Querier("a", 0, 1000)
+	require.NoError(t, err)
+	defer q.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	set := q.Select(ctx, true, nil, labels.MustNewMatcher(labels.MatchEqual, "__name__", "x"))
+	require.False(t, set.Next())
+	require.Equal(t, wire.KindUnavailable, wire.KindOf(set.Err()), "%v", set.Err())
+	require.NotErrorIs(t, set.Err(), context.Canceled)
+}
+
 // ---- Select ----
 
 type point struct {
