@@ -162,12 +162,15 @@ func TestAuthTokens(t *testing.T) {
 	// the old ones and is counted.
 	code, _ = authCall(t, "POST", base+"/api/v1/push", "writer-c", "", v1Body(t, series(now, 3, "__name__", "up", "job", "c")))
 	require.Equal(t, 401, code)
-	require.NoError(t, os.WriteFile(file, []byte(authTokensFile(t)+"- token_sha256: "+sha256Hex("writer-c")+"\n  tenants: [team-c]\n  scopes: [write]\n"), 0o600))
+	// Each new version is renamed into place, as a config manager does:
+	// the poller must not see a half-written file, which would count as
+	// one more failed reload.
+	replaceFile(t, file, authTokensFile(t)+"- token_sha256: "+sha256Hex("writer-c")+"\n  tenants: [team-c]\n  scopes: [write]\n")
 	require.Eventually(t, func() bool {
 		code, _ = authCall(t, "POST", base+"/api/v1/push", "writer-c", "", v1Body(t, series(now, 3, "__name__", "up", "job", "c")))
 		return code == 204
 	}, 10*time.Second, 50*time.Millisecond)
-	require.NoError(t, os.WriteFile(file, []byte("credentials: [\n"), 0o600))
+	replaceFile(t, file, "credentials: [\n")
 	require.Eventually(t, func() bool {
 		_, body = authCall(t, "GET", base+"/metrics", "", "", nil)
 		return bytes.Contains([]byte(body), []byte("weft_auth_tokens_file_last_reload_successful 0"))
@@ -323,4 +326,13 @@ func TestAuthRingForgetNeedsAdmin(t *testing.T) {
 	code = post("ops")
 	require.NotContains(t, []int{401, 403}, code)
 	require.Less(t, code, 500)
+}
+
+// replaceFile replaces the content of path at once (a new file renamed
+// over it).
+func replaceFile(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".new"
+	require.NoError(t, os.WriteFile(tmp, []byte(content), 0o600))
+	require.NoError(t, os.Rename(tmp, path))
 }

@@ -62,6 +62,10 @@ type Authenticator struct {
 	tbl     atomic.Pointer[table]
 	gen     atomic.Uint64 // bumped at each reload: cached verdicts of older files are stale
 	lastRaw []byte        // the file last loaded, to skip unchanged polls
+	// lastBad is the broken file of the last failed reload, and lastBadErr
+	// its error: a broken file is counted and logged once, not at every poll.
+	lastBad    []byte
+	lastBadErr error
 
 	// bcryptSlots bounds the bcrypt comparisons running at once, so
 	// that a flood of wrong passwords cannot take every core; verified
@@ -189,12 +193,20 @@ func (a *Authenticator) reload() error {
 		a.lastOK.Set(1)
 		return nil
 	}
+	if err == nil && a.lastBad != nil && bytes.Equal(raw, a.lastBad) {
+		// The same broken file as at the last poll: counted and logged
+		// once, not at every poll.
+		return a.lastBadErr
+	}
 	var f *File
 	if err == nil {
 		f, err = ParseFile(raw)
 	}
 	if err != nil {
 		err = fmt.Errorf("cannot load the tokens file %s: %w", a.cfg.TokensFile, err)
+		if raw != nil {
+			a.lastBad, a.lastBadErr = raw, err
+		}
 		a.reloadFailures.Inc()
 		a.lastOK.Set(0)
 		if a.tbl.Load() != nil {
@@ -204,7 +216,7 @@ func (a *Authenticator) reload() error {
 	}
 	a.tbl.Store(newTable(f))
 	a.gen.Add(1)
-	a.lastRaw = raw
+	a.lastRaw, a.lastBad, a.lastBadErr = raw, nil, nil
 	a.lastOK.Set(1)
 	a.lastSuccess.SetToCurrentTime()
 	a.logger.Info("loaded the tokens file", "file", a.cfg.TokensFile, "credentials", len(f.Credentials))
