@@ -622,7 +622,10 @@ func (a *App) initDistributor() (services.Service, error) {
 	watcher := services.NewFailureWatcher()
 	watcher.WatchService(a.haTracker)
 	return services.NewBasicService(
-		func(ctx context.Context) error { return services.StartAndAwaitRunning(ctx, a.haTracker) },
+		// The distributor answers at once; the HA tracker starts beside
+		// it (with memberlist it waits for the node to join), and only
+		// HA pairs' pushes wait for it (Distributor.dedupe).
+		func(ctx context.Context) error { return a.haTracker.StartAsync(context.WithoutCancel(ctx)) },
 		func(ctx context.Context) error {
 			select {
 			case <-ctx.Done():

@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/grafana/dskit/services"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/common/model"
@@ -340,6 +342,12 @@ func (d *Distributor) dedupe(ctx context.Context, id string, lim *limits.Limits,
 	cluster, replica := first.Get(lim.HAClusterLabel), first.Get(lim.HAReplicaLabel)
 	if cluster == "" || replica == "" {
 		return wire.PushResult{}, nil
+	}
+	if st := d.ha.State(); st != services.Running {
+		// The tracker loads the elections from the KV store as it
+		// starts (with memberlist, once the node joined); until then
+		// only HA pairs' pushes wait, with a retryable answer.
+		return wire.PushResult{}, wire.Errorf(wire.KindUnavailable, "", "the HA tracker is %s", strings.ToLower(st.String()))
 	}
 	if err := d.ha.Check(ctx, id, cluster, replica, lim); err != nil {
 		if errors.Is(err, ErrDuplicateReplica) {
