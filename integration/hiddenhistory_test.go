@@ -77,17 +77,7 @@ func TestShippedHistoryIsReadableAtOnceDistributed(t *testing.T) {
 		tenant  = "hist"
 	)
 	ctx := testContext(t, 3*time.Minute)
-	c := newCluster(t, 3,
-		"-auth.multitenancy-enabled=true",
-		"-distributor.replication-factor=1",
-		"-store-gateway.sharding-replication-factor=1",
-		"-store-gateway.sync-interval=1s",
-		"-ingester.ring.heartbeat-period=2s",
-	)
-	ing := c.startIngester("ing-1", "-ingester.flush-on-shutdown=true")
-	c.start("sg-1", "store-gateway", "-store-gateway.ring.instance-id=sg-1")
-	dq := c.start("distributor-querier", "distributor,querier")
-	waitRing(t, 30*time.Second, "the ingester ACTIVE", allActive("ing-1"), dq)
+	c, ing, dq := startHistoryCluster(t)
 
 	nRounds := int(span / step)
 	hd := historyData{metric: "hidden_history", nSeries: nSeries, base: time.Now().Add(-span).Truncate(time.Minute).UnixMilli(), step: step.Milliseconds(), rounds: nRounds}
@@ -116,4 +106,24 @@ func TestShippedHistoryIsReadableAtOnceDistributed(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// startHistoryCluster starts an ingester that flushes its head to the
+// bucket on shutdown, a store-gateway, and a distributor with a querier in
+// one process, all with one copy of each series and block, and waits until
+// the ingester is ACTIVE.
+func startHistoryCluster(t *testing.T) (c *cluster, ing, dq *weftProcess) {
+	t.Helper()
+	c = newCluster(t, 3,
+		"-auth.multitenancy-enabled=true",
+		"-distributor.replication-factor=1",
+		"-store-gateway.sharding-replication-factor=1",
+		"-store-gateway.sync-interval=1s",
+		"-ingester.ring.heartbeat-period=2s",
+	)
+	ing = c.startIngester("ing-1", "-ingester.flush-on-shutdown=true")
+	c.start("sg-1", "store-gateway", "-store-gateway.ring.instance-id=sg-1")
+	dq = c.start("distributor-querier", "distributor,querier")
+	waitRing(t, 30*time.Second, "the ingester ACTIVE", allActive("ing-1"), dq)
+	return c, ing, dq
 }

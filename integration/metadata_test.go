@@ -218,17 +218,7 @@ func TestMetadataAndExemplarsAfterAWipe(t *testing.T) {
 func TestMetadataAndExemplarsDistributed(t *testing.T) {
 	const tenant = "meta"
 	ctx := testContext(t, 4*time.Minute)
-	c := newCluster(t, 3,
-		"-auth.multitenancy-enabled=true",
-		"-distributor.replication-factor=1",
-		"-store-gateway.sharding-replication-factor=1",
-		"-store-gateway.sync-interval=1s",
-		"-ingester.ring.heartbeat-period=2s",
-	)
-	ing := c.startIngester("ing-1", "-ingester.flush-on-shutdown=true")
-	c.start("sg-1", "store-gateway", "-store-gateway.ring.instance-id=sg-1")
-	dq := c.start("distributor-querier", "distributor,querier")
-	waitRing(t, 30*time.Second, "the ingester ACTIVE", allActive("ing-1"), dq)
+	c, ing, dq := startHistoryCluster(t)
 
 	d := metaData{base: time.Now().Add(-5 * time.Hour).Truncate(time.Minute), span: 4 * time.Hour, nSeries: 5}
 	cl := dq.Client(tenant)
