@@ -58,6 +58,9 @@ var needActivity = map[string]string{
 	"weft_storegateway_bucket_read_bytes_total":        "first block read from the bucket",
 	"weft_storegateway_bucket_reads_total":             "first block read from the bucket",
 	"weft_auth_tokens_file_last_reload_successful":     "-auth.type=tokens only",
+	"weft_tls_certificate_expiry_timestamp_seconds":    "TLS configured",
+	"weft_tls_certificate_reloads_total":               "TLS configured, and its files changed",
+	"weft_ingester_wal_sync_failures_total":            "-ingester.wal-sync-before-ack only",
 }
 
 func ruleFiles(t *testing.T) []string {
