@@ -395,8 +395,14 @@ type serviceState struct {
 // stopping; /ready answers 200 only then.
 func (a *App) ready() bool { return !a.stopping.Load() && a.manager.IsHealthy() }
 
-// whenRunning answers 503 until the service of module name runs, so that a
-// request that arrives while weft starts or stops is retried, not lost.
+// startWait bounds how long a request that arrives while its role starts
+// waits for it (the HTTP server listens before the roles run).
+const startWait = 5 * time.Second
+
+// whenRunning answers 503 unless the service of module name runs, so that a
+// request that arrives while weft stops is retried, not lost. One that
+// arrives while it starts first waits up to startWait for it: the client
+// would only have retried it.
 func (a *App) whenRunning(name string, h http.Handler) http.Handler {
 	return a.whenRunningWith(name, h, func(w http.ResponseWriter, _ *http.Request, err error) { httpapi.WriteError(w, err) })
 }
@@ -405,12 +411,23 @@ func (a *App) whenRunning(name string, h http.Handler) http.Handler {
 // own shape (OTLP answers a google.rpc.Status with Retry-After).
 func (a *App) whenRunningWith(name string, h http.Handler, fail func(http.ResponseWriter, *http.Request, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s := a.services[name]; s != nil && s.State() != services.Running {
+		if s := a.services[name]; s != nil && s.State() != services.Running && !awaitStart(r.Context(), s) {
 			fail(w, r, httpapi.Errorf(http.StatusServiceUnavailable, "the %s is %s", name, strings.ToLower(s.State().String())))
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// awaitStart reports whether s, new or starting, runs within startWait (and
+// the request's own deadline).
+func awaitStart(ctx context.Context, s services.Service) bool {
+	if st := s.State(); st != services.New && st != services.Starting {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, startWait)
+	defer cancel()
+	return s.AwaitRunning(ctx) == nil
 }
 
 func (a *App) routes() http.Handler {

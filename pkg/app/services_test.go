@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -216,4 +217,34 @@ func TestOutOfOrderWindowFollowsTheRuntimeFile(t *testing.T) {
 	}, 15*time.Second, 100*time.Millisecond, "the raised window never applied")
 	_, ans := query(t, base, "team-a", `count_over_time(m[1h])`)
 	require.Equal(t, "2", vectorValue(t, ans))
+}
+
+// A request that arrives while its role starts waits for it and is served;
+// one that arrives while it stops is refused at once with a 503.
+func TestWhenRunningWaitsForTheRoleToStart(t *testing.T) {
+	release := make(chan struct{})
+	svc := services.NewIdleService(func(context.Context) error { <-release; return nil }, nil)
+	a := &App{services: map[string]services.Service{"distributor": svc}}
+	h := a.whenRunning("distributor", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	require.NoError(t, svc.StartAsync(context.Background()))
+
+	served := make(chan int, 1)
+	go func() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/v1/push", nil))
+		served <- rec.Code
+	}()
+	select {
+	case code := <-served:
+		t.Fatalf("answered %d before the role ran", code)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	require.Equal(t, http.StatusNoContent, <-served)
+
+	require.NoError(t, services.StopAndAwaitTerminated(context.Background(), svc))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/v1/push", nil))
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	require.Contains(t, rec.Body.String(), "the distributor is terminated")
 }
