@@ -88,6 +88,9 @@ type Distributor struct {
 	deltas     deltaConverters
 
 	ha *HATracker // nil: no HA deduplication
+	// distributors counts the healthy distributors that share each
+	// tenant's ingestion rate (the global strategy); nil: this one alone.
+	distributors func() int
 
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter // guarded by limMu
@@ -108,6 +111,12 @@ type Option func(*Distributor)
 // with accept_ha_samples through t. Without it those tenants' pushes are
 // stored as sent.
 func WithHATracker(t *HATracker) Option { return func(d *Distributor) { d.ha = t } }
+
+// WithDistributors makes the tenants' ingestion rates and bursts figures
+// for the whole cluster: each distributor enforces rate/n and burst/n,
+// where n (at least 1) is what count returns, the number of healthy
+// distributors. It is called on every push: keep it cheap.
+func WithDistributors(count func() int) Option { return func(d *Distributor) { d.distributors = count } }
 
 // New returns a distributor that validates pushes and passes them to pusher.
 func New(cfg Config, lim *limits.Overrides, pusher wire.Pusher, resolver tenant.Resolver, reg prometheus.Registerer, logger *slog.Logger, opts ...Option) (*Distributor, error) {
@@ -300,10 +309,12 @@ func (d *Distributor) push(r *http.Request, id string, req *wire.PushRequest, ha
 	req.Metadata = keptMD
 
 	samples, histograms, exemplars := req.Counts()
-	if total := samples + histograms; total > 0 && !d.allow(id, lim, total) {
-		d.discarded.WithLabelValues(id, reasonRateLimited).Add(float64(total))
-		return wire.PushResult{}, wire.Errorf(wire.KindLimit, errIDRateLimited,
-			"tenant %s is over its ingestion rate limit of %g samples/s with burst %d; %d samples refused (raise ingestion_rate / -distributor.ingestion-rate-limit)", id, lim.IngestionRate, lim.IngestionBurstSize, total)
+	if total := samples + histograms; total > 0 {
+		if n, ok := d.allow(id, lim, total); !ok {
+			d.discarded.WithLabelValues(id, reasonRateLimited).Add(float64(total))
+			return wire.PushResult{}, wire.Errorf(wire.KindLimit, errIDRateLimited,
+				"tenant %s is over its cluster-wide ingestion rate limit of %g samples/s with burst %d, shared by %d distributors; %d samples refused (raise ingestion_rate / -distributor.ingestion-rate-limit)", id, lim.IngestionRate, lim.IngestionBurstSize, n, total)
+		}
 	}
 	d.received.WithLabelValues(id, "float").Add(float64(samples))
 	d.received.WithLabelValues(id, "histogram").Add(float64(histograms))
@@ -387,25 +398,44 @@ func (d *Distributor) dedupe(ctx context.Context, id string, lim *limits.Limits,
 }
 
 // allow takes n tokens from the tenant's rate limiter, refreshing it when
-// the tenant's limits changed.
-func (d *Distributor) allow(id string, lim *limits.Limits, n int) bool {
+// the tenant's limits or the number of distributors changed. The limiter
+// holds this distributor's share: rate and burst divided by the number of
+// healthy distributors, which it returns.
+func (d *Distributor) allow(id string, lim *limits.Limits, n int) (int, bool) {
 	if lim.IngestionRate <= 0 {
-		return true
+		return 1, true
 	}
+	shares := d.shares()
+	r, burst := localShare(lim.IngestionRate, lim.IngestionBurstSize, shares)
 	d.limMu.Lock()
 	defer d.limMu.Unlock()
 	l, ok := d.limiters[id]
 	if !ok {
-		l = rate.NewLimiter(rate.Limit(lim.IngestionRate), lim.IngestionBurstSize)
+		l = rate.NewLimiter(r, burst)
 		d.limiters[id] = l
 	}
-	if l.Limit() != rate.Limit(lim.IngestionRate) {
-		l.SetLimit(rate.Limit(lim.IngestionRate))
+	if l.Limit() != r {
+		l.SetLimitAt(d.now(), r)
 	}
-	if l.Burst() != lim.IngestionBurstSize {
-		l.SetBurst(lim.IngestionBurstSize)
+	if l.Burst() != burst {
+		l.SetBurstAt(d.now(), burst)
 	}
-	return l.AllowN(d.now(), n)
+	return shares, l.AllowN(d.now(), n)
+}
+
+// shares is the number of distributors that share each tenant's rate.
+func (d *Distributor) shares() int {
+	if d.distributors == nil {
+		return 1
+	}
+	return max(d.distributors(), 1)
+}
+
+// localShare is one distributor's part of a cluster-wide rate and burst
+// shared by n distributors. The burst stays at least 1, so that a limit
+// never refuses everything.
+func localShare(rt float64, burst, n int) (rate.Limit, int) {
+	return rate.Limit(rt / float64(n)), max(burst/n, 1)
 }
 
 // fail answers err at the error edge (httpapi.WriteError picks the status)

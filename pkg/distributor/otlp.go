@@ -533,7 +533,7 @@ func (d *Distributor) pushOTLP(r *http.Request, id string, lim *limits.Limits, r
 	we, _ := errors.AsType[*wire.Error](err)
 	if we != nil && we.ID == errIDRateLimited {
 		// Nothing of the request is stored; a retry can pass.
-		return &otlpError{code: http.StatusTooManyRequests, retryAfter: rateRetryAfter(lim, pushed), err: err}
+		return &otlpError{code: http.StatusTooManyRequests, retryAfter: rateRetryAfter(lim, pushed*d.shares()), err: err}
 	}
 	if k := wire.KindOf(err); err != nil && k != wire.KindBadData && k != wire.KindLimit {
 		// Unavailable or internal: a retry can help (duplicates of what
@@ -570,7 +570,7 @@ func (d *Distributor) pushOTLP(r *http.Request, id string, lim *limits.Limits, r
 }
 
 // rateRetryAfter is how long until the tenant's rate limit lets n samples
-// through, at least a second and at most a minute.
+// through (n times the number of distributors that share the rate), at least a second and at most a minute.
 func rateRetryAfter(lim *limits.Limits, n int) time.Duration {
 	if lim.IngestionRate <= 0 {
 		return time.Second
