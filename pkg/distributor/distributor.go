@@ -116,7 +116,9 @@ func WithHATracker(t *HATracker) Option { return func(d *Distributor) { d.ha = t
 // for the whole cluster: each distributor enforces rate/n and burst/n,
 // where n (at least 1) is what count returns, the number of healthy
 // distributors. It is called on every push: keep it cheap.
-func WithDistributors(count func() int) Option { return func(d *Distributor) { d.distributors = count } }
+func WithDistributors(count func() int) Option {
+	return func(d *Distributor) { d.distributors = count }
+}
 
 // New returns a distributor that validates pushes and passes them to pusher.
 func New(cfg Config, lim *limits.Overrides, pusher wire.Pusher, resolver tenant.Resolver, reg prometheus.Registerer, logger *slog.Logger, opts ...Option) (*Distributor, error) {
