@@ -2,9 +2,12 @@ package integration
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -171,4 +174,90 @@ func healthyCount(s ringStatus) int {
 		}
 	}
 	return n
+}
+
+// TestInflightPushBytesLimit: slow senders hold bytes of the distributor's
+// in-flight budget (their declared lengths, counted before their bodies
+// arrive); a concurrent burst of pushes that would go over it is refused
+// with 503 and the limit's ID, each one counted, and the same burst passes
+// once the slow senders are gone.
+func TestInflightPushBytesLimit(t *testing.T) {
+	const (
+		limit = 20000
+		held  = 6000 // declared by each of 3 slow senders
+	)
+	ctx := testContext(t, time.Minute)
+	w := startWeft(t, weftOptions{Args: []string{"-distributor.instance-limits.max-inflight-push-requests-bytes=" + strconv.Itoa(limit)}})
+
+	req := &prompb.WriteRequest{}
+	now := time.Now().UnixMilli()
+	for i := 0; i < 60; i++ {
+		h := sha256.Sum256([]byte(strconv.Itoa(i)))
+		req.Timeseries = append(req.Timeseries, prompb.TimeSeries{
+			Labels:  []prompb.Label{{Name: "__name__", Value: "burst"}, {Name: "id", Value: hex.EncodeToString(h[:])}},
+			Samples: []prompb.Sample{{Timestamp: now, Value: 1}},
+		})
+	}
+	body := encodeWriteRequest(req)
+	if len(body) <= limit-3*held || len(body) > limit {
+		t.Fatalf("the burst's body is %d bytes: it must not fit beside the slow senders' %d, and fit alone in %d", len(body), 3*held, limit)
+	}
+
+	var slow []net.Conn
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", w.HTTPAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "POST /api/v1/push HTTP/1.1\r\nHost: weft\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nX-Scope-OrgID: slow\r\nContent-Length: %d\r\n\r\n", held)
+		slow = append(slow, c)
+	}
+	const inflightBytes = "weft_distributor_inflight_push_requests_bytes"
+	eventually(t, 20*time.Second, 50*time.Millisecond, "the slow senders' bytes in flight", func() error {
+		v, err := metricValue(ctx, w, inflightBytes)
+		if err != nil || v != 3*held {
+			return fmt.Errorf("%s = %v (%v), want %d", inflightBytes, v, err, 3*held)
+		}
+		return nil
+	})
+
+	burst := func(n int) []pushAnswer {
+		out := make([]pushAnswer, n)
+		var wg sync.WaitGroup
+		for i := range out {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out[i] = w.Client("burst").pushAnswer(t, body, nil)
+			}()
+		}
+		wg.Wait()
+		return out
+	}
+	for _, a := range burst(8) {
+		wantPushError(t, a, 503, "unavailable", "err-weft-distributor-max-inflight-push-bytes", "-distributor.instance-limits.max-inflight-push-requests-bytes")
+	}
+	const rejections = `weft_distributor_instance_limit_rejections_total{limit="max_inflight_push_requests_bytes"}`
+	if v, err := metricValue(ctx, w, rejections); err != nil || v != 8 {
+		t.Errorf("%s = %v (%v), want 8", rejections, v, err)
+	}
+
+	// The slow senders go away: their bytes drain.
+	for _, c := range slow {
+		_ = c.Close()
+	}
+	eventually(t, 20*time.Second, 50*time.Millisecond, "the bytes in flight drained", func() error {
+		v, err := metricValue(ctx, w, inflightBytes)
+		if err != nil || v != 0 {
+			return fmt.Errorf("%s = %v (%v), want 0", inflightBytes, v, err)
+		}
+		return nil
+	})
+	// As many at once as fit in the limit.
+	for i, a := range burst(limit / len(body)) {
+		if a.code != 204 {
+			t.Errorf("push %d of the burst after the drain: HTTP %d %v", i, a.code, a.err)
+		}
+	}
 }

@@ -38,6 +38,8 @@ type Config struct {
 	RemoteTimeout time.Duration `yaml:"remote_timeout"`
 	// HATracker keeps the elected replicas of HA pairs.
 	HATracker HATrackerConfig `yaml:"ha_tracker"`
+	// InstanceLimits protect this distributor whatever the tenants do.
+	InstanceLimits InstanceLimits `yaml:"instance_limits"`
 }
 
 // RegisterFlags registers the distributor flags.
@@ -45,6 +47,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&c.MaxRecvMsgSize, "distributor.max-recv-msg-size", 100<<20, "Largest remote-write request accepted, in bytes, both as sent and after snappy decompression.")
 	f.DurationVar(&c.RemoteTimeout, "distributor.remote-timeout", 5*time.Second, "How long a push to one ingester may take (distributed mode).")
 	c.HATracker.RegisterFlags(f)
+	c.InstanceLimits.RegisterFlags(f)
 	f.StringVar(&c.NameValidationScheme, "validation.name-validation-scheme", "utf8", "Which metric and label names are valid: utf8 (any valid UTF-8, as Prometheus 3) or legacy ([a-zA-Z_:][a-zA-Z0-9_:]*).")
 }
 
@@ -54,6 +57,9 @@ func (c *Config) Validate() error {
 		return errors.New("distributor.max-recv-msg-size must be positive")
 	}
 	if _, err := c.scheme(); err != nil {
+		return err
+	}
+	if err := c.InstanceLimits.Validate(); err != nil {
 		return err
 	}
 	return c.HATracker.Validate()
@@ -91,6 +97,8 @@ type Distributor struct {
 	// distributors counts the healthy distributors that share each
 	// tenant's ingestion rate (the global strategy); nil: this one alone.
 	distributors func() int
+
+	inflight *inflight
 
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter // guarded by limMu
@@ -138,6 +146,7 @@ func New(cfg Config, lim *limits.Overrides, pusher wire.Pusher, resolver tenant.
 	d.requests.New = func() any { return &wire.PushRequest{} }
 	d.bodies.New = func() any { return &bytes.Buffer{} }
 	d.converters.New = func() any { return prw.NewPrometheusConverter(nil) }
+	d.inflight = newInflight(cfg.InstanceLimits, reg)
 	f := promauto.With(reg)
 	d.received = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_received_samples_total", Help: "Samples received in valid series, by tenant and type (float, histogram, exemplar)."}, []string{"tenant", "type"})
 	d.discarded = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_discarded_samples_total", Help: "Samples refused by the distributor, by tenant and reason."}, []string{"tenant", "reason"})
@@ -151,9 +160,19 @@ func New(cfg Config, lim *limits.Overrides, pusher wire.Pusher, resolver tenant.
 // ServeHTTP handles POST /api/v1/push.
 func (d *Distributor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	code, version := d.serve(w, r)
+	code, version := d.serveLimited(w, r)
 	d.requestsC.WithLabelValues(version, strconv.Itoa(code)).Inc()
 	d.latency.Observe(time.Since(start).Seconds())
+}
+
+// serveLimited is serve within the instance limit of requests in flight.
+func (d *Distributor) serveLimited(w http.ResponseWriter, r *http.Request) (int, string) {
+	done, err := d.inflight.startRequest()
+	if err != nil {
+		return d.fail(w, err), "unknown"
+	}
+	defer done()
+	return d.serve(w, r)
 }
 
 func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (int, string) {
@@ -183,6 +202,14 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (int, string
 	if r.ContentLength > int64(d.cfg.MaxRecvMsgSize) {
 		return tooLarge(), version
 	}
+	// The declared length is counted in flight before anything is read,
+	// so that a burst of large pushes is refused cheaply; a body without
+	// one is counted once read.
+	reserved := max(r.ContentLength, 0)
+	if err := d.inflight.reserveBytes(reserved); err != nil {
+		return d.fail(w, err), version
+	}
+	defer func() { d.inflight.releaseBytes(reserved) }()
 	body := d.bodies.Get().(*bytes.Buffer)
 	defer d.bodies.Put(body)
 	body.Reset()
@@ -192,6 +219,12 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (int, string
 	}
 	if n > int64(d.cfg.MaxRecvMsgSize) {
 		return tooLarge(), version
+	}
+	if extra := n - reserved; extra > 0 {
+		if err := d.inflight.reserveBytes(extra); err != nil {
+			return d.fail(w, err), version
+		}
+		reserved = n
 	}
 
 	req := d.requests.Get().(*wire.PushRequest)
@@ -444,7 +477,7 @@ func localShare(rt float64, burst, n int) (rate.Limit, int) {
 // and returns the status for the request metrics.
 func (d *Distributor) fail(w http.ResponseWriter, err error) int {
 	code := httpapi.WriteError(w, err)
-	if code >= 500 {
+	if code >= 500 && !isInstanceLimit(err) {
 		d.logger.Warn("push failed", "status", code, "err", err)
 	}
 	return code
