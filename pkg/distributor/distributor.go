@@ -101,7 +101,7 @@ type Distributor struct {
 	inflight *inflight
 
 	limMu    sync.Mutex
-	limiters map[string]*rate.Limiter // guarded by limMu
+	limiters map[string]*tenantRate // guarded by limMu
 
 	received  *prometheus.CounterVec
 	discarded *prometheus.CounterVec
@@ -137,7 +137,7 @@ func New(cfg Config, lim *limits.Overrides, pusher wire.Pusher, resolver tenant.
 	d := &Distributor{
 		cfg: cfg, scheme: scheme, limits: lim, pusher: pusher, resolver: resolver,
 		logger: logutil.OrNop(logger), now: time.Now,
-		limiters: map[string]*rate.Limiter{},
+		limiters: map[string]*tenantRate{},
 	}
 	for _, o := range opts {
 		o(d)
@@ -193,6 +193,17 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (int, string
 	}
 	if enc := r.Header.Get("Content-Encoding"); enc != "" && enc != "snappy" {
 		return d.fail(w, httpapi.Errorf(http.StatusUnsupportedMediaType, "unsupported Content-Encoding %q: remote write uses snappy", enc)), version
+	}
+
+	// A tenant over its rate is refused before its body is read: a
+	// tenant pushing at many times its limit then costs little more than
+	// its connections (docs/limits.md).
+	if lim := d.limits.For(id); !lim.AcceptHASamples {
+		if est, over := d.overRate(id, lim); over {
+			d.discarded.WithLabelValues(id, reasonRateLimited).Add(float64(est))
+			return d.fail(w, wire.Errorf(wire.KindLimit, errIDRateLimited,
+				"tenant %s is over its cluster-wide ingestion rate limit of %g samples/s with burst %d, shared by %d distributors; the push was refused before it was read, as its last pushes of %d samples do not fit in what the limit allows now (raise ingestion_rate / -distributor.ingestion-rate-limit)", id, lim.IngestionRate, lim.IngestionBurstSize, d.shares(), est)), version
+		}
 	}
 
 	tooLarge := func() int {
@@ -444,18 +455,47 @@ func (d *Distributor) allow(id string, lim *limits.Limits, n int) (int, bool) {
 	r, burst := localShare(lim.IngestionRate, lim.IngestionBurstSize, shares)
 	d.limMu.Lock()
 	defer d.limMu.Unlock()
-	l, ok := d.limiters[id]
+	tr, ok := d.limiters[id]
 	if !ok {
-		l = rate.NewLimiter(r, burst)
-		d.limiters[id] = l
+		tr = &tenantRate{l: rate.NewLimiter(r, burst)}
+		d.limiters[id] = tr
 	}
+	l := tr.l
 	if l.Limit() != r {
 		l.SetLimitAt(d.now(), r)
 	}
 	if l.Burst() != burst {
 		l.SetBurstAt(d.now(), burst)
 	}
+	tr.last = n
 	return shares, l.AllowN(d.now(), n)
+}
+
+// tenantRate is a tenant's share of its ingestion rate on this
+// distributor, and the size of its last push that carried samples.
+type tenantRate struct {
+	l    *rate.Limiter
+	last int
+}
+
+// overRate reports whether the tenant's last push size (est samples)
+// does not fit in the tokens its limiter holds now: a push like it would
+// be refused, so it may be refused before it is read. Senders send pushes
+// of about one size (Prometheus' max_samples_per_send), so the estimate
+// refuses at most one push's worth early, and only while the tenant is at
+// its limit.
+func (d *Distributor) overRate(id string, lim *limits.Limits) (est int, over bool) {
+	if lim.IngestionRate <= 0 {
+		return 0, false
+	}
+	d.limMu.Lock()
+	defer d.limMu.Unlock()
+	tr, ok := d.limiters[id]
+	if !ok || tr.last == 0 {
+		return 0, false
+	}
+	est = min(tr.last, tr.l.Burst())
+	return est, tr.l.TokensAt(d.now()) < float64(est)
 }
 
 // shares is the number of distributors that share each tenant's rate.

@@ -1,8 +1,11 @@
 package distributor
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -62,4 +65,47 @@ func TestLocalShare(t *testing.T) {
 	f(100, 1000, 1, 100, 1000)
 	f(100, 1000, 3, 33.333333333, 333)
 	f(1, 1, 4, 0.25, 1)
+}
+
+// readCounter counts the reads of a request body.
+type readCounter struct {
+	r     io.Reader
+	reads int
+}
+
+func (c *readCounter) Read(p []byte) (int, error) {
+	c.reads++
+	return c.r.Read(p)
+}
+
+// A tenant over its rate is refused before its body is read, from the
+// size of its last push; once the limiter has room for such a push, its
+// pushes are read again.
+func TestOverRateRefusedBeforeReading(t *testing.T) {
+	d := testDistributor(t, &capturePusher{}, "-distributor.ingestion-rate-limit=10", "-distributor.ingestion-burst-size=10")
+	now := time.Now()
+	d.now = func() time.Time { return now }
+	series := make([][]string, 4)
+	for i := range series {
+		series[i] = []string{"__name__", fmt.Sprintf("m%d", i)}
+	}
+	body := v1Body(t, series...)
+	push := func() (int, int) {
+		rc := &readCounter{r: bytes.NewReader(body)}
+		w := httptest.NewRecorder()
+		d.ServeHTTP(w, pushRequest(rc, int64(len(body))))
+		return w.Code, rc.reads
+	}
+	code, reads := push()
+	require.Equal(t, http.StatusNoContent, code)
+	require.NotZero(t, reads)
+	code, _ = push()
+	require.Equal(t, http.StatusNoContent, code) // 2 tokens left
+	code, reads = push()
+	require.Equal(t, http.StatusTooManyRequests, code)
+	require.Zero(t, reads, "refused before reading")
+	now = now.Add(200 * time.Millisecond) // 4 tokens
+	code, reads = push()
+	require.Equal(t, http.StatusNoContent, code)
+	require.NotZero(t, reads)
 }
