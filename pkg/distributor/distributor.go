@@ -467,23 +467,29 @@ func (d *Distributor) allow(id string, lim *limits.Limits, n int) (int, bool) {
 	if l.Burst() != burst {
 		l.SetBurstAt(d.now(), burst)
 	}
-	tr.last = n
-	return shares, l.AllowN(d.now(), n)
+	ok = l.AllowN(d.now(), n)
+	tr.lastTried = n
+	if ok {
+		tr.lastAccepted = n
+	}
+	return shares, ok
 }
 
 // tenantRate is a tenant's share of its ingestion rate on this
-// distributor, and the size of its last push that carried samples.
+// distributor, and the sizes (samples) of its last push and of its last
+// accepted push.
 type tenantRate struct {
-	l    *rate.Limiter
-	last int
+	l                       *rate.Limiter
+	lastTried, lastAccepted int
 }
 
-// overRate reports whether the tenant's last push size (est samples)
-// does not fit in the tokens its limiter holds now: a push like it would
-// be refused, so it may be refused before it is read. Senders send pushes
-// of about one size (Prometheus' max_samples_per_send), so the estimate
-// refuses at most one push's worth early, and only while the tenant is at
-// its limit.
+// overRate reports whether a push of the tenant's usual size (est
+// samples: the smaller of its last push and its last accepted push) does
+// not fit in the tokens its limiter holds now: such a push would be
+// refused, so it may be refused before it is read. Senders send pushes of
+// about one size (Prometheus' max_samples_per_send), so the estimate
+// refuses at most a push's worth early, and only while the tenant is at
+// its limit; a tenant with no accepted push yet is always read.
 func (d *Distributor) overRate(id string, lim *limits.Limits) (est int, over bool) {
 	if lim.IngestionRate <= 0 {
 		return 0, false
@@ -491,10 +497,10 @@ func (d *Distributor) overRate(id string, lim *limits.Limits) (est int, over boo
 	d.limMu.Lock()
 	defer d.limMu.Unlock()
 	tr, ok := d.limiters[id]
-	if !ok || tr.last == 0 {
+	if !ok || tr.lastAccepted == 0 {
 		return 0, false
 	}
-	est = min(tr.last, tr.l.Burst())
+	est = min(tr.lastTried, tr.lastAccepted, tr.l.Burst())
 	return est, tr.l.TokensAt(d.now()) < float64(est)
 }
 
