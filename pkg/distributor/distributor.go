@@ -202,7 +202,7 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (int, string
 		if est, over := d.overRate(id, lim); over {
 			d.discarded.WithLabelValues(id, reasonRateLimited).Add(float64(est))
 			return d.fail(w, wire.Errorf(wire.KindLimit, errIDRateLimited,
-				"tenant %s is over its cluster-wide ingestion rate limit of %g samples/s with burst %d, shared by %d distributors; the push was refused before it was read, as its last pushes of %d samples do not fit in what the limit allows now (raise ingestion_rate / -distributor.ingestion-rate-limit)", id, lim.IngestionRate, lim.IngestionBurstSize, d.shares(), est)), version
+				"tenant %s is over its cluster-wide ingestion rate limit of %g samples/s with burst %d, shared by %s; the push was refused before it was read, as its last pushes of %d samples do not fit in what the limit allows now (raise ingestion_rate / -distributor.ingestion-rate-limit)", id, lim.IngestionRate, lim.IngestionBurstSize, distributorsText(d.shares()), est)), version
 		}
 	}
 
@@ -359,7 +359,7 @@ func (d *Distributor) push(r *http.Request, id string, req *wire.PushRequest, ha
 		if n, ok := d.allow(id, lim, total); !ok {
 			d.discarded.WithLabelValues(id, reasonRateLimited).Add(float64(total))
 			return wire.PushResult{}, wire.Errorf(wire.KindLimit, errIDRateLimited,
-				"tenant %s is over its cluster-wide ingestion rate limit of %g samples/s with burst %d, shared by %d distributors; %d samples refused (raise ingestion_rate / -distributor.ingestion-rate-limit)", id, lim.IngestionRate, lim.IngestionBurstSize, n, total)
+				"tenant %s is over its cluster-wide ingestion rate limit of %g samples/s with burst %d, shared by %s; %d samples refused (raise ingestion_rate / -distributor.ingestion-rate-limit)", id, lim.IngestionRate, lim.IngestionBurstSize, distributorsText(n), total)
 		}
 	}
 	d.received.WithLabelValues(id, "float").Add(float64(samples))
@@ -502,6 +502,14 @@ func (d *Distributor) overRate(id string, lim *limits.Limits) (est int, over boo
 	}
 	est = min(tr.lastTried, tr.lastAccepted, tr.l.Burst())
 	return est, tr.l.TokensAt(d.now()) < float64(est)
+}
+
+// distributorsText names n distributors in a refusal.
+func distributorsText(n int) string {
+	if n == 1 {
+		return "1 distributor"
+	}
+	return strconv.Itoa(n) + " distributors"
 }
 
 // shares is the number of distributors that share each tenant's rate.
