@@ -102,6 +102,8 @@ type App struct {
 	amLife     *ring.IngesterLifecycler
 	qsRing     *ring.Ring
 	qsLife     *ring.IngesterLifecycler
+	distRing   *ring.Ring
+	distLife   *ring.IngesterLifecycler
 	grpcServer *grpc.Server
 	clients    *clientPool
 
@@ -447,6 +449,9 @@ func (a *App) routes() http.Handler {
 		mux.Handle("/otlp/v1/metrics", instrument("otlp", a.whenRunningWith(RoleDistributor, http.HandlerFunc(a.dist.ServeOTLP),
 			func(w http.ResponseWriter, r *http.Request, err error) { distributor.WriteOTLPError(w, r, err) })))
 		mux.Handle("/distributor/ha_tracker", a.whenRunning(RoleDistributor, a.haTracker))
+		if a.distRing != nil {
+			mux.Handle("/distributor/ring", a.distRing)
+		}
 	}
 	switch {
 	case a.frontend != nil:
@@ -577,6 +582,7 @@ var indexPage = template.Must(template.New("index").Parse(`<!doctype html><html>
 <li><a href="/metrics">/metrics</a> weft's own metrics</li>
 <li><a href="/ready">/ready</a> readiness</li>
 <li><a href="/ring">/ring</a> and <a href="/memberlist">/memberlist</a> (distributed mode)</li>
+<li><a href="/distributor/ring">/distributor/ring</a> distributors sharing the tenants' ingestion rates (distributed mode)</li>
 <li><a href="/distributor/ha_tracker">/distributor/ha_tracker</a> elected replicas of HA pairs (distributors)</li>
 <li><a href="/debug/pprof/">/debug/pprof/</a> Go profiles</li>
 </ul></body></html>`))

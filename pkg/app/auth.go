@@ -19,7 +19,7 @@ import (
 var statusPages = map[string]bool{
 	"/ring": true, "/store-gateway/ring": true, "/compactor/ring": true, "/ruler/ring": true,
 	"/alertmanager/ring": true, "/query-scheduler/ring": true, "/query-scheduler/status": true,
-	"/memberlist": true,
+	"/distributor/ring": true, "/memberlist": true,
 }
 
 // routeAuth says what each route of routes() needs with -auth.type=tokens

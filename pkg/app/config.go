@@ -173,6 +173,7 @@ func (c *Config) applyDefaults() {
 	r.Ruler.GRPCListenAddress = c.GRPCListenAddress
 	r.Alertmanager.GRPCListenAddress = c.GRPCListenAddress
 	r.QueryScheduler.GRPCListenAddress = c.GRPCListenAddress
+	r.Distributor.GRPCListenAddress = c.GRPCListenAddress
 	if r.Ingester.TokensFilePath == "" {
 		r.Ingester.TokensFilePath = filepath.Join(c.DataDir, RoleIngester, "ring-tokens")
 	}

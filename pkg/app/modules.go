@@ -81,6 +81,8 @@ const (
 	modAlertmanagerLife   = "alertmanager-lifecycler"
 	modQuerySchedulerRing = "query-scheduler-ring"
 	modQuerySchedulerLife = "query-scheduler-lifecycler"
+	modDistributorRing    = "distributor-ring"
+	modDistributorLife    = "distributor-lifecycler"
 )
 
 // module is one entry of the module table.
@@ -141,8 +143,12 @@ var moduleTable = []module{
 	{name: RoleQueryFront, role: true, doc: "splits, caches, shards and retries queries in front of the queriers",
 		deps:  append([]string{modRuntimeConfig, modBucket, modQuerySchedulerRing}, rings...),
 		local: []string{RoleQueryScheduler}, init: (*App).initQueryFrontend},
+	// Distributors count each other in their ring to share the tenants'
+	// cluster-wide ingestion rates.
+	{name: modDistributorRing, doc: "the distributor ring, in which distributors count each other", deps: []string{modKV}, init: (*App).initDistributorRing},
+	{name: modDistributorLife, doc: "registers this distributor in its ring", deps: []string{modKV}, init: (*App).initDistributorLifecycler},
 	{name: RoleDistributor, role: true, doc: "receives remote write, validates, applies limits",
-		deps:  append([]string{modRuntimeConfig}, rings...),
+		deps:  append([]string{modRuntimeConfig, modDistributorRing, modDistributorLife}, rings...),
 		local: []string{RoleIngester}, init: (*App).initDistributor},
 
 	// The ruler pushes through the distributor and reads as the querier
@@ -593,6 +599,26 @@ func (a *App) cacheGeneration(ctx context.Context, tenantID string) (string, err
 	return hex.EncodeToString(h.Sum(nil)[:16]), nil
 }
 
+// initDistributorRing builds the distributor ring client of a distributed
+// distributor; the all-in-one is the only distributor and needs none.
+func (a *App) initDistributorRing() (services.Service, error) {
+	if !a.distributed || !a.roles[RoleDistributor] {
+		return nil, nil
+	}
+	var err error
+	a.distRing, err = ring.NewDistributorRing(a.cfg.Ring.Ring.Distributor, a.kv, a.reg, a.logger.With("component", "distributor-ring"))
+	return a.distRing, err
+}
+
+func (a *App) initDistributorLifecycler() (services.Service, error) {
+	if !a.distributed || !a.roles[RoleDistributor] {
+		return nil, nil
+	}
+	var err error
+	a.distLife, err = ring.NewDistributorLifecycler(a.cfg.Ring.Ring.Distributor, a.kv, a.reg, a.logger.With("component", "distributor-lifecycler"))
+	return a.distLife, err
+}
+
 func (a *App) initDistributor() (services.Service, error) {
 	var pusher wire.Pusher = a.ingester
 	if a.distributed {
@@ -612,8 +638,14 @@ func (a *App) initDistributor() (services.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	opts := []distributor.Option{distributor.WithHATracker(a.haTracker)}
+	if a.distRing != nil {
+		// The global strategy: each distributor takes its share of a
+		// tenant's cluster-wide ingestion rate and burst.
+		opts = append(opts, distributor.WithDistributors(a.distRing.HealthyInstances))
+	}
 	a.dist, err = distributor.New(a.cfg.Distributor, a.overrides, pusher, tenant.Resolver{MultiTenancy: a.cfg.MultitenancyEnabled}, a.reg, a.logger.With("role", RoleDistributor),
-		distributor.WithHATracker(a.haTracker))
+		opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -38,6 +38,8 @@ type Config struct {
 	RemoteTimeout time.Duration `yaml:"remote_timeout"`
 	// HATracker keeps the elected replicas of HA pairs.
 	HATracker HATrackerConfig `yaml:"ha_tracker"`
+	// InstanceLimits protect this distributor whatever the tenants do.
+	InstanceLimits InstanceLimits `yaml:"instance_limits"`
 }
 
 // RegisterFlags registers the distributor flags.
@@ -45,6 +47,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&c.MaxRecvMsgSize, "distributor.max-recv-msg-size", 100<<20, "Largest remote-write request accepted, in bytes, both as sent and after snappy decompression.")
 	f.DurationVar(&c.RemoteTimeout, "distributor.remote-timeout", 5*time.Second, "How long a push to one ingester may take (distributed mode).")
 	c.HATracker.RegisterFlags(f)
+	c.InstanceLimits.RegisterFlags(f)
 	f.StringVar(&c.NameValidationScheme, "validation.name-validation-scheme", "utf8", "Which metric and label names are valid: utf8 (any valid UTF-8, as Prometheus 3) or legacy ([a-zA-Z_:][a-zA-Z0-9_:]*).")
 }
 
@@ -54,6 +57,9 @@ func (c *Config) Validate() error {
 		return errors.New("distributor.max-recv-msg-size must be positive")
 	}
 	if _, err := c.scheme(); err != nil {
+		return err
+	}
+	if err := c.InstanceLimits.Validate(); err != nil {
 		return err
 	}
 	return c.HATracker.Validate()
@@ -88,9 +94,14 @@ type Distributor struct {
 	deltas     deltaConverters
 
 	ha *HATracker // nil: no HA deduplication
+	// distributors counts the healthy distributors that share each
+	// tenant's ingestion rate (the global strategy); nil: this one alone.
+	distributors func() int
+
+	inflight *inflight
 
 	limMu    sync.Mutex
-	limiters map[string]*rate.Limiter // guarded by limMu
+	limiters map[string]*tenantRate // guarded by limMu
 
 	received  *prometheus.CounterVec
 	discarded *prometheus.CounterVec
@@ -109,6 +120,14 @@ type Option func(*Distributor)
 // stored as sent.
 func WithHATracker(t *HATracker) Option { return func(d *Distributor) { d.ha = t } }
 
+// WithDistributors makes the tenants' ingestion rates and bursts figures
+// for the whole cluster: each distributor enforces rate/n and burst/n,
+// where n (at least 1) is what count returns, the number of healthy
+// distributors. It is called on every push: keep it cheap.
+func WithDistributors(count func() int) Option {
+	return func(d *Distributor) { d.distributors = count }
+}
+
 // New returns a distributor that validates pushes and passes them to pusher.
 func New(cfg Config, lim *limits.Overrides, pusher wire.Pusher, resolver tenant.Resolver, reg prometheus.Registerer, logger *slog.Logger, opts ...Option) (*Distributor, error) {
 	if err := cfg.Validate(); err != nil {
@@ -118,7 +137,7 @@ func New(cfg Config, lim *limits.Overrides, pusher wire.Pusher, resolver tenant.
 	d := &Distributor{
 		cfg: cfg, scheme: scheme, limits: lim, pusher: pusher, resolver: resolver,
 		logger: logutil.OrNop(logger), now: time.Now,
-		limiters: map[string]*rate.Limiter{},
+		limiters: map[string]*tenantRate{},
 	}
 	for _, o := range opts {
 		o(d)
@@ -127,6 +146,7 @@ func New(cfg Config, lim *limits.Overrides, pusher wire.Pusher, resolver tenant.
 	d.requests.New = func() any { return &wire.PushRequest{} }
 	d.bodies.New = func() any { return &bytes.Buffer{} }
 	d.converters.New = func() any { return prw.NewPrometheusConverter(nil) }
+	d.inflight = newInflight(cfg.InstanceLimits, reg)
 	f := promauto.With(reg)
 	d.received = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_received_samples_total", Help: "Samples received in valid series, by tenant and type (float, histogram, exemplar)."}, []string{"tenant", "type"})
 	d.discarded = f.NewCounterVec(prometheus.CounterOpts{Name: "weft_distributor_discarded_samples_total", Help: "Samples refused by the distributor, by tenant and reason."}, []string{"tenant", "reason"})
@@ -140,9 +160,19 @@ func New(cfg Config, lim *limits.Overrides, pusher wire.Pusher, resolver tenant.
 // ServeHTTP handles POST /api/v1/push.
 func (d *Distributor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	code, version := d.serve(w, r)
+	code, version := d.serveLimited(w, r)
 	d.requestsC.WithLabelValues(version, strconv.Itoa(code)).Inc()
 	d.latency.Observe(time.Since(start).Seconds())
+}
+
+// serveLimited is serve within the instance limit of requests in flight.
+func (d *Distributor) serveLimited(w http.ResponseWriter, r *http.Request) (int, string) {
+	done, err := d.inflight.startRequest()
+	if err != nil {
+		return d.fail(w, err), "unknown"
+	}
+	defer done()
+	return d.serve(w, r)
 }
 
 func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (int, string) {
@@ -165,6 +195,17 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (int, string
 		return d.fail(w, httpapi.Errorf(http.StatusUnsupportedMediaType, "unsupported Content-Encoding %q: remote write uses snappy", enc)), version
 	}
 
+	// A tenant over its rate is refused before its body is read: a
+	// tenant pushing at many times its limit then costs little more than
+	// its connections (docs/limits.md).
+	if lim := d.limits.For(id); !lim.AcceptHASamples {
+		if est, over := d.overRate(id, lim); over {
+			d.discarded.WithLabelValues(id, reasonRateLimited).Add(float64(est))
+			return d.fail(w, wire.Errorf(wire.KindLimit, errIDRateLimited,
+				"tenant %s is over its cluster-wide ingestion rate limit of %g samples/s with burst %d, shared by %s; the push was refused before it was read, as its last pushes of %d samples do not fit in what the limit allows now (raise ingestion_rate / -distributor.ingestion-rate-limit)", id, lim.IngestionRate, lim.IngestionBurstSize, distributorsText(d.shares()), est)), version
+		}
+	}
+
 	tooLarge := func() int {
 		return d.fail(w, wire.Errorf(wire.KindBadData, errIDRequestTooLarge, "request body is larger than the limit of %d bytes (raise -distributor.max-recv-msg-size)", d.cfg.MaxRecvMsgSize))
 	}
@@ -172,6 +213,14 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (int, string
 	if r.ContentLength > int64(d.cfg.MaxRecvMsgSize) {
 		return tooLarge(), version
 	}
+	// The declared length is counted in flight before anything is read,
+	// so that a burst of large pushes is refused cheaply; a body without
+	// one is counted once read.
+	reserved := max(r.ContentLength, 0)
+	if err := d.inflight.reserveBytes(reserved); err != nil {
+		return d.fail(w, err), version
+	}
+	defer func() { d.inflight.releaseBytes(reserved) }()
 	body := d.bodies.Get().(*bytes.Buffer)
 	defer d.bodies.Put(body)
 	body.Reset()
@@ -181,6 +230,12 @@ func (d *Distributor) serve(w http.ResponseWriter, r *http.Request) (int, string
 	}
 	if n > int64(d.cfg.MaxRecvMsgSize) {
 		return tooLarge(), version
+	}
+	if extra := n - reserved; extra > 0 {
+		if err := d.inflight.reserveBytes(extra); err != nil {
+			return d.fail(w, err), version
+		}
+		reserved = n
 	}
 
 	req := d.requests.Get().(*wire.PushRequest)
@@ -300,10 +355,12 @@ func (d *Distributor) push(r *http.Request, id string, req *wire.PushRequest, ha
 	req.Metadata = keptMD
 
 	samples, histograms, exemplars := req.Counts()
-	if total := samples + histograms; total > 0 && !d.allow(id, lim, total) {
-		d.discarded.WithLabelValues(id, reasonRateLimited).Add(float64(total))
-		return wire.PushResult{}, wire.Errorf(wire.KindLimit, errIDRateLimited,
-			"tenant %s is over its ingestion rate limit of %g samples/s with burst %d; %d samples refused (raise ingestion_rate / -distributor.ingestion-rate-limit)", id, lim.IngestionRate, lim.IngestionBurstSize, total)
+	if total := samples + histograms; total > 0 {
+		if n, ok := d.allow(id, lim, total); !ok {
+			d.discarded.WithLabelValues(id, reasonRateLimited).Add(float64(total))
+			return wire.PushResult{}, wire.Errorf(wire.KindLimit, errIDRateLimited,
+				"tenant %s is over its cluster-wide ingestion rate limit of %g samples/s with burst %d, shared by %s; %d samples refused (raise ingestion_rate / -distributor.ingestion-rate-limit)", id, lim.IngestionRate, lim.IngestionBurstSize, distributorsText(n), total)
+		}
 	}
 	d.received.WithLabelValues(id, "float").Add(float64(samples))
 	d.received.WithLabelValues(id, "histogram").Add(float64(histograms))
@@ -387,32 +444,94 @@ func (d *Distributor) dedupe(ctx context.Context, id string, lim *limits.Limits,
 }
 
 // allow takes n tokens from the tenant's rate limiter, refreshing it when
-// the tenant's limits changed.
-func (d *Distributor) allow(id string, lim *limits.Limits, n int) bool {
+// the tenant's limits or the number of distributors changed. The limiter
+// holds this distributor's share: rate and burst divided by the number of
+// healthy distributors, which it returns.
+func (d *Distributor) allow(id string, lim *limits.Limits, n int) (int, bool) {
 	if lim.IngestionRate <= 0 {
-		return true
+		return 1, true
+	}
+	shares := d.shares()
+	r, burst := localShare(lim.IngestionRate, lim.IngestionBurstSize, shares)
+	d.limMu.Lock()
+	defer d.limMu.Unlock()
+	tr, ok := d.limiters[id]
+	if !ok {
+		tr = &tenantRate{l: rate.NewLimiter(r, burst)}
+		d.limiters[id] = tr
+	}
+	l := tr.l
+	if l.Limit() != r {
+		l.SetLimitAt(d.now(), r)
+	}
+	if l.Burst() != burst {
+		l.SetBurstAt(d.now(), burst)
+	}
+	ok = l.AllowN(d.now(), n)
+	tr.lastTried = n
+	if ok {
+		tr.lastAccepted = n
+	}
+	return shares, ok
+}
+
+// tenantRate is a tenant's share of its ingestion rate on this
+// distributor, and the sizes (samples) of its last push and of its last
+// accepted push.
+type tenantRate struct {
+	l                       *rate.Limiter
+	lastTried, lastAccepted int
+}
+
+// overRate reports whether a push of the tenant's usual size (est
+// samples: the smaller of its last push and its last accepted push) does
+// not fit in the tokens its limiter holds now: such a push would be
+// refused, so it may be refused before it is read. Senders send pushes of
+// about one size (Prometheus' max_samples_per_send), so the estimate
+// refuses at most a push's worth early, and only while the tenant is at
+// its limit; a tenant with no accepted push yet is always read.
+func (d *Distributor) overRate(id string, lim *limits.Limits) (est int, over bool) {
+	if lim.IngestionRate <= 0 {
+		return 0, false
 	}
 	d.limMu.Lock()
 	defer d.limMu.Unlock()
-	l, ok := d.limiters[id]
-	if !ok {
-		l = rate.NewLimiter(rate.Limit(lim.IngestionRate), lim.IngestionBurstSize)
-		d.limiters[id] = l
+	tr, ok := d.limiters[id]
+	if !ok || tr.lastAccepted == 0 {
+		return 0, false
 	}
-	if l.Limit() != rate.Limit(lim.IngestionRate) {
-		l.SetLimit(rate.Limit(lim.IngestionRate))
+	est = min(tr.lastTried, tr.lastAccepted, tr.l.Burst())
+	return est, tr.l.TokensAt(d.now()) < float64(est)
+}
+
+// distributorsText names n distributors in a refusal.
+func distributorsText(n int) string {
+	if n == 1 {
+		return "1 distributor"
 	}
-	if l.Burst() != lim.IngestionBurstSize {
-		l.SetBurst(lim.IngestionBurstSize)
+	return strconv.Itoa(n) + " distributors"
+}
+
+// shares is the number of distributors that share each tenant's rate.
+func (d *Distributor) shares() int {
+	if d.distributors == nil {
+		return 1
 	}
-	return l.AllowN(d.now(), n)
+	return max(d.distributors(), 1)
+}
+
+// localShare is one distributor's part of a cluster-wide rate and burst
+// shared by n distributors. The burst stays at least 1, so that a limit
+// never refuses everything.
+func localShare(rt float64, burst, n int) (rate.Limit, int) {
+	return rate.Limit(rt / float64(n)), max(burst/n, 1)
 }
 
 // fail answers err at the error edge (httpapi.WriteError picks the status)
 // and returns the status for the request metrics.
 func (d *Distributor) fail(w http.ResponseWriter, err error) int {
 	code := httpapi.WriteError(w, err)
-	if code >= 500 {
+	if code >= 500 && !isInstanceLimit(err) {
 		d.logger.Warn("push failed", "status", code, "err", err)
 	}
 	return code

@@ -74,7 +74,7 @@ const otlpRetryAfter = time.Second
 // Retry-After when a retry can help; error bodies are google.rpc.Status.
 func (d *Distributor) ServeOTLP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	code := d.serveOTLP(w, r)
+	code := d.serveOTLPLimited(w, r)
 	d.requestsC.WithLabelValues("otlp", strconv.Itoa(code)).Inc()
 	d.latency.Observe(time.Since(start).Seconds())
 }
@@ -89,6 +89,23 @@ type otlpError struct {
 
 func (e *otlpError) Error() string { return e.err.Error() }
 func (e *otlpError) Unwrap() error { return e.err }
+
+// serveOTLPLimited is serveOTLP within the instance limits: requests in
+// flight, and their declared lengths (an OTLP body without one is not
+// counted).
+func (d *Distributor) serveOTLPLimited(w http.ResponseWriter, r *http.Request) int {
+	done, err := d.inflight.startRequest()
+	if err != nil {
+		return d.failOTLP(w, r, err)
+	}
+	defer done()
+	n := max(r.ContentLength, 0)
+	if err := d.inflight.reserveBytes(n); err != nil {
+		return d.failOTLP(w, r, err)
+	}
+	defer d.inflight.releaseBytes(n)
+	return d.serveOTLP(w, r)
+}
 
 func (d *Distributor) serveOTLP(w http.ResponseWriter, r *http.Request) int {
 	if r.Method != http.MethodPost {
@@ -169,7 +186,7 @@ func (d *Distributor) serveOTLP(w http.ResponseWriter, r *http.Request) int {
 // fault.
 func (d *Distributor) failOTLP(w http.ResponseWriter, r *http.Request, err error) int {
 	code := WriteOTLPError(w, r, err)
-	if code >= 500 {
+	if code >= 500 && !isInstanceLimit(err) {
 		d.logger.Warn("OTLP push failed", "status", code, "err", err)
 	}
 	return code
@@ -533,7 +550,7 @@ func (d *Distributor) pushOTLP(r *http.Request, id string, lim *limits.Limits, r
 	we, _ := errors.AsType[*wire.Error](err)
 	if we != nil && we.ID == errIDRateLimited {
 		// Nothing of the request is stored; a retry can pass.
-		return &otlpError{code: http.StatusTooManyRequests, retryAfter: rateRetryAfter(lim, pushed), err: err}
+		return &otlpError{code: http.StatusTooManyRequests, retryAfter: rateRetryAfter(lim, pushed*d.shares()), err: err}
 	}
 	if k := wire.KindOf(err); err != nil && k != wire.KindBadData && k != wire.KindLimit {
 		// Unavailable or internal: a retry can help (duplicates of what
@@ -570,7 +587,7 @@ func (d *Distributor) pushOTLP(r *http.Request, id string, lim *limits.Limits, r
 }
 
 // rateRetryAfter is how long until the tenant's rate limit lets n samples
-// through, at least a second and at most a minute.
+// through (n times the number of distributors that share the rate), at least a second and at most a minute.
 func rateRetryAfter(lim *limits.Limits, n int) time.Duration {
 	if lim.IngestionRate <= 0 {
 		return time.Second

@@ -47,6 +47,8 @@ type Config struct {
 	// SeriesHashCacheMaxBytes bounds the memory of the series hashes that
 	// query sharding caches for the local blocks of all tenants.
 	SeriesHashCacheMaxBytes int64 `yaml:"series_hash_cache_max_bytes"`
+	// InstanceLimits protect this ingester whatever the tenants do.
+	InstanceLimits InstanceLimits `yaml:"instance_limits"`
 }
 
 // RegisterFlags registers the ingester flags.
@@ -60,6 +62,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.DurationVar(&c.HeadCompactPeriod, "ingester.tsdb.head-compaction-interval", time.Minute, "How often the ingester checks whether a head is ready to be cut into a block.")
 	f.Int64Var(&c.SeriesHashCacheMaxBytes, "ingester.tsdb.series-hash-cache-max-bytes", 256<<20, "Most memory of the series label hashes that query sharding caches for the local blocks of all tenants (about 32 bytes per series of a block), so that the shards of a query do not each decode every matching series' labels. A block's hashes are dropped when the TSDB deletes it. 0 disables the cache.")
 	f.BoolVar(&c.WALSyncBeforeAck, "ingester.wal-sync-before-ack", false, "Acknowledge a push only once the WAL that holds it is fsynced, so that an acknowledged sample survives a power loss of the host, not only a crash of the process (docs/durability.md). Concurrent pushes of a tenant share one fsync (group commit). A failed fsync refuses the pushes that waited for it, and every later push of that tenant until the ingester restarts.")
+	c.InstanceLimits.RegisterFlags(f)
 	f.BoolVar(&c.StartTimestamps, "ingester.tsdb.start-timestamps-enabled", true, "Store each sample's start timestamp (remote write 2.0), which rate(), increase(), resets() and start_timestamp() use when -querier.promql-experimental-features is set. New float chunks are then written as XOR2 and histogram chunks in their start-timestamp encodings, which every weft role reads. Turning this off later keeps every sample readable, but start timestamps not yet in a block are then not replayed from the WAL.")
 }
 
@@ -77,7 +80,7 @@ func (c *Config) Validate() error {
 	if c.SeriesHashCacheMaxBytes < 0 {
 		return errors.New("ingester.tsdb.series-hash-cache-max-bytes must not be negative")
 	}
-	return nil
+	return c.InstanceLimits.Validate()
 }
 
 // Lifecycler announces the ingester in a ring: Activate once it can take
@@ -102,6 +105,8 @@ type Ingester struct {
 	lc     Lifecycler
 	logger *slog.Logger
 	m      *metrics
+	// inst counts what the instance limits bound.
+	inst *instanceState
 	// hashBudget bounds the series hash caches of all tenants' blocks.
 	hashBudget *serieshash.Budget
 
@@ -140,6 +145,7 @@ func New(cfg Config, lim *limits.Overrides, bucket objstore.Bucket, lc Lifecycle
 		hashBudget: serieshash.NewBudget(cfg.SeriesHashCacheMaxBytes),
 	}
 	i.m = newMetrics(reg, i)
+	i.inst = newInstanceState(cfg.InstanceLimits, reg)
 	i.Service = services.NewBasicService(i.starting, i.running, i.stopping)
 	return i, nil
 }
@@ -309,6 +315,9 @@ func (i *Ingester) getOrOpen(id string) (*tenantDB, error) {
 	if !i.accepting {
 		return nil, errNotAccepting
 	}
+	if err := i.admitTenantLocked(id); err != nil {
+		return nil, err
+	}
 	t, err := openTenant(i, id)
 	if err != nil {
 		return nil, err
@@ -331,6 +340,11 @@ func (i *Ingester) get(id string) *tenantDB {
 // are accepted silently, so a retried request stores nothing twice.
 func (i *Ingester) Push(ctx context.Context, id string, req *wire.PushRequest) (wire.PushResult, error) {
 	var res wire.PushResult
+	done, err := i.startPush()
+	if err != nil {
+		return res, err
+	}
+	defer done()
 	if err := i.acquire(); err != nil {
 		return res, err
 	}
@@ -481,6 +495,8 @@ func reasonOf(err error) string {
 			return "per_tenant_series_limit"
 		case errMaxSeriesPerMetric:
 			return "per_metric_series_limit"
+		case errIDInstanceMaxSeries:
+			return "instance_series_limit"
 		}
 	}
 	return "invalid_sample"

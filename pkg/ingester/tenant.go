@@ -95,6 +95,10 @@ func openTenant(i *Ingester, id string) (*tenantDB, error) {
 	opts.EnableExemplarStorage = true
 	opts.MaxExemplars = t.applied.maxExemplars
 	opts.EnableOverlappingCompaction = false
+	// Counts the series in the ingester's total, and refuses new ones at
+	// its limit once the WAL is replayed.
+	cb := &seriesCallback{t: t}
+	opts.SeriesLifecycleCallback = cb
 	// A querier in this process (the all-in-one) counts the bytes of the
 	// chunks each query reads against its tenant's limit.
 	// Sharded queries of its blocks hash each series once (blockHashes).
@@ -126,6 +130,7 @@ func openTenant(i *Ingester, id string) (*tenantDB, error) {
 		return nil, fmt.Errorf("cannot open TSDB of tenant %s: %w", id, err)
 	}
 	t.db = db
+	cb.open.Store(true)
 	if i.cfg.WALSyncBeforeAck {
 		t.syncer = newWALSyncer(dir, i.m.walSync)
 	}

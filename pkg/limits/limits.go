@@ -93,8 +93,8 @@ type Limits struct {
 
 // RegisterFlags registers the default limits as flags.
 func (l *Limits) RegisterFlags(f *flag.FlagSet) {
-	f.Float64Var(&l.IngestionRate, "distributor.ingestion-rate-limit", 100000, "Per-tenant ingestion rate limit in samples per second (samples, histograms and exemplars count). 0 disables it.")
-	f.IntVar(&l.IngestionBurstSize, "distributor.ingestion-burst-size", 1000000, "Per-tenant burst size in samples allowed above the ingestion rate.")
+	f.Float64Var(&l.IngestionRate, "distributor.ingestion-rate-limit", 100000, "Per-tenant ingestion rate limit in samples per second (samples and histograms count) for the whole cluster: each of the N healthy distributors of the distributor ring enforces 1/N of it. 0 disables it.")
+	f.IntVar(&l.IngestionBurstSize, "distributor.ingestion-burst-size", 1000000, "Per-tenant burst size in samples allowed above the ingestion rate, for the whole cluster (each of N distributors allows 1/N): keep it at least N times the largest push.")
 	f.IntVar(&l.MaxSeriesPerTenant, "ingester.max-series-per-tenant", 1500000, "Maximum number of in-memory series per tenant. 0 disables it.")
 	f.IntVar(&l.MaxSeriesPerMetric, "ingester.max-series-per-metric", 0, "Maximum number of in-memory series per metric name per tenant. 0 disables it.")
 	f.IntVar(&l.MaxLabelNamesPerSeries, "validation.max-label-names-per-series", 30, "Maximum number of labels of a series.")

@@ -183,6 +183,9 @@ type RingConfig struct {
 	// QueryScheduler is the ring in which query-schedulers register, so
 	// that frontends and queriers find them.
 	QueryScheduler ShardRingConfig `yaml:"query_scheduler"`
+	// Distributor is the ring in which distributors register, so that
+	// each knows how many share the tenants' global ingestion limits.
+	Distributor DistributorRingConfig `yaml:"distributor"`
 }
 
 // RegisterFlags registers the -ring.* flags and the ingester ring's flags.
@@ -197,6 +200,7 @@ func (c *RingConfig) RegisterFlags(f *flag.FlagSet) {
 	c.Ruler.RegisterFlagsWithPrefix(f, "ruler", 0)
 	c.Alertmanager.RegisterFlagsWithPrefix(f, "alertmanager", 3)
 	c.QueryScheduler.RegisterFlagsWithPrefix(f, "query-scheduler", 0)
+	c.Distributor.RegisterFlags(f)
 }
 
 // Validate reports every setting that cannot work.
@@ -231,6 +235,9 @@ func (c *RingConfig) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.QueryScheduler.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Distributor.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -429,6 +436,48 @@ func (c ShardRingConfig) ringConfig() IngesterConfig {
 		// A dead instance's share must move to a live one: the ring only
 		// skips it once it is forgotten. Forgetting a live instance by
 		// mistake costs nothing, it registers again at its next heartbeat.
+		AutoForgetUnhealthyPeriod: c.HeartbeatTimeout,
+	}
+}
+
+// DistributorRingConfig is the distributor ring: each distributor
+// registers there (one token, no tokens file) so that every distributor
+// can count the healthy ones and enforce its share of a tenant's
+// cluster-wide ingestion rate.
+type DistributorRingConfig struct {
+	InstanceID       string        `yaml:"instance_id"`
+	InstanceAddr     string        `yaml:"instance_addr"`
+	HeartbeatPeriod  time.Duration `yaml:"heartbeat_period"`
+	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"`
+
+	// GRPCListenAddress is set by the app, as for ingesters.
+	GRPCListenAddress string `yaml:"-"`
+}
+
+// RegisterFlags registers the -distributor.ring.* flags.
+func (c *DistributorRingConfig) RegisterFlags(f *flag.FlagSet) {
+	f.StringVar(&c.InstanceID, "distributor.ring.instance-id", "", "Unique ID of this distributor in the distributor ring. Empty uses the host name, followed by -<port> when -grpc.listen-address is not on port 9095.")
+	f.StringVar(&c.InstanceAddr, "distributor.ring.instance-addr", "", "host:port shown for this distributor in its ring. Empty uses -grpc.listen-address.")
+	f.DurationVar(&c.HeartbeatPeriod, "distributor.ring.heartbeat-period", 5*time.Second, "How often a distributor refreshes its heartbeat (2s or more with memberlist).")
+	f.DurationVar(&c.HeartbeatTimeout, "distributor.ring.heartbeat-timeout", time.Minute, "A distributor whose heartbeat is older than this no longer counts among those sharing the tenants' ingestion rate: the others each take a larger share.")
+}
+
+// Validate reports every setting that cannot work.
+func (c *DistributorRingConfig) Validate() error {
+	if c.HeartbeatPeriod <= 0 || c.HeartbeatTimeout <= 0 || c.HeartbeatPeriod > c.HeartbeatTimeout {
+		return errors.New("distributor.ring.heartbeat-period and heartbeat-timeout must be positive, the period not above the timeout")
+	}
+	return nil
+}
+
+// ringConfig maps the distributor ring onto the shared ring settings: one
+// token (nothing is sharded over distributors), no tokens file, leave on
+// shutdown, and forget a dead distributor once its heartbeat times out.
+func (c DistributorRingConfig) ringConfig() IngesterConfig {
+	return IngesterConfig{
+		InstanceID: c.InstanceID, InstanceAddr: c.InstanceAddr,
+		NumTokens: 1, HeartbeatPeriod: c.HeartbeatPeriod, HeartbeatTimeout: c.HeartbeatTimeout,
+		ReplicationFactor: 1, UnregisterOnShutdown: true, GRPCListenAddress: c.GRPCListenAddress,
 		AutoForgetUnhealthyPeriod: c.HeartbeatTimeout,
 	}
 }

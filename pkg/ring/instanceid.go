@@ -42,7 +42,7 @@ func defaultInstanceID(hostname, grpcListenAddress string) string {
 // lifecycler, the shard filters, the ingester's block metadata) sees the
 // same one. The app calls it once, before any role starts.
 func (c *Config) SetDefaultInstanceIDs(grpcListenAddress string) {
-	for _, id := range []*string{&c.Ring.Ingester.InstanceID, &c.Ring.StoreGateway.InstanceID, &c.Ring.Compactor.InstanceID, &c.Ring.Ruler.InstanceID, &c.Ring.Alertmanager.InstanceID, &c.Ring.QueryScheduler.InstanceID} {
+	for _, id := range []*string{&c.Ring.Ingester.InstanceID, &c.Ring.StoreGateway.InstanceID, &c.Ring.Compactor.InstanceID, &c.Ring.Ruler.InstanceID, &c.Ring.Alertmanager.InstanceID, &c.Ring.QueryScheduler.InstanceID, &c.Ring.Distributor.InstanceID} {
 		if *id == "" {
 			*id = DefaultInstanceID(grpcListenAddress)
 		}

@@ -42,6 +42,10 @@ const (
 	// which query-schedulers register for frontends and queriers.
 	QuerySchedulerRingKey  = "query-scheduler-ring"
 	QuerySchedulerRingName = "query-scheduler"
+	// DistributorRingKey and DistributorRingName name the ring in which
+	// distributors count each other.
+	DistributorRingKey  = "distributor-ring"
+	DistributorRingName = "distributor"
 )
 
 // IngesterLifecycler registers this process as an ingester in the ring and
@@ -101,7 +105,20 @@ func NewQuerySchedulerLifecycler(cfg ShardRingConfig, kv *KV, reg prometheus.Reg
 	return newLifecycler(cfg.ringConfig(), QuerySchedulerRingName, QuerySchedulerRingKey, kv, reg, logger)
 }
 
+// NewDistributorLifecycler registers this distributor in the distributor
+// ring, ACTIVE at once: a distributor has nothing to load before it
+// counts.
+func NewDistributorLifecycler(cfg DistributorRingConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {
+	return newLifecyclerWithState(cfg.ringConfig(), DistributorRingName, DistributorRingKey, dsring.ACTIVE, kv, reg, logger)
+}
+
 func newLifecycler(cfg IngesterConfig, name, key string, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {
+	return newLifecyclerWithState(cfg, name, key, dsring.JOINING, kv, reg, logger)
+}
+
+// newLifecyclerWithState returns a lifecycler that registers the instance
+// in state (JOINING for roles that Activate once they can work).
+func newLifecyclerWithState(cfg IngesterConfig, name, key string, state dsring.InstanceState, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*IngesterLifecycler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -132,8 +149,8 @@ func newLifecycler(cfg IngesterConfig, name, key string, kv *KV, reg prometheus.
 	}
 
 	var delegate dsring.BasicLifecyclerDelegate
-	delegate = dsring.NewInstanceRegisterDelegate(dsring.JOINING, cfg.NumTokens)
-	delegate = dsring.NewTokensPersistencyDelegate(cfg.TokensFilePath, dsring.JOINING, delegate, glog)
+	delegate = dsring.NewInstanceRegisterDelegate(state, cfg.NumTokens)
+	delegate = dsring.NewTokensPersistencyDelegate(cfg.TokensFilePath, state, delegate, glog)
 	delegate = dsring.NewLeaveOnStoppingDelegate(delegate, glog)
 	if cfg.AutoForgetUnhealthyPeriod > 0 {
 		delegate = dsring.NewAutoForgetDelegate(cfg.AutoForgetUnhealthyPeriod, delegate, glog)

@@ -3,6 +3,7 @@ package ring
 import (
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	gokit "github.com/go-kit/log"
@@ -23,6 +24,7 @@ type Ring struct {
 
 	key              string
 	heartbeatTimeout time.Duration
+	healthy          atomic.Pointer[healthyCount]
 }
 
 // NewIngesterRing returns the ingester ring client, with dskit's default
@@ -71,6 +73,35 @@ func NewAlertmanagerRing(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer,
 // schedulers.
 func NewQuerySchedulerRing(cfg ShardRingConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*Ring, error) {
 	return newRing(cfg.ringConfig(), QuerySchedulerRingName, QuerySchedulerRingKey, dsring.NewIgnoreUnhealthyInstancesReplicationStrategy(), kv, reg, logger)
+}
+
+// NewDistributorRing returns the distributor ring client, with which a
+// distributor counts the healthy distributors (HealthyInstances).
+func NewDistributorRing(cfg DistributorRingConfig, kv *KV, reg prometheus.Registerer, logger *slog.Logger) (*Ring, error) {
+	return newRing(cfg.ringConfig(), DistributorRingName, DistributorRingKey, dsring.NewIgnoreUnhealthyInstancesReplicationStrategy(), kv, reg, logger)
+}
+
+// HealthyInstances returns the number of ACTIVE instances of r whose
+// heartbeat is recent, at least 1 (the caller counts itself, even before
+// its own registration is seen). It is cheap enough for every request: the
+// count is kept for a second.
+func (r *Ring) HealthyInstances() int {
+	now := time.Now().UnixNano()
+	if c := r.healthy.Load(); c != nil && now-c.at < int64(time.Second) {
+		return c.n
+	}
+	n := 1
+	if rs, err := r.GetAllHealthy(dsring.Write); err == nil && len(rs.Instances) > 1 {
+		n = len(rs.Instances)
+	}
+	r.healthy.Store(&healthyCount{n: n, at: now})
+	return n
+}
+
+// healthyCount is a cached HealthyInstances.
+type healthyCount struct {
+	n  int
+	at int64 // unix ns
 }
 
 // TenantReplicas returns the addresses of the instances of r that own

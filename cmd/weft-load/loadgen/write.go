@@ -28,8 +28,12 @@ type WriteConfig struct {
 	URL string
 	// Series is the number of active series, split evenly over Tenants.
 	Series int
-	// Tenants is the number of tenants; tenant k is named "tenant-k".
+	// Tenants is the number of tenants; tenant k is named
+	// "tenant-<TenantOffset+k>".
 	Tenants int
+	// TenantOffset shifts the tenants' names, so that two runs can write
+	// different tenants (tenant-0, then tenant-1) with the same series.
+	TenantOffset int
 	// TenantHeaderOff sends no X-Scope-OrgID header.
 	TenantHeaderOff bool
 	// SamplesPerRequest is the number of series (one sample each) per request.
@@ -69,6 +73,7 @@ func (c *WriteConfig) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.URL, "url", "http://127.0.0.1:9009/api/v1/push", "remote-write endpoint URL")
 	f.IntVar(&c.Series, "series", 100000, "number of active series (split evenly over tenants)")
 	f.IntVar(&c.Tenants, "tenants", 1, "number of tenants (tenant-0 .. tenant-K-1 in X-Scope-OrgID)")
+	f.IntVar(&c.TenantOffset, "tenant-offset", 0, "number of the first tenant: the tenants are tenant-<offset> .. tenant-<offset+K-1>")
 	f.BoolVar(&c.TenantHeaderOff, "tenant-header-off", false, "send no X-Scope-OrgID header")
 	f.IntVar(&c.SamplesPerRequest, "samples-per-request", 2000, "series (one sample each) per request")
 	f.IntVar(&c.Concurrency, "concurrency", 4, "concurrent senders")
@@ -102,6 +107,8 @@ func (c *WriteConfig) Validate() error {
 		return errors.New("invalid write config: url is empty")
 	case c.Series <= 0:
 		return errors.New("invalid write config: series must be > 0")
+	case c.TenantOffset < 0:
+		return errors.New("invalid write config: tenant-offset must be >= 0")
 	case c.Tenants <= 0 || c.Tenants > c.Series:
 		return fmt.Errorf("invalid write config: tenants must be in [1, series=%d]", c.Series)
 	case c.SamplesPerRequest <= 0:
@@ -248,7 +255,7 @@ func RunWrite(ctx context.Context, cfg WriteConfig, progress io.Writer) (WriteRe
 	var chunks []chunk
 	for t := 0; t < cfg.Tenants; t++ {
 		lo, hi := t*cfg.Series/cfg.Tenants, (t+1)*cfg.Series/cfg.Tenants
-		name := "tenant-" + strconv.Itoa(t)
+		name := "tenant-" + strconv.Itoa(cfg.TenantOffset+t)
 		if cfg.TenantHeaderOff {
 			name = ""
 		}

@@ -20,6 +20,7 @@ const statusPages: Array<[string, string]> = [
   ['/store-gateway/ring', 'Store-gateway ring'],
   ['/compactor/ring', 'Compactor ring'],
   ['/alertmanager/ring', 'Alertmanager ring'],
+  ['/distributor/ring', 'Distributor ring'],
   ['/memberlist', 'Memberlist'],
   ['/query-scheduler/status', 'Query-scheduler'],
   ['/metrics', 'weft\'s own metrics'],
