@@ -178,7 +178,8 @@ func loadDashboards(t *testing.T) []expr {
 		}
 		require.NoError(t, json.Unmarshal(b, &d), "%s is not valid JSON", f)
 		require.NotEmpty(t, d.UID, "%s has no uid", f)
-		require.NotEmpty(t, d.Title, "%s has no title", f)
+		// A dashboard is found in Grafana's list by its title.
+		require.True(t, strings.HasPrefix(d.Title, "weft / "), "%s is titled %q, not \"weft / <what it shows>\"", f, d.Title)
 		targets := 0
 		var walk func([]dashboardPanel)
 		walk = func(ps []dashboardPanel) {
