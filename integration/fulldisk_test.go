@@ -1,0 +1,370 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/prompb"
+)
+
+// mountTmpfs mounts a tmpfs of size bytes on a fresh directory and
+// unmounts it when the test ends. The test needs root (CI runs as root):
+// without it the test fails, it does not skip.
+func mountTmpfs(t *testing.T, size int64) string {
+	t.Helper()
+	dir := t.TempDir()
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cannot mount a tmpfs of %d bytes on %s: %v: %s (the full-disk test needs root, as CI runs it)", size, dir, err, strings.TrimSpace(string(out)))
+	}
+	// Registered after TempDir's own cleanup, so it runs before it.
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+			t.Errorf("cannot unmount the tmpfs on %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// fillDisk writes path until the file system is full, and returns how
+// much it wrote.
+func fillDisk(t *testing.T, path string) int64 {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil && !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("cannot create the filler file: %v", err)
+	}
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	var n int64
+	for {
+		k, err := f.Write(buf)
+		n += int64(k)
+		if errors.Is(err, syscall.ENOSPC) {
+			return n
+		}
+		if err != nil {
+			t.Fatalf("cannot write the filler file: %v", err)
+		}
+	}
+}
+
+// fullDiskPusher pushes one round of a numbered set of series every
+// interval, plus one series that is new in each round (so that some
+// pushes create series while the disk is full), and keeps the ack
+// accounting: which rounds were answered 2xx, and how the others failed.
+type fullDiskPusher struct {
+	c     *apiClient
+	n     numbered
+	fresh string // metric of the series new in each round
+
+	// gate is held by each push and taken by a check, so that the check
+	// sees no push in flight.
+	gate sync.Mutex
+	mu   sync.Mutex
+	next int // guarded by mu
+	// acked rounds, and the failures by status and message; guarded by mu.
+	acked    []int
+	failures map[string]int
+	statuses map[int]int
+	diskFull int // refusals with err-weft-disk-full, in Prometheus' error JSON
+}
+
+func (p *fullDiskPusher) request(round int) *prompb.WriteRequest {
+	req := p.n.request(round)
+	req.Timeseries = append(req.Timeseries, prompb.TimeSeries{
+		Labels:  lbls(p.fresh, "round", strconv.Itoa(round), "job", "fulldisk"),
+		Samples: []prompb.Sample{{Timestamp: p.n.ts(round), Value: float64(round)}},
+	})
+	return req
+}
+
+// run pushes rounds until stop is closed or maxRounds were pushed.
+func (p *fullDiskPusher) run(ctx context.Context, stop <-chan struct{}, interval time.Duration, maxRounds int) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		p.gate.Lock()
+		p.mu.Lock()
+		r := p.next
+		p.mu.Unlock()
+		if r >= maxRounds {
+			p.gate.Unlock()
+			return
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := p.c.Push(pctx, p.request(r))
+		cancel()
+		p.mu.Lock()
+		p.next++
+		if err == nil {
+			p.acked = append(p.acked, r)
+		} else {
+			var ae *apiError
+			status := 0
+			if errors.As(err, &ae) {
+				status = ae.StatusCode
+				if ae.Status == "error" && ae.ErrorType == "unavailable" && strings.Contains(ae.Message, "err-weft-disk-full") {
+					p.diskFull++
+				}
+			}
+			p.statuses[status]++
+			p.failures[failureReason(err)]++
+		}
+		p.mu.Unlock()
+		p.gate.Unlock()
+	}
+}
+
+// snapshot returns the acked rounds and the next round to push.
+func (p *fullDiskPusher) snapshot() ([]int, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]int(nil), p.acked...), p.next
+}
+
+// verify checks, with no push in flight, that every acknowledged sample
+// reads back, the new series of each acknowledged round too.
+func (p *fullDiskPusher) verify(ctx context.Context, t *testing.T, when string) {
+	t.Helper()
+	p.gate.Lock()
+	defer p.gate.Unlock()
+	acked, next := p.snapshot()
+	res := p.n.verify(ctx, p.c, acked, next)
+	errs := res.errs
+	if next > 0 {
+		last := p.n.ts(next - 1)
+		v, err := p.c.Query(ctx, fmt.Sprintf("%s[%dms]", p.fresh, last-p.n.base+1), time.UnixMilli(last))
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("cannot read %s back: %v", p.fresh, err))
+		} else {
+			got := map[int]bool{}
+			for _, s := range v.(model.Matrix) {
+				r, err := strconv.Atoi(string(s.Metric["round"]))
+				if err != nil || len(s.Values) != 1 || int64(s.Values[0].Timestamp) != p.n.ts(r) || float64(s.Values[0].Value) != float64(r) {
+					errs = append(errs, fmt.Sprintf("unexpected %s series %s: %v", p.fresh, s.Metric, s.Values))
+					continue
+				}
+				got[r] = true
+			}
+			var missing []int
+			for _, r := range acked {
+				if !got[r] {
+					missing = append(missing, r)
+				}
+			}
+			if len(missing) > 0 {
+				errs = append(errs, fmt.Sprintf("%s: the new series of acknowledged rounds %s are missing", p.fresh, roundRanges(missing)))
+			}
+		}
+	}
+	t.Logf("%s: %d rounds acknowledged of %d pushed; %d samples acknowledged, %d found, %d more of unacknowledged rounds", when, len(acked), next, res.acked, res.found, res.extra)
+	if len(errs) > 0 || res.found != res.acked {
+		t.Fatalf("%s: acknowledged samples lost or changed:\n%s", when, strings.Join(errs, "\n"))
+	}
+}
+
+// TestFullDisk runs an all-in-one weft whose -data.dir is a tmpfs of 8
+// MiB, fills that file system while pushes go on, and frees it again. It
+// runs twice: with -ingester.min-free-disk-bytes (the default behaviour:
+// pushes are refused before the disk is full), and with that check off,
+// so that the WAL itself meets ENOSPC half-way through its writes. Either
+// way pushes answer 503 err-weft-disk-full while the disk is full,
+// counted in /metrics, the ingester takes pushes again by itself once
+// space is freed, every acknowledged sample reads back then and after a
+// kill -9, and the WAL replays without a repair.
+//
+// The samples stay in one head chunk per series (fewer than 120 rounds,
+// in one 2h range): a head chunk that the TSDB must write to a new chunk
+// file on a full disk panics the process, which no test can stop
+// (docs/durability.md, "Full disk").
+func TestFullDisk(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		minFree string
+	}{
+		{"refused-before-full", "1048576"},
+		{"wal-meets-enospc", "0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testFullDisk(t, tc.minFree) })
+	}
+}
+
+func testFullDisk(t *testing.T, minFree string) {
+	mnt := mountTmpfs(t, 8<<20)
+	dataDir := filepath.Join(mnt, "data")
+	w := startWeft(t, weftOptions{Args: []string{
+		"-data.dir", dataDir,
+		"-ingester.min-free-disk-bytes", minFree,
+	}})
+	ctx := testContext(t, 2*time.Minute)
+	const tenant = "fulldisk"
+	// All rounds in one 2h range of the head, so that no head chunk is
+	// cut; the last ones may be up to 2 minutes ahead of the clock, well
+	// within the distributor's grace for samples in the future.
+	base := time.Now().Truncate(2 * time.Hour).Add(time.Second).UnixMilli()
+	p := &fullDiskPusher{
+		c:        w.Client(tenant),
+		n:        numbered{metric: "fulldisk_samples", nSeries: 5000, base: base, step: 1000},
+		fresh:    "fulldisk_fresh",
+		failures: map[string]int{},
+		statuses: map[int]int{},
+	}
+	const maxRounds = 110
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.run(ctx, stop, 100*time.Millisecond, maxRounds)
+	}()
+	stopped := false
+	stopPusher := func() {
+		if !stopped {
+			stopped = true
+			close(stop)
+			wg.Wait()
+		}
+	}
+	t.Cleanup(stopPusher)
+	metric := func(series string) float64 {
+		t.Helper()
+		v, err := metricValue(ctx, w, series)
+		if err != nil {
+			t.Fatalf("cannot read %s: %v", series, err)
+		}
+		return v
+	}
+	ackedSince := func(round int) int {
+		acked, _ := p.snapshot()
+		n := 0
+		for _, r := range acked {
+			if r >= round {
+				n++
+			}
+		}
+		return n
+	}
+
+	// Warm up: the tenant's TSDB is open and its WAL written.
+	eventually(t, 20*time.Second, 20*time.Millisecond, "pushes acknowledged before the disk fills", func() error {
+		if n := ackedSince(0); n < 10 {
+			return fmt.Errorf("%d rounds acknowledged", n)
+		}
+		return nil
+	})
+
+	// Fill the disk while the pushes go on.
+	filler := filepath.Join(mnt, "filler")
+	wrote := fillDisk(t, filler)
+	_, fullFrom := p.snapshot()
+	t.Logf("filled the tmpfs with %d bytes; pushes from round %d on", wrote, fullFrom)
+	eventually(t, 20*time.Second, 50*time.Millisecond, "pushes refused for a full disk", func() error {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if n := p.diskFull; n < 5 {
+			return fmt.Errorf("%d pushes refused with err-weft-disk-full; failures so far: %v", n, p.failures)
+		}
+		return nil
+	})
+	if v := metric(`weft_ingester_disk_full`); v != 1 {
+		t.Errorf("weft_ingester_disk_full is %v while the disk is full, want 1", v)
+	}
+	if v := metric(`weft_ingester_refused_pushes_total{reason="disk_full"}`); v < 1 {
+		t.Errorf(`weft_ingester_refused_pushes_total{reason="disk_full"} is %v, want > 0`, v)
+	}
+	if v := metric(`weft_ingester_discarded_samples_total{reason="disk_full",tenant="` + tenant + `"}`); v < 1 {
+		t.Errorf(`weft_ingester_discarded_samples_total{reason="disk_full"} is %v, want > 0`, v)
+	}
+	if strings.Contains(w.Log(), "panic") {
+		t.Fatalf("weft panicked on a full disk:\n%s", tail(w.LogPath, 4000))
+	}
+
+	// Free the space: pushes succeed again, without a restart.
+	if err := os.Remove(filler); err != nil {
+		t.Fatalf("cannot remove the filler file: %v", err)
+	}
+	_, freedAt := p.snapshot()
+	freed := time.Now()
+	eventually(t, 20*time.Second, 20*time.Millisecond, "pushes acknowledged again after space was freed", func() error {
+		if n := ackedSince(freedAt); n < 5 {
+			return fmt.Errorf("%d rounds acknowledged since round %d", n, freedAt)
+		}
+		return nil
+	})
+	t.Logf("pushes acknowledged again %s after space was freed", time.Since(freed).Round(time.Millisecond))
+	stopPusher()
+
+	p.mu.Lock()
+	for status, k := range p.statuses {
+		if status/100 != 5 {
+			t.Errorf("%d pushes answered %d while the disk was full, want 5xx (retryable) only", k, status)
+		}
+	}
+	t.Logf("refused pushes: %v", p.failures)
+	p.mu.Unlock()
+	if v := metric(`weft_ingester_disk_full`); v != 0 {
+		t.Errorf("weft_ingester_disk_full is %v after space was freed, want 0", v)
+	}
+	if minFree == "0" {
+		if v := metric(`weft_ingester_tsdb_reopens_total`); v < 1 {
+			t.Errorf("weft_ingester_tsdb_reopens_total is %v, want the tenant's TSDB reopened after its WAL met the full disk", v)
+		}
+	}
+	p.verify(ctx, t, "after space was freed")
+	// A WAL write that met the full disk half-way through a record leaves
+	// it torn: the reopen's replay repairs it (it holds only pushes that
+	// were not acknowledged, as verify just showed).
+	t.Logf("WAL repairs while reopening: %d", strings.Count(w.Log(), "Starting corruption repair"))
+
+	// kill -9 and replay the WAL: everything acknowledged is still there,
+	// and the WAL needs no repair.
+	w.Kill()
+	w.Restart()
+	p.verify(ctx, t, "after kill -9")
+	log := w.Log()
+	lastRun := log[strings.LastIndex(log, "=== run "):]
+	for _, bad := range []string{"attempting repair", "Starting corruption repair", "corruption"} {
+		if strings.Contains(lastRun, bad) {
+			t.Errorf("the WAL replay after kill -9 logged %q:\n%s", bad, tail(w.LogPath, 4000))
+		}
+	}
+	if v := metric(`prometheus_tsdb_wal_corruptions_total{tenant="` + tenant + `"}`); v != 0 {
+		t.Errorf("prometheus_tsdb_wal_corruptions_total is %v after the replay, want 0", v)
+	}
+	if strings.Contains(log, "panic") {
+		t.Fatalf("weft panicked:\n%s", tail(w.LogPath, 4000))
+	}
+
+	// The replayed WAL takes writes.
+	_, next := p.snapshot()
+	for r := next; r < next+3; r++ {
+		if err := p.c.Push(ctx, p.request(r)); err != nil {
+			t.Fatalf("cannot push round %d after the restart: %v", r, err)
+		}
+		p.acked, p.next = append(p.acked, r), r+1
+	}
+	p.verify(ctx, t, "after pushes on the replayed WAL")
+}
