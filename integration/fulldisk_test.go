@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/prompb"
 )
@@ -114,28 +115,34 @@ func (p *fullDiskPusher) run(ctx context.Context, stop <-chan struct{}, interval
 			p.gate.Unlock()
 			return
 		}
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := p.c.Push(pctx, p.request(r))
-		cancel()
-		p.mu.Lock()
-		p.next++
-		if err == nil {
-			p.acked = append(p.acked, r)
-		} else {
-			var ae *apiError
-			status := 0
-			if errors.As(err, &ae) {
-				status = ae.StatusCode
-				if ae.Status == "error" && ae.ErrorType == "unavailable" && strings.Contains(ae.Message, "err-weft-disk-full") {
-					p.diskFull++
-				}
-			}
-			p.statuses[status]++
-			p.failures[failureReason(err)]++
-		}
-		p.mu.Unlock()
+		_ = p.push(ctx, r) // recorded
 		p.gate.Unlock()
 	}
+}
+
+// push pushes round r and records the answer; it returns the error.
+func (p *fullDiskPusher) push(ctx context.Context, r int) error {
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err := p.c.Push(pctx, p.request(r))
+	cancel()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.next = r + 1
+	if err == nil {
+		p.acked = append(p.acked, r)
+		return nil
+	}
+	var ae *apiError
+	status := 0
+	if errors.As(err, &ae) {
+		status = ae.StatusCode
+		if ae.Status == "error" && ae.ErrorType == "unavailable" && strings.Contains(ae.Message, "err-weft-disk-full") {
+			p.diskFull++
+		}
+	}
+	p.statuses[status]++
+	p.failures[failureReason(err)]++
+	return err
 }
 
 // snapshot returns the acked rounds and the next round to push.
@@ -210,6 +217,7 @@ func TestFullDisk(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) { testFullDisk(t, tc.minFree) })
 	}
+	t.Run("head-compaction", testFullDiskHeadCompaction)
 }
 
 func testFullDisk(t *testing.T, minFree string) {
@@ -341,6 +349,23 @@ func testFullDisk(t *testing.T, minFree string) {
 
 	// kill -9 and replay the WAL: everything acknowledged is still there,
 	// and the WAL needs no repair.
+	checkReplay(ctx, t, w, p, tenant)
+
+	// The replayed WAL takes writes.
+	_, next := p.snapshot()
+	for r := next; r < next+3; r++ {
+		if err := p.push(ctx, r); err != nil {
+			t.Fatalf("cannot push round %d after the restart: %v", r, err)
+		}
+	}
+	p.verify(ctx, t, "after pushes on the replayed WAL")
+}
+
+// checkReplay kills weft with -9, restarts it, and checks that every
+// acknowledged sample reads back, that the replay needed no repair, and
+// that weft never panicked.
+func checkReplay(ctx context.Context, t *testing.T, w *weftProcess, p *fullDiskPusher, tenant string) {
+	t.Helper()
 	w.Kill()
 	w.Restart()
 	p.verify(ctx, t, "after kill -9")
@@ -351,20 +376,137 @@ func testFullDisk(t *testing.T, minFree string) {
 			t.Errorf("the WAL replay after kill -9 logged %q:\n%s", bad, tail(w.LogPath, 4000))
 		}
 	}
-	if v := metric(`prometheus_tsdb_wal_corruptions_total{tenant="` + tenant + `"}`); v != 0 {
-		t.Errorf("prometheus_tsdb_wal_corruptions_total is %v after the replay, want 0", v)
+	if v, err := metricValue(ctx, w, `prometheus_tsdb_wal_corruptions_total{tenant="`+tenant+`"}`); err != nil || v != 0 {
+		t.Errorf("prometheus_tsdb_wal_corruptions_total is %v (%v) after the replay, want 0", v, err)
 	}
 	if strings.Contains(log, "panic") {
 		t.Fatalf("weft panicked:\n%s", tail(w.LogPath, 4000))
 	}
+}
 
-	// The replayed WAL takes writes.
-	_, next := p.snapshot()
-	for r := next; r < next+3; r++ {
-		if err := p.c.Push(ctx, p.request(r)); err != nil {
-			t.Fatalf("cannot push round %d after the restart: %v", r, err)
-		}
-		p.acked, p.next = append(p.acked, r), r+1
+// checkNoHalfBlocks fails the test if the tenant's TSDB directory holds a
+// block being written or one without its meta.json.
+func checkNoHalfBlocks(t *testing.T, dir string) int {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("cannot list %s: %v", dir, err)
 	}
-	p.verify(ctx, t, "after pushes on the replayed WAL")
+	blocks := 0
+	for _, e := range entries {
+		name := e.Name()
+		if strings.Contains(name, ".tmp") {
+			t.Errorf("%s holds %s, a block left half-written", dir, name)
+			continue
+		}
+		if _, err := ulid.ParseStrict(name); err != nil || !e.IsDir() {
+			continue
+		}
+		blocks++
+		if !fileExists(filepath.Join(dir, name, "meta.json")) {
+			t.Errorf("block %s in %s has no meta.json", name, dir)
+		}
+	}
+	return blocks
+}
+
+// testFullDiskHeadCompaction fills the disk just before the head is due
+// to be cut into a block (1m blocks): the block's write fails, leaves no
+// half block behind, is not shipped, and is retried once space returns,
+// then shipped.
+func testFullDiskHeadCompaction(t *testing.T) {
+	mnt := mountTmpfs(t, 8<<20)
+	dataDir := filepath.Join(mnt, "data")
+	w := startWeft(t, weftOptions{Args: []string{
+		"-data.dir", dataDir,
+		"-ingester.min-free-disk-bytes", "0",
+		"-ingester.tsdb.block-ranges-period", "1m",
+		"-ingester.tsdb.head-compaction-interval", "1s",
+		"-ingester.tsdb.ship-interval", "1s",
+		// The TSDB preallocates a block's chunk file whole.
+		"-ingester.tsdb.block-chunk-segment-size-bytes", "1048576",
+	}})
+	ctx := testContext(t, 2*time.Minute)
+	const tenant = "fulldisk-compaction"
+	tenantDir := filepath.Join(dataDir, "ingester", "tsdb", tenant)
+	p := &fullDiskPusher{
+		c: w.Client(tenant),
+		// Rounds 2s apart from one second past a minute: the head spans
+		// more than 1.5 block ranges, and is cut, from round 46 on.
+		n:        numbered{metric: "fulldisk_samples", nSeries: 1000, base: time.Now().Truncate(time.Minute).Add(-5*time.Minute + time.Second).UnixMilli(), step: 2000},
+		fresh:    "fulldisk_fresh",
+		failures: map[string]int{},
+		statuses: map[int]int{},
+	}
+	metric := func(series string) float64 {
+		t.Helper()
+		v, err := metricValue(ctx, w, series)
+		if err != nil {
+			t.Fatalf("cannot read %s: %v", series, err)
+		}
+		return v
+	}
+	for r := 0; r < 46; r++ {
+		if err := p.push(ctx, r); err != nil {
+			t.Fatalf("cannot push round %d: %v", r, err)
+		}
+	}
+	// Round 30 started a head chunk, so the TSDB has written the previous
+	// one to its first chunk file: later chunks go to that file's buffer,
+	// and the full disk meets only the block.
+	eventually(t, 10*time.Second, 50*time.Millisecond, "the first head chunk file", func() error {
+		if !fileExists(filepath.Join(tenantDir, "chunks_head", "000001")) {
+			return errors.New("no chunks_head/000001 yet")
+		}
+		return nil
+	})
+	if n := checkNoHalfBlocks(t, tenantDir); n != 0 {
+		t.Fatalf("%d blocks cut before the head spans 1.5 block ranges", n)
+	}
+
+	// Fill the disk but for room for a few WAL records, not for a block.
+	filler := filepath.Join(mnt, "filler")
+	wrote := fillDisk(t, filler)
+	if err := os.Truncate(filler, wrote-96<<10); err != nil {
+		t.Fatalf("cannot shrink the filler file: %v", err)
+	}
+	if err := p.push(ctx, 46); err != nil {
+		t.Fatalf("cannot push round 46 with 96 KiB free: %v", err)
+	}
+	eventually(t, 20*time.Second, 50*time.Millisecond, "a failed head compaction", func() error {
+		if v := metric(`prometheus_tsdb_compactions_failed_total{tenant="` + tenant + `"}`); v < 1 {
+			return fmt.Errorf("prometheus_tsdb_compactions_failed_total is %v", v)
+		}
+		return nil
+	})
+	if n := checkNoHalfBlocks(t, tenantDir); n != 0 {
+		t.Errorf("%d blocks on a full disk", n)
+	}
+	if v := metric(`weft_ingester_blocks_shipped_total{tenant="` + tenant + `"}`); v != 0 {
+		t.Errorf("%v blocks shipped from a full disk", v)
+	}
+	if strings.Contains(w.Log(), "panic") {
+		t.Fatalf("weft panicked on a full disk:\n%s", tail(w.LogPath, 4000))
+	}
+
+	// Space returns: the block is cut and shipped.
+	if err := os.Remove(filler); err != nil {
+		t.Fatalf("cannot remove the filler file: %v", err)
+	}
+	eventually(t, 40*time.Second, 100*time.Millisecond, "the block cut and shipped once space returned", func() error {
+		if v := metric(`weft_ingester_blocks_shipped_total{tenant="` + tenant + `"}`); v < 1 {
+			return fmt.Errorf("weft_ingester_blocks_shipped_total is %v", v)
+		}
+		return nil
+	})
+	if n := checkNoHalfBlocks(t, tenantDir); n < 1 {
+		t.Errorf("no block in %s after the compaction", tenantDir)
+	}
+	for r := 47; r < 50; r++ {
+		if err := p.push(ctx, r); err != nil {
+			t.Fatalf("cannot push round %d after space returned: %v", r, err)
+		}
+	}
+	p.verify(ctx, t, "after the block was cut")
+	checkReplay(ctx, t, w, p, tenant)
 }

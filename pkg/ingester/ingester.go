@@ -48,6 +48,9 @@ type Config struct {
 	// SeriesHashCacheMaxBytes bounds the memory of the series hashes that
 	// query sharding caches for the local blocks of all tenants.
 	SeriesHashCacheMaxBytes int64 `yaml:"series_hash_cache_max_bytes"`
+	// BlockChunkSegmentSize is the largest chunk file of a block the TSDB
+	// cuts from its head, which it preallocates while it writes the block.
+	BlockChunkSegmentSize int64 `yaml:"block_chunk_segment_size_bytes"`
 	// MinFreeDiskBytes is the free space of -data.dir's file system below
 	// which pushes are refused before anything is written (diskfull.go).
 	MinFreeDiskBytes int64 `yaml:"min_free_disk_bytes"`
@@ -64,6 +67,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.DurationVar(&c.HeadCompactPeriod, "ingester.tsdb.head-compaction-interval", time.Minute, "How often the ingester checks whether a head is ready to be cut into a block.")
 	f.Int64Var(&c.SeriesHashCacheMaxBytes, "ingester.tsdb.series-hash-cache-max-bytes", 256<<20, "Most memory of the series label hashes that query sharding caches for the local blocks of all tenants (about 32 bytes per series of a block), so that the shards of a query do not each decode every matching series' labels. A block's hashes are dropped when the TSDB deletes it. 0 disables the cache.")
 	f.BoolVar(&c.WALSyncBeforeAck, "ingester.wal-sync-before-ack", false, "Acknowledge a push only once the WAL that holds it is fsynced, so that an acknowledged sample survives a power loss of the host, not only a crash of the process (docs/durability.md). Concurrent pushes of a tenant share one fsync (group commit). A failed fsync refuses the pushes that waited for it, and every later push of that tenant until the ingester has reopened the tenant's TSDB, which it does by itself.")
+	f.Int64Var(&c.BlockChunkSegmentSize, "ingester.tsdb.block-chunk-segment-size-bytes", 32<<20, "Largest chunk file of a block cut from the head. The TSDB preallocates a whole file while it writes a block, so cutting a block needs this much free space beside the block itself (Prometheus' default, 512 MiB, would make every block cut fail on a disk with less free space).")
 	f.Int64Var(&c.MinFreeDiskBytes, "ingester.min-free-disk-bytes", 64<<20, "Refuse pushes (503, err-weft-disk-full) while the file system of -data.dir has less free space than this, so that the TSDB never meets a full disk half-way through a write (docs/durability.md, \"Full disk\"). Pushes are taken again as soon as space is freed. 0 turns the check off.")
 	f.BoolVar(&c.StartTimestamps, "ingester.tsdb.start-timestamps-enabled", true, "Store each sample's start timestamp (remote write 2.0), which rate(), increase(), resets() and start_timestamp() use when -querier.promql-experimental-features is set. New float chunks are then written as XOR2 and histogram chunks in their start-timestamp encodings, which every weft role reads. Turning this off later keeps every sample readable, but start timestamps not yet in a block are then not replayed from the WAL.")
 }
@@ -81,6 +85,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SeriesHashCacheMaxBytes < 0 {
 		return errors.New("ingester.tsdb.series-hash-cache-max-bytes must not be negative")
+	}
+	if c.BlockChunkSegmentSize < 64<<10 {
+		return errors.New("ingester.tsdb.block-chunk-segment-size-bytes must be at least 64KiB")
 	}
 	if c.MinFreeDiskBytes < 0 {
 		return errors.New("ingester.min-free-disk-bytes must not be negative")

@@ -87,6 +87,7 @@ func openTenant(i *Ingester, id string) (*tenantDB, error) {
 	opts.MinBlockDuration = rangeMs
 	opts.MaxBlockDuration = rangeMs
 	opts.RetentionDuration = 0
+	opts.MaxBlockChunkSegmentSize = i.cfg.BlockChunkSegmentSize
 	opts.BlocksToDelete = t.blocksToDelete
 	// The out-of-order window and the exemplar storage size follow the
 	// tenant's limits at run time (applyLimits), which needs two things at
