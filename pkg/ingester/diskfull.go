@@ -213,6 +213,12 @@ func (i *Ingester) brokenError(tenantID string, cause error) error {
 // requests for the time (they answer 503): a TSDB closes only when no
 // push or query is using it.
 func (i *Ingester) reopenBroken() {
+	if i.diskFull.Load() {
+		// Pushes clear it too, but senders may have given up for now.
+		if free, err := freeDiskBytes(i.cfg.Dir); err == nil && free >= i.cfg.MinFreeDiskBytes {
+			i.setDiskFull(false)
+		}
+	}
 	var broken []*tenantDB
 	for _, t := range i.snapshot() {
 		if t.broken() != nil {

@@ -2,15 +2,18 @@ package ingester
 
 import (
 	"context"
+	"flag"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/grafana/dskit/services"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
+	"github.com/weft-io/weft/pkg/limits"
 	"github.com/weft-io/weft/pkg/wire"
 )
 
@@ -80,3 +83,28 @@ type fsError struct{ errno syscall.Errno }
 
 func (e *fsError) Error() string { return "write wal/00000000: " + e.errno.Error() }
 func (e *fsError) Unwrap() error { return e.errno }
+
+// BenchmarkWALFailureWatch is what the ack rule costs each push: one
+// read of the TSDB's two counters of failed writes.
+func BenchmarkWALFailureWatch(b *testing.B) {
+	cfg := Config{}
+	cfg.RegisterFlags(flag.NewFlagSet("", flag.ContinueOnError))
+	cfg.Dir, cfg.InstanceID = b.TempDir(), "bench"
+	var l limits.Limits
+	l.RegisterFlags(flag.NewFlagSet("", flag.ContinueOnError))
+	ing, err := New(cfg, limits.NewOverrides(l, nil), nil, nil, nil, nil)
+	require.NoError(b, err)
+	require.NoError(b, services.StartAndAwaitRunning(context.Background(), ing))
+	b.Cleanup(func() { require.NoError(b, stopIngester(ing)) })
+	req := &wire.PushRequest{Series: []wire.Series{{Labels: labels.FromStrings("__name__", "m"), Samples: []wire.Sample{{T: 1, V: 1}}}}}
+	_, err = ing.Push(context.Background(), "a", req)
+	require.NoError(b, err)
+	w := ing.get("a").walWatch
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if w.failures() != 0 {
+			b.Fatal("failures")
+		}
+	}
+}

@@ -392,7 +392,7 @@ func (i *Ingester) Push(ctx context.Context, id string, req *wire.PushRequest) (
 		}
 		return res, err
 	}
-	if err := t.broken(); err != nil {
+	if err := t.brokenErr(); err != nil {
 		return refuse(reasonOfWAL(err), i.brokenError(id, err))
 	}
 	lim := i.limits.For(id)
