@@ -200,9 +200,10 @@ func (p *fullDiskPusher) verify(ctx context.Context, t *testing.T, when string) 
 // pushes are refused before the disk is full), and with that check off,
 // so that the WAL itself meets ENOSPC half-way through its writes. Either
 // way pushes answer 503 err-weft-disk-full while the disk is full,
-// counted in /metrics, the ingester takes pushes again by itself once
-// space is freed, every acknowledged sample reads back then and after a
-// kill -9, and the WAL replays without a repair.
+// counted in /metrics, also after a kill -9 and a restart on the full
+// disk; the ingester takes pushes again by itself once space is freed;
+// every acknowledged sample reads back then and after another kill -9,
+// and that replay needs no repair.
 //
 // The samples stay in one head chunk per series (fewer than 120 rounds,
 // in one 2h range): a head chunk that the TSDB must write to a new chunk
@@ -312,6 +313,24 @@ func testFullDisk(t *testing.T, args []string) {
 		t.Fatalf("weft panicked on a full disk:\n%s", tail(w.LogPath, 4000))
 	}
 
+	// A restart on the full disk: weft starts, and still refuses pushes.
+	// (With the check off, the WAL was torn by the full disk and its
+	// replay cannot write its repair: the tenant opens once space returns.)
+	p.gate.Lock()
+	w.Kill()
+	w.Restart()
+	p.gate.Unlock()
+	_, restartedAt := p.snapshot()
+	eventually(t, 20*time.Second, 50*time.Millisecond, "pushes refused after a restart on the full disk", func() error {
+		if _, next := p.snapshot(); next < restartedAt+3 {
+			return fmt.Errorf("%d rounds pushed since the restart", next-restartedAt)
+		}
+		return nil
+	})
+	if n := ackedSince(restartedAt); n != 0 {
+		t.Errorf("%d rounds acknowledged after a restart on the full disk", n)
+	}
+
 	// Free the space: pushes succeed again, without a restart.
 	if err := os.Remove(filler); err != nil {
 		t.Fatalf("cannot remove the filler file: %v", err)
@@ -347,7 +366,7 @@ func testFullDisk(t *testing.T, args []string) {
 	// A WAL write that met the full disk half-way through a record leaves
 	// it torn: the reopen's replay repairs it (it holds only pushes that
 	// were not acknowledged, as verify just showed).
-	t.Logf("WAL repairs while reopening: %d", strings.Count(w.Log(), "Starting corruption repair"))
+	t.Logf("WAL repairs so far: %d", strings.Count(w.Log(), "Starting corruption repair"))
 
 	// kill -9 and replay the WAL: everything acknowledged is still there,
 	// and the WAL needs no repair.

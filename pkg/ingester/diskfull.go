@@ -3,6 +3,9 @@ package ingester
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/prometheus/tsdb/wlog"
 
 	"github.com/weft-io/weft/pkg/wire"
 )
@@ -279,4 +283,33 @@ func (i *Ingester) reopenBroken() {
 	i.reopening = false
 	i.accepting = true
 	i.mu.Unlock()
+}
+
+// restoreInterruptedRepairs undoes what a repair of the WAL or the WBL
+// left when it did not finish. The TSDB repairs a log by renaming its
+// corrupt segment to "<segment>.repair" and copying the records before
+// the corruption into a new segment; a full disk (or a crash) half-way
+// through leaves the copy, shorter than the original, under the
+// segment's name, and the next repair would rename that copy over the
+// original, losing the records it lacks: acknowledged ones. So the
+// original goes back in place first, and the TSDB repairs it again.
+func restoreInterruptedRepairs(dir string, logger *slog.Logger) error {
+	for _, sub := range []string{"wal", wlog.WblDirName} {
+		logDir := filepath.Join(dir, sub)
+		originals, err := filepath.Glob(filepath.Join(logDir, "*.repair"))
+		if err != nil {
+			return fmt.Errorf("cannot list %s: %w", logDir, err)
+		}
+		for _, orig := range originals {
+			seg := strings.TrimSuffix(orig, ".repair")
+			if err := os.Rename(orig, seg); err != nil {
+				return fmt.Errorf("cannot restore the segment whose repair did not finish: %w", err)
+			}
+			if err := syncFile(logDir); err != nil {
+				return err
+			}
+			logger.Warn("restored a log segment whose repair did not finish (a full disk or a crash during the repair): the TSDB repairs it again", "segment", seg)
+		}
+	}
+	return nil
 }

@@ -3,6 +3,9 @@ package ingester
 import (
 	"context"
 	"flag"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -107,4 +110,22 @@ func BenchmarkWALFailureWatch(b *testing.B) {
 			b.Fatal("failures")
 		}
 	}
+}
+
+// TestRestoreInterruptedRepairs checks that the original of a segment
+// whose repair did not finish goes back in place of its partial copy.
+func TestRestoreInterruptedRepairs(t *testing.T) {
+	dir := t.TempDir()
+	wal := filepath.Join(dir, "wal")
+	require.NoError(t, os.MkdirAll(wal, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(wal, "00000003"), []byte("partial copy"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(wal, "00000003.repair"), []byte("original, longer"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(wal, "00000002"), []byte("older"), 0o644))
+	require.NoError(t, restoreInterruptedRepairs(dir, slog.New(slog.DiscardHandler)))
+	b, err := os.ReadFile(filepath.Join(wal, "00000003"))
+	require.NoError(t, err)
+	require.Equal(t, "original, longer", string(b))
+	require.NoFileExists(t, filepath.Join(wal, "00000003.repair"))
+	require.FileExists(t, filepath.Join(wal, "00000002"))
+	require.NoError(t, restoreInterruptedRepairs(t.TempDir(), slog.New(slog.DiscardHandler)), "no WAL yet")
 }

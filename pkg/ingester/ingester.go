@@ -188,6 +188,15 @@ func (i *Ingester) starting(ctx context.Context) error {
 		}
 		start := time.Now()
 		t, err := openTenant(i, e.Name())
+		if err != nil && isDiskFull(err) {
+			// Replaying a WAL that a full disk left torn writes its repair:
+			// the tenant waits for room (reopenBroken), the others serve.
+			i.logger.Error("cannot open the TSDB of a tenant for lack of disk space: its requests fail until space is freed, then it opens by itself", "tenant", e.Name(), "err", err)
+			i.mu.Lock()
+			i.unopened[e.Name()] = err
+			i.mu.Unlock()
+			continue
+		}
 		if err != nil {
 			i.closeAll()
 			return err

@@ -128,6 +128,10 @@ func openTenant(i *Ingester, id string) (*tenantDB, error) {
 		opts.FloatChunkEncoding = chunkenc.EncXOR2
 		opts.EnableHistogramSTEncoding = true
 	}
+	if err := restoreInterruptedRepairs(dir, i.logger.With("tenant", id)); err != nil {
+		_ = t.meta.close()
+		return nil, fmt.Errorf("cannot open TSDB of tenant %s: %w", id, err)
+	}
 	db, err := tsdb.Open(dir, i.logger.With("tenant", id), t.walWatch, opts, nil)
 	if err != nil {
 		_ = t.meta.close()
