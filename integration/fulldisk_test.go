@@ -370,7 +370,7 @@ func testFullDisk(t *testing.T, args []string) {
 
 	// kill -9 and replay the WAL: everything acknowledged is still there,
 	// and the WAL needs no repair.
-	checkReplay(ctx, t, w, p, tenant)
+	checkReplay(ctx, t, w, p, tenant, dataDir)
 
 	// The replayed WAL takes writes.
 	_, next := p.snapshot()
@@ -385,7 +385,7 @@ func testFullDisk(t *testing.T, args []string) {
 // checkReplay kills weft with -9, restarts it, and checks that every
 // acknowledged sample reads back, that the replay needed no repair, and
 // that weft never panicked.
-func checkReplay(ctx context.Context, t *testing.T, w *weftProcess, p *fullDiskPusher, tenant string) {
+func checkReplay(ctx context.Context, t *testing.T, w *weftProcess, p *fullDiskPusher, tenant, dataDir string) {
 	t.Helper()
 	w.Kill()
 	w.Restart()
@@ -402,6 +402,10 @@ func checkReplay(ctx context.Context, t *testing.T, w *weftProcess, p *fullDiskP
 	}
 	if strings.Contains(log, "panic") {
 		t.Fatalf("weft panicked:\n%s", tail(w.LogPath, 4000))
+	}
+	left, _ := filepath.Glob(filepath.Join(dataDir, "ingester", "tsdb", tenant, "*", "*.repair"))
+	if len(left) > 0 {
+		t.Errorf("WAL segments left by an unfinished repair: %v", left)
 	}
 }
 
@@ -529,5 +533,5 @@ func testFullDiskHeadCompaction(t *testing.T) {
 		}
 	}
 	p.verify(ctx, t, "after the block was cut")
-	checkReplay(ctx, t, w, p, tenant)
+	checkReplay(ctx, t, w, p, tenant, dataDir)
 }

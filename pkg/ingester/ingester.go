@@ -396,7 +396,7 @@ func (i *Ingester) Push(ctx context.Context, id string, req *wire.PushRequest) (
 	i.setDiskFull(false)
 	t, err := i.getOrOpen(id)
 	if err != nil {
-		if wire.KindOf(err) == wire.KindUnavailable {
+		if we := (*wire.Error)(nil); errors.As(err, &we) && we.ID == errDiskFull {
 			return refuse(reasonDiskFull, err)
 		}
 		return res, err
