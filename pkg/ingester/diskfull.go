@@ -88,10 +88,12 @@ type walFailureWatch struct {
 	counters []prometheus.Collector // guarded by mu
 }
 
-// walWriteFailureNames are the counters walFailureWatch keeps.
-var walWriteFailureNames = []string{
-	`"prometheus_tsdb_wal_writes_failed_total"`,
-	`"prometheus_tsdb_out_of_order_wbl_writes_failed_total"`,
+// isWALWriteFailures reports whether a metric's description is that of
+// a counter walFailureWatch keeps (prometheus.Desc shows its name only in
+// its String).
+func isWALWriteFailures(desc string) bool {
+	return strings.Contains(desc, `fqName: "prometheus_tsdb_wal_writes_failed_total"`) ||
+		strings.Contains(desc, `fqName: "prometheus_tsdb_out_of_order_wbl_writes_failed_total"`)
 }
 
 // Register implements prometheus.Registerer.
@@ -106,12 +108,7 @@ func (w *walFailureWatch) Register(c prometheus.Collector) error {
 	}()
 	keep := false
 	for d := range descs {
-		s := d.String()
-		for _, name := range walWriteFailureNames {
-			if strings.Contains(s, "fqName: "+name) {
-				keep = true
-			}
-		}
+		keep = keep || isWALWriteFailures(d.String())
 	}
 	if keep {
 		w.mu.Lock()
