@@ -73,7 +73,8 @@ func fillDisk(t *testing.T, path string) int64 {
 // pushes create series while the disk is full), and keeps the ack
 // accounting: which rounds were answered 2xx, and how the others failed.
 type fullDiskPusher struct {
-	c     *apiClient
+	c     *apiClient // pushes
+	q     *apiClient // reads; c when nil
 	n     numbered
 	fresh string // metric of the series new in each round
 
@@ -160,11 +161,15 @@ func (p *fullDiskPusher) verify(ctx context.Context, t *testing.T, when string) 
 	p.gate.Lock()
 	defer p.gate.Unlock()
 	acked, next := p.snapshot()
-	res := p.n.verify(ctx, p.c, acked, next)
+	q := p.q
+	if q == nil {
+		q = p.c
+	}
+	res := p.n.verify(ctx, q, acked, next)
 	errs := res.errs
 	if next > 0 {
 		last := p.n.ts(next - 1)
-		v, err := p.c.Query(ctx, fmt.Sprintf("%s[%dms]", p.fresh, last-p.n.base+1), time.UnixMilli(last))
+		v, err := q.Query(ctx, fmt.Sprintf("%s[%dms]", p.fresh, last-p.n.base+1), time.UnixMilli(last))
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("cannot read %s back: %v", p.fresh, err))
 		} else {
@@ -223,6 +228,7 @@ func TestFullDisk(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { testFullDisk(t, tc.args) })
 	}
 	t.Run("head-compaction", testFullDiskHeadCompaction)
+	t.Run("distributed", testFullDiskDistributed)
 }
 
 func testFullDisk(t *testing.T, args []string) {
@@ -534,4 +540,112 @@ func testFullDiskHeadCompaction(t *testing.T) {
 	}
 	p.verify(ctx, t, "after the block was cut")
 	checkReplay(ctx, t, w, p, tenant, dataDir)
+}
+
+// testFullDiskDistributed fills the disk of one ingester of three (RF 3):
+// the other two keep the quorum, so every push is acknowledged; the full
+// one refuses its copies, counted, and takes them again by itself once
+// space is freed.
+func testFullDiskDistributed(t *testing.T) {
+	const tenant = "fulldisk-dist"
+	ctx := testContext(t, 2*time.Minute)
+	c := newCluster(t, 5, "-distributor.replication-factor=3", "-auth.multitenancy-enabled=true")
+	mnt := mountTmpfs(t, 8<<20)
+	ids := []string{"ing-1", "ing-2", "ing-full"}
+	for _, id := range ids[:2] {
+		c.startIngester(id)
+	}
+	full := c.startIngester("ing-full", "-data.dir", filepath.Join(mnt, "data"), "-ingester.min-free-disk-bytes", "0")
+	dist := c.start("distributor", "distributor")
+	qr := c.start("querier", "querier")
+	waitRing(t, 30*time.Second, "every ingester ACTIVE", allActive(ids...), dist, qr)
+
+	p := &fullDiskPusher{
+		c:        dist.Client(tenant),
+		q:        qr.Client(tenant),
+		n:        numbered{metric: "fulldisk_samples", nSeries: 2000, base: time.Now().Truncate(2 * time.Hour).Add(time.Second).UnixMilli(), step: 1000},
+		fresh:    "fulldisk_fresh",
+		failures: map[string]int{},
+		statuses: map[int]int{},
+	}
+	metric := func(series string) float64 {
+		t.Helper()
+		v, err := metricValue(ctx, full, series)
+		if err != nil {
+			t.Fatalf("cannot read %s: %v", series, err)
+		}
+		return v
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.run(ctx, stop, 100*time.Millisecond, 110)
+	}()
+	stopped := false
+	stopPusher := func() {
+		if !stopped {
+			stopped = true
+			close(stop)
+			wg.Wait()
+		}
+	}
+	t.Cleanup(stopPusher)
+	rounds := func() int { _, next := p.snapshot(); return next }
+	waitRounds := func(what string, k int) {
+		t.Helper()
+		from := rounds()
+		eventually(t, 30*time.Second, 20*time.Millisecond, what, func() error {
+			if n := rounds() - from; n < k {
+				return fmt.Errorf("%d rounds pushed", n)
+			}
+			return nil
+		})
+	}
+	waitRounds("pushes before the disk fills", 10)
+
+	fillDisk(t, filepath.Join(mnt, "filler"))
+	eventually(t, 20*time.Second, 50*time.Millisecond, "the full ingester refusing its copies", func() error {
+		if v := metric(`weft_ingester_refused_pushes_total{reason="disk_full"}`); v < 3 {
+			return fmt.Errorf("weft_ingester_refused_pushes_total{reason=\"disk_full\"} of ing-full is %v", v)
+		}
+		return nil
+	})
+	if v := metric(`weft_ingester_disk_full`); v != 1 {
+		t.Errorf("weft_ingester_disk_full of ing-full is %v while its disk is full, want 1", v)
+	}
+	waitRounds("pushes while one disk is full", 5)
+	// A read asks a quorum of the replicas: complete, whichever two.
+	p.verify(ctx, t, "while one disk is full")
+
+	if err := os.Remove(filepath.Join(mnt, "filler")); err != nil {
+		t.Fatalf("cannot remove the filler file: %v", err)
+	}
+	before, err := ingesterAppended(ctx, full, tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, 50*time.Millisecond, "the full ingester taking its copies again", func() error {
+		v, err := ingesterAppended(ctx, full, tenant)
+		if err != nil {
+			return err
+		}
+		if v-before < float64(3*p.n.nSeries) {
+			return fmt.Errorf("ing-full appended %v samples since space was freed", v-before)
+		}
+		return nil
+	})
+	stopPusher()
+	if v := metric(`weft_ingester_disk_full`); v != 0 {
+		t.Errorf("weft_ingester_disk_full of ing-full is %v after space was freed, want 0", v)
+	}
+	acked, next := p.snapshot()
+	if len(acked) != next {
+		t.Errorf("%d of %d pushes failed while one ingester of three had a full disk: %v", next-len(acked), next, p.failures)
+	}
+	p.verify(ctx, t, "after space was freed")
+	if strings.Contains(full.Log(), "panic") {
+		t.Fatalf("ing-full panicked:\n%s", tail(full.LogPath, 4000))
+	}
 }
