@@ -393,7 +393,9 @@ func (i *Ingester) Push(ctx context.Context, id string, req *wire.PushRequest) (
 	if err := i.checkFreeSpace(id); err != nil {
 		return refuse(reasonDiskFull, err)
 	}
-	i.setDiskFull(false)
+	if i.diskFull.Load() {
+		i.setDiskFull(false)
+	}
 	t, err := i.getOrOpen(id)
 	if err != nil {
 		if we := (*wire.Error)(nil); errors.As(err, &we) && we.ID == errDiskFull {
