@@ -242,9 +242,10 @@ func (i *Ingester) reopenBroken() {
 	i.stopAccepting()
 	for _, t := range broken {
 		start := time.Now()
+		cause := t.brokenErr()
 		i.mu.Lock()
 		delete(i.tenants, t.id)
-		i.unopened[t.id] = t.wal.err
+		i.unopened[t.id] = cause
 		i.mu.Unlock()
 		t.hashes.prune(nil)
 		if err := t.close(); err != nil {
