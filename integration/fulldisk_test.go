@@ -200,15 +200,18 @@ func (p *fullDiskPusher) verify(ctx context.Context, t *testing.T, when string) 
 }
 
 // TestFullDisk runs an all-in-one weft whose -data.dir is a tmpfs of 8
-// MiB, fills that file system while pushes go on, and frees it again. It
-// runs twice: with -ingester.min-free-disk-bytes (the default behaviour:
-// pushes are refused before the disk is full), and with that check off,
-// so that the WAL itself meets ENOSPC half-way through its writes. Either
-// way pushes answer 503 err-weft-disk-full while the disk is full,
+// MiB, fills that file system while pushes go on, and frees it again:
+// with -ingester.min-free-disk-bytes (the default behaviour: pushes are
+// refused before the disk is full), and with that check off, so that the
+// WAL itself meets ENOSPC half-way through its writes (also with
+// -ingester.wal-sync-before-ack). Each time pushes answer 503
+// err-weft-disk-full while the disk is full,
 // counted in /metrics, also after a kill -9 and a restart on the full
 // disk; the ingester takes pushes again by itself once space is freed;
 // every acknowledged sample reads back then and after another kill -9,
-// and that replay needs no repair.
+// and that replay needs no repair. Two more cases cut a block on a full
+// disk (testFullDiskHeadCompaction) and fill the disk of one ingester of
+// three (testFullDiskDistributed).
 //
 // The samples stay in one head chunk per series (fewer than 120 rounds,
 // in one 2h range): a head chunk that the TSDB must write to a new chunk
