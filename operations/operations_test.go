@@ -51,6 +51,7 @@ var needActivity = map[string]string{
 	"weft_ingester_block_ship_failures_total":          "first failed block upload",
 	"weft_ingester_blocks_shipped_total":               "first block upload (after the head is compacted)",
 	"weft_ingester_discarded_samples_total":            "first sample the ingester refuses",
+	"weft_ingester_refused_pushes_total":               "first push refused for a full disk or a failed WAL write",
 	"weft_query_scheduler_cancelled_requests_total":    "first query queued in a query-scheduler",
 	"weft_query_scheduler_discarded_requests_total":    "first query queued in a query-scheduler",
 	"weft_query_scheduler_queue_length":                "first query queued in a query-scheduler",

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grafana/dskit/services"
@@ -49,6 +50,12 @@ type Config struct {
 	SeriesHashCacheMaxBytes int64 `yaml:"series_hash_cache_max_bytes"`
 	// InstanceLimits protect this ingester whatever the tenants do.
 	InstanceLimits InstanceLimits `yaml:"instance_limits"`
+	// BlockChunkSegmentSize is the largest chunk file of a block the TSDB
+	// cuts from its head, which it preallocates while it writes the block.
+	BlockChunkSegmentSize int64 `yaml:"block_chunk_segment_size_bytes"`
+	// MinFreeDiskBytes is the free space of -data.dir's file system below
+	// which pushes are refused before anything is written (diskfull.go).
+	MinFreeDiskBytes int64 `yaml:"min_free_disk_bytes"`
 }
 
 // RegisterFlags registers the ingester flags.
@@ -61,8 +68,10 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.BoolVar(&c.FlushOnShutdown, "ingester.flush-on-shutdown", false, "On shutdown, cut the head into blocks and ship them rather than keeping the WAL for a restart.")
 	f.DurationVar(&c.HeadCompactPeriod, "ingester.tsdb.head-compaction-interval", time.Minute, "How often the ingester checks whether a head is ready to be cut into a block.")
 	f.Int64Var(&c.SeriesHashCacheMaxBytes, "ingester.tsdb.series-hash-cache-max-bytes", 256<<20, "Most memory of the series label hashes that query sharding caches for the local blocks of all tenants (about 32 bytes per series of a block), so that the shards of a query do not each decode every matching series' labels. A block's hashes are dropped when the TSDB deletes it. 0 disables the cache.")
-	f.BoolVar(&c.WALSyncBeforeAck, "ingester.wal-sync-before-ack", false, "Acknowledge a push only once the WAL that holds it is fsynced, so that an acknowledged sample survives a power loss of the host, not only a crash of the process (docs/durability.md). Concurrent pushes of a tenant share one fsync (group commit). A failed fsync refuses the pushes that waited for it, and every later push of that tenant until the ingester restarts.")
+	f.BoolVar(&c.WALSyncBeforeAck, "ingester.wal-sync-before-ack", false, "Acknowledge a push only once the WAL that holds it is fsynced, so that an acknowledged sample survives a power loss of the host, not only a crash of the process (docs/durability.md). Concurrent pushes of a tenant share one fsync (group commit). A failed fsync refuses the pushes that waited for it, and every later push of that tenant until the ingester has reopened the tenant's TSDB, which it does by itself.")
 	c.InstanceLimits.RegisterFlags(f)
+	f.Int64Var(&c.BlockChunkSegmentSize, "ingester.tsdb.block-chunk-segment-size-bytes", 32<<20, "Largest chunk file of a block cut from the head. The TSDB preallocates a whole file while it writes a block, so cutting a block needs this much free space beside the block itself (Prometheus' default, 512 MiB, would make every block cut fail on a disk with less free space).")
+	f.Int64Var(&c.MinFreeDiskBytes, "ingester.min-free-disk-bytes", 64<<20, "Refuse pushes (503, err-weft-disk-full) while the file system of -data.dir has less free space than this, so that the TSDB never meets a full disk half-way through a write (docs/durability.md, \"Full disk\"). Pushes are taken again as soon as space is freed. 0 turns the check off.")
 	f.BoolVar(&c.StartTimestamps, "ingester.tsdb.start-timestamps-enabled", true, "Store each sample's start timestamp (remote write 2.0), which rate(), increase(), resets() and start_timestamp() use when -querier.promql-experimental-features is set. New float chunks are then written as XOR2 and histogram chunks in their start-timestamp encodings, which every weft role reads. Turning this off later keeps every sample readable, but start timestamps not yet in a block are then not replayed from the WAL.")
 }
 
@@ -79,6 +88,12 @@ func (c *Config) Validate() error {
 	}
 	if c.SeriesHashCacheMaxBytes < 0 {
 		return errors.New("ingester.tsdb.series-hash-cache-max-bytes must not be negative")
+	}
+	if c.BlockChunkSegmentSize < 64<<10 {
+		return errors.New("ingester.tsdb.block-chunk-segment-size-bytes must be at least 64KiB")
+	}
+	if c.MinFreeDiskBytes < 0 {
+		return errors.New("ingester.min-free-disk-bytes must not be negative")
 	}
 	return c.InstanceLimits.Validate()
 }
@@ -113,6 +128,14 @@ type Ingester struct {
 	mu        sync.RWMutex
 	tenants   map[string]*tenantDB // guarded by mu
 	accepting bool                 // guarded by mu: between the WAL replay and stopping
+	// reopening is set while reopenBroken has stopped the requests.
+	reopening bool // guarded by mu
+	// unopened are the tenants whose TSDB reopenBroken closed and could
+	// not open again yet, with the error: their requests fail until it
+	// can. Guarded by mu.
+	unopened map[string]error
+	// diskFull is whether the last push found too little free space.
+	diskFull atomic.Bool
 	// inflight counts pushes and open queriers; stopping waits for them
 	// before it closes the TSDBs. Add only under mu.RLock with accepting.
 	inflight sync.WaitGroup
@@ -142,6 +165,7 @@ func New(cfg Config, lim *limits.Overrides, bucket objstore.Bucket, lc Lifecycle
 		lc:         lc,
 		logger:     logutil.OrNop(logger),
 		tenants:    map[string]*tenantDB{},
+		unopened:   map[string]error{},
 		hashBudget: serieshash.NewBudget(cfg.SeriesHashCacheMaxBytes),
 	}
 	i.m = newMetrics(reg, i)
@@ -170,6 +194,15 @@ func (i *Ingester) starting(ctx context.Context) error {
 		}
 		start := time.Now()
 		t, err := openTenant(i, e.Name())
+		if err != nil && isDiskFull(err) {
+			// Replaying a WAL that a full disk left torn writes its repair:
+			// the tenant waits for room (reopenBroken), the others serve.
+			i.logger.Error("cannot open the TSDB of a tenant for lack of disk space: its requests fail until space is freed, then it opens by itself", "tenant", e.Name(), "err", err)
+			i.mu.Lock()
+			i.unopened[e.Name()] = err
+			i.mu.Unlock()
+			continue
+		}
 		if err != nil {
 			i.closeAll()
 			return err
@@ -204,6 +237,8 @@ func (i *Ingester) running(ctx context.Context) error {
 	defer lim.Stop()
 	prune := time.NewTicker(metadataPruneInterval)
 	defer prune.Stop()
+	reopen := time.NewTicker(reopenInterval)
+	defer reopen.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -215,6 +250,8 @@ func (i *Ingester) running(ctx context.Context) error {
 			i.applyLimits()
 		case <-prune.C:
 			i.pruneMetadata()
+		case <-reopen.C:
+			i.reopenBroken()
 		}
 	}
 }
@@ -285,13 +322,19 @@ func (i *Ingester) closeAll() error {
 	return errors.Join(errs...)
 }
 
-var errNotAccepting = wire.Errorf(wire.KindUnavailable, "", "ingester is not running (starting or shutting down)")
+var (
+	errNotAccepting = wire.Errorf(wire.KindUnavailable, "", "ingester is not running (starting or shutting down)")
+	errReopening    = wire.Errorf(wire.KindUnavailable, "", "ingester is reopening the TSDB of tenants whose WAL failed to write; retry")
+)
 
 // acquire counts a request in flight, or fails when the ingester is not
 // taking requests; release with i.inflight.Done.
 func (i *Ingester) acquire() error {
 	i.mu.RLock()
 	defer i.mu.RUnlock()
+	if i.reopening {
+		return errReopening
+	}
 	if !i.accepting {
 		return errNotAccepting
 	}
@@ -315,11 +358,17 @@ func (i *Ingester) getOrOpen(id string) (*tenantDB, error) {
 	if !i.accepting {
 		return nil, errNotAccepting
 	}
+	if err, ok := i.unopened[id]; ok {
+		return nil, i.brokenError(id, err)
+	}
 	if err := i.admitTenantLocked(id); err != nil {
 		return nil, err
 	}
 	t, err := openTenant(i, id)
 	if err != nil {
+		if isDiskFull(err) {
+			return nil, i.diskFullError(id, err)
+		}
 		return nil, err
 	}
 	i.tenants[id] = t
@@ -349,9 +398,27 @@ func (i *Ingester) Push(ctx context.Context, id string, req *wire.PushRequest) (
 		return res, err
 	}
 	defer i.inflight.Done()
+	refuse := func(reason string, err error) (wire.PushResult, error) {
+		i.m.refusedPushes.WithLabelValues(reason).Inc()
+		n, h, _ := req.Counts()
+		i.m.discarded.WithLabelValues(id, reason).Add(float64(n + h))
+		return wire.PushResult{}, err
+	}
+	if err := i.checkFreeSpace(id); err != nil {
+		return refuse(reasonDiskFull, err)
+	}
+	if i.diskFull.Load() {
+		i.setDiskFull(false)
+	}
 	t, err := i.getOrOpen(id)
 	if err != nil {
+		if we := (*wire.Error)(nil); errors.As(err, &we) && we.ID == errDiskFull {
+			return refuse(reasonDiskFull, err)
+		}
 		return res, err
+	}
+	if err := t.brokenErr(); err != nil {
+		return refuse(reasonOfWAL(err), i.brokenError(id, err))
 	}
 	lim := i.limits.For(id)
 	app := t.db.AppenderV2(ctx)
@@ -425,8 +492,15 @@ func (i *Ingester) Push(ctx context.Context, id string, req *wire.PushRequest) (
 		}
 	}
 	if err := app.Commit(); err != nil {
-		i.m.discarded.WithLabelValues(id, "commit").Add(float64(res.Samples + res.Histograms))
-		return wire.PushResult{}, wire.Errorf(wire.KindInternal, "", "cannot commit samples of tenant %s: %v", id, err)
+		// The TSDB rolled the samples back; its WAL may hold a torn
+		// record now (diskfull.go).
+		t.markBroken(err)
+		return refuse(reasonOfWAL(err), i.brokenError(id, fmt.Errorf("cannot commit the samples: %w", err)))
+	}
+	if err := t.broken(); err != nil {
+		// The commit wrote its records after another push's failed
+		// write: they may sit behind a torn record.
+		return refuse(reasonOfWAL(err), i.brokenError(id, err))
 	}
 	if len(req.Metadata) > 0 {
 		if err := t.meta.set(req.Metadata); err != nil {
@@ -438,10 +512,12 @@ func (i *Ingester) Push(ctx context.Context, id string, req *wire.PushRequest) (
 		// A failure leaves the samples in the head, and a retry of the
 		// push stores nothing twice.
 		if err := t.syncer.wait(ctx); err != nil {
-			if ctx.Err() == nil {
-				i.logger.Error("cannot sync the WAL before acknowledging a push", "tenant", id, "err", err)
+			if ctx.Err() != nil {
+				return wire.PushResult{}, wire.Errorf(wire.KindInternal, "", "cannot make the samples of tenant %s durable: %v", id, err)
 			}
-			return wire.PushResult{}, wire.Errorf(wire.KindInternal, "", "cannot make the samples of tenant %s durable: %v", id, err)
+			i.logger.Error("cannot sync the WAL before acknowledging a push", "tenant", id, "err", err)
+			t.markBroken(err)
+			return refuse(reasonOfWAL(err), i.brokenError(id, fmt.Errorf("cannot make the samples durable: %w", err)))
 		}
 	}
 	i.m.appended.WithLabelValues(id, "float").Add(float64(res.Samples))
@@ -454,6 +530,19 @@ func (i *Ingester) Push(ctx context.Context, id string, req *wire.PushRequest) (
 		return res, firstErr
 	}
 	return res, nil
+}
+
+// Reasons of refused pushes that are the disk's fault, not the data's.
+const (
+	reasonDiskFull  = "disk_full"
+	reasonWALFailed = "wal_write_failed"
+)
+
+func reasonOfWAL(err error) string {
+	if isDiskFull(err) {
+		return reasonDiskFull
+	}
+	return reasonWALFailed
 }
 
 func isPartial(err error) bool {

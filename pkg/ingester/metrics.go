@@ -13,6 +13,9 @@ type metrics struct {
 	shipped      *prometheus.CounterVec
 	shipFailures *prometheus.CounterVec
 
+	refusedPushes *prometheus.CounterVec
+	reopens       prometheus.Counter
+
 	seriesHashHits   prometheus.Counter
 	seriesHashMisses prometheus.Counter
 
@@ -27,12 +30,40 @@ func newMetrics(reg prometheus.Registerer, i *Ingester) *metrics {
 		shipped:      newCounterVec(reg, "weft_ingester_blocks_shipped_total", "Blocks uploaded to the bucket, by tenant.", "tenant"),
 		shipFailures: newCounterVec(reg, "weft_ingester_block_ship_failures_total", "Failed block uploads (retried later), by tenant.", "tenant"),
 
+		refusedPushes: newCounterVec(reg, "weft_ingester_refused_pushes_total", "Pushes the ingester refused with a 5xx because it could not write them to disk, by reason: disk_full (too little free space, or a write that found the disk full), wal_write_failed (another failure to write or sync the WAL).", "reason"),
+		reopens:       promauto.With(reg).NewCounter(prometheus.CounterOpts{Name: "weft_ingester_tsdb_reopens_total", Help: "Tenant TSDBs the ingester closed and reopened by itself after a failed write of their WAL, once the disk had room."}),
+
 		seriesHashHits:   promauto.With(reg).NewCounter(prometheus.CounterOpts{Name: "weft_ingester_series_hash_cache_hits_total", Help: "Series of local blocks whose shard hash a sharded query found in its block's cache."}),
 		seriesHashMisses: promauto.With(reg).NewCounter(prometheus.CounterOpts{Name: "weft_ingester_series_hash_cache_misses_total", Help: "Series of local blocks whose labels a sharded query decoded to hash them (then cached within -ingester.tsdb.series-hash-cache-max-bytes)."}),
 	}
 	if i.cfg.WALSyncBeforeAck {
 		m.walSync = newWALSyncMetrics(reg)
 	}
+	promauto.With(reg).NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_ingester_disk_full", Help: "1 while the ingester refuses pushes because the disk of -data.dir is full: less free space than -ingester.min-free-disk-bytes, or a tenant's WAL failed to write and waits for room to be reopened."}, func() float64 {
+		if i.diskFull.Load() {
+			return 1
+		}
+		for _, t := range i.snapshot() {
+			if err := t.brokenErr(); err != nil && isDiskFull(err) {
+				return 1
+			}
+		}
+		i.mu.RLock()
+		defer i.mu.RUnlock()
+		for _, err := range i.unopened {
+			if isDiskFull(err) {
+				return 1
+			}
+		}
+		return 0
+	})
+	promauto.With(reg).NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_ingester_disk_free_bytes", Help: "Free space of the file system of -data.dir that the ingester may use."}, func() float64 {
+		free, err := freeDiskBytes(i.cfg.Dir)
+		if err != nil {
+			return -1
+		}
+		return float64(free)
+	})
 	promauto.With(reg).NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_ingester_tenants", Help: "Tenants with an open TSDB."}, func() float64 {
 		return float64(len(i.snapshot()))
 	})

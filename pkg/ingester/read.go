@@ -17,7 +17,11 @@ func (i *Ingester) Querier(id string, mint, maxt int64) (storage.Querier, error)
 	if err := i.acquire(); err != nil {
 		return nil, err
 	}
-	t := i.get(id)
+	t, err := i.getForRead(id)
+	if err != nil {
+		i.inflight.Done()
+		return nil, err
+	}
 	if t == nil {
 		i.inflight.Done()
 		return storage.NoopQuerier(), nil
@@ -28,6 +32,18 @@ func (i *Ingester) Querier(id string, mint, maxt int64) (storage.Querier, error)
 		return nil, err
 	}
 	return &trackedQuerier{Querier: q, done: i.inflight.Done}, nil
+}
+
+// getForRead returns the TSDB of tenant, nil when it has none, or an
+// error when the ingester closed it after a failed WAL write and could
+// not reopen it yet: its data is here, but cannot be read now.
+func (i *Ingester) getForRead(id string) (*tenantDB, error) {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	if err, ok := i.unopened[id]; ok {
+		return nil, wire.Errorf(wire.KindUnavailable, "", "the TSDB of tenant %s is closed after a failed write of its WAL, until the disk has room to reopen it (%v)", id, err)
+	}
+	return i.tenants[id], nil
 }
 
 // trackedQuerier and trackedChunkQuerier keep the ingester from closing
@@ -86,7 +102,11 @@ func (i *Ingester) ChunkQuerier(id string, mint, maxt int64) (storage.ChunkQueri
 	if err := i.acquire(); err != nil {
 		return nil, err
 	}
-	t := i.get(id)
+	t, err := i.getForRead(id)
+	if err != nil {
+		i.inflight.Done()
+		return nil, err
+	}
 	if t == nil {
 		i.inflight.Done()
 		return storage.NoopChunkedQuerier(), nil

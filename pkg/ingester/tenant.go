@@ -53,12 +53,19 @@ type tenantDB struct {
 	// syncer syncs the WAL before pushes are acknowledged; nil unless
 	// -ingester.wal-sync-before-ack.
 	syncer *walSyncer
+
+	// walWatch reads the TSDB's counts of failed WAL and WBL writes, and
+	// wal keeps the first failure: pushes are refused from then on until
+	// the ingester reopens the TSDB (diskfull.go).
+	walWatch *walFailureWatch
+	wal      walState
 }
 
 func openTenant(i *Ingester, id string) (*tenantDB, error) {
 	lim := i.limits.For(id)
 	dir := i.TenantDir(id)
 	t := &tenantDB{id: id, ing: i, reg: prometheus.NewRegistry()}
+	t.walWatch = &walFailureWatch{Registerer: t.reg}
 	t.hashes = newBlockHashes(i.hashBudget, i.m.seriesHashHits, i.m.seriesHashMisses)
 	shipped, err := loadShipped(dir)
 	if err != nil {
@@ -80,6 +87,7 @@ func openTenant(i *Ingester, id string) (*tenantDB, error) {
 	opts.MinBlockDuration = rangeMs
 	opts.MaxBlockDuration = rangeMs
 	opts.RetentionDuration = 0
+	opts.MaxBlockChunkSegmentSize = i.cfg.BlockChunkSegmentSize
 	opts.BlocksToDelete = t.blocksToDelete
 	// The out-of-order window and the exemplar storage size follow the
 	// tenant's limits at run time (applyLimits), which needs two things at
@@ -124,7 +132,11 @@ func openTenant(i *Ingester, id string) (*tenantDB, error) {
 		opts.FloatChunkEncoding = chunkenc.EncXOR2
 		opts.EnableHistogramSTEncoding = true
 	}
-	db, err := tsdb.Open(dir, i.logger.With("tenant", id), t.reg, opts, nil)
+	if err := restoreInterruptedRepairs(dir, i.logger.With("tenant", id)); err != nil {
+		_ = t.meta.close()
+		return nil, fmt.Errorf("cannot open TSDB of tenant %s: %w", id, err)
+	}
+	db, err := tsdb.Open(dir, i.logger.With("tenant", id), t.walWatch, opts, nil)
 	if err != nil {
 		_ = t.meta.close()
 		return nil, fmt.Errorf("cannot open TSDB of tenant %s: %w", id, err)

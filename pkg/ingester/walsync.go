@@ -37,9 +37,10 @@ type walSyncer struct {
 	// sync is what a batch runs; tests replace it. Guarded by mu.
 	sync    func() error
 	pending *syncBatch // guarded by mu: the batch new waiters join
-	// failed is the error of a failed sync, kept for good: after a failed
-	// fsync the kernel may have dropped the dirty pages, so later writes
-	// could sit after a hole in the WAL that replay would cut off.
+	// failed is the error of a failed sync, kept until the ingester
+	// reopens the tenant's TSDB (with a new syncer): after a failed fsync
+	// the kernel may have dropped the dirty pages, so later writes could
+	// sit after a hole in the WAL that replay would cut off.
 	failed error // guarded by mu
 
 	wake chan struct{}
@@ -178,7 +179,7 @@ func (s *walSyncer) syncBatch() {
 		s.m.pushesPerSync.Observe(float64(b.n))
 		if err != nil {
 			s.m.failures.Inc()
-			err = wire.Errorf(wire.KindInternal, "", "cannot sync the WAL, refusing pushes until the ingester restarts: %v", err)
+			err = wire.Errorf(wire.KindInternal, "", "cannot sync the WAL, refusing pushes until the ingester has reopened the tenant's TSDB: %w", err)
 			s.mu.Lock()
 			s.failed = err
 			s.mu.Unlock()
