@@ -48,6 +48,7 @@ func TestInstanceMaxSeries(t *testing.T) {
 	require.Equal(t, int64(3), ing.inst.series.Load())
 
 	require.NoError(t, stopIngester(ing))
+	require.Zero(t, ing.inst.series.Load(), "the series of closed TSDBs leave the count (a TSDB reopened after a WAL failure counts them again)")
 	ing = startIngester(t, testConfig(t, dir, "-ingester.instance-limits.max-series=1"), lim, nil)
 	require.Equal(t, int64(3), ing.inst.series.Load(), "the WAL replay is never refused")
 	require.Equal(t, 2, countSamples(t, ing, "a", "a1", 0, now+2000))

@@ -251,6 +251,9 @@ func (t *tenantDB) close() error {
 	if t.syncer != nil {
 		t.syncer.close()
 	}
+	// Its series leave the ingester's count (-ingester.instance-limits.max-series):
+	// a TSDB reopened after a WAL failure counts them again as it replays.
+	t.ing.inst.series.Add(-int64(t.db.Head().NumSeries()))
 	return errors.Join(t.db.Close(), t.meta.close())
 }
 
