@@ -210,12 +210,83 @@ const (
 var errNoAnswerInTime = errors.New("no answer by the time a quorum of replicas answered")
 
 // firstAnswer is what one replica's stream gave first: a set whose first
-// Next was called (peeked), or the error of the replica.
-type firstAnswer struct {
+// Next was called (peeked).
+type firstAnswer struct{ set *peekedSet }
+
+// instanceResult is the answer of instance i of a replication set.
+type instanceResult[T any] struct {
 	i   int
-	set *peekedSet
+	v   T
 	err error
 	at  time.Time // when it came
+}
+
+// untilQuorum receives the results of the instances of rs from results
+// (one from each, started at start) until a quorum succeeded, and then
+// for a grace as long as the quorum took (within minStragglerGrace and
+// maxStragglerGrace): an instance that is only slower is kept, where it
+// covers for one that fails later (a stream broken halfway). It returns
+// the successful results by instance index, the zero T for the others,
+// which it records in f as failed: the caller cancels them. It fails when
+// more instances failed than the set tolerates, or when ctx ends first.
+func untilQuorum[T any](ctx context.Context, rs *dsring.ReplicationSet, f *replicaFailures, start time.Time, results <-chan instanceResult[T]) ([]T, error) {
+	n := len(rs.Instances)
+	qu := newQuorum(rs)
+	got := make([]T, n)
+	take := func(r instanceResult[T]) error {
+		if r.err != nil {
+			return f.add(&rs.Instances[r.i], r.err)
+		}
+		got[r.i] = r.v
+		qu.add(r.i)
+		return nil
+	}
+	seen := 0 // results received, failures included
+	quorumAt := start
+	for !qu.reached() {
+		select {
+		case r := <-results:
+			seen++
+			quorumAt = r.at
+			if err := take(r); err != nil {
+				return nil, err
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	grace := time.NewTimer(time.Until(quorumAt.Add(min(max(quorumAt.Sub(start), minStragglerGrace), maxStragglerGrace))))
+	defer grace.Stop()
+stragglers:
+	for ; seen < n; seen++ {
+		select { // the results already there first, whatever the time
+		case r := <-results:
+			if err := take(r); err != nil {
+				return nil, err
+			}
+			continue
+		default:
+		}
+		select {
+		case r := <-results:
+			if err := take(r); err != nil {
+				return nil, err
+			}
+		case <-grace.C:
+			break stragglers
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	for i := range rs.Instances {
+		if !qu.done[i] {
+			// Within what the set tolerates: the quorum is there.
+			if err := f.add(&rs.Instances[i], errNoAnswerInTime); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return got, nil
 }
 
 // selectQuorum opens a stream on every instance of rs at once, each in a
@@ -225,108 +296,47 @@ type firstAnswer struct {
 func (q *ringQuerier) selectQuorum(ctx context.Context, rs dsring.ReplicationSet, f *replicaFailures, hints *storage.SelectHints, ms []*labels.Matcher) storage.SeriesSet {
 	n := len(rs.Instances)
 	cancels := make([]context.CancelFunc, n)
-	answers := make(chan firstAnswer, n)
+	answers := make(chan instanceResult[firstAnswer], n)
 	for i := range rs.Instances {
 		rctx, cancel := context.WithCancel(ctx)
 		cancels[i] = cancel
 		go func(i int, addr string) {
 			c, err := q.r.clients(addr)
 			if err != nil {
-				answers <- firstAnswer{i: i, err: err}
+				answers <- instanceResult[firstAnswer]{i: i, err: err, at: time.Now()}
 				return
 			}
 			qr, err := c.Querier(q.tenant, q.mint, q.maxt)
 			if err != nil {
-				answers <- firstAnswer{i: i, err: err}
+				answers <- instanceResult[firstAnswer]{i: i, err: err, at: time.Now()}
 				return
 			}
 			q.track(qr)
 			set := qr.Select(rctx, true, hints, ms...)
 			p := &peekedSet{SeriesSet: set, peeked: true}
 			if p.first = set.Next(); !p.first && set.Err() != nil {
-				answers <- firstAnswer{i: i, err: set.Err(), at: time.Now()}
+				answers <- instanceResult[firstAnswer]{i: i, err: set.Err(), at: time.Now()}
 				return
 			}
-			answers <- firstAnswer{i: i, set: p, at: time.Now()}
+			answers <- instanceResult[firstAnswer]{i: i, v: firstAnswer{p}, at: time.Now()}
 		}(i, rs.Instances[i].Addr)
 	}
 	start := time.Now()
 	wait := func() storage.SeriesSet {
-		qu := newQuorum(&rs)
-		got := make([]*peekedSet, n)
-		fail := func(err error) storage.SeriesSet {
+		got, err := untilQuorum(ctx, &rs, f, start, answers)
+		if err != nil {
 			for _, cancel := range cancels {
 				cancel()
 			}
 			return storage.ErrSeriesSet(err)
 		}
-		seen := 0 // answers received, failures included
-		quorumAt := start
-		for !qu.reached() {
-			select {
-			case a := <-answers:
-				seen++
-				quorumAt = a.at
-				if a.err != nil {
-					if err := f.add(&rs.Instances[a.i], a.err); err != nil {
-						return fail(err)
-					}
-					continue
-				}
-				got[a.i] = a.set
-				qu.add(a.i)
-			case <-ctx.Done():
-				return fail(ctx.Err())
-			}
-		}
-		// The others get a grace as long as the quorum took (within
-		// bounds): a replica that is only slower stays in the merge, where
-		// it covers for a replica failing halfway through its answer.
-		grace := time.NewTimer(time.Until(quorumAt.Add(min(max(quorumAt.Sub(start), minStragglerGrace), maxStragglerGrace))))
-		defer grace.Stop()
-		take := func(a firstAnswer) error {
-			if a.err != nil {
-				return f.add(&rs.Instances[a.i], a.err)
-			}
-			got[a.i] = a.set
-			qu.add(a.i)
-			return nil
-		}
-	stragglers:
-		for ; seen < n; seen++ {
-			select { // the answers already there first, whatever the time
-			case a := <-answers:
-				if err := take(a); err != nil {
-					return fail(err)
-				}
-				continue
-			default:
-			}
-			select {
-			case a := <-answers:
-				if err := take(a); err != nil {
-					return fail(err)
-				}
-			case <-grace.C:
-				break stragglers
-			case <-ctx.Done():
-				return fail(ctx.Err())
-			}
-		}
 		sets := make([]storage.SeriesSet, 0, n)
-		for i, p := range got {
-			inst := &rs.Instances[i]
-			if p == nil {
+		for i, a := range got {
+			if a.set == nil {
 				cancels[i]()
-				if !qu.done[i] {
-					// Within what the set tolerates: the quorum is there.
-					if err := f.add(inst, errNoAnswerInTime); err != nil {
-						return fail(err)
-					}
-				}
 				continue
 			}
-			sets = append(sets, &replicaSet{SeriesSet: p, inst: inst, f: f, cancel: cancels[i]})
+			sets = append(sets, &replicaSet{SeriesSet: a.set, inst: &rs.Instances[i], f: f, cancel: cancels[i]})
 		}
 		return mergeReplicas(sets)
 	}
