@@ -674,3 +674,55 @@ func TestRingReaderAnswersAtQuorumWithoutAStalledReplica(t *testing.T) {
 	_, _, err = collect(q.Select(short, true, nil, allSeries))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 }
+
+// With zone awareness a read needs every instance of all zones but one: a
+// stalled instance leaves its zone out, and the other two zones answer
+// with every series; a stalled instance in a second zone leaves no
+// quorum.
+func TestRingReaderZonesAnswerWithoutAStalledInstance(t *testing.T) {
+	r := newZonedTestRing(t, []string{"a", "a", "b", "b", "c", "c"}, 3)
+	want := map[string][]sample{}
+	buf := weftring.NewBuffers()
+	for _, a := range r.addrs {
+		r.readers[a] = newFakeReader(t, "t")
+	}
+	ts := span(0, 9*minute, minute)
+	for i := range 20 {
+		ls := labels.FromStrings(labels.MetricName, "m", "i", fmt.Sprint(i))
+		rs, err := weftring.ReplicasForToken(r.ring, weftring.TokenFor("t", ls), dsring.Write, buf)
+		require.NoError(t, err)
+		require.Len(t, rs.Instances, 3)
+		for _, inst := range rs.Instances {
+			r.readers[inst.Addr].add(t, ls, ident, ts...)
+		}
+		want[ls.String()] = samplesAt(ident, ts...)
+	}
+	read := func(stalled map[string]*stalledReader, timeout time.Duration) (map[string][]sample, error) {
+		clients := func(addr string) (wire.Reader, error) {
+			if s, ok := stalled[addr]; ok {
+				return s, nil
+			}
+			return r.clients(addr)
+		}
+		rr := NewRingReader(r.ring, clients, testOverrides(t, nil), 0)
+		q, err := rr.Querier("t", 0, 9*minute)
+		require.NoError(t, err)
+		defer q.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		got, _, err := collect(q.Select(ctx, true, nil, allSeries))
+		return got, err
+	}
+	// r.addrs[0] is in zone a.
+	one := &stalledReader{}
+	start := time.Now()
+	got, err := read(map[string]*stalledReader{r.addrs[0]: one}, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, want, got, "zones b and c hold every series")
+	require.Less(t, time.Since(start), 30*time.Second)
+	require.Eventually(t, func() bool { return one.cancels() == 1 }, 5*time.Second, 10*time.Millisecond)
+
+	// r.addrs[2] is in zone b.
+	_, err = read(map[string]*stalledReader{r.addrs[0]: {}, r.addrs[2]: {}}, 300*time.Millisecond)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "zones a and b each lack an instance: no quorum")
+}
