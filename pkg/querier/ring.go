@@ -297,6 +297,7 @@ func (q *ringQuerier) selectQuorum(ctx context.Context, rs dsring.ReplicationSet
 	n := len(rs.Instances)
 	cancels := make([]context.CancelFunc, n)
 	answers := make(chan instanceResult[firstAnswer], n)
+	start := time.Now()
 	for i := range rs.Instances {
 		rctx, cancel := context.WithCancel(ctx)
 		cancels[i] = cancel
@@ -321,7 +322,6 @@ func (q *ringQuerier) selectQuorum(ctx context.Context, rs dsring.ReplicationSet
 			answers <- instanceResult[firstAnswer]{i: i, v: firstAnswer{p}, at: time.Now()}
 		}(i, rs.Instances[i].Addr)
 	}
-	start := time.Now()
 	wait := func() storage.SeriesSet {
 		got, err := untilQuorum(ctx, &rs, f, start, answers)
 		if err != nil {
