@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/weft-io/weft/pkg/grpcclient"
 )
 
 // The partition tests cut one ingester of three off the others, or stop
@@ -38,6 +40,7 @@ type netLab struct {
 	subnet string   // "10.a.b."
 	ns     []string // the members' namespaces
 	veths  []string // host side of each member's veth pair
+	mac    func(host int) string
 
 	mu      sync.Mutex
 	created []func() // undo steps, in the order of creation; guarded by mu
@@ -57,13 +60,14 @@ func newNetLab(t *testing.T, members int) *netLab {
 	}
 	id := fmt.Sprintf("%04x", (os.Getpid()^int(time.Now().UnixNano()))&0xffff)
 	l := &netLab{t: t, ip: ip, id: id, bridge: "wpb" + id}
+	l.mac = func(host int) string { return fmt.Sprintf("02:77:%s:%s:00:%02x", id[:2], id[2:], host) }
 	t.Cleanup(l.destroy)
 	subnet, err := freeSubnet(ip)
 	if err != nil {
 		t.Fatalf("cannot build the test network: %v", err)
 	}
 	l.subnet = subnet
-	mac := func(host int) string { return fmt.Sprintf("02:77:%s:%s:00:%02x", id[:2], id[2:], host) }
+	mac := l.mac
 
 	l.run("link", "add", l.bridge, "address", mac(labBridgeHost), "type", "bridge")
 	l.undo(func() { l.quiet("link", "del", l.bridge) })
@@ -171,6 +175,22 @@ func (l *netLab) cut(i int) { l.run("link", "set", l.veths[i], "nomaster") }
 
 // heal puts member i back on the bridge.
 func (l *netLab) heal(i int) { l.run("link", "set", l.veths[i], "master", l.bridge) }
+
+// cutBetween cuts members i and j off each other only: each one's
+// neighbour entry of the other names a MAC address that nobody has, so
+// the bridge floods their frames to every port and no one takes them. The
+// other members, and the test, still reach both.
+func (l *netLab) cutBetween(i, j int) {
+	nowhere := fmt.Sprintf("02:77:%s:%s:ff:00", l.id[:2], l.id[2:])
+	l.run("-n", l.ns[i], "neigh", "replace", l.host(j), "lladdr", nowhere, "dev", "eth0", "nud", "permanent")
+	l.run("-n", l.ns[j], "neigh", "replace", l.host(i), "lladdr", nowhere, "dev", "eth0", "nud", "permanent")
+}
+
+// healBetween undoes cutBetween.
+func (l *netLab) healBetween(i, j int) {
+	l.run("-n", l.ns[i], "neigh", "replace", l.host(j), "lladdr", l.mac(j+1), "dev", "eth0", "nud", "permanent")
+	l.run("-n", l.ns[j], "neigh", "replace", l.host(i), "lladdr", l.mac(i+1), "dev", "eth0", "nud", "permanent")
+}
 
 func (l *netLab) run(args ...string) {
 	l.t.Helper()
@@ -373,9 +393,10 @@ func partitionFlags(heartbeatTimeout, remoteTimeout, queryTimeout time.Duration)
 }
 
 // TestPartitionedIngester runs three ingesters (RF=3), a distributor and a
-// querier, each in a network namespace of its own on one bridge, and cuts
-// the third ingester off every other process: its packets vanish. While
-// it is cut, every push is acknowledged within the remote timeout (two
+// querier, each in a network namespace of its own on one bridge. It cuts
+// the third ingester off the distributor and the querier only (their
+// packets vanish, the ring keeps it healthy through the other ingesters),
+// then off every other process. While it is cut, every push is acknowledged within the remote timeout (two
 // ingesters are a quorum) and every acknowledged sample reads back, with
 // the labels and series APIs answering too, within the query timeout; the
 // ring shows the ingester unhealthy after the heartbeat timeout. Once the
@@ -427,6 +448,44 @@ func TestPartitionedIngester(t *testing.T) {
 	qc := qr.Client(tenant)
 	time.Sleep(2 * time.Second)
 	readChecks(ctx, t, qc, p, "before the cut", queryTimeout)
+	// takesWrites waits until ing-3 appended what ten more rounds bring.
+	takesWrites := func(what string) {
+		t.Helper()
+		before, err := ingesterAppended(ctx, ings[2], tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 20*time.Second, 100*time.Millisecond, what, func() error {
+			now, err := ingesterAppended(ctx, ings[2], tenant)
+			if err != nil {
+				return err
+			}
+			if now-before < float64(10*n.nSeries) {
+				return fmt.Errorf("ing-3 appended %.0f samples since, want at least %d", now-before, 10*n.nSeries)
+			}
+			return nil
+		})
+	}
+
+	// (a) ing-3 cut off the distributor and the querier only. It still
+	// gossips with the other ingesters, which carry its heartbeats: the
+	// ring keeps it healthy, and the distributor and the querier keep
+	// sending it their share. Their calls must not wait for it, on the
+	// connections that go nowhere, nor once gRPC's keepalive closed them
+	// (a ping unanswered for 15 s).
+	phases.set("ing-3 cut off the distributor and the querier")
+	lab.cutBetween(2, 3)
+	lab.cutBetween(2, 4)
+	asymAt := time.Now()
+	time.Sleep(time.Second)
+	readChecks(ctx, t, qc, p, "with ing-3 cut off the distributor and the querier", queryTimeout)
+	time.Sleep(time.Until(asymAt.Add(grpcclient.KeepaliveTime + grpcclient.KeepaliveTimeout + 2*time.Second)))
+	readChecks(ctx, t, qc, p, "with ing-3 cut off the distributor and the querier, after the keepalive", queryTimeout)
+	waitRing(t, time.Second, "ing-3 healthy while the other ingesters hear from it", instanceIs("ing-3", "ACTIVE", true), dist, qr)
+	phases.set("ing-3 reachable again")
+	lab.healBetween(2, 3)
+	lab.healBetween(2, 4)
+	takesWrites("ing-3 takes writes again after the distributor reaches it")
 
 	phases.set("ing-3 cut, still healthy in the ring")
 	lab.cut(2)
@@ -449,20 +508,7 @@ func TestPartitionedIngester(t *testing.T) {
 	healAt := time.Now()
 	waitRing(t, 45*time.Second, "every member sees the three ingesters ACTIVE and healthy after the cut", allActive(ids...), all...)
 	t.Logf("memberlist healed %s after the cut was lifted (the cut lasted %s)", time.Since(healAt).Round(100*time.Millisecond), healAt.Sub(cutAt).Round(100*time.Millisecond))
-	before, err := ingesterAppended(ctx, ings[2], tenant)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 20*time.Second, 100*time.Millisecond, "the healed ingester takes writes", func() error {
-		now, err := ingesterAppended(ctx, ings[2], tenant)
-		if err != nil {
-			return err
-		}
-		if now-before < float64(10*n.nSeries) {
-			return fmt.Errorf("ing-3 appended %.0f samples since it is back, want at least %d", now-before, 10*n.nSeries)
-		}
-		return nil
-	})
+	takesWrites("the healed ingester takes writes")
 	phases.set("healed")
 	time.Sleep(time.Second)
 	stopPusher()
