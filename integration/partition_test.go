@@ -15,9 +15,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/weft-io/weft/pkg/grpcclient"
 )
+
+// weftKeepalive is how long weft's gRPC clients take at most to find a
+// connection dead: a ping every 10 s, answered within 5 s
+// (pkg/grpcclient; the tests see weft as a black box).
+const weftKeepalive = 15 * time.Second
 
 // The partition tests cut one ingester of three off the others, or stop
 // it with SIGSTOP, while pushes and queries go on: writes keep their
@@ -479,7 +482,7 @@ func TestPartitionedIngester(t *testing.T) {
 	asymAt := time.Now()
 	time.Sleep(time.Second)
 	readChecks(ctx, t, qc, p, "with ing-3 cut off the distributor and the querier", queryTimeout)
-	time.Sleep(time.Until(asymAt.Add(grpcclient.KeepaliveTime + grpcclient.KeepaliveTimeout + 2*time.Second)))
+	time.Sleep(time.Until(asymAt.Add(weftKeepalive + 2*time.Second)))
 	readChecks(ctx, t, qc, p, "with ing-3 cut off the distributor and the querier, after the keepalive", queryTimeout)
 	waitRing(t, time.Second, "ing-3 healthy while the other ingesters hear from it", instanceIs("ing-3", "ACTIVE", true), dist, qr)
 	phases.set("ing-3 reachable again")
