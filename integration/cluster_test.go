@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -45,6 +46,30 @@ type cluster struct {
 	next   int
 	// tls is given to each member's weftProcess (its HTTPS client side).
 	tls *tls.Config
+	// hosts, when set, gives each member slot an IP address of its own
+	// (a network namespace, entered with prefixes[slot]): the member
+	// listens there for HTTP, gRPC and gossip, on fixed ports.
+	hosts    []string
+	prefixes [][]string
+}
+
+// Fixed ports of a member with an address of its own (cluster.hosts).
+const (
+	hostHTTPPort   = "8080"
+	hostGRPCPort   = "9095"
+	hostGossipPort = "7946"
+)
+
+// newHostsCluster returns a cluster whose member slot i listens on
+// hosts[i] and runs under prefixes[i] (see cluster.hosts), gossiping with
+// memberlist.
+func newHostsCluster(t *testing.T, hosts []string, prefixes [][]string, common ...string) *cluster {
+	c := &cluster{t: t, root: t.TempDir(), common: common, hosts: hosts, prefixes: prefixes}
+	c.bucket = filepath.Join(c.root, "bucket")
+	for _, h := range hosts {
+		c.gossip = append(c.gossip, net.JoinHostPort(h, hostGossipPort))
+	}
+	return c
 }
 
 // newCluster returns a cluster of at most members processes that gossip
@@ -69,7 +94,7 @@ func newEtcdCluster(t *testing.T, endpoint string, common ...string) *cluster {
 func (c *cluster) args(slot int, target string, extra []string) []string {
 	args := []string{"-target=" + target}
 	if c.gossip != nil {
-		_, port, _ := strings.Cut(c.gossip[slot], ":")
+		host, port, _ := net.SplitHostPort(c.gossip[slot])
 		var join []string
 		for i, a := range c.gossip {
 			if i != slot {
@@ -77,7 +102,7 @@ func (c *cluster) args(slot int, target string, extra []string) []string {
 			}
 		}
 		args = append(args,
-			"-memberlist.bind-addr=127.0.0.1",
+			"-memberlist.bind-addr="+host,
 			"-memberlist.bind-port="+port,
 			"-memberlist.join="+strings.Join(join, ","),
 		)
@@ -109,6 +134,9 @@ func (c *cluster) start(name, target string, extra ...string) *weftProcess {
 		LogPath:   filepath.Join(dir, "weft.log"),
 		TLS:       c.tls,
 	}
+	if c.hosts != nil {
+		w.Prefix = c.prefixes[slot]
+	}
 	t.Cleanup(func() {
 		if cmd, _ := w.running(); cmd != nil {
 			w.Kill()
@@ -119,6 +147,15 @@ func (c *cluster) start(name, target string, extra ...string) *weftProcess {
 	})
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
+		if c.hosts != nil {
+			// A host of its own: the fixed ports are free.
+			w.HTTPAddr, w.GRPCAddr = net.JoinHostPort(c.hosts[slot], hostHTTPPort), net.JoinHostPort(c.hosts[slot], hostGRPCPort)
+			w.args = c.args(slot, target, extra)
+			if lastErr = w.start(); lastErr == nil {
+				return w
+			}
+			break
+		}
 		w.HTTPAddr, w.GRPCAddr = freeAddr(t), freeAddr(t)
 		if attempt > 0 && c.gossip != nil {
 			// Members already running keep the old address in their join

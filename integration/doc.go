@@ -12,7 +12,9 @@
 // cluster_test.go) run each role as its own process: ingesters in a ring
 // kept in memberlist (or in an etcd the test starts, /usr/bin/etcd from the
 // Debian package etcd-server), a distributor and a querier, and kill and
-// restart them under load.
+// restart them under load. partition_test.go gives each process a network
+// namespace of its own (ip(8), as root) to cut one off, and stops one with
+// SIGSTOP.
 //
 // Everything lives in _test.go files; this file only documents the package.
 // It may import any weft package, but the tests deliberately use none: they

@@ -95,6 +95,10 @@ type weftProcess struct {
 	// TLS, when set, is the client side of the process's HTTPS: it serves
 	// https, and the harness talks to it with this configuration.
 	TLS *tls.Config
+	// Prefix, when set, is the command that runs weft, its arguments
+	// before weft's path: "ip netns exec <ns>" runs it in a network
+	// namespace. The command must exec weft (keep its PID) for Signal.
+	Prefix []string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -168,7 +172,12 @@ func (w *weftProcess) start() error {
 	}
 	args := w.commandLine()
 	fmt.Fprintf(logf, "=== run %d at %s: weft %s\n", run, time.Now().Format(time.RFC3339Nano), strings.Join(args, " "))
-	cmd := exec.Command(weftBinary, args...)
+	name, argv := weftBinary, args
+	if len(w.Prefix) > 0 {
+		name = w.Prefix[0]
+		argv = append(append(append([]string(nil), w.Prefix[1:]...), weftBinary), args...)
+	}
+	cmd := exec.Command(name, argv...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -289,6 +298,15 @@ func (w *weftProcess) Kill() {
 	_ = cmd.Process.Kill()
 	<-exited
 	w.clear()
+}
+
+// Signal sends sig to the running process.
+func (w *weftProcess) Signal(sig os.Signal) error {
+	cmd, _ := w.running()
+	if cmd == nil {
+		return errors.New("weft is not running")
+	}
+	return cmd.Process.Signal(sig)
 }
 
 func (w *weftProcess) running() (*exec.Cmd, chan struct{}) {

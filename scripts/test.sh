@@ -19,6 +19,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # playwright-core and marked need Node.js >= 20 (Debian trixie's nodejs, or NodeSource on bookworm).
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# ip(8) builds the network namespaces of integration/partition_test.go (which needs root, as CI runs).
+{ command -v ip || [ -x /usr/sbin/ip ]; } >/dev/null 2>&1 || need+=(iproute2)
 if ((${#need[@]})); then
 	SUDO=""
 	[ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -32,6 +32,7 @@ import (
 	"github.com/weft-io/weft/pkg/compactor"
 	"github.com/weft-io/weft/pkg/distributor"
 	"github.com/weft-io/weft/pkg/frontend"
+	"github.com/weft-io/weft/pkg/grpcclient"
 	"github.com/weft-io/weft/pkg/ingester"
 	"github.com/weft-io/weft/pkg/limits"
 	"github.com/weft-io/weft/pkg/logutil"
@@ -291,6 +292,8 @@ func (a *App) initGRPCServer() (services.Service, error) {
 	}
 	// A push carries at most one remote-write request's series.
 	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(2 * a.cfg.Distributor.MaxRecvMsgSize)}
+	// The clients of the pool ping every grpcclient.KeepaliveTime.
+	opts = append(opts, grpcclient.ServerKeepalive()...)
 	if a.grpcTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(a.grpcTLS)))
 	}

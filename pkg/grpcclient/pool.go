@@ -7,7 +7,30 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 )
+
+// Keepalive pings find a connection whose peer vanished without a word (a
+// network partition drops the packets, a stopped process answers none):
+// the connection is closed and dialled again, so that new calls fail
+// fast rather than each wait for its deadline on a dead connection. The
+// servers of weft accept pings this often (ServerKeepalive).
+const (
+	KeepaliveTime    = 10 * time.Second
+	KeepaliveTimeout = 5 * time.Second
+)
+
+// ServerKeepalive returns the server options that go with the pool's
+// keepalive: the server accepts the clients' pings (gRPC's default
+// refuses pings more often than every 5 minutes, closing the connection
+// with "too many pings"), and pings quiet clients itself, so that the
+// streams of a client that vanished are freed.
+func ServerKeepalive() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveTime / 2, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout}),
+	}
+}
 
 // Pool keeps one connection per address. gRPC reconnects by itself, so a
 // connection outlives restarts of its peer. It is safe for concurrent use.
@@ -43,6 +66,7 @@ func (p *Pool) Get(addr string) (*grpc.ClientConn, error) {
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 			MinConnectTimeout: time.Second,
 		}),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout, PermitWithoutStream: true}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(p.maxMsg), grpc.MaxCallRecvMsgSize(p.maxMsg))}
 	c, err := grpc.NewClient(addr, append(opts, p.opts...)...)
 	if err != nil {

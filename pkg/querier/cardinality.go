@@ -5,7 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"sync"
+	"time"
 
 	dsring "github.com/grafana/dskit/ring"
 
@@ -112,7 +112,9 @@ type instanceAnswer struct {
 // doAll runs f on every instance of the tenant's replication set, and
 // returns the answers of those that succeeded, failing when more failed
 // than the set tolerates. Unlike do, which stops at a quorum, it waits
-// for every instance: counts are added up over all of them.
+// for the instances after the quorum too, for as long again as the quorum
+// took (untilQuorum): counts are added up over all that answer, but a
+// stopped or partitioned ingester does not hold the answer.
 func (r *RingReader) doAll(ctx context.Context, tenant string, f func(context.Context, wire.CardinalityReader) (any, error)) ([]instanceAnswer, copyCounter, error) {
 	if r.static != nil || r.everyInstance || r.ring == nil {
 		return nil, copyCounter{}, wire.Errorf(wire.KindBadData, "", "cannot count series: these stores keep no in-memory series")
@@ -122,32 +124,29 @@ func (r *RingReader) doAll(ctx context.Context, tenant string, f func(context.Co
 		return nil, copyCounter{}, wire.Errorf(wire.KindUnavailable, "", "cannot find the ingesters of tenant %s: %v", tenant, err)
 	}
 	fails := &replicaFailures{rs: rs, tenant: tenant}
-	var (
-		mu      sync.Mutex
-		wg      sync.WaitGroup
-		answers []instanceAnswer
-		failed  error
-	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // the instances left out
+	results := make(chan instanceResult[*instanceAnswer], len(rs.Instances))
+	start := time.Now()
 	for i := range rs.Instances {
-		inst := &rs.Instances[i]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		go func(i int, inst *dsring.InstanceDesc) {
 			v, err := callCardinality(ctx, r.clients, inst.Addr, f)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if ferr := fails.add(inst, err); ferr != nil && failed == nil {
-					failed = ferr
-				}
-				return
+			res := instanceResult[*instanceAnswer]{i: i, err: err, at: time.Now()}
+			if err == nil {
+				res.v = &instanceAnswer{zone: inst.Zone, v: v}
 			}
-			answers = append(answers, instanceAnswer{zone: inst.Zone, v: v})
-		}()
+			results <- res
+		}(i, &rs.Instances[i])
 	}
-	wg.Wait()
-	if failed != nil {
-		return nil, copyCounter{}, failed
+	got, err := untilQuorum(ctx, &rs, fails, start, results)
+	if err != nil {
+		return nil, copyCounter{}, err
+	}
+	var answers []instanceAnswer
+	for _, a := range got {
+		if a != nil {
+			answers = append(answers, *a)
+		}
 	}
 	return answers, newCopyCounter(rs, r.ring.ReplicationFactor(), len(answers)), nil
 }

@@ -450,3 +450,44 @@ func TestRingReaderCountsOneZone(t *testing.T) {
 	readers[r.addrs[0]].err = errors.New("down")
 	check()
 }
+
+// stalledCounter is an instance that never answers (a stopped or
+// partitioned ingester).
+type stalledCounter struct{ stalledReader }
+
+func (s *stalledCounter) TSDBStatus(ctx context.Context, _ string, _ int) (*wire.TSDBStatus, error) {
+	return nil, s.wait(ctx)
+}
+
+func (s *stalledCounter) LabelCardinality(ctx context.Context, _ string, _ *wire.CardinalityRequest) (*wire.LabelCardinality, error) {
+	return nil, s.wait(ctx)
+}
+
+// An instance that never answers does not hold the counts: they come from
+// the two others, scaled, once the grace after their answers is over, and
+// the stalled instance's call is cancelled.
+func TestRingReaderCountsWithoutAStalledInstance(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r := newTestRing(t, 3, 3)
+	series := cardinalitySeries(30)
+	readers := placeSeries(t, r, "a", series)
+	stalled := &stalledCounter{}
+	counting := countingClients(readers)
+	clients := func(addr string) (wire.Reader, error) {
+		if addr == r.addrs[0] {
+			return stalled, nil
+		}
+		return counting(addr)
+	}
+	rr := NewRingReader(r.ring, clients, testOverrides(t, nil), 0)
+	start := time.Now()
+	st, err := rr.TSDBStatus(ctx, "a", 10)
+	require.NoError(t, err)
+	require.EqualValues(t, 30, st.NumSeries)
+	lc, err := rr.LabelCardinality(ctx, "a", &wire.CardinalityRequest{LabelNames: []string{labels.MetricName}})
+	require.NoError(t, err)
+	require.EqualValues(t, 30, lc.SeriesCount)
+	require.Less(t, time.Since(start), 30*time.Second, "answered after the quorum's grace, not at the context's end")
+	require.Eventually(t, func() bool { return stalled.cancels() == 2 }, 5*time.Second, 10*time.Millisecond)
+}

@@ -137,6 +137,7 @@ type ringQuerier struct {
 
 	mu     sync.Mutex
 	opened []storage.Querier // the replicas' queriers of its selects; guarded by mu
+	closed bool              // guarded by mu
 }
 
 // Select streams the series of every instance of the tenant's replication
@@ -147,12 +148,26 @@ type ringQuerier struct {
 // replicas hold its series as long as no more fail than the set
 // tolerates, beyond which the query fails rather than return a partial
 // answer.
+//
+// The merge starts once a quorum of the set has answered (its first
+// series, or the end of its answer): all but MaxErrors instances, or every
+// instance of all but MaxUnavailableZones zones. A write was acknowledged
+// by a quorum too, so the two meet on at least one replica of every
+// acknowledged sample. The others get a grace as long as the quorum took
+// (see minStragglerGrace); those that have not answered by then are
+// cancelled and left out, counted as failed: a stopped or partitioned
+// ingester, which never answers, holds the query at most about twice as
+// long as the slowest replica of the quorum (and no more than a second
+// longer).
 func (q *ringQuerier) Select(ctx context.Context, _ bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
 	rs, tolerant, err := q.r.selectSet(q.tenant)
 	if err != nil {
 		return storage.ErrSeriesSet(err)
 	}
 	f := &replicaFailures{rs: rs, tolerant: tolerant, tenant: q.tenant}
+	if !tolerant {
+		return q.selectQuorum(ctx, rs, f, hints, ms)
+	}
 	sets := make([]storage.SeriesSet, 0, len(rs.Instances))
 	for i := range rs.Instances {
 		inst := &rs.Instances[i]
@@ -160,9 +175,7 @@ func (q *ringQuerier) Select(ctx context.Context, _ bool, hints *storage.SelectH
 		if err == nil {
 			var qr storage.Querier
 			if qr, err = c.Querier(q.tenant, q.mint, q.maxt); err == nil {
-				q.mu.Lock()
-				q.opened = append(q.opened, qr)
-				q.mu.Unlock()
+				q.track(qr)
 				sets = append(sets, &replicaSet{SeriesSet: qr.Select(ctx, true, hints, ms...), inst: inst, f: f})
 				continue
 			}
@@ -172,6 +185,245 @@ func (q *ringQuerier) Select(ctx context.Context, _ bool, hints *storage.SelectH
 		}
 	}
 	return mergeReplicas(sets)
+}
+
+// track keeps qr to close with q; after Close it closes qr at once.
+func (q *ringQuerier) track(qr storage.Querier) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		_ = qr.Close()
+		return
+	}
+	q.opened = append(q.opened, qr)
+}
+
+// Once a quorum of replicas answered a Select, the others get as long
+// again, within these bounds, before they are left out.
+const (
+	minStragglerGrace = 100 * time.Millisecond
+	maxStragglerGrace = time.Second
+)
+
+// errNoAnswerInTime is the failure of a replica left out of a Select
+// because a quorum answered first.
+var errNoAnswerInTime = errors.New("no answer by the time a quorum of replicas answered")
+
+// firstAnswer is what one replica's stream gave first: a set whose first
+// Next was called (peeked).
+type firstAnswer struct{ set *peekedSet }
+
+// instanceResult is the answer of instance i of a replication set.
+type instanceResult[T any] struct {
+	i   int
+	v   T
+	err error
+	at  time.Time // when it came
+}
+
+// untilQuorum receives the results of the instances of rs from results
+// (one from each, started at start) until a quorum succeeded, and then
+// for a grace as long as the quorum took (within minStragglerGrace and
+// maxStragglerGrace): an instance that is only slower is kept, where it
+// covers for one that fails later (a stream broken halfway). It returns
+// the successful results by instance index, the zero T for the others,
+// which it records in f as failed: the caller cancels them. It fails when
+// more instances failed than the set tolerates, or when ctx ends first.
+func untilQuorum[T any](ctx context.Context, rs *dsring.ReplicationSet, f *replicaFailures, start time.Time, results <-chan instanceResult[T]) ([]T, error) {
+	n := len(rs.Instances)
+	qu := newQuorum(rs)
+	got := make([]T, n)
+	take := func(r instanceResult[T]) error {
+		if r.err != nil {
+			return f.add(&rs.Instances[r.i], r.err)
+		}
+		got[r.i] = r.v
+		qu.add(r.i)
+		return nil
+	}
+	seen := 0 // results received, failures included
+	quorumAt := start
+	for !qu.reached() {
+		select {
+		case r := <-results:
+			seen++
+			quorumAt = r.at
+			if err := take(r); err != nil {
+				return nil, err
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	grace := time.NewTimer(time.Until(quorumAt.Add(min(max(quorumAt.Sub(start), minStragglerGrace), maxStragglerGrace))))
+	defer grace.Stop()
+stragglers:
+	for ; seen < n; seen++ {
+		select { // the results already there first, whatever the time
+		case r := <-results:
+			if err := take(r); err != nil {
+				return nil, err
+			}
+			continue
+		default:
+		}
+		select {
+		case r := <-results:
+			if err := take(r); err != nil {
+				return nil, err
+			}
+		case <-grace.C:
+			break stragglers
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	for i := range rs.Instances {
+		if !qu.done[i] {
+			// Within what the set tolerates: the quorum is there.
+			if err := f.add(&rs.Instances[i], errNoAnswerInTime); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return got, nil
+}
+
+// selectQuorum opens a stream on every instance of rs at once, each in a
+// goroutine that waits for the stream's first answer, and returns a set
+// that, when first read, waits for a quorum of first answers and merges
+// those replicas (see Select).
+func (q *ringQuerier) selectQuorum(ctx context.Context, rs dsring.ReplicationSet, f *replicaFailures, hints *storage.SelectHints, ms []*labels.Matcher) storage.SeriesSet {
+	n := len(rs.Instances)
+	cancels := make([]context.CancelFunc, n)
+	answers := make(chan instanceResult[firstAnswer], n)
+	start := time.Now()
+	for i := range rs.Instances {
+		rctx, cancel := context.WithCancel(ctx)
+		cancels[i] = cancel
+		go func(i int, addr string) {
+			c, err := q.r.clients(addr)
+			if err != nil {
+				answers <- instanceResult[firstAnswer]{i: i, err: err, at: time.Now()}
+				return
+			}
+			qr, err := c.Querier(q.tenant, q.mint, q.maxt)
+			if err != nil {
+				answers <- instanceResult[firstAnswer]{i: i, err: err, at: time.Now()}
+				return
+			}
+			q.track(qr)
+			set := qr.Select(rctx, true, hints, ms...)
+			p := &peekedSet{SeriesSet: set, peeked: true}
+			if p.first = set.Next(); !p.first && set.Err() != nil {
+				answers <- instanceResult[firstAnswer]{i: i, err: set.Err(), at: time.Now()}
+				return
+			}
+			answers <- instanceResult[firstAnswer]{i: i, v: firstAnswer{p}, at: time.Now()}
+		}(i, rs.Instances[i].Addr)
+	}
+	wait := func() storage.SeriesSet {
+		got, err := untilQuorum(ctx, &rs, f, start, answers)
+		if err != nil {
+			for _, cancel := range cancels {
+				cancel()
+			}
+			return storage.ErrSeriesSet(err)
+		}
+		sets := make([]storage.SeriesSet, 0, n)
+		for i, a := range got {
+			if a.set == nil {
+				cancels[i]()
+				continue
+			}
+			sets = append(sets, &replicaSet{SeriesSet: a.set, inst: &rs.Instances[i], f: f, cancel: cancels[i]})
+		}
+		return mergeReplicas(sets)
+	}
+	return &lazySet{wait: wait}
+}
+
+// quorum tracks which instances of a replication set answered, and says
+// when they are enough to hold every acknowledged sample: all but
+// MaxErrors instances, or every instance of all but MaxUnavailableZones
+// zones.
+type quorum struct {
+	rs   *dsring.ReplicationSet
+	done []bool
+	n    int
+}
+
+func newQuorum(rs *dsring.ReplicationSet) *quorum {
+	return &quorum{rs: rs, done: make([]bool, len(rs.Instances))}
+}
+
+// add records that instance i answered.
+func (q *quorum) add(i int) {
+	if !q.done[i] {
+		q.done[i] = true
+		q.n++
+	}
+}
+
+func (q *quorum) reached() bool {
+	if q.rs.MaxUnavailableZones == 0 {
+		return q.n >= len(q.rs.Instances)-q.rs.MaxErrors
+	}
+	missing := map[string]bool{} // zones with an instance that has not answered
+	zones := map[string]bool{}
+	for i, inst := range q.rs.Instances {
+		zones[inst.Zone] = true
+		if !q.done[i] {
+			missing[inst.Zone] = true
+		}
+	}
+	return len(zones)-len(missing) >= len(zones)-q.rs.MaxUnavailableZones
+}
+
+// peekedSet is a series set whose first Next was called ahead of the
+// merge; its first Next replays that one.
+type peekedSet struct {
+	storage.SeriesSet
+	peeked, first bool
+}
+
+func (p *peekedSet) Next() bool {
+	if p.peeked {
+		p.peeked = false
+		return p.first
+	}
+	return p.SeriesSet.Next()
+}
+
+// lazySet runs wait when it is first read, and is then the set wait
+// returned: the streams of a query's selects all open before the first is
+// read.
+type lazySet struct {
+	wait func() storage.SeriesSet
+	set  storage.SeriesSet
+}
+
+func (s *lazySet) Next() bool {
+	if s.set == nil {
+		s.set = s.wait()
+	}
+	return s.set.Next()
+}
+
+func (s *lazySet) At() storage.Series { return s.set.At() }
+
+func (s *lazySet) Err() error {
+	if s.set == nil {
+		return nil
+	}
+	return s.set.Err()
+}
+
+func (s *lazySet) Warnings() annotations.Annotations {
+	if s.set == nil {
+		return nil
+	}
+	return s.set.Warnings()
 }
 
 // selectSet returns the instances a Select reads and whether it tolerates
@@ -233,6 +485,8 @@ type replicaSet struct {
 	inst *dsring.InstanceDesc
 	f    *replicaFailures
 	err  error
+	// cancel, when set, ends the replica's stream once it is read.
+	cancel context.CancelFunc
 }
 
 func (s *replicaSet) Next() bool {
@@ -241,6 +495,9 @@ func (s *replicaSet) Next() bool {
 	}
 	if err := s.SeriesSet.Err(); err != nil {
 		s.err = s.f.add(s.inst, err)
+	}
+	if s.cancel != nil {
+		s.cancel()
 	}
 	return false
 }
@@ -299,7 +556,7 @@ func (q *ringQuerier) strings(ctx context.Context, hints *storage.LabelHints, f 
 func (q *ringQuerier) Close() error {
 	q.mu.Lock()
 	opened := q.opened
-	q.opened = nil
+	q.opened, q.closed = nil, true
 	q.mu.Unlock()
 	var errs []error
 	for _, qr := range opened {
@@ -387,38 +644,46 @@ var _ wire.Reader = (*RingReader)(nil)
 
 // HeldBlocks implements BlockHolder: the blocks that the instances of the
 // tenant's replication set hold. An instance that does not answer holds
-// nothing, so that its blocks are read from the store instead.
+// nothing, so that its blocks are read from the store instead; the answer
+// comes once a quorum of the set has answered (see quorum), so that a
+// stopped or partitioned ingester does not hold every query: the others
+// are cancelled, and what they hold is read from the store, if at all
+// needed (their replicas hold it too).
 func (r *RingReader) HeldBlocks(ctx context.Context, tenant string) ([]ulid.ULID, error) {
 	rs, err := r.replicationSet(tenant)
 	if err != nil {
 		return nil, wire.Errorf(wire.KindUnavailable, "", "cannot find the ingesters of tenant %s: %v", tenant, err)
 	}
-	var (
-		mu  sync.Mutex
-		out []ulid.ULID
-		wg  sync.WaitGroup
-	)
-	for _, inst := range rs.Instances {
-		wg.Add(1)
-		go func(addr string) {
-			defer wg.Done()
-			c, err := r.clients(addr)
-			if err != nil {
-				return
-			}
-			h, ok := c.(BlockHolder)
-			if !ok {
-				return
-			}
-			ids, err := h.HeldBlocks(ctx, tenant)
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			out = append(out, ids...)
-			mu.Unlock()
-		}(inst.Addr)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type answer struct {
+		i   int
+		ids []ulid.ULID
 	}
-	wg.Wait()
+	answers := make(chan answer, len(rs.Instances))
+	for i, inst := range rs.Instances {
+		go func(i int, addr string) {
+			var ids []ulid.ULID
+			if c, err := r.clients(addr); err == nil {
+				if h, ok := c.(BlockHolder); ok {
+					if got, err := h.HeldBlocks(ctx, tenant); err == nil {
+						ids = got
+					}
+				}
+			}
+			answers <- answer{i, ids}
+		}(i, inst.Addr)
+	}
+	qu := newQuorum(&rs)
+	var out []ulid.ULID
+	for !qu.reached() {
+		select {
+		case a := <-answers:
+			qu.add(a.i)
+			out = append(out, a.ids...)
+		case <-ctx.Done():
+			return out, nil
+		}
+	}
 	return out, nil
 }

@@ -6,17 +6,20 @@ import (
 	"flag"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	dsring "github.com/grafana/dskit/ring"
 	"github.com/grafana/dskit/services"
+	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
+	"github.com/prometheus/prometheus/util/annotations"
 	"github.com/stretchr/testify/require"
 
 	"github.com/weft-io/weft/pkg/limits"
@@ -558,4 +561,168 @@ func TestRingReaderToleratesAReplicaFailingMidStream(t *testing.T) {
 			require.ErrorAs(t, err, &storageErr, "a storage error: the API answers 5xx")
 		})
 	}
+}
+
+// stalledReader is a replica that never answers, like a stopped or
+// partitioned ingester: every call waits for its context to end, and
+// counts that it ended.
+type stalledReader struct {
+	wire.Reader
+	mu        sync.Mutex
+	cancelled int // guarded by mu
+}
+
+func (s *stalledReader) wait(ctx context.Context) error {
+	<-ctx.Done()
+	s.mu.Lock()
+	s.cancelled++
+	s.mu.Unlock()
+	return ctx.Err()
+}
+
+func (s *stalledReader) cancels() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cancelled
+}
+
+func (s *stalledReader) Querier(string, int64, int64) (storage.Querier, error) {
+	return stalledQuerier{s}, nil
+}
+
+func (s *stalledReader) HeldBlocks(ctx context.Context, _ string) ([]ulid.ULID, error) {
+	return nil, s.wait(ctx)
+}
+
+func (s *stalledReader) Metadata(ctx context.Context, _, _ string, _ int) ([]wire.Metadata, error) {
+	return nil, s.wait(ctx)
+}
+
+type stalledQuerier struct{ s *stalledReader }
+
+func (q stalledQuerier) Select(ctx context.Context, _ bool, _ *storage.SelectHints, _ ...*labels.Matcher) storage.SeriesSet {
+	return storage.ErrSeriesSet(q.s.wait(ctx))
+}
+
+func (q stalledQuerier) LabelValues(ctx context.Context, _ string, _ *storage.LabelHints, _ ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	return nil, nil, q.s.wait(ctx)
+}
+
+func (q stalledQuerier) LabelNames(ctx context.Context, _ *storage.LabelHints, _ ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	return nil, nil, q.s.wait(ctx)
+}
+
+func (stalledQuerier) Close() error { return nil }
+
+// A replica that never answers (a stopped or partitioned ingester) does
+// not hold the read: every call answers once the two others did, with
+// every sample, and the stalled replica's call is cancelled. With a
+// second replica stalled there is no quorum: the read waits for its
+// context and fails.
+func TestRingReaderAnswersAtQuorumWithoutAStalledReplica(t *testing.T) {
+	r := newTestRing(t, 3, 3)
+	ts := span(0, 29*minute, minute)
+	want := replicas(t, r, "t", ts)
+	stalled := &stalledReader{}
+	clients := func(addr string) (wire.Reader, error) {
+		if addr == r.addrs[1] {
+			return stalled, nil
+		}
+		return r.clients(addr)
+	}
+	rr := NewRingReader(r.ring, clients, testOverrides(t, nil), 0)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	q, err := rr.Querier("t", 0, 29*minute)
+	require.NoError(t, err)
+	start := time.Now()
+	got, _, err := collect(q.Select(ctx, true, nil, allSeries))
+	require.NoError(t, err)
+	require.Equal(t, want, got, "the two answering replicas hold every sample")
+	names, _, err := q.LabelNames(ctx, nil)
+	require.NoError(t, err)
+	require.Equal(t, []string{labels.MetricName, "x"}, names)
+	values, _, err := q.LabelValues(ctx, labels.MetricName, nil)
+	require.NoError(t, err)
+	require.Equal(t, []string{"a", "b"}, values)
+	_, err = rr.Metadata(ctx, "t", "", 0)
+	require.NoError(t, err)
+	_, err = rr.HeldBlocks(ctx, "t")
+	require.NoError(t, err)
+	require.Less(t, time.Since(start), 30*time.Second, "answered at quorum, not at the context's end")
+	require.NoError(t, q.Close())
+	require.Eventually(t, func() bool { return stalled.cancels() == 5 }, 5*time.Second, 10*time.Millisecond,
+		"the stalled replica's select, label names, label values, metadata and held blocks calls are cancelled")
+
+	// Two stalled of three: no quorum, no partial answer.
+	other := &stalledReader{}
+	clients2 := func(addr string) (wire.Reader, error) {
+		switch addr {
+		case r.addrs[1]:
+			return stalled, nil
+		case r.addrs[2]:
+			return other, nil
+		}
+		return r.clients(addr)
+	}
+	rr = NewRingReader(r.ring, clients2, testOverrides(t, nil), 0)
+	q, err = rr.Querier("t", 0, 29*minute)
+	require.NoError(t, err)
+	defer q.Close()
+	short, cancelShort := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancelShort()
+	_, _, err = collect(q.Select(short, true, nil, allSeries))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+// With zone awareness a read needs every instance of all zones but one: a
+// stalled instance leaves its zone out, and the other two zones answer
+// with every series; a stalled instance in a second zone leaves no
+// quorum.
+func TestRingReaderZonesAnswerWithoutAStalledInstance(t *testing.T) {
+	r := newZonedTestRing(t, []string{"a", "a", "b", "b", "c", "c"}, 3)
+	want := map[string][]sample{}
+	buf := weftring.NewBuffers()
+	for _, a := range r.addrs {
+		r.readers[a] = newFakeReader(t, "t")
+	}
+	ts := span(0, 9*minute, minute)
+	for i := range 20 {
+		ls := labels.FromStrings(labels.MetricName, "m", "i", fmt.Sprint(i))
+		rs, err := weftring.ReplicasForToken(r.ring, weftring.TokenFor("t", ls), dsring.Write, buf)
+		require.NoError(t, err)
+		require.Len(t, rs.Instances, 3)
+		for _, inst := range rs.Instances {
+			r.readers[inst.Addr].add(t, ls, ident, ts...)
+		}
+		want[ls.String()] = samplesAt(ident, ts...)
+	}
+	read := func(stalled map[string]*stalledReader, timeout time.Duration) (map[string][]sample, error) {
+		clients := func(addr string) (wire.Reader, error) {
+			if s, ok := stalled[addr]; ok {
+				return s, nil
+			}
+			return r.clients(addr)
+		}
+		rr := NewRingReader(r.ring, clients, testOverrides(t, nil), 0)
+		q, err := rr.Querier("t", 0, 9*minute)
+		require.NoError(t, err)
+		defer q.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		got, _, err := collect(q.Select(ctx, true, nil, allSeries))
+		return got, err
+	}
+	// r.addrs[0] is in zone a.
+	one := &stalledReader{}
+	start := time.Now()
+	got, err := read(map[string]*stalledReader{r.addrs[0]: one}, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, want, got, "zones b and c hold every series")
+	require.Less(t, time.Since(start), 30*time.Second)
+	require.Eventually(t, func() bool { return one.cancels() == 1 }, 5*time.Second, 10*time.Millisecond)
+
+	// r.addrs[2] is in zone b.
+	_, err = read(map[string]*stalledReader{r.addrs[0]: {}, r.addrs[2]: {}}, 300*time.Millisecond)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "zones a and b each lack an instance: no quorum")
 }

@@ -92,7 +92,10 @@ func (c *MemberlistConfig) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.NodeName, "memberlist.node-name", "", "Name of this node in the gossip cluster. Empty uses the hostname.")
 	f.BoolVar(&c.RandomizeNodeName, "memberlist.randomize-node-name", true, "Add a random suffix to the node name, so that a restarted process never collides with its previous, not yet forgotten, incarnation.")
 	f.StringVar(&c.ClusterLabel, "memberlist.cluster-label", "", "Label sent with every gossip message; members with a different label ignore them. Keeps two clusters on one network apart.")
-	f.DurationVar(&c.RejoinInterval, "memberlist.rejoin-interval", 0, "If not 0, how often to join the -memberlist.join members again, which heals a split cluster.")
+	// A partition longer than memberlist's gossip to the dead (30 s) and
+	// its own suspicion of the other side leaves two clusters that never
+	// speak again: only a rejoin heals them (integration/partition_test.go).
+	f.DurationVar(&c.RejoinInterval, "memberlist.rejoin-interval", time.Minute, "How often to join the -memberlist.join members again, which heals a cluster split by a network partition that lasted longer than about a minute (the members stop gossiping to those they declared dead). 0 never rejoins.")
 	f.BoolVar(&c.AbortIfJoinFails, "memberlist.abort-if-join-fails", false, "Fail the process when it cannot join any -memberlist.join member at startup.")
 	f.DurationVar(&c.LeaveTimeout, "memberlist.leave-timeout", 20*time.Second, "How long to wait for the leave message to reach other members on shutdown.")
 	f.BoolVar(&c.TLSEnabled, "memberlist.tls-enabled", false, "Gossip over TLS (TLS 1.2 at least): every member of the cluster must set it. Needs -memberlist.tls-cert-file and -memberlist.tls-key-file.")
