@@ -3,6 +3,7 @@ package querier
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -152,7 +153,7 @@ func (q *ringQuerier) Select(ctx context.Context, _ bool, hints *storage.SelectH
 	if err != nil {
 		return storage.ErrSeriesSet(err)
 	}
-	f := &replicaFailures{rs: rs, tolerant: tolerant, tenant: q.tenant}
+	f := &replicaFailures{rs: rs, tolerant: tolerant, tenant: q.tenant, report: wire.BlockReportFrom(ctx)}
 	sets := make([]storage.SeriesSet, 0, len(rs.Instances))
 	for i := range rs.Instances {
 		inst := &rs.Instances[i]
@@ -198,6 +199,9 @@ type replicaFailures struct {
 	rs       dsring.ReplicationSet
 	tolerant bool
 	tenant   string
+	// report, when tolerant, gets the failures, for the block check to
+	// name their cause.
+	report *wire.BlockReport
 
 	mu     sync.Mutex
 	failed map[string]struct{} // by instance address (zone when zone-aware); guarded by mu
@@ -207,6 +211,7 @@ type replicaFailures struct {
 // must fail with when the failures are more than the set tolerates.
 func (f *replicaFailures) add(inst *dsring.InstanceDesc, err error) error {
 	if f.tolerant {
+		f.report.Fail(fmt.Errorf("%s: %w", inst.Addr, err))
 		return nil
 	}
 	f.mu.Lock()
