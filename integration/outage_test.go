@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -168,6 +169,7 @@ func TestBucketOutage(t *testing.T) {
 	for i, w := range ings {
 		failuresBefore[i], _ = metricValue(ctx, w, `weft_ingester_block_ship_failures_total{tenant="`+tenant+`"}`)
 	}
+	compFailedBefore, _ := metricValue(ctx, comp, "weft_compactor_runs_failed_total")
 	p.phase.set("outage")
 	srv.Stop()
 	outageStart := time.Now()
@@ -277,6 +279,19 @@ func TestBucketOutage(t *testing.T) {
 	if fails := p.failures(); len(fails) > 0 {
 		t.Errorf("pushes failed: %v", fails)
 	}
+	var unshippedGauge []float64
+	for _, w := range ings {
+		v, _ := metricValue(ctx, w, `weft_ingester_unshipped_blocks{tenant="`+tenant+`"}`)
+		unshippedGauge = append(unshippedGauge, v)
+	}
+	if outage >= 2*blockRange && slices.Contains(unshippedGauge, 0) {
+		t.Errorf("weft_ingester_unshipped_blocks by ingester at the end of the outage: %v, want them all above 0", unshippedGauge)
+	}
+	compFailed, _ := metricValue(ctx, comp, "weft_compactor_runs_failed_total")
+	if compFailed <= compFailedBefore {
+		t.Errorf("weft_compactor_runs_failed_total did not go up during the outage (%v): did the compactor run?", compFailed)
+	}
+	logf("at the end of the outage: weft_ingester_unshipped_blocks %v; weft_compactor_runs_failed_total %v -> %v", unshippedGauge, compFailedBefore, compFailed)
 
 	// The server comes back on the same data.
 	p.phase.set("after the outage")
@@ -305,6 +320,13 @@ func TestBucketOutage(t *testing.T) {
 		return nil
 	})
 	logf("every block the ingesters held in the outage is shipped and dropped (%s after the restart)", time.Since(back).Round(100*time.Millisecond))
+	eventually(t, 30*time.Second, time.Second, "a compactor run succeeds after the outage", func() error {
+		last, err := metricValue(ctx, comp, "weft_compactor_last_successful_run_timestamp_seconds")
+		if err == nil && last < float64(back.Unix()) {
+			err = fmt.Errorf("last successful run at %s", time.Unix(int64(last), 0).UTC().Format(time.RFC3339))
+		}
+		return err
+	})
 
 	close(stopPush)
 	<-pushDone
@@ -330,7 +352,8 @@ func TestBucketOutage(t *testing.T) {
 	eventually(t, 60*time.Second, time.Second, "the bucket whole and indexed", func() error {
 		return checkBucket(bucketDir, tenant, everSeen)
 	})
-	logf("every block in the bucket is whole and the bucket index agrees with the listing")
+	created, _ := metricValue(ctx, comp, "weft_compactor_blocks_created_total")
+	logf("every block in the bucket is whole and the bucket index agrees with the listing (the compactor created %v blocks)", created)
 	for _, w := range []*weftProcess{sg, comp, qr, dist} {
 		if why, ok := crashReason(w); ok {
 			t.Errorf("%s crashed: %s", w.name, why)
