@@ -150,12 +150,13 @@ type tenantIndex struct {
 
 // staleWait is how long a query waits for a re-read of an index older than
 // the TTL before it uses the copy it has. A read takes milliseconds when
-// the bucket is well; when it is down or slow, the read retries for as
-// long as -bucket.retry-max-time allows, in the background, and queries
-// go on with the last copy. No block can be added to a bucket that cannot
-// be written, and a query that needs a block of it fails anyway; but a
-// query of recent data, which only the ingesters hold, still works.
-const staleWait = time.Second
+// the bucket is well; when it is down, the read retries for as long as
+// -bucket.retry-max-time allows, in the background, and queries go on
+// with the last copy: at once while the last read failed, after staleWait
+// for the first of them. No block can be added to a bucket that cannot be
+// written, and a query that needs a block of it fails anyway; but a query
+// of recent data, which only the ingesters hold, still works.
+const staleWait = 5 * time.Second
 
 // readTimeout bounds one read of a tenant's index in the background.
 const readTimeout = 5 * time.Minute
@@ -188,9 +189,10 @@ func (f *Finder) tenant(tenant string, touch bool) *tenantIndex {
 // modified.
 //
 // A query (refresh unset) that finds its copy too old starts a re-read, or
-// joins the one in flight, and waits for it at most staleWait when it has
-// a copy: then, if the read failed or is still running, it uses the copy.
-// Without a copy it waits for the read (or its ctx) and gets its error.
+// joins the one in flight, and waits for it; when it has a copy, it waits
+// at most staleWait, and not at all while the last read failed, and then
+// uses the copy if the read failed or is still running. Without a copy it
+// waits for the read (or its ctx) and gets its error.
 // The sync loop waits for its read and gets its error, the copy staying.
 func (f *Finder) index(ctx context.Context, tenant string, refresh bool) (*bucketindex.Index, error) {
 	t := f.tenant(tenant, !refresh)
@@ -206,9 +208,12 @@ func (f *Finder) index(ctx context.Context, tenant string, refresh bool) (*bucke
 		t.reading = done
 		go f.read(t, tenant, done)
 	}
-	stale := t.idx
+	stale, failing := t.idx, t.readErr != nil
 	t.mu.Unlock()
 
+	if stale != nil && !refresh && failing {
+		return stale, nil
+	}
 	var timeout <-chan time.Time
 	if stale != nil && !refresh {
 		timer := time.NewTimer(staleWait)
