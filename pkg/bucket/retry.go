@@ -59,11 +59,14 @@ func (o RetryOptions) validate() error {
 type RetryError struct {
 	Op       string // objstore operation name: "upload", "get", ...
 	Name     string // object or directory name
-	Attempts int
+	Attempts int    // 0 when not tried (WithRetryBudget)
 	Err      error
 }
 
 func (e *RetryError) Error() string {
+	if e.Attempts == 0 {
+		return fmt.Sprintf("cannot %s %q: %v", e.Op, e.Name, e.Err)
+	}
 	return fmt.Sprintf("cannot %s %q after %d attempts: %v", e.Op, e.Name, e.Attempts, e.Err)
 }
 
@@ -87,9 +90,9 @@ type retryBudget struct {
 
 // WithRetryBudget returns a context under which no retry of a bucket
 // operation (WithRetries) starts later than d after its first attempt,
-// when that is sooner than -bucket.retry-max-time allows, and under which, once one
-// operation failed for good (not "object not found"), every later one
-// fails at once with its error. Reads for a query use it: against a
+// when that is sooner than -bucket.retry-max-time allows, and under
+// which, once one operation failed for good (not "object not found"),
+// every later one fails at once with its error. Reads for a query use it: against a
 // bucket that is down, a query should fail within seconds with a 5xx its
 // client may retry, not after minutes of retries, block after block, that
 // an upload deserves. A ctx that already has a budget keeps it.
