@@ -156,7 +156,7 @@ type tenantIndex struct {
 // for the first of them. No block can be added to a bucket that cannot be
 // written, and a query that needs a block of it fails anyway; but a query
 // of recent data, which only the ingesters hold, still works.
-const staleWait = 5 * time.Second
+const staleWait = 2 * time.Second
 
 // readTimeout bounds one read of a tenant's index in the background.
 const readTimeout = 5 * time.Minute
