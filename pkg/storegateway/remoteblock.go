@@ -225,7 +225,7 @@ func (b *remoteBlock) Close() error {
 // (bucket.WithRetryBudget, set where a query enters: querier.go): a query over a bucket that is down fails
 // within seconds with a 5xx that its client may retry, rather than after
 // the minutes of retries that -bucket.retry-max-time allows.
-const queryRetryBudget = 5 * time.Second
+const queryRetryBudget = 3 * time.Second
 
 // view returns the tsdb.BlockReader through which one query reads the
 // block: its readers read from the bucket under ctx.
