@@ -16,6 +16,11 @@
 // namespace of its own (ip(8), as root) to cut one off, and stops one with
 // SIGSTOP.
 //
+// TestBucketOutage (outage_test.go) runs the distributed setup on a real
+// S3 server, versitygw from internal/s3test (scripts/s3server.sh installs
+// it), and kills the server for 5 minutes (WEFT_OUTAGE_DURATION shortens
+// it while developing) while pushes, shipping and compaction go on.
+//
 // Everything lives in _test.go files; this file only documents the package.
 // It may import any weft package, but the tests deliberately use none: they
 // see weft as a black box.

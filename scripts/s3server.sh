@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the S3-compatible server that pkg/bucket's tests start on
-# loopback: versitygw (github.com/versity/versitygw) with its posix
-# backend. Idempotent: does nothing when the pinned version is installed.
+# Installs the S3-compatible server that pkg/bucket's tests and the
+# integration tests start on loopback (internal/s3test): versitygw
+# (github.com/versity/versitygw) with its posix backend. Idempotent: does
+# nothing when the pinned version is installed.
 # The binary goes to $(go env GOPATH)/bin (override with GOBIN), where the
 # tests look for it when it is not on PATH.
 set -euo pipefail

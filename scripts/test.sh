@@ -29,7 +29,7 @@ if ((${#need[@]})); then
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# S3-compatible server (versitygw) that pkg/bucket's tests start on loopback.
+# S3-compatible server (versitygw) that pkg/bucket's tests and integration/outage_test.go start on loopback (internal/s3test).
 ./scripts/s3server.sh
 # npm ci (playwright-core for integration/ui_test.go), then the bundle check.
 ./scripts/build-ui.sh --check

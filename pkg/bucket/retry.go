@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,11 +59,14 @@ func (o RetryOptions) validate() error {
 type RetryError struct {
 	Op       string // objstore operation name: "upload", "get", ...
 	Name     string // object or directory name
-	Attempts int
+	Attempts int    // 0 when not tried (WithRetryBudget)
 	Err      error
 }
 
 func (e *RetryError) Error() string {
+	if e.Attempts == 0 {
+		return fmt.Sprintf("cannot %s %q: %v", e.Op, e.Name, e.Err)
+	}
 	return fmt.Sprintf("cannot %s %q after %d attempts: %v", e.Op, e.Name, e.Attempts, e.Err)
 }
 
@@ -71,6 +75,33 @@ func (e *RetryError) Unwrap() error { return e.Err }
 
 // Cause returns the last failure, for github.com/pkg/errors.Cause.
 func (e *RetryError) Cause() error { return e.Err }
+
+// retryBudgetKey is the context key of WithRetryBudget.
+type retryBudgetKey struct{}
+
+// retryBudget is shared by the operations under one WithRetryBudget
+// context: one query's reads.
+type retryBudget struct {
+	maxTime time.Duration
+	// failed is the first failure that spent the budget: the operations
+	// that come after it fail at once with it.
+	failed atomic.Pointer[error]
+}
+
+// WithRetryBudget returns a context under which no retry of a bucket
+// operation (WithRetries) starts later than d after its first attempt,
+// when that is sooner than -bucket.retry-max-time allows, and under
+// which, once one operation failed for good (not "object not found"),
+// every later one fails at once with its error. Reads for a query use it: against a
+// bucket that is down, a query should fail within seconds with a 5xx its
+// client may retry, not after minutes of retries, block after block, that
+// an upload deserves. A ctx that already has a budget keeps it.
+func WithRetryBudget(ctx context.Context, d time.Duration) context.Context {
+	if _, ok := ctx.Value(retryBudgetKey{}).(*retryBudget); ok {
+		return ctx
+	}
+	return context.WithValue(ctx, retryBudgetKey{}, &retryBudget{maxTime: d})
+}
 
 // retryMetrics are shared by every wrapper registered on one registerer.
 type retryMetrics struct {
@@ -180,6 +211,12 @@ func (r *retryBucket) wait(ctx context.Context, d time.Duration) error {
 // returning an error (e.g. a reader that cannot be rewound).
 func (r *retryBucket) do(ctx context.Context, op, name string, attempt func() error, before func() error) error {
 	start := time.Now()
+	budget, _ := ctx.Value(retryBudgetKey{}).(*retryBudget)
+	if budget != nil {
+		if failed := budget.failed.Load(); failed != nil {
+			return &RetryError{Op: op, Name: name, Err: fmt.Errorf("not tried: an earlier read of the same query failed: %w", *failed)}
+		}
+	}
 	for n := 1; ; n++ {
 		err := attempt()
 		if err == nil || r.permanent(ctx, err) {
@@ -189,12 +226,19 @@ func (r *retryBucket) do(ctx context.Context, op, name string, attempt func() er
 			return err
 		}
 		if n > r.o.MaxRetries {
+			if budget != nil {
+				budget.failed.CompareAndSwap(nil, &err)
+			}
 			if n == 1 {
 				return err
 			}
 			return &RetryError{Op: op, Name: name, Attempts: n, Err: err}
 		}
 		d := r.backoff(n)
+		if budget != nil && time.Since(start)+d > budget.maxTime {
+			budget.failed.CompareAndSwap(nil, &err)
+			return &RetryError{Op: op, Name: name, Attempts: n, Err: fmt.Errorf("%w (retry time budget of the query spent)", err)}
+		}
 		if r.o.MaxTime > 0 && time.Since(start)+d > r.o.MaxTime {
 			return &RetryError{Op: op, Name: name, Attempts: n, Err: fmt.Errorf("%w (retry time budget -bucket.retry-max-time=%s spent)", err, r.o.MaxTime)}
 		}

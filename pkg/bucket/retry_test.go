@@ -420,6 +420,38 @@ func TestRetryMaxTime(t *testing.T) {
 	require.Greater(t, fb.callsOf(objstore.OpAttributes), 3)
 }
 
+// TestRetryBudget: a context's retry budget (a query's) cuts the retries
+// short, and once one operation failed for good the next ones under the
+// same context fail without an attempt; "not found" does not count.
+func TestRetryBudget(t *testing.T) {
+	fb := newFlaky(t)
+	b, _ := withRetries(t, fb, RetryOptions{MaxRetries: 10000, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, MaxTime: time.Minute})
+	ctx := WithRetryBudget(context.Background(), 200*time.Millisecond)
+	require.Equal(t, ctx, WithRetryBudget(ctx, time.Hour), "a nested budget")
+
+	_, err := b.Get(ctx, "missing")
+	require.True(t, b.IsObjNotFoundErr(err))
+
+	fb.failNext(objstore.OpGet, 1<<30)
+	start := time.Now()
+	_, err = b.Get(ctx, "x")
+	require.ErrorIs(t, err, errInjected)
+	require.ErrorContains(t, err, "retry time budget of the query spent")
+	require.Less(t, time.Since(start), 2*time.Second)
+	calls := fb.callsOf(objstore.OpGet)
+	require.Greater(t, calls, 2)
+
+	_, err = b.Get(ctx, "y")
+	require.ErrorIs(t, err, errInjected)
+	require.ErrorContains(t, err, "not tried")
+	require.Equal(t, calls, fb.callsOf(objstore.OpGet))
+
+	// Another query starts afresh.
+	_, err = b.Get(WithRetryBudget(context.Background(), 100*time.Millisecond), "y")
+	require.ErrorContains(t, err, "retry time budget of the query spent")
+	require.Greater(t, fb.callsOf(objstore.OpGet), calls)
+}
+
 func TestRetryBackoff(t *testing.T) {
 	r := &retryBucket{o: RetryOptions{MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}}
 	f := func(n int, want time.Duration) {

@@ -214,6 +214,9 @@ func (c *Compactor) runJob(ctx context.Context, t string, j job, reqs []DeleteRe
 		log.Info("compacted, uploading", "block", m.ULID.String(), "series", m.Stats.NumSeries, "samples", m.Stats.NumSamples,
 			"level", m.Compaction.Level, "duration", time.Since(start))
 		if err := bucketindex.UploadBlock(ctx, c.bkt, t, od, m.ULID, nil); err != nil {
+			// UploadBlock deletes what it uploaded, unless the bucket
+			// fails that too: the next runs finish it.
+			c.abandon(t, m.ULID)
 			return nil, fmt.Errorf("cannot upload block %s of tenant %s: %w", m.ULID, t, err)
 		}
 		c.m.created.Inc()

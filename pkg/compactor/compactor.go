@@ -62,6 +62,12 @@ type Compactor struct {
 	metaMu    sync.Mutex
 	metaCache map[string]*blockMeta // "<tenant>/<ULID>" → meta; guarded by metaMu
 
+	// abandoned are, by tenant, the blocks this compactor made whose
+	// upload failed (a bucket outage): objects without meta.json that no
+	// reader uses and no one else would delete. processTenant deletes
+	// them once the bucket answers again. A restart forgets them.
+	abandonMu sync.Mutex
+	abandoned map[string]map[ulid.ULID]struct{} // guarded by abandonMu
 }
 
 // Lifecycler announces the compactor in the compactor ring: Activate once
@@ -97,6 +103,7 @@ func New(cfg Config, bkt objstore.Bucket, lim *limits.Overrides, lc Lifecycler, 
 		pool:        chunkenc.NewPool(),
 		tenantLocks: map[string]*sync.Mutex{},
 		metaCache:   map[string]*blockMeta{},
+		abandoned:   map[string]map[ulid.ULID]struct{}{},
 	}
 	for _, o := range opts {
 		o(c)
@@ -254,6 +261,9 @@ func (c *Compactor) processTenant(ctx context.Context, t string, doCompact bool)
 	}
 
 	var errs []error
+	if err := c.deleteAbandoned(ctx, t, st); err != nil {
+		errs = append(errs, err)
+	}
 	for i, cm := range st.corrupt {
 		if cm.mark != nil {
 			continue
@@ -282,6 +292,62 @@ func (c *Compactor) processTenant(ctx context.Context, t string, doCompact bool)
 	}
 	if err := c.writeIndex(ctx, t); err != nil {
 		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// abandon records that the upload of block id of tenant t failed.
+func (c *Compactor) abandon(t string, id ulid.ULID) {
+	c.abandonMu.Lock()
+	defer c.abandonMu.Unlock()
+	if c.abandoned[t] == nil {
+		c.abandoned[t] = map[ulid.ULID]struct{}{}
+	}
+	c.abandoned[t][id] = struct{}{}
+}
+
+// deleteAbandoned deletes the objects of the tenant's blocks whose upload
+// failed, unless the listing st found their meta.json (the upload went
+// through and only its answer was lost): then the block is whole.
+func (c *Compactor) deleteAbandoned(ctx context.Context, t string, st *tenantState) error {
+	c.abandonMu.Lock()
+	var ids []ulid.ULID
+	for id := range c.abandoned[t] {
+		ids = append(ids, id)
+	}
+	c.abandonMu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	whole := map[ulid.ULID]bool{}
+	for _, b := range st.blocks {
+		whole[b.id()] = true
+	}
+	var errs []error
+	for _, id := range ids {
+		if !whole[id] {
+			var names []string
+			err := c.bkt.Iter(ctx, bucketindex.BlockPath(t, id)+"/", func(name string) error {
+				names = append(names, name)
+				return nil
+			}, objstore.WithRecursiveIter())
+			for _, name := range names {
+				if err == nil {
+					err = c.deleteObject(ctx, name)
+				}
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("cannot delete the objects of block %s of tenant %s, whose upload failed: %w", id, t, err))
+				continue
+			}
+			if len(names) > 0 {
+				st.partial--
+				c.logger.Info("deleted the objects of a compacted block whose upload failed", "tenant", t, "block", id.String(), "objects", len(names))
+			}
+		}
+		c.abandonMu.Lock()
+		delete(c.abandoned[t], id)
+		c.abandonMu.Unlock()
 	}
 	return errors.Join(errs...)
 }

@@ -169,11 +169,17 @@ func TestBlocksAreKeptUntilShipped(t *testing.T) {
 	require.NoError(t, ing.get("a").db.Compact(context.Background()))
 	require.GreaterOrEqual(t, len(ing.get("a").db.Blocks()), 2, "unshipped blocks stay")
 	require.Equal(t, 4*12+1, countSamples(t, ing, "a", "m", 0, now+1))
+	n, size := ing.get("a").unshipped()
+	require.Equal(t, len(ing.get("a").db.Blocks()), n, "weft_ingester_unshipped_blocks")
+	require.Positive(t, size, "weft_ingester_unshipped_block_bytes")
 
 	failing.fail = false
 	ing.shipAll(context.Background())
 	require.NoError(t, ing.get("a").db.Compact(context.Background()))
 	require.Eventually(t, func() bool { return len(ing.get("a").db.Blocks()) == 0 }, 10*time.Second, 50*time.Millisecond, "shipped blocks past retention go")
+	n, size = ing.get("a").unshipped()
+	require.Zero(t, n)
+	require.Zero(t, size)
 }
 
 type failingBucket struct {

@@ -78,7 +78,11 @@ func newMetrics(reg prometheus.Registerer, i *Ingester) *metrics {
 // weft_ingester_series per tenant.
 type tenantCollector struct{ i *Ingester }
 
-var seriesDesc = prometheus.NewDesc("weft_ingester_series", "Series in the head, by tenant.", []string{"tenant"}, nil)
+var (
+	seriesDesc          = prometheus.NewDesc("weft_ingester_series", "Series in the head, by tenant.", []string{"tenant"}, nil)
+	unshippedBlocksDesc = prometheus.NewDesc("weft_ingester_unshipped_blocks", "Local blocks whose upload to the bucket is not confirmed yet, by tenant: the ingester keeps them, whatever their age, until it is.", []string{"tenant"}, nil)
+	unshippedBytesDesc  = prometheus.NewDesc("weft_ingester_unshipped_block_bytes", "Disk space of the blocks of weft_ingester_unshipped_blocks, by tenant.", []string{"tenant"}, nil)
+)
 
 // Describe sends nothing: the re-exported set depends on the tenants, so
 // the collector is unchecked.
@@ -87,6 +91,11 @@ func (c tenantCollector) Describe(chan<- *prometheus.Desc) {}
 func (c tenantCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, t := range c.i.snapshot() {
 		ch <- prometheus.MustNewConstMetric(seriesDesc, prometheus.GaugeValue, float64(t.db.Head().NumSeries()), t.id)
+		if c.i.bucket != nil {
+			n, size := t.unshipped()
+			ch <- prometheus.MustNewConstMetric(unshippedBlocksDesc, prometheus.GaugeValue, float64(n), t.id)
+			ch <- prometheus.MustNewConstMetric(unshippedBytesDesc, prometheus.GaugeValue, float64(size), t.id)
+		}
 		mfs, err := t.reg.Gather()
 		if err != nil {
 			continue

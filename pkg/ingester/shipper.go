@@ -90,6 +90,18 @@ func (s *shippedFile) add(id ulid.ULID) error {
 	return os.Rename(tmp, s.path)
 }
 
+// unshipped returns how many of the tenant's local blocks are not
+// confirmed in the bucket yet, and their size on disk.
+func (t *tenantDB) unshipped() (n int, bytes int64) {
+	for _, b := range t.db.Blocks() {
+		if !t.shipped.has(b.Meta().ULID) {
+			n++
+			bytes += b.Size()
+		}
+	}
+	return n, bytes
+}
+
 // ship uploads the tenant's blocks that are not yet in the bucket. Each
 // block's files go first and its meta.json last, so a reader that sees a
 // meta.json sees a complete block.

@@ -2,6 +2,7 @@ package querier
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -102,10 +103,16 @@ func (q checkedQuerier) check(ctx context.Context, mint, maxt int64, report *wir
 	if len(missing) == 0 {
 		return nil
 	}
+	// The cause, when a store-gateway failed rather than missed them (a
+	// bucket it cannot read, for one).
+	cause := ""
+	if err := report.Failure(); err != nil {
+		cause = fmt.Sprintf(" (store-gateway %v)", err)
+	}
 	// A storage error makes the query API answer 5xx: retrying can help.
 	return storageError{wire.Errorf(wire.KindUnavailable, "err-weft-store-consistency-check-failed",
-		"no store-gateway answered for %d block(s) of tenant %s in %s..%s: %s; the query would miss their data, retry later",
-		len(missing), q.tenant, time.UnixMilli(mint).UTC().Format(time.RFC3339), time.UnixMilli(maxt).UTC().Format(time.RFC3339), strings.Join(missing, ","))}
+		"no store-gateway answered for %d block(s) of tenant %s in %s..%s: %s%s; the query would miss their data, retry later",
+		len(missing), q.tenant, time.UnixMilli(mint).UTC().Format(time.RFC3339), time.UnixMilli(maxt).UTC().Format(time.RFC3339), strings.Join(missing, ","), cause)}
 }
 
 // checkedSet runs the check once the store's series are exhausted, when

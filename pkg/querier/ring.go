@@ -3,6 +3,7 @@ package querier
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -164,7 +165,7 @@ func (q *ringQuerier) Select(ctx context.Context, _ bool, hints *storage.SelectH
 	if err != nil {
 		return storage.ErrSeriesSet(err)
 	}
-	f := &replicaFailures{rs: rs, tolerant: tolerant, tenant: q.tenant}
+	f := &replicaFailures{rs: rs, tolerant: tolerant, tenant: q.tenant, report: wire.BlockReportFrom(ctx)}
 	if !tolerant {
 		return q.selectQuorum(ctx, rs, f, hints, ms)
 	}
@@ -450,6 +451,9 @@ type replicaFailures struct {
 	rs       dsring.ReplicationSet
 	tolerant bool
 	tenant   string
+	// report, when tolerant, gets the failures, for the block check to
+	// name their cause.
+	report *wire.BlockReport
 
 	mu     sync.Mutex
 	failed map[string]struct{} // by instance address (zone when zone-aware); guarded by mu
@@ -459,6 +463,7 @@ type replicaFailures struct {
 // must fail with when the failures are more than the set tolerates.
 func (f *replicaFailures) add(inst *dsring.InstanceDesc, err error) error {
 	if f.tolerant {
+		f.report.Fail(fmt.Errorf("%s: %w", inst.Addr, err))
 		return nil
 	}
 	f.mu.Lock()

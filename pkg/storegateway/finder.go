@@ -138,11 +138,28 @@ type Finder struct {
 }
 
 type tenantIndex struct {
-	mu       sync.Mutex // serializes reads of this tenant's index
+	mu       sync.Mutex // guards the fields below but lastUsed
 	idx      *bucketindex.Index
-	fetched  time.Time // guarded by mu
+	fetched  time.Time
 	lastUsed time.Time // guarded by Finder.mu
+	// reading is closed when the read of the index in flight ends; nil
+	// when none is. readErr is the error of the last read that ended.
+	reading chan struct{}
+	readErr error
 }
+
+// staleWait is how long a query waits for a re-read of an index older than
+// the TTL before it uses the copy it has. A read takes milliseconds when
+// the bucket is well; when it is down, the read retries for as long as
+// -bucket.retry-max-time allows, in the background, and queries go on
+// with the last copy: at once while the last read failed, after staleWait
+// for the first of them. No block can be added to a bucket that cannot be
+// written, and a query that needs a block of it fails anyway; but a query
+// of recent data, which only the ingesters hold, still works.
+const staleWait = 2 * time.Second
+
+// readTimeout bounds one read of a tenant's index in the background.
+const readTimeout = 5 * time.Minute
 
 // NewFinder returns a finder over bkt that re-reads a tenant's blocks once
 // its copy is older than ttl and leaves out blocks marked for deletion
@@ -170,19 +187,71 @@ func (f *Finder) tenant(tenant string, touch bool) *tenantIndex {
 // index returns the tenant's block list, re-read when the copy is older
 // than the TTL or refresh is set (the sync loop). The index must not be
 // modified.
+//
+// A query (refresh unset) that finds its copy too old starts a re-read, or
+// joins the one in flight, and waits for it; when it has a copy, it waits
+// at most staleWait, and not at all while the last read failed, and then
+// uses the copy if the read failed or is still running. Without a copy it
+// waits for the read (or its ctx) and gets its error.
+// The sync loop waits for its read and gets its error, the copy staying.
 func (f *Finder) index(ctx context.Context, tenant string, refresh bool) (*bucketindex.Index, error) {
 	t := f.tenant(tenant, !refresh)
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.idx != nil && !refresh && f.now().Sub(t.fetched) < f.ttl {
-		return t.idx, nil
+		idx := t.idx
+		t.mu.Unlock()
+		return idx, nil
 	}
+	done := t.reading
+	if done == nil {
+		done = make(chan struct{})
+		t.reading = done
+		go f.read(t, tenant, done)
+	}
+	stale, failing := t.idx, t.readErr != nil
+	t.mu.Unlock()
+
+	if stale != nil && !refresh && failing {
+		return stale, nil
+	}
+	var timeout <-chan time.Time
+	if stale != nil && !refresh {
+		timer := time.NewTimer(staleWait)
+		defer timer.Stop()
+		timeout = timer.C
+	}
+	select {
+	case <-done:
+	case <-timeout:
+		return stale, nil
+	case <-ctx.Done():
+		if stale != nil && !refresh {
+			return stale, nil
+		}
+		return nil, ctx.Err()
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.readErr != nil && (refresh || t.idx == nil) {
+		return nil, t.readErr
+	}
+	return t.idx, nil
+}
+
+// read re-reads the tenant's index into t, in the background of the
+// queries that wait for it, and closes done.
+func (f *Finder) read(t *tenantIndex, tenant string, done chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
 	idx, err := ReadIndex(ctx, f.bkt, tenant)
-	if err != nil {
-		return nil, err
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err == nil {
+		t.idx, t.fetched = idx, f.now()
 	}
-	t.idx, t.fetched = idx, f.now()
-	return idx, nil
+	t.readErr = err
+	t.reading = nil
+	close(done)
 }
 
 // BlocksFor returns the blocks that a query of [mint, maxt] of the tenant

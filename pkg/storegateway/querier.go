@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/util/annotations"
 
+	"github.com/weft-io/weft/pkg/bucket"
 	"github.com/weft-io/weft/pkg/tenant"
 	"github.com/weft-io/weft/pkg/wire"
 )
@@ -168,6 +169,7 @@ func (q *lazyQuerier[Q]) get(ctx context.Context) (Q, error) {
 }
 
 func (q *lazyQuerier[Q]) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	ctx = bucket.WithRetryBudget(ctx, queryRetryBudget)
 	inner, err := q.get(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -176,6 +178,7 @@ func (q *lazyQuerier[Q]) LabelValues(ctx context.Context, name string, hints *st
 }
 
 func (q *lazyQuerier[Q]) LabelNames(ctx context.Context, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	ctx = bucket.WithRetryBudget(ctx, queryRetryBudget)
 	inner, err := q.get(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -215,6 +218,7 @@ func newBlockQuerier(s *StoreGateway, tenant string, mint, maxt int64) *blockQue
 }
 
 func (q *blockQuerier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
+	ctx = bucket.WithRetryBudget(ctx, queryRetryBudget)
 	inner, err := q.get(ctx)
 	if err != nil {
 		return storage.ErrSeriesSet(err)
@@ -245,6 +249,7 @@ func newBlockChunkQuerier(s *StoreGateway, tenant string, mint, maxt int64) *blo
 }
 
 func (q *blockChunkQuerier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.ChunkSeriesSet {
+	ctx = bucket.WithRetryBudget(ctx, queryRetryBudget)
 	inner, err := q.get(ctx)
 	if err != nil {
 		return storage.ErrChunkSeriesSet(err)

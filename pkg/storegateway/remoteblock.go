@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/prometheus/model/labels"
@@ -219,6 +220,12 @@ func (b *remoteBlock) Close() error {
 	b.hashes.Release()
 	return b.header.close()
 }
+
+// queryRetryBudget bounds the retries of each bucket read of a query
+// (bucket.WithRetryBudget, set where a query enters: querier.go): a query over a bucket that is down fails
+// within seconds with a 5xx that its client may retry, rather than after
+// the minutes of retries that -bucket.retry-max-time allows.
+const queryRetryBudget = 3 * time.Second
 
 // view returns the tsdb.BlockReader through which one query reads the
 // block: its readers read from the bucket under ctx.

@@ -30,6 +30,10 @@ import (
 type BlockReport struct {
 	mu  sync.Mutex
 	ids []ulid.ULID // guarded by mu
+	// failed is the first failure of a store that the reader tolerated
+	// (the block check decides), so that the check can name the cause of
+	// the blocks it misses; guarded by mu.
+	failed error
 }
 
 type blockReportKey struct{}
@@ -68,6 +72,29 @@ func (r *BlockReport) Blocks() []ulid.ULID {
 	slices.SortFunc(r.ids, func(a, b ulid.ULID) int { return a.Compare(b) })
 	r.ids = slices.Compact(r.ids)
 	return slices.Clone(r.ids)
+}
+
+// Fail records that a store failed (and was left out of the answer); only
+// the first failure is kept.
+func (r *BlockReport) Fail(err error) {
+	if r == nil || err == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failed == nil {
+		r.failed = err
+	}
+}
+
+// Failure returns the first failure recorded by Fail, nil when none.
+func (r *BlockReport) Failure() error {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
 }
 
 // Field numbers of the queried blocks in the answers of weft.Store.
