@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -248,7 +249,7 @@ func (c *Compactor) processTenant(ctx context.Context, t string, doCompact bool)
 	if err != nil {
 		return err
 	}
-	if len(st.blocks) == 0 && len(st.deleting) == 0 && len(st.corrupt) == 0 && st.partial == 0 && !st.hasIndex && st.tenantMark == nil {
+	if len(st.blocks) == 0 && len(st.deleting) == 0 && len(st.corrupt) == 0 && len(st.partial) == 0 && !st.hasIndex && st.tenantMark == nil {
 		return nil // not a tenant's prefix, or nothing of blocks yet
 	}
 	if st.tenantMark != nil {
@@ -262,6 +263,9 @@ func (c *Compactor) processTenant(ctx context.Context, t string, doCompact bool)
 
 	var errs []error
 	if err := c.deleteAbandoned(ctx, t, st); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.deletePartial(ctx, t, st, now); err != nil {
 		errs = append(errs, err)
 	}
 	for i, cm := range st.corrupt {
@@ -341,7 +345,7 @@ func (c *Compactor) deleteAbandoned(ctx context.Context, t string, st *tenantSta
 				continue
 			}
 			if len(names) > 0 {
-				st.partial--
+				st.partial = slices.DeleteFunc(st.partial, func(p ulid.ULID) bool { return p == id })
 				c.logger.Info("deleted the objects of a compacted block whose upload failed", "tenant", t, "block", id.String(), "objects", len(names))
 			}
 		}
@@ -350,6 +354,74 @@ func (c *Compactor) deleteAbandoned(ctx context.Context, t string, st *tenantSta
 		c.abandonMu.Unlock()
 	}
 	return errors.Join(errs...)
+}
+
+// deletePartial deletes the blocks without meta.json whose every object is
+// older than PartialBlockDeletionDelay: uploads abandoned by an ingester or
+// a compactor that died or gave up (a compactor that lives deletes its own,
+// deleteAbandoned). A retried upload writes all its objects again, so an
+// upload in progress always has a young object.
+func (c *Compactor) deletePartial(ctx context.Context, t string, st *tenantState, now time.Time) error {
+	delay := c.cfg.PartialBlockDeletionDelay
+	if delay <= 0 {
+		return nil
+	}
+	var errs []error
+	kept := st.partial[:0]
+	for _, id := range st.partial {
+		deleted, err := c.deleteIfAbandoned(ctx, t, id, now, delay)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cannot delete the partial block %s of tenant %s: %w", id, t, err))
+		}
+		if !deleted {
+			kept = append(kept, id)
+		}
+	}
+	st.partial = kept
+	return errors.Join(errs...)
+}
+
+func (c *Compactor) deleteIfAbandoned(ctx context.Context, t string, id ulid.ULID, now time.Time, delay time.Duration) (bool, error) {
+	if now.Sub(ulid.Time(id.Time())) < delay {
+		return false, nil // its objects cannot be older than the block
+	}
+	dir := bucketindex.BlockPath(t, id) + "/"
+	var names []string
+	if err := c.bkt.Iter(ctx, dir, func(name string) error {
+		names = append(names, name)
+		return nil
+	}, objstore.WithRecursiveIter()); err != nil {
+		return false, err
+	}
+	var newest time.Time
+	for _, name := range names {
+		attrs, err := c.bkt.Attributes(ctx, name)
+		if c.bkt.IsObjNotFoundErr(err) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		if attrs.LastModified.After(newest) {
+			newest = attrs.LastModified
+		}
+	}
+	if newest.IsZero() || now.Sub(newest) < delay {
+		return false, nil
+	}
+	// The listing is a moment old: an upload that finished since keeps its
+	// block.
+	if ok, err := c.bkt.Exists(ctx, dir+bucketindex.MetaName); err != nil || ok {
+		return false, err
+	}
+	for _, name := range names {
+		if err := c.deleteObject(ctx, name); err != nil {
+			return false, err
+		}
+	}
+	c.m.partialDeleted.Inc()
+	c.logger.Info("deleted a partial block: an upload abandoned without meta.json", "tenant", t, "block", id.String(), "objects", len(names), "last_modified", newest.UTC().Format(time.RFC3339))
+	return true, nil
 }
 
 // deleteRequests returns the tenant's delete requests, after removing those

@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -429,9 +431,23 @@ func TestPartialAndYoungBlocks(t *testing.T) {
 	live, _ = e.blocks("t1")
 	require.Len(t, live, 1)
 	require.Equal(t, want(s), e.samples("t1", live[0].ULID))
-	e.advance(24 * time.Hour)
+	e.advance(22 * time.Hour)
 	e.runOnce()
 	require.NotEmpty(t, e.objects("t1/"+partial.String()+"/"), "a partial upload is left alone")
+	require.Len(t, e.index("t1").Blocks, 1)
+
+	// Past -compactor.partial-block-deletion-delay (24h) the abandoned
+	// upload is deleted, unless an object of it was written since: a
+	// shipper retrying the upload.
+	retried := e.uploadBlock("t1", "ingester-4", mint, maxt, s)
+	require.NoError(t, e.bkt.Delete(context.Background(), path.Join("t1", retried.String(), "meta.json")))
+	e.advance(2 * time.Hour)
+	touched := filepath.Join(e.root, "t1", retried.String(), "index")
+	require.NoError(t, os.Chtimes(touched, e.now(), e.now()))
+	e.runOnce()
+	require.Empty(t, e.objects("t1/"+partial.String()+"/"), "an abandoned upload is deleted")
+	require.NotEmpty(t, e.objects("t1/"+retried.String()+"/"), "an upload written again since is kept")
+	require.Equal(t, 1.0, testutil.ToFloat64(e.c.m.partialDeleted))
 	require.Len(t, e.index("t1").Blocks, 1)
 }
 

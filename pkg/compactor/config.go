@@ -39,6 +39,10 @@ type Config struct {
 	// TenantDeletionDelay is how long after MarkTenantForDeletion the
 	// tenant's objects are deleted.
 	TenantDeletionDelay time.Duration `yaml:"tenant_deletion_delay"`
+	// PartialBlockDeletionDelay is how long every object of a block
+	// without meta.json must have been left untouched before the block is
+	// deleted as an abandoned upload; 0 keeps such blocks.
+	PartialBlockDeletionDelay time.Duration `yaml:"partial_block_deletion_delay"`
 }
 
 // RegisterFlags registers the compactor flags with their defaults.
@@ -56,6 +60,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&c.CompactionConcurrency, "compactor.compaction-concurrency", 1, "How many compaction jobs of one tenant run at once.")
 	f.DurationVar(&c.ConsistencyDelay, "compactor.consistency-delay", 30*time.Minute, "Minimum age of a block (from its ULID) before it is compacted, so that every replica's copy had time to arrive.")
 	f.DurationVar(&c.TenantDeletionDelay, "compactor.tenant-deletion-delay", 12*time.Hour, "How long after a tenant is marked for deletion its blocks are deleted.")
+	f.DurationVar(&c.PartialBlockDeletionDelay, "compactor.partial-block-deletion-delay", 24*time.Hour, "How long the objects of a block without meta.json (an upload abandoned by a process that died or gave up) must stay untouched before the block is deleted. An upload that is retried writes its objects again, so it is never taken for abandoned. 0 keeps such blocks.")
 }
 
 // Validate reports settings that cannot work. An empty DataDir is valid

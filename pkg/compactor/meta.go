@@ -61,9 +61,9 @@ type tenantState struct {
 	// deleting are block prefixes without meta.json that carry a deletion
 	// mark: blocks whose deletion was interrupted.
 	deleting map[ulid.ULID]*bucketindex.DeletionMark
-	// partial counts block prefixes with neither meta.json nor a mark:
-	// uploads in progress (or abandoned), left alone.
-	partial int
+	// partial are block prefixes with neither meta.json nor a mark:
+	// uploads in progress, or abandoned (deletePartial).
+	partial []ulid.ULID
 	// corrupt are blocks whose meta.json does not parse (or names another
 	// block), without a deletion mark; mark is their no-compact mark, nil
 	// until processTenant writes it.
@@ -133,7 +133,7 @@ func (c *Compactor) discover(ctx context.Context, tenant string) (*tenantState, 
 		case mark != nil:
 			st.deleting[id] = mark
 		default:
-			st.partial++
+			st.partial = append(st.partial, id)
 		}
 	}
 	slices.SortFunc(st.blocks, func(a, b *block) int {

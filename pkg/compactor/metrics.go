@@ -22,6 +22,7 @@ type metrics struct {
 	marked         *prometheus.CounterVec
 	noCompact      *prometheus.CounterVec
 	deleted        prometheus.Counter
+	partialDeleted prometheus.Counter
 	tenantsDeleted prometheus.Counter
 	lastSuccess    prometheus.Gauge
 }
@@ -36,6 +37,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		marked:         f.NewCounterVec(prometheus.CounterOpts{Name: "weft_compactor_blocks_marked_for_deletion_total", Help: "Blocks marked for deletion, by reason."}, []string{"reason"}),
 		noCompact:      f.NewCounterVec(prometheus.CounterOpts{Name: "weft_compactor_blocks_marked_for_no_compaction_total", Help: "Blocks marked as not to compact because they do not read back, by reason (corrupt-meta, corrupt-index, corrupt-chunks)."}, []string{"reason"}),
 		deleted:        f.NewCounter(prometheus.CounterOpts{Name: "weft_compactor_blocks_deleted_total", Help: "Blocks deleted from the bucket after their deletion delay."}),
+		partialDeleted: f.NewCounter(prometheus.CounterOpts{Name: "weft_compactor_partial_blocks_deleted_total", Help: "Blocks without meta.json deleted after -compactor.partial-block-deletion-delay: uploads abandoned by a process that died or gave up."}),
 		tenantsDeleted: f.NewCounter(prometheus.CounterOpts{Name: "weft_compactor_tenants_deleted_total", Help: "Tenants whose objects were all deleted."}),
 		lastSuccess:    f.NewGauge(prometheus.GaugeOpts{Name: "weft_compactor_last_successful_run_timestamp_seconds", Help: "Unix time of the last run that succeeded for every tenant."}),
 	}
