@@ -165,7 +165,7 @@ func (a *App) queryReader() wire.Reader {
 	}
 	var reader wire.Reader = a.ingester
 	if a.distributed {
-		reader = querier.NewRingReader(a.ingRing, a.clients.reader, a.overrides, a.cfg.Ingester.BlockRange*2)
+		reader = querier.NewRingReader(a.ingRing, a.clients.reader, a.overrides, a.cfg.Ingester.BlockRange*2).WithMetrics(a.reg)
 	}
 	// The blocks a querier must read, by the same rule as the store-gateways.
 	sgc := a.cfg.StoreGateway

@@ -123,7 +123,7 @@ func (r *RingReader) doAll(ctx context.Context, tenant string, f func(context.Co
 	if err != nil {
 		return nil, copyCounter{}, wire.Errorf(wire.KindUnavailable, "", "cannot find the ingesters of tenant %s: %v", tenant, err)
 	}
-	fails := &replicaFailures{rs: rs, tenant: tenant}
+	fails := &replicaFailures{rs: rs, tenant: tenant, leftOut: r.leftOut}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // the instances left out
 	results := make(chan instanceResult[*instanceAnswer], len(rs.Instances))

@@ -11,6 +11,8 @@ import (
 
 	dsring "github.com/grafana/dskit/ring"
 	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
@@ -36,6 +38,20 @@ type RingReader struct {
 	// skipping the ones that fail: store-gateways each own a shard of the
 	// blocks, and a block check after the query finds what was missed.
 	everyInstance bool
+	// leftOut, when set, counts the replicas a read went on without.
+	leftOut *prometheus.CounterVec
+}
+
+// WithMetrics registers, with reg, the count of ingester replicas that
+// reads went on without, and returns r.
+func (r *RingReader) WithMetrics(reg prometheus.Registerer) *RingReader {
+	r.leftOut = promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+		Name: "weft_querier_ingester_replicas_left_out_total",
+		Help: "Ingester replicas that a query's select or series count went on without, by reason: slow (no answer by the time a quorum of replicas answered, and a grace after: a stopped or cut-off ingester) or failed (an error). The query still answers while the others hold a quorum.",
+	}, []string{"reason"})
+	r.leftOut.WithLabelValues("slow")
+	r.leftOut.WithLabelValues("failed")
+	return r
 }
 
 // NewShardedStoreReader reads from every healthy store-gateway of r, each
@@ -165,7 +181,7 @@ func (q *ringQuerier) Select(ctx context.Context, _ bool, hints *storage.SelectH
 	if err != nil {
 		return storage.ErrSeriesSet(err)
 	}
-	f := &replicaFailures{rs: rs, tolerant: tolerant, tenant: q.tenant, report: wire.BlockReportFrom(ctx)}
+	f := &replicaFailures{rs: rs, tolerant: tolerant, tenant: q.tenant, report: wire.BlockReportFrom(ctx), leftOut: q.r.leftOut}
 	if !tolerant {
 		return q.selectQuorum(ctx, rs, f, hints, ms)
 	}
@@ -455,6 +471,8 @@ type replicaFailures struct {
 	// name their cause.
 	report *wire.BlockReport
 
+	leftOut *prometheus.CounterVec // may be nil
+
 	mu     sync.Mutex
 	failed map[string]struct{} // by instance address (zone when zone-aware); guarded by mu
 }
@@ -462,6 +480,13 @@ type replicaFailures struct {
 // add records that inst failed with err, and returns the error the Select
 // must fail with when the failures are more than the set tolerates.
 func (f *replicaFailures) add(inst *dsring.InstanceDesc, err error) error {
+	if f.leftOut != nil {
+		reason := "failed"
+		if errors.Is(err, errNoAnswerInTime) {
+			reason = "slow"
+		}
+		f.leftOut.WithLabelValues(reason).Inc()
+	}
 	if f.tolerant {
 		f.report.Fail(fmt.Errorf("%s: %w", inst.Addr, err))
 		return nil

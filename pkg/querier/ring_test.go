@@ -14,6 +14,7 @@ import (
 	"github.com/grafana/dskit/services"
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
@@ -630,7 +631,8 @@ func TestRingReaderAnswersAtQuorumWithoutAStalledReplica(t *testing.T) {
 		}
 		return r.clients(addr)
 	}
-	rr := NewRingReader(r.ring, clients, testOverrides(t, nil), 0)
+	reg := prometheus.NewRegistry()
+	rr := NewRingReader(r.ring, clients, testOverrides(t, nil), 0).WithMetrics(reg)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	q, err := rr.Querier("t", 0, 29*minute)
@@ -639,6 +641,8 @@ func TestRingReaderAnswersAtQuorumWithoutAStalledReplica(t *testing.T) {
 	got, _, err := collect(q.Select(ctx, true, nil, allSeries))
 	require.NoError(t, err)
 	require.Equal(t, want, got, "the two answering replicas hold every sample")
+	require.Equal(t, 1.0, testutil.ToFloat64(rr.leftOut.WithLabelValues("slow")), "the stalled replica is counted as left out")
+	require.Equal(t, 0.0, testutil.ToFloat64(rr.leftOut.WithLabelValues("failed")))
 	names, _, err := q.LabelNames(ctx, nil)
 	require.NoError(t, err)
 	require.Equal(t, []string{labels.MetricName, "x"}, names)
