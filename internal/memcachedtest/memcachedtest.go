@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/weft-io/weft/internal/testport"
 )
 
 // Binary is where the Debian package installs memcached; PATH is searched
@@ -48,7 +50,7 @@ func Start(t testing.TB) *Server {
 	// A free port can be taken by someone else between our probe and the
 	// server's bind; try a few.
 	for range 3 {
-		addr := freeLoopbackAddr(t)
+		addr := testport.Addr(t)
 		_, port, _ := net.SplitHostPort(addr)
 		cmd := exec.Command(bin, append(args, "-p", port)...)
 		var out bytes.Buffer
@@ -82,14 +84,4 @@ func Start(t testing.TB) *Server {
 // Kill stops the server at once; it is safe to call twice.
 func (s *Server) Kill() {
 	s.once.Do(func() { _ = s.cmd.Process.Kill() })
-}
-
-func freeLoopbackAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("cannot find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/thanos-io/objstore/providers/s3"
+
+	"github.com/weft-io/weft/internal/testport"
 )
 
 // Binary is the S3-compatible server the tests run.
@@ -101,26 +103,13 @@ func Start(t testing.TB) *Server {
 	// server's bind; try a few.
 	var err error
 	for range 3 {
-		s.Addr = FreeLoopbackAddr(t)
+		s.Addr = testport.Addr(t)
 		if err = s.start(); err == nil {
 			return s
 		}
 	}
 	t.Fatalf("cannot start versitygw: %v", err)
 	return nil
-}
-
-// FreeLoopbackAddr returns a loopback host:port that was free a moment
-// ago.
-func FreeLoopbackAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("cannot find a free port: %v", err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
 }
 
 // start runs the server on s.Addr and waits until it accepts connections.

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
-	"github.com/weft-io/weft/internal/s3test"
+	"github.com/weft-io/weft/internal/testport"
 )
 
 // defaultConfig is the config that the flags' defaults give.
@@ -181,7 +181,7 @@ func TestNewCloudBackendsFailClearly(t *testing.T) {
 	// Swift authenticates in New: a closed loopback port fails fast.
 	c = defaultConfig(t)
 	c.Backend = Swift
-	c.Swift = SwiftConfig{AuthURL: "http://" + s3test.FreeLoopbackAddr(t) + "/v3", Username: "u", Password: "p", ContainerName: "c"}
+	c.Swift = SwiftConfig{AuthURL: "http://" + testport.Addr(t) + "/v3", Username: "u", Password: "p", ContainerName: "c"}
 	_, err = New(c, "test", nil, nil)
 	require.ErrorContains(t, err, "cannot open swift bucket")
 }
