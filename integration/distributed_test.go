@@ -230,19 +230,9 @@ func TestDistributedSurvivesFailures(t *testing.T) {
 		failures: map[string]int{}, noAnswer: map[string]int{}, answered: map[string]int{}}
 	chk := &queryChecker{c: qr.Client(tenant), expr: "count(dist_test)", want: float64(n.nSeries), phases: phases,
 		reasons: map[string]int{}}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	stopped := false
-	stopAll := func() {
-		if !stopped {
-			stopped = true
-			close(stop)
-			wg.Wait()
-		}
-	}
-	t.Cleanup(stopAll)
-	wg.Add(1)
-	go func() { defer wg.Done(); p.run(stop, interval) }()
+	bg := startBackground(t)
+	stopAll := bg.Stop
+	bg.Go(func(stop <-chan struct{}) { p.run(stop, interval) })
 	acks := func() int { a, _ := p.snapshot(); return len(a) }
 	// pushFor lets the pusher run for at least d and until it has k more
 	// acknowledgements: a stretch of steady load, not a readiness wait.
@@ -297,8 +287,7 @@ func TestDistributedSurvivesFailures(t *testing.T) {
 			lastBack.id, v-lastBack.appended, time.Since(lastBack.activeAt).Round(100*time.Millisecond), next)
 	}
 	pushFor(0, 1)
-	wg.Add(1)
-	go func() { defer wg.Done(); chk.run(stop, interval) }()
+	bg.Go(func(stop <-chan struct{}) { chk.run(stop, interval) })
 	pushFor(2*time.Second, 10)
 
 	// (a) SIGKILL an ingester: while it is dead but still healthy in the

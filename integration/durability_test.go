@@ -197,24 +197,11 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 		}
 		pushers[p] = kp
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	bg := startBackground(t)
 	for _, kp := range pushers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			kp.run(stop, 5*time.Millisecond)
-		}()
+		bg.Go(func(stop <-chan struct{}) { kp.run(stop, 5*time.Millisecond) })
 	}
-	stopped := false
-	stopPushers := func() {
-		if !stopped {
-			stopped = true
-			close(stop)
-			wg.Wait()
-		}
-	}
-	t.Cleanup(stopPushers)
+	stopPushers := bg.Stop
 
 	ackedTotal := func() int {
 		n := 0

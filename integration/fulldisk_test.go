@@ -253,22 +253,9 @@ func testFullDisk(t *testing.T, args []string) {
 		statuses: map[int]int{},
 	}
 	const maxRounds = 110
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		p.run(ctx, stop, 100*time.Millisecond, maxRounds)
-	}()
-	stopped := false
-	stopPusher := func() {
-		if !stopped {
-			stopped = true
-			close(stop)
-			wg.Wait()
-		}
-	}
-	t.Cleanup(stopPusher)
+	bg := startBackground(t)
+	bg.Go(func(stop <-chan struct{}) { p.run(ctx, stop, 100*time.Millisecond, maxRounds) })
+	stopPusher := bg.Stop
 	metric := func(series string) float64 {
 		t.Helper()
 		v, err := metricValue(ctx, w, series)
@@ -579,22 +566,9 @@ func testFullDiskDistributed(t *testing.T) {
 		}
 		return v
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		p.run(ctx, stop, 100*time.Millisecond, 110)
-	}()
-	stopped := false
-	stopPusher := func() {
-		if !stopped {
-			stopped = true
-			close(stop)
-			wg.Wait()
-		}
-	}
-	t.Cleanup(stopPusher)
+	bg := startBackground(t)
+	bg.Go(func(stop <-chan struct{}) { p.run(ctx, stop, 100*time.Millisecond, 110) })
+	stopPusher := bg.Stop
 	rounds := func() int { _, next := p.snapshot(); return next }
 	waitRounds := func(what string, k int) {
 		t.Helper()

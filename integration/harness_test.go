@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/weft-io/weft/internal/testport"
 )
 
 // weftBinary is the path of the weft binary that TestMain builds.
@@ -65,15 +66,7 @@ func fileExists(p string) bool {
 
 // freeAddr returns a loopback address with a port that was free a moment ago.
 // Another process may take it before we bind it; startWeft retries on that.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("cannot find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freeAddr(t testing.TB) string { return testport.Addr(t) }
 
 // weftOptions configure one weft process.
 type weftOptions struct {
@@ -372,3 +365,28 @@ func testContext(t testing.TB, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// background runs a test's load (pushers, readers) in goroutines that
+// return when their stop channel closes.
+type background struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+// startBackground returns a background that the test's cleanup stops.
+func startBackground(t testing.TB) *background {
+	b := &background{stop: make(chan struct{})}
+	t.Cleanup(b.Stop)
+	return b
+}
+
+// Go runs f in a goroutine until Stop.
+func (b *background) Go(f func(stop <-chan struct{})) {
+	b.wg.Add(1)
+	go func() { defer b.wg.Done(); f(b.stop) }()
+}
+
+// Stop closes the stop channel and waits for every goroutine to return;
+// it may be called more than once.
+func (b *background) Stop() { b.once.Do(func() { close(b.stop); b.wg.Wait() }) }

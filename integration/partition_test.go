@@ -435,19 +435,9 @@ func TestPartitionedIngester(t *testing.T) {
 	phases.set("steady")
 	n := numbered{metric: "part_test", nSeries: 50, base: time.Now().Truncate(time.Second).UnixMilli(), step: interval.Milliseconds()}
 	p := newTimedPusher(n, dist.Client(tenant), phases)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	stopped := false
-	stopPusher := func() {
-		if !stopped {
-			stopped = true
-			close(stop)
-			wg.Wait()
-		}
-	}
-	t.Cleanup(stopPusher)
-	wg.Add(1)
-	go func() { defer wg.Done(); p.run(stop, interval) }()
+	bg := startBackground(t)
+	stopPusher := bg.Stop
+	bg.Go(func(stop <-chan struct{}) { p.run(stop, interval) })
 	qc := qr.Client(tenant)
 	time.Sleep(2 * time.Second)
 	readChecks(ctx, t, qc, p, "before the cut", queryTimeout)
@@ -553,19 +543,9 @@ func TestStoppedIngester(t *testing.T) {
 	phases.set("steady")
 	n := numbered{metric: "stop_test", nSeries: 50, base: time.Now().Truncate(time.Second).UnixMilli(), step: interval.Milliseconds()}
 	p := newTimedPusher(n, dist.Client(tenant), phases)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	stopped := false
-	stopPusher := func() {
-		if !stopped {
-			stopped = true
-			close(stop)
-			wg.Wait()
-		}
-	}
-	t.Cleanup(stopPusher)
-	wg.Add(1)
-	go func() { defer wg.Done(); p.run(stop, interval) }()
+	bg := startBackground(t)
+	stopPusher := bg.Stop
+	bg.Go(func(stop <-chan struct{}) { p.run(stop, interval) })
 	qc := qr.Client(tenant)
 	time.Sleep(2 * time.Second)
 	readChecks(ctx, t, qc, p, "before SIGSTOP", queryTimeout)
