@@ -62,6 +62,7 @@ var needActivity = map[string]string{
 	"weft_tls_certificate_expiry_timestamp_seconds":    "TLS configured",
 	"weft_tls_certificate_reloads_total":               "TLS configured, and its files changed",
 	"weft_ingester_wal_sync_failures_total":            "-ingester.wal-sync-before-ack only",
+	"weft_querier_ingester_replicas_left_out_total":    "distributed querier, first ingester left out of a read",
 }
 
 func ruleFiles(t *testing.T) []string {

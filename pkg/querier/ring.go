@@ -47,10 +47,8 @@ type RingReader struct {
 func (r *RingReader) WithMetrics(reg prometheus.Registerer) *RingReader {
 	r.leftOut = promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 		Name: "weft_querier_ingester_replicas_left_out_total",
-		Help: "Ingester replicas that a query's select or series count went on without, by reason: slow (no answer by the time a quorum of replicas answered, and a grace after: a stopped or cut-off ingester) or failed (an error). The query still answers while the others hold a quorum.",
-	}, []string{"reason"})
-	r.leftOut.WithLabelValues("slow")
-	r.leftOut.WithLabelValues("failed")
+		Help: "Ingester replicas that a query's select or series count went on without, by ingester address and reason: slow (no answer by the time a quorum of replicas answered, and a grace after: a stopped or cut-off ingester) or failed (an error). The query still answers while the others hold a quorum.",
+	}, []string{"ingester", "reason"})
 	return r
 }
 
@@ -485,7 +483,7 @@ func (f *replicaFailures) add(inst *dsring.InstanceDesc, err error) error {
 		if errors.Is(err, errNoAnswerInTime) {
 			reason = "slow"
 		}
-		f.leftOut.WithLabelValues(reason).Inc()
+		f.leftOut.WithLabelValues(inst.Addr, reason).Inc()
 	}
 	if f.tolerant {
 		f.report.Fail(fmt.Errorf("%s: %w", inst.Addr, err))
