@@ -403,8 +403,8 @@ func (c *ShardRingConfig) RegisterFlagsWithPrefix(f *flag.FlagSet, prefix string
 	f.StringVar(&c.InstanceAddr, prefix+".ring.instance-addr", "", "host:port other roles dial to reach this "+prefix+" over gRPC. Empty uses -grpc.listen-address.")
 	f.StringVar(&c.AvailabilityZone, prefix+".availability-zone", "", "Availability zone of this "+prefix+".")
 	f.IntVar(&c.NumTokens, prefix+".ring.num-tokens", 128, "Number of tokens this "+prefix+" owns in its ring.")
-	f.DurationVar(&c.HeartbeatPeriod, prefix+".ring.heartbeat-period", 5*time.Second, "How often a "+prefix+" refreshes its heartbeat (2s or more with memberlist).")
-	f.DurationVar(&c.HeartbeatTimeout, prefix+".ring.heartbeat-timeout", time.Minute, "A "+prefix+" whose heartbeat is older than this is unhealthy: its share goes to the next owners.")
+	f.DurationVar(&c.HeartbeatPeriod, prefix+".ring.heartbeat-period", 5*time.Second, "How often "+article(prefix)+" "+prefix+" refreshes its heartbeat (2s or more with memberlist).")
+	f.DurationVar(&c.HeartbeatTimeout, prefix+".ring.heartbeat-timeout", time.Minute, strings.ToUpper(article(prefix)[:1])+article(prefix)[1:]+" "+prefix+" whose heartbeat is older than this is unhealthy: its share goes to the next owners.")
 	c.ReplicationFactor = 1
 	if defaultRF > 0 {
 		f.IntVar(&c.ReplicationFactor, prefix+".sharding-replication-factor", defaultRF, "Number of "+prefix+"s that own each item; queries survive all but one of them failing.")
@@ -522,3 +522,11 @@ func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
 
 // MarshalYAML writes a sequence.
 func (l StringList) MarshalYAML() (any, error) { return []string(l), nil }
+
+// article is the indefinite article of a role's name in help texts.
+func article(role string) string {
+	if strings.ContainsRune("aeiou", rune(role[0])) {
+		return "an"
+	}
+	return "a"
+}
