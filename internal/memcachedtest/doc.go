@@ -2,5 +2,5 @@
 // memcached) on a loopback port for tests of the caches that use it. It is
 // imported by tests only.
 //
-// Imports: none.
+// Imports: internal/testport.
 package memcachedtest

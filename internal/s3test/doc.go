@@ -4,5 +4,5 @@
 // server can be killed and started again on the same port and data, to
 // inject a real outage. It is imported by tests only.
 //
-// Imports: none.
+// Imports: internal/testport.
 package s3test
