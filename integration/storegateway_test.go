@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -375,6 +376,28 @@ func testStoreGatewayRingReplicated(t *testing.T) {
 	e.sg("sg-2").Restart()
 	e.waitSGRing("sg-2 ACTIVE and healthy again", allActive("sg-1", "sg-2"))
 	e.logf("restarted sg-2")
+
+	// A stopped store-gateway (SIGSTOP: it neither answers nor closes its
+	// connections) holds a query only until the connection's keepalive
+	// ping fails; sg-1 then answers for every block.
+	eventually(t, 20*time.Second, 250*time.Millisecond, "a read through the restarted sg-2", e.queryAll)
+	t.Cleanup(func() { _ = e.sg("sg-2").Signal(syscall.SIGCONT) })
+	if err := e.sg("sg-2").Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("cannot stop sg-2: %v", err)
+	}
+	began := time.Now()
+	if err := e.queryAll(); err != nil {
+		t.Fatalf("2 store-gateways at RF 2, sg-2 stopped (SIGSTOP): the query failed after %s, but sg-1 owns every block: %v", time.Since(began).Round(time.Millisecond), err)
+	}
+	if took := time.Since(began); took > 30*time.Second {
+		t.Fatalf("with sg-2 stopped the read took %s; the keepalive (10 s + 5 s) should have ended its connection", took)
+	} else {
+		e.logf("with sg-2 stopped (SIGSTOP): every sample read back exactly in %s", took.Round(100*time.Millisecond))
+	}
+	if err := e.sg("sg-2").Signal(syscall.SIGCONT); err != nil {
+		t.Fatalf("cannot continue sg-2: %v", err)
+	}
+	e.waitSGRing("sg-2 ACTIVE and healthy after SIGCONT", allActive("sg-1", "sg-2"))
 
 	// (b) 3 store-gateways, RF 2: each block on 2 of them.
 	e.addSG("sg-3")

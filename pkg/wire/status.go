@@ -117,7 +117,7 @@ func rpcError(ctx context.Context, target string, err error) (PushResult, error)
 		return PushResult{}, ctxErr
 	}
 	if st.Code() == codes.Unavailable {
-		return PushResult{}, Errorf(KindUnavailable, "", "ingester %s is unavailable: %s", target, st.Message())
+		return PushResult{}, Errorf(KindUnavailable, "", "%s is unavailable: %s", target, st.Message())
 	}
 	return PushResult{}, err
 }
