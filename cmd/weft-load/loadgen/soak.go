@@ -57,6 +57,8 @@ type SoakConfig struct {
 	// over the load series (0: none); QueryRange is their range.
 	QueryConcurrency int
 	QueryRange       time.Duration
+	// QueryPause is each query client's wait after each query.
+	QueryPause time.Duration
 	// ReportInterval is the progress-line period (0: no progress lines).
 	ReportInterval time.Duration
 }
@@ -76,6 +78,7 @@ func (c *SoakConfig) RegisterFlags(f *flag.FlagSet) {
 	f.DurationVar(&c.LoadInterval, "load-interval", 10*time.Second, "sample interval of the load series")
 	f.IntVar(&c.QueryConcurrency, "query-concurrency", 0, "dashboard-query clients run alongside over the load series (0 = none)")
 	f.DurationVar(&c.QueryRange, "query-range", 10*time.Minute, "range of the dashboard queries")
+	f.DurationVar(&c.QueryPause, "query-pause", 200*time.Millisecond, "wait of each query client after each query")
 	f.DurationVar(&c.ReportInterval, "report-interval", 30*time.Second, "progress line period on stderr (0 = none)")
 }
 
@@ -94,8 +97,8 @@ func (c *SoakConfig) Validate() error {
 		return errors.New("invalid soak config: window must be at least one interval")
 	case c.Settle < 0 || c.Timeout <= 0:
 		return errors.New("invalid soak config: settle must be >= 0 and timeout > 0")
-	case c.LoadSeries < 0 || c.QueryConcurrency < 0:
-		return errors.New("invalid soak config: load-series and query-concurrency must be >= 0")
+	case c.LoadSeries < 0 || c.QueryConcurrency < 0 || c.QueryPause < 0:
+		return errors.New("invalid soak config: load-series, query-concurrency and query-pause must be >= 0")
 	case c.QueryConcurrency > 0 && c.LoadSeries == 0:
 		return errors.New("invalid soak config: query-concurrency needs load-series")
 	}
@@ -287,7 +290,7 @@ func RunSoak(ctx context.Context, cfg SoakConfig, progress io.Writer) (SoakRepor
 		go func() {
 			defer wg.Done()
 			qc := QueryConfig{URL: cfg.QueryURL, Tenant: "tenant-0", Range: cfg.QueryRange, Concurrency: cfg.QueryConcurrency,
-				Duration: cfg.Duration, Series: cfg.LoadSeries, Timeout: cfg.Timeout}
+				Duration: cfg.Duration, Series: cfg.LoadSeries, Timeout: cfg.Timeout, Pause: cfg.QueryPause}
 			qr, err := RunQuery(ctx, qc, nil)
 			if err != nil {
 				fmt.Fprintf(progress, "load query: %v\n", err)
