@@ -194,11 +194,12 @@ SAMPLER=
 # longest uninterrupted stretch there, from 60 s after its (re)start (WAL
 # replay and warm-up) to the next kill or the end. Growth compares the median
 # RSS of the stretch's first 20% (at least 3 samples) with that of its last
-# 20%: robust to single GC peaks, and 20% (4 minutes of a 30-minute run) is
-# longer than the compactor's cycle (1.5 minutes compacting at +45 MiB, then
-# idle), which a 10% window would catch in one phase or the other. The
-# Theil-Sen slope (median of pairwise slopes) times the stretch, over the
-# starting level, is printed beside it.
+# 20%: robust to single GC peaks. It is not robust to the compactor's cycle
+# (about 1.5 minutes compacting at +45 MiB, then idle): its figure reads the
+# phase its windows fall on, so check its floor and peaks in samples.csv
+# before calling a compactor FAIL a leak. The Theil-Sen slope (median of
+# pairwise slopes) times the stretch, over the starting level, is printed
+# beside it.
 python3 - "$OUT" "$DUR_S" "$LOAD_RC" <<'PY'
 import csv, json, statistics, sys
 out, dur, load_rc = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
