@@ -4,6 +4,7 @@
 //	weft-load write [flags]   push node-exporter-like series (remote write 1.0 or 2.0)
 //	weft-load query [flags]   replay dashboard-like range queries
 //	weft-load fairness [flags] one tenant floods queries, another's latency is measured
+//	weft-load soak [flags]    pushes with ack accounting, then checks nothing acknowledged was lost
 //
 // It only parses flags; the work is in package loadgen (cmd/weft-load/loadgen).
 package main
@@ -20,14 +21,17 @@ import (
 	"github.com/weft-io/weft/cmd/weft-load/loadgen"
 )
 
-const usage = `usage: weft-load write|query|fairness [flags]
+const usage = `usage: weft-load write|query|fairness|soak [flags]
 
   write     remote-writes N node-exporter-like series, one sample per series per round
   query     replays dashboard-like range queries against a Prometheus query API
   fairness  measures one tenant's query latency alone and while another floods queries
+  soak      pushes numbered samples, remembers which pushes were acknowledged, reads
+            everything back and counts acknowledged samples lost or duplicated
 
 Run "weft-load MODE -h" for the flags of a mode.
-Exit status: 0 if every request succeeded (or -allow-errors), 1 if some failed,
+Exit status: 0 if every request succeeded (or -allow-errors), 1 if some failed
+(soak: if an acknowledged sample was lost, duplicated or could not be read back),
 2 for usage errors.
 `
 
@@ -106,6 +110,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 			rep.WriteText(stdout)
 		}
 		return exitCode(rep.Alone.Failed+rep.Flooded.Failed, *allowErrors)
+	case "soak":
+		var cfg loadgen.SoakConfig
+		cfg.RegisterFlags(fs)
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		rep, err := loadgen.RunSoak(ctx, cfg, stderr)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 2
+		}
+		if *jsonOut {
+			_, _ = stdout.Write(rep.JSON())
+		} else {
+			rep.WriteText(stdout)
+		}
+		// Failed pushes are expected while processes are killed: only the
+		// accounting decides.
+		if rep.Counts.Bad() {
+			return 1
+		}
+		return 0
 	default:
 		fmt.Fprintf(stderr, "unknown mode %q\n\n%s", args[0], usage)
 		return 2

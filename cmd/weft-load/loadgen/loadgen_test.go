@@ -572,3 +572,17 @@ func TestLatencyHist(t *testing.T) {
 	var empty latencyHist
 	require.Zero(t, empty.summary().P99)
 }
+
+func TestRunQueryPause(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"status":"success","data":{"resultType":"matrix","result":[]}}`)
+	}))
+	defer srv.Close()
+	cfg := QueryConfig{URL: srv.URL, Range: time.Hour, Concurrency: 1, Queries: 4, Series: 100,
+		Timeout: 10 * time.Second, Pause: 50 * time.Millisecond}
+	rep, err := RunQuery(context.Background(), cfg, nil)
+	require.NoError(t, err)
+	require.Equal(t, int64(4), rep.QueriesOK)
+	// One client, a pause after each of its queries.
+	require.GreaterOrEqual(t, rep.Elapsed, 0.2)
+}

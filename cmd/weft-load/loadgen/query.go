@@ -64,6 +64,9 @@ type QueryConfig struct {
 	// empty: "no-store" keeps a query-frontend's results cache out of the
 	// measure (cold queries) without changing the query.
 	CacheControl string
+	// Pause is how long each client waits after each query: a closed loop
+	// without it is as much load as the server can take.
+	Pause time.Duration
 }
 
 // RegisterFlags registers the query flags with their defaults on f.
@@ -87,6 +90,7 @@ func (c *QueryConfig) RegisterFlags(f *flag.FlagSet) {
 	})
 	f.DurationVar(&c.Timeout, "timeout", 2*time.Minute, "timeout of one query")
 	f.DurationVar(&c.ReportInterval, "report-interval", 10*time.Second, "progress line period on stderr (0 = none)")
+	f.DurationVar(&c.Pause, "pause", 0, "wait of each client after each query (0 = closed loop, as fast as answered)")
 	f.StringVar(&c.CacheControl, "cache-control", "", "Cache-Control header of each query (e.g. no-store: bypass weft's results cache); empty = none")
 }
 
@@ -99,6 +103,8 @@ func (c *QueryConfig) Validate() error {
 		return errors.New("invalid query config: range must be > 0")
 	case c.Step < 0:
 		return errors.New("invalid query config: step must be >= 0")
+	case c.Pause < 0:
+		return errors.New("invalid query config: pause must be >= 0")
 	case c.Concurrency <= 0:
 		return errors.New("invalid query config: concurrency must be > 0")
 	case c.Queries < 0:
@@ -253,6 +259,9 @@ func RunQuery(ctx context.Context, cfg QueryConfig, progress io.Writer) (QueryRe
 				ps.samples += samples
 				ps.lat.observe(d)
 				st.mu.Unlock()
+				if c := cfg.Pause; c > 0 && !sleepUntil(ctx, stop, time.Now().Add(c)) {
+					return
+				}
 			}
 		}()
 	}
