@@ -67,11 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, err)
 			return 2
 		}
-		if *jsonOut {
-			_, _ = stdout.Write(rep.JSON())
-		} else {
-			rep.WriteText(stdout)
-		}
+		printReport(stdout, &rep, *jsonOut)
 		return exitCode(rep.RequestsFailed, *allowErrors)
 	case "query":
 		var cfg loadgen.QueryConfig
@@ -87,11 +83,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, err)
 			return 2
 		}
-		if *jsonOut {
-			_, _ = stdout.Write(rep.JSON())
-		} else {
-			rep.WriteText(stdout)
-		}
+		printReport(stdout, &rep, *jsonOut)
 		return exitCode(rep.QueriesFailed, *allowErrors)
 	case "fairness":
 		var cfg loadgen.FairnessConfig
@@ -104,11 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, err)
 			return 2
 		}
-		if *jsonOut {
-			_, _ = stdout.Write(rep.JSON())
-		} else {
-			rep.WriteText(stdout)
-		}
+		printReport(stdout, &rep, *jsonOut)
 		return exitCode(rep.Alone.Failed+rep.Flooded.Failed, *allowErrors)
 	case "soak":
 		var cfg loadgen.SoakConfig
@@ -121,11 +109,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, err)
 			return 2
 		}
-		if *jsonOut {
-			_, _ = stdout.Write(rep.JSON())
-		} else {
-			rep.WriteText(stdout)
-		}
+		printReport(stdout, &rep, *jsonOut)
 		// Failed pushes are expected while processes are killed: only the
 		// accounting decides.
 		if rep.Counts.Bad() {
@@ -136,6 +120,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "unknown mode %q\n\n%s", args[0], usage)
 		return 2
 	}
+}
+
+// report is what every mode prints at the end.
+type report interface {
+	JSON() []byte
+	WriteText(io.Writer)
+}
+
+func printReport(w io.Writer, rep report, asJSON bool) {
+	if asJSON {
+		_, _ = w.Write(rep.JSON())
+		return
+	}
+	rep.WriteText(w)
 }
 
 func isSet(fs *flag.FlagSet, name string) bool {
