@@ -98,7 +98,10 @@ func (p *RingPusher) PushAsync(ctx context.Context, tenant string, req *wire.Pus
 	}
 
 	// The replicas answering after the quorum must not be cancelled with
-	// the client's request.
+	// the client's request. DoBatch itself watches the client's context:
+	// the cleanup cancels bctx once the last replica answered, which may
+	// be before DoBatch looks at the answers (a busy machine), and DoBatch
+	// would then take bctx's end for the push's failure.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.timeout)
 	cleanup := func() {
 		cancel()
@@ -106,7 +109,7 @@ func (p *RingPusher) PushAsync(ctx context.Context, tenant string, req *wire.Pus
 		p.encoded.Put(ep)
 		release()
 	}
-	err := dsring.DoBatchWithOptions(bctx, dsring.WriteNoExtend, r, keys, func(inst dsring.InstanceDesc, idx []int) error {
+	err := dsring.DoBatchWithOptions(ctx, dsring.WriteNoExtend, r, keys, func(inst dsring.InstanceDesc, idx []int) error {
 		c, err := p.clients(inst.Addr)
 		if err != nil {
 			return wire.Errorf(wire.KindUnavailable, "", "cannot reach ingester %s: %v", inst.Id, err)
