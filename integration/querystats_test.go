@@ -16,18 +16,30 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 )
 
-// prometheus3Binary is Prometheus 3.16, the version whose engine weft
-// embeds, as the benchmark script builds it (go install
-// github.com/prometheus/prometheus/cmd/prometheus@v0.316.0).
-const prometheus3Binary = "/root/go/bin/prometheus"
+// prometheus3Env names Prometheus 3.16 (v0.316.0), the version whose
+// engine weft embeds: scripts/test.sh builds it once (go install
+// github.com/prometheus/prometheus/cmd/prometheus@v0.316.0, without
+// service discovery, which the test does not use) and sets it.
+const prometheus3Env = "WEFT_PROMETHEUS3"
+
+// prometheus3Binary is the binary of prometheus3Env, or where
+// scripts/test.sh puts it.
+func prometheus3Binary() string {
+	if p := os.Getenv(prometheus3Env); p != "" {
+		return p
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "weft", "prometheus-v0.316.0", "prometheus")
+}
 
 // startPrometheus3 starts Prometheus 3.16 with nothing to scrape, taking
 // remote write (/api/v1/write) and reporting the samples of each step
 // for stats=all, as weft does.
 func startPrometheus3(t *testing.T) string {
 	t.Helper()
-	if !fileExists(prometheus3Binary) {
-		msg := prometheus3Binary + " is missing: go install github.com/prometheus/prometheus/cmd/prometheus@v0.316.0"
+	bin := prometheus3Binary()
+	if !fileExists(bin) {
+		msg := bin + " is missing: scripts/test.sh builds it, or set " + prometheus3Env + " to a binary of go install github.com/prometheus/prometheus/cmd/prometheus@v0.316.0"
 		if os.Getenv("CI") != "" {
 			t.Fatal(msg)
 		}
@@ -44,7 +56,7 @@ func startPrometheus3(t *testing.T) string {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	cmd := exec.Command(prometheus3Binary,
+	cmd := exec.Command(bin,
 		"--config.file="+cfgPath,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr,
