@@ -3,9 +3,13 @@ package tlsconfig
 import (
 	"bytes"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,11 +27,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weft_tls_certificate_reloads_total",
-			Help: "Loads of a TLS certificate after its files changed, by certificate (http, grpc, grpc-client) and result (success, failure; on failure the previous certificate stays in use).",
+			Help: "Loads of a TLS certificate after its files changed, by certificate (http, grpc, grpc-client; http-client-ca, grpc-client-ca: the CAs a server checks client certificates with) and result (success, failure; on failure the previous certificate stays in use).",
 		}, []string{"certificate", "result"}),
 		expiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "weft_tls_certificate_expiry_timestamp_seconds",
-			Help: "When the TLS certificate in use expires (Unix time), by certificate.",
+			Help: "When the TLS certificate in use expires (Unix time), by certificate; for a CA file, its first certificate to expire.",
 		}, []string{"certificate"}),
 	}
 	if reg != nil {
@@ -36,40 +40,41 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// stamp identifies a version of the certificate and key files.
+// stamp identifies a version of a file.
 type stamp struct {
-	certMod, keyMod   time.Time
-	certSize, keySize int64
+	mod  time.Time
+	size int64
 }
 
-func statFiles(cert, key string) (stamp, error) {
-	c, err := os.Stat(cert)
-	if err != nil {
-		return stamp{}, err
+func statFiles(files []string) ([]stamp, error) {
+	out := make([]stamp, len(files))
+	for i, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = stamp{mod: fi.ModTime(), size: fi.Size()}
 	}
-	k, err := os.Stat(key)
-	if err != nil {
-		return stamp{}, err
-	}
-	return stamp{certMod: c.ModTime(), keyMod: k.ModTime(), certSize: c.Size(), keySize: k.Size()}, nil
+	return out, nil
 }
 
-// Keeper holds a certificate read from a pair of files and reads them again
-// when they change: each handshake stats them (cheap next to a handshake),
-// and reads them when their size or time changed, or changed in the last
-// seconds (a time's granularity is coarse), so a rotated certificate is
-// served from the next connection on. A pair
-// that does not load (a key not yet written, a broken file) leaves the
-// previous certificate in use, and is tried again when the files change
-// again.
-type Keeper struct {
-	name, certFile, keyFile string
-	m                       *Metrics
-	logger                  *slog.Logger
+// watched holds a value parsed from files and parses them again when they
+// change: each use stats them (cheap next to a handshake), and reads them
+// when a size or time changed, or changed in the last seconds (a time's
+// granularity is coarse), so a rotated file is used from the next
+// connection on. Files that do not parse (a key not yet written, a broken
+// file) leave the previous value in use, and are tried again when they
+// change again.
+type watched[T any] struct {
+	name   string
+	files  []string
+	parse  func(pems [][]byte) (T, time.Time, error) // the value and when it expires
+	m      *Metrics
+	logger *slog.Logger
 
 	mu    sync.Mutex
-	cert  *tls.Certificate // guarded by mu
-	tried stamp            // the files last loaded or tried; guarded by mu
+	val   T       // guarded by mu
+	tried []stamp // the files last loaded or tried; guarded by mu
 	// triedPEM are the contents last loaded or tried: a file rewritten
 	// with the same size within the file system's timestamp granularity
 	// (milliseconds) keeps its stamp, so recent files are compared by
@@ -80,95 +85,161 @@ type Keeper struct {
 // settle is how long after a change files are compared by content.
 const settle = 2 * time.Second
 
-// NewKeeper reads the certificate; it fails when the files do not load.
+// newWatched reads and parses the files; it fails when they do not load.
 // name labels the metrics and log lines.
-func NewKeeper(name, certFile, keyFile string, m *Metrics, logger *slog.Logger) (*Keeper, error) {
+func newWatched[T any](name string, files []string, parse func([][]byte) (T, time.Time, error), m *Metrics, logger *slog.Logger) (*watched[T], error) {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	k := &Keeper{name: name, certFile: certFile, keyFile: keyFile, m: m, logger: logger}
-	st, err := statFiles(certFile, keyFile)
+	w := &watched[T]{name: name, files: files, parse: parse, m: m, logger: logger}
+	st, err := statFiles(files)
 	if err != nil {
 		return nil, fmt.Errorf("cannot load the %s TLS certificate: %w", name, err)
 	}
-	certPEM, keyPEM, err := k.read()
+	pems, err := w.read()
 	if err != nil {
 		return nil, err
 	}
-	cert, err := k.load(certPEM, keyPEM)
+	v, err := w.load(pems)
 	if err != nil {
 		return nil, err
 	}
-	k.cert, k.tried, k.triedPEM = cert, st, append(certPEM, keyPEM...)
-	return k, nil
+	w.val, w.tried, w.triedPEM = v, st, bytes.Join(pems, nil)
+	return w, nil
 }
 
-func (k *Keeper) read() (certPEM, keyPEM []byte, err error) {
-	if certPEM, err = os.ReadFile(k.certFile); err != nil {
-		return nil, nil, fmt.Errorf("cannot load the %s TLS certificate: %w", k.name, err)
+func (w *watched[T]) read() ([][]byte, error) {
+	pems := make([][]byte, len(w.files))
+	for i, f := range w.files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("cannot load the %s TLS certificate: %w", w.name, err)
+		}
+		pems[i] = b
 	}
-	if keyPEM, err = os.ReadFile(k.keyFile); err != nil {
-		return nil, nil, fmt.Errorf("cannot load the %s TLS certificate: %w", k.name, err)
-	}
-	return certPEM, keyPEM, nil
+	return pems, nil
 }
 
-func (k *Keeper) load(certPEM, keyPEM []byte) (*tls.Certificate, error) {
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+func (w *watched[T]) load(pems [][]byte) (T, error) {
+	v, expiry, err := w.parse(pems)
 	if err != nil {
-		return nil, fmt.Errorf("cannot load the %s TLS certificate %s: %w", k.name, k.certFile, err)
+		return v, fmt.Errorf("cannot load the %s TLS certificate %s: %w", w.name, w.files[0], err)
 	}
-	if cert.Leaf != nil {
-		k.m.expiry.WithLabelValues(k.name).Set(float64(cert.Leaf.NotAfter.Unix()))
+	if !expiry.IsZero() {
+		w.m.expiry.WithLabelValues(w.name).Set(float64(expiry.Unix()))
 	}
-	return &cert, nil
+	return v, nil
 }
 
-// current returns the certificate, read again first if its files changed.
-func (k *Keeper) current() *tls.Certificate {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	st, err := statFiles(k.certFile, k.keyFile)
+// current returns the value, parsed again first if its files changed.
+func (w *watched[T]) current() T {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st, err := statFiles(w.files)
 	if err != nil {
 		// A file that is missing for a moment (being replaced) keeps the
-		// certificate in use.
-		return k.cert
+		// value in use.
+		return w.val
 	}
-	recent := time.Since(st.certMod) < settle || time.Since(st.keyMod) < settle
-	if st == k.tried && !recent {
-		return k.cert
+	recent := false
+	for _, s := range st {
+		recent = recent || time.Since(s.mod) < settle
 	}
-	certPEM, keyPEM, err := k.read()
+	if slices.Equal(st, w.tried) && !recent {
+		return w.val
+	}
+	pems, err := w.read()
 	if err != nil {
-		return k.cert
+		return w.val
 	}
-	both := append(certPEM, keyPEM...)
-	k.tried = st
-	if bytes.Equal(both, k.triedPEM) {
-		return k.cert
+	all := bytes.Join(pems, nil)
+	w.tried = st
+	if bytes.Equal(all, w.triedPEM) {
+		return w.val
 	}
-	k.triedPEM = both
-	cert, err := k.load(certPEM, keyPEM)
+	w.triedPEM = all
+	v, err := w.load(pems)
 	if err != nil {
-		k.m.reloads.WithLabelValues(k.name, "failure").Inc()
-		k.logger.Error("cannot reload the TLS certificate; keeping the previous one", "certificate", k.name, "err", err)
-		return k.cert
+		w.m.reloads.WithLabelValues(w.name, "failure").Inc()
+		w.logger.Error("cannot reload the TLS certificate; keeping the previous one", "certificate", w.name, "err", err)
+		return w.val
 	}
-	k.m.reloads.WithLabelValues(k.name, "success").Inc()
-	k.logger.Info("reloaded the TLS certificate", "certificate", k.name, "file", k.certFile)
-	k.cert = cert
-	return cert
+	w.m.reloads.WithLabelValues(w.name, "success").Inc()
+	w.logger.Info("reloaded the TLS certificate", "certificate", w.name, "file", w.files[0])
+	w.val = v
+	return v
+}
+
+// Keeper holds a certificate read from a pair of files and reads them again
+// when they change (watched).
+type Keeper struct{ w *watched[*tls.Certificate] }
+
+// NewKeeper reads the certificate; it fails when the files do not load.
+// name labels the metrics and log lines.
+func NewKeeper(name, certFile, keyFile string, m *Metrics, logger *slog.Logger) (*Keeper, error) {
+	w, err := newWatched(name, []string{certFile, keyFile}, func(pems [][]byte) (*tls.Certificate, time.Time, error) {
+		cert, err := tls.X509KeyPair(pems[0], pems[1])
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		var expiry time.Time
+		if cert.Leaf != nil {
+			expiry = cert.Leaf.NotAfter
+		}
+		return &cert, expiry, nil
+	}, m, logger)
+	if err != nil {
+		return nil, err
+	}
+	return &Keeper{w}, nil
 }
 
 // GetCertificate is tls.Config.GetCertificate for a server.
 func (k *Keeper) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return k.current(), nil
+	return k.w.current(), nil
 }
 
 // GetClientCertificate is tls.Config.GetClientCertificate for a client.
 func (k *Keeper) GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-	return k.current(), nil
+	return k.w.current(), nil
+}
+
+// newCAKeeper watches a file of PEM CA certificates; the expiry it
+// reports is the earliest of its certificates'.
+func newCAKeeper(name, file string, m *Metrics, logger *slog.Logger) (*watched[*x509.CertPool], error) {
+	return newWatched(name, []string{file}, func(pems [][]byte) (*x509.CertPool, time.Time, error) {
+		return parsePool(pems[0])
+	}, m, logger)
+}
+
+// parsePool returns the CA certificates of a PEM file as a pool, and the
+// earliest time one of them expires.
+func parsePool(b []byte) (*x509.CertPool, time.Time, error) {
+	p := x509.NewCertPool()
+	var expiry time.Time
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		p.AddCert(c)
+		if expiry.IsZero() || c.NotAfter.Before(expiry) {
+			expiry = c.NotAfter
+		}
+	}
+	if expiry.IsZero() {
+		return nil, time.Time{}, errors.New("no PEM certificate in it")
+	}
+	return p, expiry, nil
 }

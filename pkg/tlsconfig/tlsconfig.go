@@ -53,7 +53,7 @@ type ServerConfig struct {
 func (c *ServerConfig) RegisterFlagsWithPrefix(prefix, what string, f *flag.FlagSet) {
 	f.StringVar(&c.CertFile, prefix+".tls-cert-file", "", "PEM certificate (chain) of the "+what+" server; with -"+prefix+".tls-key-file it serves TLS. Reloaded when the file changes.")
 	f.StringVar(&c.KeyFile, prefix+".tls-key-file", "", "PEM private key of -"+prefix+".tls-cert-file.")
-	f.StringVar(&c.ClientCAFile, prefix+".tls-client-ca-file", "", "PEM CA certificates that sign the client certificates the "+what+" server accepts (mTLS). Without it (and without -"+prefix+".tls-client-auth), client certificates are not asked for.")
+	f.StringVar(&c.ClientCAFile, prefix+".tls-client-ca-file", "", "PEM CA certificates that sign the client certificates the "+what+" server accepts (mTLS); reloaded when the file changes. Without it (and without -"+prefix+".tls-client-auth), client certificates are not asked for.")
 	f.StringVar(&c.ClientAuth, prefix+".tls-client-auth", "", "Client certificate policy of the "+what+" server: "+keys(clientAuths)+". Empty: VerifyClientCertIfGiven with -"+prefix+".tls-client-ca-file, else NoClientCert.")
 	f.StringVar(&c.MinVersion, prefix+".tls-min-version", "VersionTLS12", "Oldest TLS version the "+what+" server accepts: "+keys(versions)+".")
 }
@@ -96,8 +96,9 @@ func (c *ServerConfig) Validate(prefix string) error {
 }
 
 // Build returns the server's TLS configuration, or nil when it serves plain
-// text. name labels its metrics and logs ("http", "grpc"). The certificate
-// is read again when its files change (Keeper).
+// text. name labels its metrics and logs ("http", "grpc"; its client CA
+// name+"-client-ca"). The certificate and the client CA are read again
+// when their files change (watched).
 func (c *ServerConfig) Build(name string, m *Metrics, logger *slog.Logger) (*tls.Config, error) {
 	if !c.Enabled() {
 		return nil, nil
@@ -111,12 +112,53 @@ func (c *ServerConfig) Build(name string, m *Metrics, logger *slog.Logger) (*tls
 		GetCertificate: k.GetCertificate,
 		ClientAuth:     c.clientAuth(),
 	}
-	if c.ClientCAFile != "" {
-		if cfg.ClientCAs, err = loadPool(c.ClientCAFile); err != nil {
-			return nil, err
+	if c.ClientCAFile == "" {
+		return cfg, nil
+	}
+	cas, err := newCAKeeper(name+"-client-ca", c.ClientCAFile, m, logger)
+	if err != nil {
+		return nil, err
+	}
+	// Go checks client certificates against CAs fixed in the tls.Config.
+	// To check them against the CA file as it is now, the server asks for
+	// them without Go's check and checks them itself, as Go would.
+	switch cfg.ClientAuth {
+	case tls.VerifyClientCertIfGiven:
+		cfg.ClientAuth = tls.RequestClientCert
+	case tls.RequireAndVerifyClientCert:
+		cfg.ClientAuth = tls.RequireAnyClientCert
+	default: // not checked: the CAs are only the hint of the request
+		cfg.ClientCAs = cas.current()
+		return cfg, nil
+	}
+	cfg.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+		if len(raw) == 0 {
+			return nil // none given, where none is allowed
 		}
+		return verifyClient(raw, cas.current())
 	}
 	return cfg, nil
+}
+
+// verifyClient checks a client's certificate chain against roots, as Go's
+// server does for RequireAndVerifyClientCert.
+func verifyClient(raw [][]byte, roots *x509.CertPool) error {
+	certs := make([]*x509.Certificate, len(raw))
+	for i, b := range raw {
+		c, err := x509.ParseCertificate(b)
+		if err != nil {
+			return fmt.Errorf("tls: failed to parse client certificate: %w", err)
+		}
+		certs[i] = c
+	}
+	opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	for _, c := range certs[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	if _, err := certs[0].Verify(opts); err != nil {
+		return &tls.CertificateVerificationError{UnverifiedCertificates: certs, Err: err}
+	}
+	return nil
 }
 
 // ClientConfig is the TLS of the clients between roles: the CA that signs
@@ -172,9 +214,9 @@ func loadPool(file string) (*x509.CertPool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read CA file: %w", err)
 	}
-	p := x509.NewCertPool()
-	if !p.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("cannot load CA file %s: no PEM certificate in it", file)
+	p, _, err := parsePool(b)
+	if err != nil {
+		return nil, fmt.Errorf("cannot load CA file %s: %w", file, err)
 	}
 	return p, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -208,5 +209,77 @@ func TestValidate(t *testing.T) {
 		err := c.cfg.Validate("grpc")
 		require.Error(t, err)
 		require.True(t, strings.Contains(err.Error(), c.want), err.Error())
+	}
+}
+
+// The client CA file is read again when it changes: a client signed by a
+// CA added to it is served from the next handshake on, one signed by a CA
+// taken out of it is refused; a broken file leaves the previous CAs in
+// use, and is counted.
+func TestClientCARotation(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, dir, "test")
+	next := tlstest.NewCA(t, dir, "next")
+	certFile, keyFile := ca.Issue(t, dir, "server")
+	oldCert, oldKey := ca.Issue(t, dir, "old-client")
+	newCert, newKey := next.Issue(t, dir, "new-client")
+	caPEM, err := os.ReadFile(ca.CertFile)
+	require.NoError(t, err)
+	nextPEM, err := os.ReadFile(next.CertFile)
+	require.NoError(t, err)
+	clientCAFile := filepath.Join(dir, "client-ca.pem")
+	require.NoError(t, os.WriteFile(clientCAFile, caPEM, 0o600))
+
+	for _, policy := range []string{"RequireAndVerifyClientCert", ""} {
+		t.Run("policy="+policy, func(t *testing.T) {
+			require.NoError(t, os.WriteFile(clientCAFile, caPEM, 0o600))
+			reg := prometheus.NewRegistry()
+			m := NewMetrics(reg)
+			sc := ServerConfig{CertFile: certFile, KeyFile: keyFile, ClientCAFile: clientCAFile, ClientAuth: policy, MinVersion: "VersionTLS12"}
+			require.NoError(t, sc.Validate("grpc"))
+			cfg, err := sc.Build("grpc", m, nil)
+			require.NoError(t, err)
+			addr := serve(t, cfg)
+			client := func(cert, key string) *tls.Config {
+				cc := ClientConfig{CAFile: ca.CertFile, CertFile: cert, KeyFile: key}
+				c, err := cc.Build("grpc-client", nil, nil)
+				require.NoError(t, err)
+				return c
+			}
+			oldClient, newClient := client(oldCert, oldKey), client(newCert, newKey)
+
+			_, err = dial(addr, oldClient)
+			require.NoError(t, err)
+			_, err = dial(addr, newClient)
+			require.Error(t, err, "a client of a CA not in the file")
+			_, err = dial(addr, &tls.Config{RootCAs: roots(t, ca)})
+			if policy == "" {
+				require.NoError(t, err, "no certificate, where none is asked for")
+			} else {
+				require.Error(t, err, "no certificate, where one is required")
+			}
+
+			// Both CAs: both clients.
+			require.NoError(t, os.WriteFile(clientCAFile, append(append([]byte{}, caPEM...), nextPEM...), 0o600))
+			_, err = dial(addr, oldClient)
+			require.NoError(t, err)
+			_, err = dial(addr, newClient)
+			require.NoError(t, err)
+			require.Equal(t, 1.0, testutil.ToFloat64(m.reloads.WithLabelValues("grpc-client-ca", "success")))
+
+			// A broken file: the two CAs stay.
+			require.NoError(t, os.WriteFile(clientCAFile, []byte("not a certificate\n"), 0o600))
+			_, err = dial(addr, newClient)
+			require.NoError(t, err)
+			require.Equal(t, 1.0, testutil.ToFloat64(m.reloads.WithLabelValues("grpc-client-ca", "failure")))
+
+			// The old CA taken out: its client is refused.
+			require.NoError(t, os.WriteFile(clientCAFile, nextPEM, 0o600))
+			_, err = dial(addr, oldClient)
+			require.Error(t, err, "a client of a CA taken out of the file")
+			_, err = dial(addr, newClient)
+			require.NoError(t, err)
+			require.Positive(t, testutil.ToFloat64(m.expiry.WithLabelValues("grpc-client-ca")))
+		})
 	}
 }
