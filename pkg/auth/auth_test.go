@@ -73,7 +73,9 @@ func TestParseFile(t *testing.T) {
 		require.ErrorContains(t, err, wantErr)
 	}
 	f(tokensFile(t, hashPassword(t, "pw")), "")
-	f("", "")
+	f("", "is empty")
+	f("\n  \n", "is empty")
+	f("credentials: []\n", "")
 	f("credentials: [", "did not find")
 	f("credential: []", "not found in type")
 	f("credentials:\n- token_sha256: abc\n  tenants: [a]\n  scopes: [read]", "64 hex digits")
@@ -242,6 +244,14 @@ func TestReload(t *testing.T) {
 	require.Error(t, a.reload())
 	require.True(t, ok("writer-b"))
 	require.Equal(t, 2.0, testutil.ToFloat64(a.reloadFailures))
+	// The file read between the truncation and the write of an edit in
+	// place (os.WriteFile, an editor, a shell redirection) is empty: it
+	// keeps the previous file in force, rather than let no client in
+	// until the next poll (or, if the write is broken, the next fix).
+	require.NoError(t, os.WriteFile(path, nil, 0o600))
+	require.ErrorContains(t, a.reload(), "is empty")
+	require.True(t, ok("writer-b"))
+	require.Equal(t, 3.0, testutil.ToFloat64(a.reloadFailures))
 }
 
 func TestCacheForgetsOnReload(t *testing.T) {

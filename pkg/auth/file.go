@@ -83,8 +83,13 @@ type table struct {
 
 // ParseFile parses and validates a tokens file whole: unknown keys, a
 // malformed hash, an unknown scope, an invalid tenant or a duplicate
-// credential are errors, each naming the entry.
+// credential are errors, each naming the entry. An empty file is an error
+// too: it is what a poll reads while the file is rewritten in place
+// (truncated, then written), and taking it would let no client in.
 func ParseFile(data []byte) (*File, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errors.New("the file is empty (being written?); to let no client in, write credentials: []")
+	}
 	var f File
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
