@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"time"
 
 	gokit "github.com/go-kit/log"
 	"github.com/grafana/dskit/netutil"
@@ -153,7 +155,8 @@ func newLifecyclerWithState(cfg IngesterConfig, name, key string, state dsring.I
 	delegate = dsring.NewTokensPersistencyDelegate(cfg.TokensFilePath, state, delegate, glog)
 	delegate = dsring.NewLeaveOnStoppingDelegate(delegate, glog)
 	if cfg.AutoForgetUnhealthyPeriod > 0 {
-		delegate = dsring.NewAutoForgetDelegate(cfg.AutoForgetUnhealthyPeriod, delegate, glog)
+		delegate = &freshViewForget{BasicLifecyclerDelegate: delegate, period: cfg.AutoForgetUnhealthyPeriod,
+			forget: dsring.NewAutoForgetDelegate(cfg.AutoForgetUnhealthyPeriod, delegate, glog), logger: ringLogger(logger, name)}
 	}
 
 	lcfg := dsring.BasicLifecyclerConfig{
@@ -225,4 +228,42 @@ func instanceAddr(configured, listen string, logger gokit.Logger) (string, error
 		}
 	}
 	return net.JoinHostPort(host, port), nil
+}
+
+// freshViewForget forgets unhealthy instances (dskit's AutoForgetDelegate)
+// only on a view of the ring that is fresh. A process that was paused (a
+// SIGSTOP, a frozen VM, a long stall) for more than the forget period
+// finds its own last heartbeat, and every other, that old in its copy of
+// the ring until gossip refreshes it: forgetting on that view removes live
+// instances, whose share moves while they register again. After such a
+// pause it waits one forget period before it forgets anything.
+type freshViewForget struct {
+	dsring.BasicLifecyclerDelegate // the next delegate
+	forget                         *dsring.AutoForgetDelegate
+	period                         time.Duration
+	logger                         *slog.Logger
+	holdUntil                      atomic.Int64 // Unix nanoseconds
+}
+
+func (d *freshViewForget) OnRingInstanceHeartbeat(l *dsring.BasicLifecycler, r *dsring.Desc, self *dsring.InstanceDesc) {
+	now := time.Now()
+	// self is this instance as the ring holds it: its previous heartbeat.
+	if last := time.Unix(self.GetTimestamp(), 0); self.GetTimestamp() > 0 && now.Sub(last) > d.period {
+		if now.UnixNano() > d.holdUntil.Load() {
+			d.logger.Warn("this instance's own heartbeat is older than the auto-forget period (the process was paused): no instance is forgotten until the ring is fresh again", "last_heartbeat", last, "forget_period", d.period)
+		}
+		d.holdUntil.Store(now.Add(d.period).UnixNano())
+	}
+	if now.UnixNano() <= d.holdUntil.Load() {
+		d.BasicLifecyclerDelegate.OnRingInstanceHeartbeat(l, r, self)
+		return
+	}
+	d.forget.OnRingInstanceHeartbeat(l, r, self)
+}
+
+func ringLogger(logger *slog.Logger, name string) *slog.Logger {
+	if logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return logger.With("ring", name)
 }
